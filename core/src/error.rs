@@ -1,0 +1,106 @@
+//! The error type of the core crate: one precise variant per way a caller's input can be wrong.
+
+use crate::format::FormatError;
+
+/// Everything an index operation in the core can reject.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A vector or query does not have the index's dimension.
+    #[error("dimension mismatch: the index has {expected} dimensions, the input has {got}")]
+    DimensionMismatch {
+        /// Dimension of the index.
+        expected: usize,
+        /// Dimension supplied.
+        got: usize,
+    },
+    /// A flat buffer of vectors whose length is not a multiple of the dimension.
+    #[error("{len} floats do not split into vectors of dimension {dim}")]
+    RaggedVectors {
+        /// Number of floats supplied.
+        len: usize,
+        /// Dimension of the index.
+        dim: usize,
+    },
+    /// A dimension of zero or beyond [`crate::MAX_DIM`].
+    #[error("dimension must be between 1 and {max}, got {got}")]
+    InvalidDimension {
+        /// Dimension requested.
+        got: usize,
+        /// Largest dimension supported.
+        max: usize,
+    },
+    /// A stored vector holds NaN or an infinity.
+    #[error("vector {vector} has a non-finite value (NaN or infinity) at component {component}")]
+    NonFiniteVector {
+        /// Position of the vector in the batch being added.
+        vector: usize,
+        /// Component holding the bad value.
+        component: usize,
+    },
+    /// A query holds NaN or an infinity.
+    #[error("the query has a non-finite value (NaN or infinity) at component {component}")]
+    NonFiniteQuery {
+        /// Component holding the bad value.
+        component: usize,
+    },
+    /// Cosine similarity is undefined for the zero vector.
+    #[error("cosine metric: {what} has zero length and no direction")]
+    ZeroVector {
+        /// `"the query"` or `"vector N"`.
+        what: ZeroVectorKind,
+    },
+    /// `k = 0` asks for nothing; almost always a caller bug.
+    #[error("k must be at least 1")]
+    ZeroK,
+    /// A search on an index holding no vector.
+    #[error("the index is empty: add vectors before searching")]
+    EmptyIndex,
+    /// An id that names no vector in the index.
+    #[error("unknown id {id}: the index holds ids 0..{count}")]
+    UnknownId {
+        /// The id asked for.
+        id: u64,
+        /// Number of ids in the index.
+        count: u64,
+    },
+    /// The index cannot grow past `u32` slots.
+    #[error("the index is full: adding {adding} vectors to {count} exceeds {max}")]
+    CapacityExceeded {
+        /// Vectors already stored.
+        count: u64,
+        /// Vectors being added.
+        adding: u64,
+        /// Largest number of vectors an index holds.
+        max: u64,
+    },
+    /// A parameter outside its valid range.
+    #[error("invalid parameter {name}: {reason}")]
+    InvalidParameter {
+        /// Name of the parameter.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A file or byte buffer that is not a valid index.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+/// Which input of a cosine operation was the zero vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroVectorKind {
+    /// The search query.
+    Query,
+    /// Vector number N of the batch being added.
+    Vector(usize),
+}
+
+impl core::fmt::Display for ZeroVectorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Query => f.write_str("the query"),
+            Self::Vector(i) => write!(f, "vector {i}"),
+        }
+    }
+}

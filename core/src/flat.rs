@@ -1,0 +1,398 @@
+//! Exact (flat) search: the ground truth every other index is tested against.
+//!
+//! [`FlatIndex`] owns its vectors and grows; [`FlatView`] searches a file's bytes in place (a
+//! memory map natively, a buffer in the browser) and cannot be mutated. Both share one scan.
+
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use crate::format::{cast_f32, write_index, FileInfo, IndexKind, OpenOptions, SectionKind, SectionRef};
+use crate::validate::{check_dim, check_query, check_vectors};
+use crate::{
+    Error, Filter, FormatError, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch,
+    ZeroVectorKind,
+};
+
+/// Vectors per tile of a batch scan: 64 KiB of 256-d vectors, so a tile stays in L2 while
+/// every query of the batch passes over it.
+const TILE_BYTES: usize = 64 * 1024;
+
+/// An exact index that owns its vectors.
+#[derive(Clone, Debug)]
+pub struct FlatIndex {
+    dim: usize,
+    metric: Metric,
+    kernels: Kernels,
+    data: Vec<f32>,
+}
+
+impl FlatIndex {
+    /// An empty index of `dim`-dimensional vectors compared by `metric`.
+    pub fn new(dim: usize, metric: Metric) -> Result<Self> {
+        check_dim(dim)?;
+        Ok(Self { dim, metric, kernels: Kernels::best(), data: Vec::new() })
+    }
+
+    /// Uses `kernels` instead of the best detected ones (benchmarks, tests).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// The kernel table in use.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// Appends row-major `vectors`; returns the ids they received. Validates the whole batch
+    /// first, so on error nothing is added. Cosine vectors are stored normalised.
+    pub fn add(&mut self, vectors: &[f32]) -> Result<Range<u32>> {
+        if vectors.len() < self.dim && !vectors.is_empty() {
+            return Err(Error::DimensionMismatch { expected: self.dim, got: vectors.len() });
+        }
+        let n = check_vectors(vectors, self.dim)?;
+        let start = self.len();
+        let end = start
+            .checked_add(n)
+            .filter(|&e| e <= u32::MAX as usize)
+            .ok_or(Error::CapacityExceeded { count: start as u64, adding: n as u64, max: u32::MAX as u64 })?;
+        self.data.reserve(vectors.len());
+        self.data.extend_from_slice(vectors);
+        if self.metric.normalizes() {
+            for (i, v) in self.data[start * self.dim..].chunks_exact_mut(self.dim).enumerate() {
+                if !self.kernels.normalize(v) {
+                    self.data.truncate(start * self.dim);
+                    return Err(Error::ZeroVector { what: ZeroVectorKind::Vector(i) });
+                }
+            }
+        }
+        Ok(start as u32..end as u32)
+    }
+
+    /// The stored vector `id` (normalised, for cosine).
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        vector_at(&self.data, self.dim, id)
+    }
+
+    /// All stored vectors, row-major.
+    pub fn vectors(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Searches many queries (row-major) at once; with the `parallel` feature on all cores.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&dyn Filter>,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        search_batch(self.kernels, self.metric, self.dim, &self.data, queries, k, filter)
+    }
+
+    /// The index as file-format bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.data.len() * 4 + 256);
+        let _ = self.write(&mut |b: &[u8]| -> Result<(), core::convert::Infallible> {
+            out.extend_from_slice(b);
+            Ok(())
+        });
+        out
+    }
+
+    /// Streams the index in the file format to `sink`; returns the bytes written.
+    pub fn write<E>(&self, sink: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<u64, E> {
+        write_flat(self.metric, self.dim, &self.data, sink)
+    }
+
+    /// An owned copy of an index file's contents.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let aligned;
+        let bytes = if bytes.as_ptr() as usize % crate::format::BUFFER_ALIGN == 0 {
+            bytes
+        } else {
+            aligned = crate::format::AlignedBytes::copy_from(bytes);
+            aligned.as_slice()
+        };
+        Ok(FlatView::open(bytes)?.to_index())
+    }
+}
+
+pub(crate) fn write_flat<E>(
+    metric: Metric,
+    dim: usize,
+    data: &[f32],
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+) -> Result<u64, E> {
+    let count = (data.len() / dim) as u64;
+    let sections = [SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(data) }];
+    write_index(IndexKind::Flat, metric, dim as u32, count, &sections, sink)
+}
+
+impl VectorSearch for FlatIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn len(&self) -> usize {
+        self.data.len() / self.dim
+    }
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        _: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        search_one(self.kernels, self.metric, self.dim, &self.data, query, k, filter, out)
+    }
+}
+
+/// A flat index read in place from file bytes: an mmap, a `Vec`, a browser buffer.
+pub struct FlatView<B: AsRef<[u8]>> {
+    bytes: B,
+    info: FileInfo,
+    dim: usize,
+    metric: Metric,
+    kernels: Kernels,
+    range: Range<usize>,
+}
+
+impl<B: AsRef<[u8]>> FlatView<B> {
+    /// Validates `bytes` (structure and checksums) and opens it for search without copying.
+    pub fn open(bytes: B) -> Result<Self> {
+        Self::open_with(bytes, OpenOptions::default())
+    }
+
+    /// Like [`FlatView::open`], with control over checksum verification.
+    pub fn open_with(bytes: B, opts: OpenOptions) -> Result<Self> {
+        let info = FileInfo::parse(bytes.as_ref(), opts)?;
+        info.expect_kind(IndexKind::Flat)?;
+        let dim = info.dim as usize;
+        let expected =
+            info.count.checked_mul(dim as u64 * 4).ok_or(FormatError::TooLarge { what: "vector section" })?;
+        if info.count > u32::MAX as u64 {
+            return Err(FormatError::TooLarge { what: "vector count" }.into());
+        }
+        let section = info.section_sized(bytes.as_ref(), SectionKind::VECTORS, expected)?;
+        let vectors = cast_f32(SectionKind::VECTORS, section)?;
+        if opts.verify_checksums && vectors.iter().any(|x| !x.is_finite()) {
+            return Err(FormatError::InvalidSection {
+                kind: SectionKind::VECTORS,
+                reason: "holds NaN or infinity",
+            }
+            .into());
+        }
+        // In bounds: `section_sized` returned this slice from these offsets.
+        let start = section.as_ptr() as usize - bytes.as_ref().as_ptr() as usize;
+        let range = start..start + section.len();
+        let metric = info.metric;
+        Ok(Self { bytes, info, dim, metric, kernels: Kernels::best(), range })
+    }
+
+    /// Uses `kernels` instead of the best detected ones.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// The validated header and section table.
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    /// The underlying bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    /// All vectors, row-major, borrowed from the file bytes.
+    pub fn vectors(&self) -> &[f32] {
+        // Validated at open: in bounds, aligned, a whole number of floats.
+        bytemuck::cast_slice(&self.bytes.as_ref()[self.range.clone()])
+    }
+
+    /// The stored vector `id`.
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        vector_at(self.vectors(), self.dim, id)
+    }
+
+    /// Searches many queries at once; with the `parallel` feature on all cores.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&dyn Filter>,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        search_batch(self.kernels, self.metric, self.dim, self.vectors(), queries, k, filter)
+    }
+
+    /// An owned, growable copy.
+    pub fn to_index(&self) -> FlatIndex {
+        FlatIndex { dim: self.dim, metric: self.metric, kernels: self.kernels, data: self.vectors().to_vec() }
+    }
+}
+
+impl<B: AsRef<[u8]>> VectorSearch for FlatView<B> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn len(&self) -> usize {
+        self.range.len() / 4 / self.dim
+    }
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        _: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        search_one(self.kernels, self.metric, self.dim, self.vectors(), query, k, filter, out)
+    }
+}
+
+fn vector_at(data: &[f32], dim: usize, id: u32) -> Result<&[f32]> {
+    let start = id as usize * dim;
+    data.get(start..start + dim).ok_or(Error::UnknownId { id: id as u64, count: (data.len() / dim) as u64 })
+}
+
+/// Validates the query and returns it ready to scan (normalised for cosine).
+fn prepare_query<'q>(
+    kernels: Kernels,
+    metric: Metric,
+    dim: usize,
+    n: usize,
+    query: &'q [f32],
+    k: usize,
+    buf: &'q mut Vec<f32>,
+) -> Result<&'q [f32]> {
+    check_query(query, dim, k)?;
+    if n == 0 {
+        return Err(Error::EmptyIndex);
+    }
+    if metric.normalizes() {
+        buf.clear();
+        buf.extend_from_slice(query);
+        if !kernels.normalize(buf) {
+            return Err(Error::ZeroVector { what: ZeroVectorKind::Query });
+        }
+        return Ok(buf);
+    }
+    Ok(query)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn search_one(
+    kernels: Kernels,
+    metric: Metric,
+    dim: usize,
+    data: &[f32],
+    query: &[f32],
+    k: usize,
+    filter: Option<&dyn Filter>,
+    out: &mut Vec<Neighbor>,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    let q = prepare_query(kernels, metric, dim, data.len() / dim, query, k, &mut buf)?;
+    let mut top = TopK::new(k, out);
+    // One monomorphised loop per metric keeps the metric match out of the hot loop.
+    match metric {
+        Metric::L2 => scan(data, dim, 0, filter, &mut top, |v| kernels.l2sq(q, v)),
+        Metric::Cosine => scan(data, dim, 0, filter, &mut top, |v| 1.0 - kernels.dot(q, v)),
+        Metric::InnerProduct => scan(data, dim, 0, filter, &mut top, |v| -kernels.dot(q, v)),
+        Metric::L1 => scan(data, dim, 0, filter, &mut top, |v| kernels.l1(q, v)),
+    }
+    top.finish();
+    Ok(())
+}
+
+#[inline(always)]
+fn scan(
+    data: &[f32],
+    dim: usize,
+    first_id: u32,
+    filter: Option<&dyn Filter>,
+    top: &mut TopK<'_>,
+    dist: impl Fn(&[f32]) -> f32,
+) {
+    for (i, v) in data.chunks_exact(dim).enumerate() {
+        let id = first_id + i as u32;
+        if let Some(f) = filter {
+            if !f.allows(id) {
+                continue;
+            }
+        }
+        let d = dist(v);
+        // Ids arrive in increasing order, so an equal distance never displaces a held result.
+        if let Some(w) = top.worst() {
+            if d >= w.distance {
+                continue;
+            }
+        }
+        top.push(Neighbor::new(id, d));
+    }
+}
+
+fn search_batch(
+    kernels: Kernels,
+    metric: Metric,
+    dim: usize,
+    data: &[f32],
+    queries: &[f32],
+    k: usize,
+    filter: Option<&dyn Filter>,
+) -> Result<Vec<Vec<Neighbor>>> {
+    if queries.len() % dim != 0 {
+        return Err(Error::RaggedVectors { len: queries.len(), dim });
+    }
+    let n = data.len() / dim;
+    // Validate (and normalise) every query before doing any work.
+    let mut prepared = Vec::with_capacity(queries.len());
+    let mut buf = Vec::new();
+    for q in queries.chunks_exact(dim) {
+        let p = prepare_query(kernels, metric, dim, n, q, k, &mut buf)?;
+        prepared.extend_from_slice(p);
+    }
+    let nq = queries.len() / dim;
+    let mut results: Vec<Vec<Neighbor>> = (0..nq).map(|_| Vec::with_capacity(k)).collect();
+    // Each worker takes a block of queries and passes over the data once, tile by tile, so a
+    // tile is read from memory once per block instead of once per query.
+    let block = |qs: &[f32], outs: &mut [Vec<Neighbor>]| {
+        let tile = (TILE_BYTES / (dim * 4)).max(1);
+        for (t, chunk) in data.chunks(tile * dim).enumerate() {
+            let first = (t * tile) as u32;
+            for (q, out) in qs.chunks_exact(dim).zip(outs.iter_mut()) {
+                let mut top = TopK::resume(k, out);
+                match metric {
+                    Metric::L2 => scan(chunk, dim, first, filter, &mut top, |v| kernels.l2sq(q, v)),
+                    Metric::Cosine => scan(chunk, dim, first, filter, &mut top, |v| 1.0 - kernels.dot(q, v)),
+                    Metric::InnerProduct => scan(chunk, dim, first, filter, &mut top, |v| -kernels.dot(q, v)),
+                    Metric::L1 => scan(chunk, dim, first, filter, &mut top, |v| kernels.l1(q, v)),
+                }
+            }
+        }
+        for out in outs.iter_mut() {
+            TopK::resume(k, out).finish();
+        }
+    };
+    const QUERY_BLOCK: usize = 16;
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        prepared
+            .par_chunks(dim * QUERY_BLOCK)
+            .zip(results.par_chunks_mut(QUERY_BLOCK))
+            .for_each(|(qs, outs)| block(qs, outs));
+    }
+    #[cfg(not(feature = "parallel"))]
+    for (qs, outs) in prepared.chunks(dim * QUERY_BLOCK).zip(results.chunks_mut(QUERY_BLOCK)) {
+        block(qs, outs);
+    }
+    Ok(results)
+}

@@ -1,0 +1,136 @@
+//! The one index file: a 64-byte header, a section table, and 64-byte aligned sections.
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  magic "QVDB"
+//!      4     2  format version (1)
+//!      6     2  header length (64)
+//!      8     2  index kind (IndexKind)
+//!     10     1  metric (Metric::code)
+//!     11     1  reserved, 0
+//!     12     4  dim
+//!     16     8  count (vectors)
+//!     24     4  section count
+//!     28     4  flags, 0 in version 1
+//!     32     8  file length in bytes
+//!     40    20  reserved, 0
+//!     60     4  CRC-32 of bytes 0..60 followed by the whole section table
+//!     64  32*s  section table: kind u32, reserved u32, offset u64, length u64, CRC-32 u32, reserved u32
+//! ```
+//! All integers are little-endian. Sections start at multiples of 64 so that natively a
+//! memory map, and in the browser a copied `ArrayBuffer`, can be read in place as `f32`/`u32`
+//! slices. Opening validates every field a hostile file could lie about before any section is
+//! touched; section checksums are verified unless the caller opts out (for multi-GiB maps).
+
+mod error;
+mod layout;
+
+pub use error::{FormatError, Region};
+pub use layout::{cast_f32, cast_u32, write_index, AlignedBytes, FileInfo, SectionEntry, SectionRef};
+
+use core::fmt;
+
+/// File magic.
+pub const MAGIC: [u8; 4] = *b"QVDB";
+/// The format version this build writes, and the newest it reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes of the fixed header.
+pub const HEADER_LEN: usize = 64;
+/// Bytes of one section-table entry.
+pub const SECTION_ENTRY_LEN: usize = 32;
+/// Alignment of every section, and of the buffer a file is read from.
+pub const SECTION_ALIGN: usize = 64;
+/// Alignment a buffer must have to be opened in place (the widest element type read from it).
+pub const BUFFER_ALIGN: usize = 8;
+/// Most sections a file may declare.
+pub const MAX_SECTIONS: u32 = 64;
+
+/// What kind of index a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum IndexKind {
+    /// Exact search over all vectors.
+    Flat = 1,
+    /// Hierarchical navigable small world graph.
+    Hnsw = 2,
+}
+
+impl IndexKind {
+    /// The code stored in the header.
+    pub const fn code(self) -> u16 {
+        self as u16
+    }
+    /// The kind stored as `code`, if known.
+    pub const fn from_code(code: u16) -> Option<Self> {
+        match code {
+            1 => Some(Self::Flat),
+            2 => Some(Self::Hnsw),
+            _ => None,
+        }
+    }
+    /// Lower-case name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Flat => "flat",
+            Self::Hnsw => "hnsw",
+        }
+    }
+}
+
+impl fmt::Display for IndexKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a section holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SectionKind(pub u32);
+
+impl SectionKind {
+    /// Row-major `f32` vectors, `count × dim`.
+    pub const VECTORS: Self = Self(1);
+    /// Small fixed-layout parameters of the index kind.
+    pub const PARAMS: Self = Self(2);
+    /// Graph level 0: fixed-stride neighbour lists.
+    pub const GRAPH_LEVEL0: Self = Self(3);
+    /// Graph upper levels.
+    pub const GRAPH_UPPER: Self = Self(4);
+    /// Per-node levels of a hierarchical graph.
+    pub const NODE_LEVELS: Self = Self(5);
+
+    const KNOWN: [(Self, &'static str); 5] = [
+        (Self::VECTORS, "vectors"),
+        (Self::PARAMS, "params"),
+        (Self::GRAPH_LEVEL0, "graph-level0"),
+        (Self::GRAPH_UPPER, "graph-upper"),
+        (Self::NODE_LEVELS, "node-levels"),
+    ];
+
+    /// Name of a known kind.
+    pub fn name(self) -> Option<&'static str> {
+        Self::KNOWN.iter().find(|(k, _)| *k == self).map(|(_, n)| *n)
+    }
+}
+
+impl fmt::Display for SectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "unknown({})", self.0),
+        }
+    }
+}
+
+/// How much of a file to verify when opening it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Verify every section's CRC-32 (reads the whole file). Structure is always validated.
+    pub verify_checksums: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self { verify_checksums: true }
+    }
+}

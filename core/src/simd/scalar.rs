@@ -1,0 +1,80 @@
+//! The reference kernels: the specification every SIMD path must match bit for bit.
+//!
+//! Element `i` accumulates into lane `i % 32` (`acc = acc + term`, two roundings, never fused);
+//! the lanes are then combined by [`reduce`]'s fixed tree. The code is plain Rust, so the
+//! compiler may vectorise the lane updates, which changes nothing: each lane is still the
+//! same sequence of IEEE operations.
+
+use super::LANES;
+
+/// Combines the 32 lane sums in the canonical order:
+/// `t[j] = s[j] + s[j+16]`, `u[j] = t[j] + t[j+8]`, `v[j] = u[j] + u[j+4]`,
+/// `w[j] = v[j] + v[j+2]`, result `w[0] + w[1]`.
+#[inline(always)]
+pub fn reduce(s: &[f32; LANES]) -> f32 {
+    let t: [f32; 16] = core::array::from_fn(|j| s[j] + s[j + 16]);
+    let u: [f32; 8] = core::array::from_fn(|j| t[j] + t[j + 8]);
+    let v: [f32; 4] = core::array::from_fn(|j| u[j] + u[j + 4]);
+    let w = [v[0] + v[2], v[1] + v[3]];
+    w[0] + w[1]
+}
+
+#[inline(always)]
+fn accumulate(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; LANES];
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (xa, xb) in (&mut ca).zip(&mut cb) {
+        for j in 0..LANES {
+            acc[j] = acc[j] + term(xa[j], xb[j]);
+        }
+    }
+    // The tail is conceptually zero-padded; a zero term leaves a lane unchanged (a lane starts
+    // at +0.0 and can never become -0.0), so skipping it is the same.
+    for (j, (&x, &y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
+        acc[j] = acc[j] + term(x, y);
+    }
+    reduce(&acc)
+}
+
+/// Inner product.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    accumulate(a, b, |x, y| x * y)
+}
+
+/// Squared Euclidean distance.
+pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    accumulate(a, b, |x, y| {
+        let d = x - y;
+        d * d
+    })
+}
+
+/// Manhattan distance.
+pub fn l1(a: &[f32], b: &[f32]) -> f32 {
+    accumulate(a, b, |x, y| (x - y).abs())
+}
+
+/// The textbook one-accumulator loop. Not used by any index: it exists so benchmarks can show
+/// what the SIMD paths gain over the plain scalar loop.
+#[doc(hidden)]
+pub fn dot_sequential(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        s += x * y;
+    }
+    s
+}
+
+/// The textbook one-accumulator squared-L2 loop (benchmarks only, see [`dot_sequential`]).
+#[doc(hidden)]
+pub fn l2sq_sequential(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        let d = x - y;
+        s += d * d;
+    }
+    s
+}

@@ -1,0 +1,64 @@
+//! AVX2 kernels: the 32 canonical lanes live in four 8-wide registers.
+//!
+//! The public functions are safe wrappers that are only reachable through
+//! `Kernels::avx2()`, which returns `None` unless the CPU supports AVX2.
+
+use core::arch::x86_64::*;
+
+/// Sums the 8 lanes of `u` in the canonical tree order (`v = lo + hi`, `w = v[0..2] + v[2..4]`,
+/// `w[0] + w[1]`).
+#[target_feature(enable = "avx2")]
+fn reduce8(u: __m256) -> f32 {
+    let v = _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps::<1>(u));
+    let w = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps::<0b01>(w, w)))
+}
+
+macro_rules! avx2_kernel {
+    ($name:ident, $imp:ident, |$x:ident, $y:ident| $term:expr) => {
+        #[target_feature(enable = "avx2")]
+        fn $imp(a: &[f32], b: &[f32]) -> f32 {
+            let n = a.len().min(b.len());
+            let body = n - n % 32;
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let step = |acc: &mut [__m256; 4], pa: *const f32, pb: *const f32| {
+                for (r, lane) in acc.iter_mut().enumerate() {
+                    // SAFETY: callers pass pointers to at least 32 readable floats; loadu has no
+                    // alignment requirement.
+                    let ($x, $y) =
+                        unsafe { (_mm256_loadu_ps(pa.add(8 * r)), _mm256_loadu_ps(pb.add(8 * r))) };
+                    *lane = _mm256_add_ps(*lane, $term);
+                }
+            };
+            let mut i = 0;
+            while i < body {
+                // SAFETY: i + 32 <= body <= n, and both slices hold at least n floats.
+                step(&mut acc, unsafe { a.as_ptr().add(i) }, unsafe { b.as_ptr().add(i) });
+                i += 32;
+            }
+            if body < n {
+                // Zero-padding the tail to a full block reproduces the scalar reference exactly.
+                let mut ta = [0.0f32; 32];
+                let mut tb = [0.0f32; 32];
+                ta[..n - body].copy_from_slice(&a[body..n]);
+                tb[..n - body].copy_from_slice(&b[body..n]);
+                step(&mut acc, ta.as_ptr(), tb.as_ptr());
+            }
+            let u = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            reduce8(u)
+        }
+
+        pub(in crate::simd) fn $name(a: &[f32], b: &[f32]) -> f32 {
+            // SAFETY: this function is only stored in a kernel table by `Kernels::avx2`, after
+            // `avx2_supported()` confirmed the CPU has AVX2.
+            unsafe { $imp(a, b) }
+        }
+    };
+}
+
+avx2_kernel!(dot, dot_imp, |x, y| _mm256_mul_ps(x, y));
+avx2_kernel!(l2sq, l2sq_imp, |x, y| {
+    let d = _mm256_sub_ps(x, y);
+    _mm256_mul_ps(d, d)
+});
+avx2_kernel!(l1, l1_imp, |x, y| _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y)));

@@ -1,0 +1,94 @@
+//! AVX-512F kernels: the 32 canonical lanes live in two 16-wide registers.
+//!
+//! The public functions are safe wrappers that are only reachable through
+//! `Kernels::avx512()`, which returns `None` unless the CPU supports AVX-512F.
+
+use core::arch::x86_64::*;
+
+/// Sums 16 lanes in the canonical tree order (`u = lo256 + hi256`, then as AVX2).
+#[target_feature(enable = "avx512f")]
+fn reduce16(t: __m512) -> f32 {
+    let u = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps_compat(t));
+    let v = _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps::<1>(u));
+    let w = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps::<0b01>(w, w)))
+}
+
+/// The upper 8 lanes of a 16-lane register, using only AVX-512F (extractf32x8 needs DQ).
+#[target_feature(enable = "avx512f")]
+fn _mm512_extractf32x8_ps_compat(t: __m512) -> __m256 {
+    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(t)))
+}
+
+macro_rules! avx512_kernel {
+    ($name:ident, $imp:ident, |$x:ident, $y:ident| $term:expr) => {
+        #[target_feature(enable = "avx512f")]
+        fn $imp(a: &[f32], b: &[f32]) -> f32 {
+            let n = a.len().min(b.len());
+            let body = n - n % 32;
+            let mut lo = _mm512_setzero_ps();
+            let mut hi = _mm512_setzero_ps();
+            let mut i = 0;
+            while i < body {
+                // SAFETY: i + 32 <= n and both slices hold at least n floats; unaligned loads.
+                let (x0, y0, x1, y1) = unsafe {
+                    let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                    (
+                        _mm512_loadu_ps(pa),
+                        _mm512_loadu_ps(pb),
+                        _mm512_loadu_ps(pa.add(16)),
+                        _mm512_loadu_ps(pb.add(16)),
+                    )
+                };
+                lo = _mm512_add_ps(lo, {
+                    let ($x, $y) = (x0, y0);
+                    $term
+                });
+                hi = _mm512_add_ps(hi, {
+                    let ($x, $y) = (x1, y1);
+                    $term
+                });
+                i += 32;
+            }
+            let rem = n - body;
+            if rem > 0 {
+                // Masked loads zero the lanes past the end: the same zero padding as scalar.
+                let m0: __mmask16 = if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 };
+                let m1: __mmask16 = if rem > 16 { ((1u32 << (rem - 16)) - 1) as u16 } else { 0 };
+                // SAFETY: masked-off lanes are not read; enabled lanes lie within a[body..n]
+                // and b[body..n].
+                let (x0, y0, x1, y1) = unsafe {
+                    let (pa, pb) = (a.as_ptr().add(body), b.as_ptr().add(body));
+                    (
+                        _mm512_maskz_loadu_ps(m0, pa),
+                        _mm512_maskz_loadu_ps(m0, pb),
+                        _mm512_maskz_loadu_ps(m1, pa.add(16.min(rem))),
+                        _mm512_maskz_loadu_ps(m1, pb.add(16.min(rem))),
+                    )
+                };
+                lo = _mm512_add_ps(lo, {
+                    let ($x, $y) = (x0, y0);
+                    $term
+                });
+                hi = _mm512_add_ps(hi, {
+                    let ($x, $y) = (x1, y1);
+                    $term
+                });
+            }
+            reduce16(_mm512_add_ps(lo, hi))
+        }
+
+        pub(in crate::simd) fn $name(a: &[f32], b: &[f32]) -> f32 {
+            // SAFETY: only stored in a kernel table by `Kernels::avx512`, after
+            // `avx512_supported()` confirmed the CPU has AVX-512F.
+            unsafe { $imp(a, b) }
+        }
+    };
+}
+
+avx512_kernel!(dot, dot_imp, |x, y| _mm512_mul_ps(x, y));
+avx512_kernel!(l2sq, l2sq_imp, |x, y| {
+    let d = _mm512_sub_ps(x, y);
+    _mm512_mul_ps(d, d)
+});
+avx512_kernel!(l1, l1_imp, |x, y| _mm512_abs_ps(_mm512_sub_ps(x, y)));

@@ -1,0 +1,1 @@
+//! QuiverDB in the browser.
