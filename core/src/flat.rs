@@ -107,7 +107,7 @@ impl FlatIndex {
     /// An owned copy of an index file's contents.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let aligned;
-        let bytes = if bytes.as_ptr() as usize % crate::format::BUFFER_ALIGN == 0 {
+        let bytes = if (bytes.as_ptr() as usize).is_multiple_of(crate::format::BUFFER_ALIGN) {
             bytes
         } else {
             aligned = crate::format::AlignedBytes::copy_from(bytes);
@@ -348,7 +348,7 @@ fn search_batch(
     k: usize,
     filter: Option<&dyn Filter>,
 ) -> Result<Vec<Vec<Neighbor>>> {
-    if queries.len() % dim != 0 {
+    if !queries.len().is_multiple_of(dim) {
         return Err(Error::RaggedVectors { len: queries.len(), dim });
     }
     let n = data.len() / dim;

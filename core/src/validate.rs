@@ -26,7 +26,7 @@ pub fn check_query(query: &[f32], dim: usize, k: usize) -> Result<()> {
 
 /// Checks a flat buffer of vectors of dimension `dim`; returns how many it holds.
 pub fn check_vectors(vectors: &[f32], dim: usize) -> Result<usize> {
-    if dim == 0 || vectors.len() % dim != 0 {
+    if dim == 0 || !vectors.len().is_multiple_of(dim) {
         return Err(Error::RaggedVectors { len: vectors.len(), dim });
     }
     if let Some(pos) = vectors.iter().position(|x| !x.is_finite()) {

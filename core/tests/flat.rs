@@ -100,7 +100,7 @@ fn filters_return_min_of_k_and_matches_at_every_selectivity() {
     let q = data(&mut rng, 1, dim);
     for every in [1, 2, 10, 100, 1000, 5000] {
         let bits = Bitset::from_fn(n as u32, |id| id % every == 0);
-        let pred = Predicate(|id: u32| id % every == 0);
+        let pred = Predicate(|id: u32| id.is_multiple_of(every));
         let matches = bits.count() as usize;
         for k in [1, 10, 100] {
             let want = naive(Metric::L2, dim, idx.vectors(), &q, k, |id| id % every == 0);

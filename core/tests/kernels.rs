@@ -82,9 +82,8 @@ fn mixed_magnitudes_overflow_and_cancellation_match_scalar() {
     let mut rng = Rng::new(3);
     for n in [1, 7, 31, 32, 33, 63, 64, 65, 127, 128, 384, 1024, 1100] {
         // Every component at a different exponent, including overflow to infinity in the sum.
-        let a: Vec<f32> = (0..n).map(|i| (rng.next_f32() - 0.5) * 10f32.powi((i % 76) as i32 - 38)).collect();
-        let b: Vec<f32> =
-            (0..n).map(|i| (rng.next_f32() - 0.5) * 10f32.powi(((i * 7) % 76) as i32 - 38)).collect();
+        let a: Vec<f32> = (0..n).map(|i| (rng.next_f32() - 0.5) * 10f32.powi((i % 76) - 38)).collect();
+        let b: Vec<f32> = (0..n).map(|i| (rng.next_f32() - 0.5) * 10f32.powi(((i * 7) % 76) - 38)).collect();
         let big: Vec<f32> = (0..n).map(|_| 3.0e38).collect();
         let neg: Vec<f32> = big.iter().map(|x| -x).collect();
         for p in &paths {

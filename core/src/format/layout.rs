@@ -255,7 +255,7 @@ impl FileInfo {
                 }
             }
         }
-        if bytes.as_ptr() as usize % BUFFER_ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(BUFFER_ALIGN) {
             return Err(FormatError::UnalignedBuffer { align: BUFFER_ALIGN });
         }
         Ok(Self { version, kind, metric, dim, count, file_len, sections })

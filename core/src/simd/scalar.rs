@@ -28,13 +28,13 @@ fn accumulate(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let mut cb = b.chunks_exact(LANES);
     for (xa, xb) in (&mut ca).zip(&mut cb) {
         for j in 0..LANES {
-            acc[j] = acc[j] + term(xa[j], xb[j]);
+            acc[j] += term(xa[j], xb[j]);
         }
     }
     // The tail is conceptually zero-padded; a zero term leaves a lane unchanged (a lane starts
     // at +0.0 and can never become -0.0), so skipping it is the same.
     for (j, (&x, &y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
-        acc[j] = acc[j] + term(x, y);
+        acc[j] += term(x, y);
     }
     reduce(&acc)
 }

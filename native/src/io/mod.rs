@@ -47,18 +47,11 @@ impl VecFormat {
     /// letter case).
     pub fn from_path(path: &Path) -> Result<Self, VecIoError> {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        [
-            ("fvecs", Self::Fvecs),
-            ("ivecs", Self::Ivecs),
-            ("bvecs", Self::Bvecs),
-            ("npy", Self::Npy),
-        ]
-        .into_iter()
-        .find(|(name, _)| ext.eq_ignore_ascii_case(name))
-        .map(|(_, format)| format)
-        .ok_or_else(|| VecIoError::UnknownExtension {
-            path: path.to_path_buf(),
-        })
+        [("fvecs", Self::Fvecs), ("ivecs", Self::Ivecs), ("bvecs", Self::Bvecs), ("npy", Self::Npy)]
+            .into_iter()
+            .find(|(name, _)| ext.eq_ignore_ascii_case(name))
+            .map(|(_, format)| format)
+            .ok_or_else(|| VecIoError::UnknownExtension { path: path.to_path_buf() })
     }
 
     /// The format's usual file extension, without the dot.
@@ -111,10 +104,7 @@ pub fn read_f32_vectors_limit(path: &Path, limit: usize) -> Result<(Vec<f32>, us
 pub fn read_ivecs(path: &Path) -> Result<(Vec<i32>, usize), VecIoError> {
     let format = VecFormat::from_path(path)?;
     if format != VecFormat::Ivecs {
-        return Err(VecIoError::WrongFormat {
-            path: path.to_path_buf(),
-            expected: "an .ivecs file",
-        });
+        return Err(VecIoError::WrongFormat { path: path.to_path_buf(), expected: "an .ivecs file" });
     }
     let mut records = Records::open(path, format)?;
     let mut data = Vec::new();
@@ -151,10 +141,9 @@ pub fn write_f32_vectors(path: &Path, data: &[f32], dim: usize) -> Result<(), Ve
     match VecFormat::from_path(path)? {
         VecFormat::Fvecs => write_fvecs(path, data, dim),
         VecFormat::Npy => write_npy_f32(path, data, dim),
-        VecFormat::Ivecs | VecFormat::Bvecs => Err(VecIoError::WrongFormat {
-            path: path.to_path_buf(),
-            expected: "an .fvecs or .npy file",
-        }),
+        VecFormat::Ivecs | VecFormat::Bvecs => {
+            Err(VecIoError::WrongFormat { path: path.to_path_buf(), expected: "an .fvecs or .npy file" })
+        }
     }
 }
 
@@ -196,11 +185,7 @@ impl VecReader {
     ///
     /// After an error `buf` holds an unspecified prefix and the reader is exhausted: later
     /// calls return 0, so a loop never resumes from the middle of a broken record.
-    pub fn read_chunk(
-        &mut self,
-        max_vectors: usize,
-        buf: &mut Vec<f32>,
-    ) -> Result<usize, VecIoError> {
+    pub fn read_chunk(&mut self, max_vectors: usize, buf: &mut Vec<f32>) -> Result<usize, VecIoError> {
         buf.clear();
         self.records.read(max_vectors, buf, self.decode)
     }
@@ -264,10 +249,7 @@ impl FvecsWriter {
         if self.format == format {
             Ok(())
         } else {
-            Err(VecIoError::WrongFormat {
-                path: self.records.path().to_path_buf(),
-                expected,
-            })
+            Err(VecIoError::WrongFormat { path: self.records.path().to_path_buf(), expected })
         }
     }
 }
@@ -306,11 +288,7 @@ impl Elem {
 // only pass whole elements.
 
 fn decode_f32(bytes: &[u8], out: &mut Vec<f32>) {
-    out.extend(
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-    );
+    out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
 }
 
 fn decode_f64_as_f32(bytes: &[u8], out: &mut Vec<f32>) {
@@ -322,11 +300,7 @@ fn decode_f64_as_f32(bytes: &[u8], out: &mut Vec<f32>) {
 }
 
 fn decode_i32_as_f32(bytes: &[u8], out: &mut Vec<f32>) {
-    out.extend(
-        bytes
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32),
-    );
+    out.extend(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32));
 }
 
 fn decode_u8_as_f32(bytes: &[u8], out: &mut Vec<f32>) {
@@ -334,11 +308,7 @@ fn decode_u8_as_f32(bytes: &[u8], out: &mut Vec<f32>) {
 }
 
 fn decode_i32(bytes: &[u8], out: &mut Vec<i32>) {
-    out.extend(
-        bytes
-            .chunks_exact(4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-    );
+    out.extend(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])));
 }
 
 /// Writer input check shared by every writer: a dimension a reader accepts, and whole vectors.
@@ -355,10 +325,7 @@ fn check_input(len: usize, dim: usize) -> Result<(), VecIoError> {
 
 /// Wraps an I/O failure with the file it happened on.
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> VecIoError + '_ {
-    move |source| VecIoError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| VecIoError::Io { path: path.to_path_buf(), source }
 }
 
 /// An open vector file whose layout has been validated, read record batch by record batch.
@@ -405,11 +372,7 @@ impl Records {
                 .is_some_and(|bytes| isize::try_from(bytes).is_ok())
         });
         let Some(count) = fits else {
-            return Err(VecIoError::TooLarge {
-                path: path.to_path_buf(),
-                count,
-                dim,
-            });
+            return Err(VecIoError::TooLarge { path: path.to_path_buf(), count, dim });
         };
         Ok(Self {
             reader,
@@ -461,9 +424,7 @@ impl Records {
         while done < n {
             let k = batch.min(n - done);
             self.scratch.resize(k * record, 0);
-            self.reader
-                .read_exact(&mut self.scratch)
-                .map_err(io_error(&self.path))?;
+            self.reader.read_exact(&mut self.scratch).map_err(io_error(&self.path))?;
             if self.headered {
                 for (i, rec) in self.scratch.chunks_exact(record).enumerate() {
                     // Every chunk is exactly `record` = 4 + payload bytes, so the split succeeds.

@@ -34,24 +34,15 @@ pub(super) struct NpyLayout {
 
 /// Reads and validates the preamble and header of an `.npy` file of `len` bytes, leaving
 /// `reader` at the first data byte.
-pub(super) fn read_layout<R: Read>(
-    reader: &mut R,
-    path: &Path,
-    len: u64,
-) -> Result<NpyLayout, VecIoError> {
-    let header_error = |reason: String| VecIoError::NpyHeader {
-        path: path.to_path_buf(),
-        reason,
-    };
+pub(super) fn read_layout<R: Read>(reader: &mut R, path: &Path, len: u64) -> Result<NpyLayout, VecIoError> {
+    let header_error = |reason: String| VecIoError::NpyHeader { path: path.to_path_buf(), reason };
     let truncated = |expected_bytes: u64| VecIoError::Truncated {
         path: path.to_path_buf(),
         expected_bytes,
         actual_bytes: len,
     };
     if len == 0 {
-        return Err(VecIoError::Empty {
-            path: path.to_path_buf(),
-        });
+        return Err(VecIoError::Empty { path: path.to_path_buf() });
     }
 
     let mut start = [0u8; 8];
@@ -61,9 +52,7 @@ pub(super) fn read_layout<R: Read>(
     reader.read_exact(start).map_err(io_error(path))?;
     // A file shorter than the magic is only "truncated" if what it has matches the magic.
     if !start.iter().zip(MAGIC).all(|(a, b)| a == b) {
-        return Err(VecIoError::NpyBadMagic {
-            path: path.to_path_buf(),
-        });
+        return Err(VecIoError::NpyBadMagic { path: path.to_path_buf() });
     }
     let &mut [_, _, _, _, _, _, major, minor] = start else {
         return Err(truncated(10));
@@ -71,13 +60,7 @@ pub(super) fn read_layout<R: Read>(
     let len_field = match (major, minor) {
         (1, 0) => 2,
         (2, 0) | (3, 0) => 4,
-        _ => {
-            return Err(VecIoError::NpyUnsupportedVersion {
-                path: path.to_path_buf(),
-                major,
-                minor,
-            })
-        }
+        _ => return Err(VecIoError::NpyUnsupportedVersion { path: path.to_path_buf(), major, minor }),
     };
     let preamble = 8 + len_field;
     if len < preamble {
@@ -93,9 +76,7 @@ pub(super) fn read_layout<R: Read>(
         u64::from(u32::from_le_bytes(field))
     };
     if header_len > MAX_HEADER_LEN {
-        return Err(header_error(format!(
-            "its length {header_len} exceeds the {MAX_HEADER_LEN}-byte limit"
-        )));
+        return Err(header_error(format!("its length {header_len} exceeds the {MAX_HEADER_LEN}-byte limit")));
     }
     let data_start = preamble + header_len;
     if len < data_start {
@@ -111,11 +92,7 @@ pub(super) fn read_layout<R: Read>(
         raw.iter().map(|&b| char::from(b)).collect()
     };
     let dict = Parser::parse(&text).map_err(header_error)?;
-    let Fields {
-        descr,
-        fortran_order,
-        shape,
-    } = Fields::from_dict(dict).map_err(header_error)?;
+    let Fields { descr, fortran_order, shape } = Fields::from_dict(dict).map_err(header_error)?;
 
     let elem = match &descr {
         PyValue::Str(s) if s == "<f4" => Elem::F32,
@@ -124,10 +101,7 @@ pub(super) fn read_layout<R: Read>(
         // A plain string is reported as written; anything else (a structured dtype's list)
         // in Python syntax.
         PyValue::Str(s) => {
-            return Err(VecIoError::NpyUnsupportedDtype {
-                path: path.to_path_buf(),
-                descr: s.clone(),
-            })
+            return Err(VecIoError::NpyUnsupportedDtype { path: path.to_path_buf(), descr: s.clone() })
         }
         other => {
             return Err(VecIoError::NpyUnsupportedDtype {
@@ -138,16 +112,8 @@ pub(super) fn read_layout<R: Read>(
     };
     match fortran_order {
         PyValue::Bool(false) => {}
-        PyValue::Bool(true) => {
-            return Err(VecIoError::NpyFortranOrder {
-                path: path.to_path_buf(),
-            })
-        }
-        other => {
-            return Err(header_error(format!(
-                "'fortran_order' is {other}, not True or False"
-            )))
-        }
+        PyValue::Bool(true) => return Err(VecIoError::NpyFortranOrder { path: path.to_path_buf() }),
+        other => return Err(header_error(format!("'fortran_order' is {other}, not True or False"))),
     }
     let not_a_shape = || header_error(format!("'shape' is {shape}, not a tuple of sizes"));
     let PyValue::Tuple(sizes) = &shape else {
@@ -162,28 +128,20 @@ pub(super) fn read_layout<R: Read>(
         .collect::<Option<Vec<u64>>>()
         .ok_or_else(not_a_shape)?;
     let &[rows, cols] = sizes.as_slice() else {
-        return Err(VecIoError::NpyNotTwoDimensional {
-            path: path.to_path_buf(),
-            shape: shape.to_string(),
-        });
+        return Err(VecIoError::NpyNotTwoDimensional { path: path.to_path_buf(), shape: shape.to_string() });
     };
-    let dim = usize::try_from(cols)
-        .ok()
-        .filter(|dim| (1..=MAX_FILE_DIM).contains(dim))
-        .ok_or_else(|| VecIoError::BadDimension {
+    let dim = usize::try_from(cols).ok().filter(|dim| (1..=MAX_FILE_DIM).contains(dim)).ok_or_else(|| {
+        VecIoError::BadDimension {
             path: path.to_path_buf(),
             vector: 0,
             dim: i64::try_from(cols).unwrap_or(i64::MAX),
-        })?;
+        }
+    })?;
     let expected = rows
         .checked_mul(cols)
         .and_then(|values| values.checked_mul(elem.size() as u64))
         .and_then(|bytes| bytes.checked_add(data_start))
-        .ok_or_else(|| {
-            header_error(format!(
-                "shape {shape} describes more bytes than a file holds"
-            ))
-        })?;
+        .ok_or_else(|| header_error(format!("shape {shape} describes more bytes than a file holds")))?;
     if len < expected {
         return Err(truncated(expected));
     }
@@ -210,18 +168,14 @@ pub(super) fn write_f32(path: &Path, data: &[f32], dim: usize) -> Result<(), Vec
         f32::put_all(values, &mut scratch);
         writer.write_all(&scratch).map_err(io_error(path))?;
     }
-    writer.into_inner().map_err(|e| VecIoError::Io {
-        path: path.to_path_buf(),
-        source: e.into_error(),
-    })?;
+    writer.into_inner().map_err(|e| VecIoError::Io { path: path.to_path_buf(), source: e.into_error() })?;
     Ok(())
 }
 
 /// The preamble and header NumPy would write for a C-order `(rows, dim)` array of `descr`:
 /// the dict padded with spaces and ended by `'\n'` so the data starts on a 64-byte boundary.
 pub(super) fn encode_header(descr: &str, rows: usize, dim: usize) -> Vec<u8> {
-    let dict =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
     let padded = |preamble: usize| (preamble + dict.len() + 1).div_ceil(ALIGN) * ALIGN;
     let mut out = Vec::with_capacity(padded(12));
     out.extend_from_slice(MAGIC);
@@ -365,11 +319,7 @@ impl<'a> Parser<'a> {
     }
 
     fn unexpected(&self) -> String {
-        match self
-            .text
-            .get(self.pos..)
-            .and_then(|rest| rest.chars().next())
-        {
+        match self.text.get(self.pos..).and_then(|rest| rest.chars().next()) {
             Some(c) => format!("unexpected {c:?} at byte {}", self.pos),
             None => "unexpected end of header".to_owned(),
         }
@@ -405,10 +355,7 @@ impl<'a> Parser<'a> {
             }
         }
         // Both ends sit on ASCII bytes, hence on character boundaries.
-        let content = self
-            .text
-            .get(start..self.pos)
-            .ok_or_else(|| "malformed string".to_owned())?;
+        let content = self.text.get(start..self.pos).ok_or_else(|| "malformed string".to_owned())?;
         self.pos += 1;
         Ok(PyValue::Str(content.to_owned()))
     }
@@ -456,9 +403,7 @@ impl<'a> Parser<'a> {
             "False" => Ok(PyValue::Bool(false)),
             "None" => Ok(PyValue::None),
             // String prefixes, e.g. u'<f4' from Python 2.
-            "u" | "U" | "b" | "B" | "r" | "R" if matches!(self.peek(), Some(b'\'' | b'"')) => {
-                self.string()
-            }
+            "u" | "U" | "b" | "B" | "r" | "R" if matches!(self.peek(), Some(b'\'' | b'"')) => self.string(),
             _ => Err(format!("unsupported name '{name}' at byte {start}")),
         }
     }

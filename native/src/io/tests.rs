@@ -30,15 +30,7 @@ fn sample_f32(n: usize) -> Vec<f32> {
             (state >> 40) as f32 / 1024.0 - 8192.0
         })
         .collect();
-    let special = [
-        0.0,
-        -0.0,
-        f32::MIN_POSITIVE,
-        f32::MAX,
-        -f32::MAX,
-        1e-42,
-        f32::EPSILON,
-    ];
+    let special = [0.0, -0.0, f32::MIN_POSITIVE, f32::MAX, -f32::MAX, 1e-42, f32::EPSILON];
     for (slot, v) in values.iter_mut().zip(special) {
         *slot = v;
     }
@@ -56,9 +48,7 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 }
 
 fn fvecs_bytes(dim: usize, data: &[f32]) -> Vec<u8> {
-    data.chunks(dim)
-        .flat_map(|v| texmex_record(dim as i32, &f32_bytes(v)))
-        .collect()
+    data.chunks(dim).flat_map(|v| texmex_record(dim as i32, &f32_bytes(v))).collect()
 }
 
 /// An `.npy` file with the header dict written verbatim (no padding unless `dict` has it).
@@ -94,15 +84,8 @@ fn format_from_extension_ignores_case() {
         ("d.Npy", VecFormat::Npy),
     ];
     for (name, format) in cases {
-        assert_eq!(
-            VecFormat::from_path(Path::new(name)).ok(),
-            Some(format),
-            "{name}"
-        );
-        assert_eq!(
-            format.extension(),
-            name.rsplit('.').next().unwrap().to_lowercase()
-        );
+        assert_eq!(VecFormat::from_path(Path::new(name)).ok(), Some(format), "{name}");
+        assert_eq!(format.extension(), name.rsplit('.').next().unwrap().to_lowercase());
     }
 }
 
@@ -111,35 +94,14 @@ fn unknown_extension_is_rejected_everywhere() {
     let dir = temp();
     let path = file(&dir, "vectors.bin", &fvecs_bytes(2, &[1.0, 2.0]));
     for name in ["vectors.bin", "vectors", "fvecs", "vectors.fvecs.gz"] {
-        assert!(matches!(
-            VecFormat::from_path(Path::new(name)),
-            Err(VecIoError::UnknownExtension { .. })
-        ));
+        assert!(matches!(VecFormat::from_path(Path::new(name)), Err(VecIoError::UnknownExtension { .. })));
     }
-    assert!(matches!(
-        probe(&path),
-        Err(VecIoError::UnknownExtension { .. })
-    ));
-    assert!(matches!(
-        read_f32_vectors(&path),
-        Err(VecIoError::UnknownExtension { .. })
-    ));
-    assert!(matches!(
-        read_ivecs(&path),
-        Err(VecIoError::UnknownExtension { .. })
-    ));
-    assert!(matches!(
-        VecReader::open(&path),
-        Err(VecIoError::UnknownExtension { .. })
-    ));
-    assert!(matches!(
-        write_f32_vectors(&path, &[1.0], 1),
-        Err(VecIoError::UnknownExtension { .. })
-    ));
-    assert!(matches!(
-        FvecsWriter::create(&path, 1),
-        Err(VecIoError::UnknownExtension { .. })
-    ));
+    assert!(matches!(probe(&path), Err(VecIoError::UnknownExtension { .. })));
+    assert!(matches!(read_f32_vectors(&path), Err(VecIoError::UnknownExtension { .. })));
+    assert!(matches!(read_ivecs(&path), Err(VecIoError::UnknownExtension { .. })));
+    assert!(matches!(VecReader::open(&path), Err(VecIoError::UnknownExtension { .. })));
+    assert!(matches!(write_f32_vectors(&path, &[1.0], 1), Err(VecIoError::UnknownExtension { .. })));
+    assert!(matches!(FvecsWriter::create(&path, 1), Err(VecIoError::UnknownExtension { .. })));
 }
 
 #[test]
@@ -182,10 +144,7 @@ fn fvecs_layout_is_byte_exact() {
     ]
     .concat();
     assert_eq!(fs::read(&path).unwrap(), expected);
-    assert_eq!(
-        read_f32_vectors(&path).unwrap(),
-        (vec![1.0, -2.5, 0.5, 3.0], 2)
-    );
+    assert_eq!(read_f32_vectors(&path).unwrap(), (vec![1.0, -2.5, 0.5, 3.0], 2));
 }
 
 #[test]
@@ -193,13 +152,8 @@ fn ivecs_layout_is_byte_exact() {
     let dir = temp();
     let path = dir.path().join("t.ivecs");
     write_ivecs(&path, &[1, -1, 258], 3).unwrap();
-    let expected: Vec<u8> = [
-        &[3, 0, 0, 0][..],
-        &[1, 0, 0, 0],
-        &[0xff, 0xff, 0xff, 0xff],
-        &[2, 1, 0, 0],
-    ]
-    .concat();
+    let expected: Vec<u8> =
+        [&[3, 0, 0, 0][..], &[1, 0, 0, 0], &[0xff, 0xff, 0xff, 0xff], &[2, 1, 0, 0]].concat();
     assert_eq!(fs::read(&path).unwrap(), expected);
     assert_eq!(read_ivecs(&path).unwrap(), (vec![1, -1, 258], 3));
 }
@@ -211,10 +165,7 @@ fn bvecs_layout_is_byte_exact() {
     write_bvecs(&path, &[0, 255, 7, 1, 2, 3], 3).unwrap();
     let expected = [3, 0, 0, 0, 0, 255, 7, 3, 0, 0, 0, 1, 2, 3];
     assert_eq!(fs::read(&path).unwrap(), expected);
-    assert_eq!(
-        read_f32_vectors(&path).unwrap(),
-        (vec![0.0, 255.0, 7.0, 1.0, 2.0, 3.0], 3)
-    );
+    assert_eq!(read_f32_vectors(&path).unwrap(), (vec![0.0, 255.0, 7.0, 1.0, 2.0, 3.0], 3));
 }
 
 #[test]
@@ -234,22 +185,13 @@ fn npy_layout_is_byte_exact() {
         0x00, 0x00, 0x40, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40,
     ]);
     assert_eq!(fs::read(&path).unwrap(), expected);
-    assert_eq!(
-        read_f32_vectors(&path).unwrap(),
-        (vec![1.0, -2.5, 0.5, 3.0, 0.0, 2.0], 3)
-    );
+    assert_eq!(read_f32_vectors(&path).unwrap(), (vec![1.0, -2.5, 0.5, 3.0, 0.0, 2.0], 3));
 }
 
 #[test]
 fn npy_header_is_padded_to_64_bytes_and_ends_with_newline() {
     let dir = temp();
-    for (rows, dim) in [
-        (0, 1),
-        (1, 1),
-        (3, 7),
-        (123_456_789, 1024),
-        (1, MAX_FILE_DIM),
-    ] {
+    for (rows, dim) in [(0, 1), (1, 1), (3, 7), (123_456_789, 1024), (1, MAX_FILE_DIM)] {
         let header = npy::encode_header("<f4", rows, dim);
         assert_eq!(header.len() % 64, 0, "({rows}, {dim})");
         assert_eq!(header.last(), Some(&b'\n'));
@@ -257,9 +199,8 @@ fn npy_header_is_padded_to_64_bytes_and_ends_with_newline() {
         let header_len = u16::from_le_bytes([header[8], header[9]]) as usize;
         assert_eq!(header_len + 10, header.len());
         let dict = std::str::from_utf8(&header[10..]).unwrap();
-        assert!(dict.starts_with(&format!(
-            "{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dim}), }}"
-        )));
+        assert!(dict
+            .starts_with(&format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dim}), }}")));
         assert!(dict.trim_end_matches('\n').ends_with(['}', ' ']));
     }
     // An empty (0, d) array is a valid .npy file and reads back as no vectors.
@@ -301,10 +242,7 @@ fn npy_round_trip_preserves_every_bit() {
 fn ivecs_round_trip() {
     let dir = temp();
     let path = dir.path().join("r.ivecs");
-    let data: Vec<i32> = (0..1000)
-        .map(|i| i * 7919 - 3_000_000)
-        .chain([i32::MIN, i32::MAX])
-        .collect();
+    let data: Vec<i32> = (0..1000).map(|i| i * 7919 - 3_000_000).chain([i32::MIN, i32::MAX]).collect();
     write_ivecs(&path, &data, 2).unwrap();
     assert_eq!(read_ivecs(&path).unwrap(), (data, 2));
 }
@@ -387,14 +325,7 @@ fn npy_f64_converts_to_f32() {
     let path = file(&dir, "f64.npy", &npy_bytes(1, dict, &bytes));
     let expected: Vec<f32> = values.iter().map(|&v| v as f32).collect();
     assert_eq!(read_f32_vectors(&path).unwrap(), (expected, 2));
-    assert_eq!(
-        probe(&path).unwrap(),
-        VecFileInfo {
-            format: VecFormat::Npy,
-            dim: 2,
-            count: 3
-        }
-    );
+    assert_eq!(probe(&path).unwrap(), VecFileInfo { format: VecFormat::Npy, dim: 2, count: 3 });
 }
 
 #[test]
@@ -402,10 +333,7 @@ fn npy_u8_converts_to_f32() {
     let dir = temp();
     let dict = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2), }";
     let path = file(&dir, "u8.npy", &npy_bytes(1, dict, &[0, 1, 200, 255]));
-    assert_eq!(
-        read_f32_vectors(&path).unwrap(),
-        (vec![0.0, 1.0, 200.0, 255.0], 2)
-    );
+    assert_eq!(read_f32_vectors(&path).unwrap(), (vec![0.0, 1.0, 200.0, 255.0], 2));
 }
 
 // ---------------------------------------------------------------- streaming
@@ -464,14 +392,8 @@ fn limit_reads_the_first_vectors() {
     let path = dir.path().join("l.fvecs");
     let data = sample_f32(10 * 3);
     write_fvecs(&path, &data, 3).unwrap();
-    assert_eq!(
-        bits(&read_f32_vectors_limit(&path, 4).unwrap().0),
-        bits(&data[..12])
-    );
-    assert_eq!(
-        bits(&read_f32_vectors_limit(&path, 99).unwrap().0),
-        bits(&data)
-    );
+    assert_eq!(bits(&read_f32_vectors_limit(&path, 4).unwrap().0), bits(&data[..12]));
+    assert_eq!(bits(&read_f32_vectors_limit(&path, 99).unwrap().0), bits(&data));
     assert_eq!(read_f32_vectors_limit(&path, 0).unwrap(), (vec![], 3));
 }
 
@@ -493,10 +415,7 @@ fn streaming_writer_appends_in_pieces() {
     let mut writer = FvecsWriter::create(&path, 2).unwrap();
     writer.write_i32(&[1, 2, 3, 4]).unwrap();
     writer.write_i32(&[5, 6]).unwrap();
-    assert!(matches!(
-        writer.write(&[1.0, 2.0]),
-        Err(VecIoError::WrongFormat { .. })
-    ));
+    assert!(matches!(writer.write(&[1.0, 2.0]), Err(VecIoError::WrongFormat { .. })));
     assert_eq!(writer.finish().unwrap(), 3);
     assert_eq!(read_ivecs(&path).unwrap(), (vec![1, 2, 3, 4, 5, 6], 2));
 }
@@ -506,14 +425,8 @@ fn streaming_writer_checks_its_input() {
     let dir = temp();
     let path = dir.path().join("w.fvecs");
     let mut writer = FvecsWriter::create(&path, 3).unwrap();
-    assert!(matches!(
-        writer.write(&[1.0, 2.0]),
-        Err(VecIoError::RaggedData { len: 2, dim: 3 })
-    ));
-    assert!(matches!(
-        writer.write_i32(&[1, 2, 3]),
-        Err(VecIoError::WrongFormat { .. })
-    ));
+    assert!(matches!(writer.write(&[1.0, 2.0]), Err(VecIoError::RaggedData { len: 2, dim: 3 })));
+    assert!(matches!(writer.write_i32(&[1, 2, 3]), Err(VecIoError::WrongFormat { .. })));
     writer.write(&[1.0, 2.0, 3.0]).unwrap();
     assert_eq!(writer.finish().unwrap(), 1);
     assert_eq!(read_f32_vectors(&path).unwrap(), (vec![1.0, 2.0, 3.0], 3));
@@ -536,14 +449,8 @@ fn empty_files_are_rejected() {
     let dir = temp();
     for name in ["e.fvecs", "e.bvecs", "e.npy"] {
         let path = file(&dir, name, &[]);
-        assert!(
-            matches!(read_f32_vectors(&path), Err(VecIoError::Empty { .. })),
-            "{name}"
-        );
-        assert!(
-            matches!(probe(&path), Err(VecIoError::Empty { .. })),
-            "{name}"
-        );
+        assert!(matches!(read_f32_vectors(&path), Err(VecIoError::Empty { .. })), "{name}");
+        assert!(matches!(probe(&path), Err(VecIoError::Empty { .. })), "{name}");
     }
     let path = file(&dir, "e.ivecs", &[]);
     assert!(matches!(read_ivecs(&path), Err(VecIoError::Empty { .. })));
@@ -556,11 +463,7 @@ fn truncated_fvecs_is_rejected_at_every_partial_length() {
     for cut in [1, 2, 3, 4, 5, 19, 21, 24, 39, 41, 59] {
         let path = file(&dir, "t.fvecs", &full[..cut]);
         let err = read_f32_vectors(&path).unwrap_err();
-        let expected = if cut < 4 {
-            4
-        } else {
-            (cut as u64 / 20 + 1) * 20
-        };
+        let expected = if cut < 4 { 4 } else { (cut as u64 / 20 + 1) * 20 };
         assert!(
             matches!(
                 err,
@@ -570,10 +473,7 @@ fn truncated_fvecs_is_rejected_at_every_partial_length() {
             "cut at {cut}: {err}"
         );
         assert!(matches!(probe(&path), Err(VecIoError::Truncated { .. })));
-        assert!(matches!(
-            VecReader::open(&path),
-            Err(VecIoError::Truncated { .. })
-        ));
+        assert!(matches!(VecReader::open(&path), Err(VecIoError::Truncated { .. })));
     }
     // Whole records are a valid, shorter file.
     let path = file(&dir, "t.fvecs", &full[..40]);
@@ -584,22 +484,11 @@ fn truncated_fvecs_is_rejected_at_every_partial_length() {
 fn truncated_ivecs_and_bvecs_are_rejected() {
     let dir = temp();
     let ivecs = file(&dir, "t.ivecs", &texmex_record(2, &[1, 0, 0, 0, 2, 0, 0]));
-    assert!(matches!(
-        read_ivecs(&ivecs),
-        Err(VecIoError::Truncated { .. })
-    ));
-    let bvecs = file(
-        &dir,
-        "t.bvecs",
-        &texmex_record(3, &[1, 2, 3, 3, 0, 0, 0, 4]),
-    );
+    assert!(matches!(read_ivecs(&ivecs), Err(VecIoError::Truncated { .. })));
+    let bvecs = file(&dir, "t.bvecs", &texmex_record(3, &[1, 2, 3, 3, 0, 0, 0, 4]));
     assert!(matches!(
         read_f32_vectors(&bvecs),
-        Err(VecIoError::Truncated {
-            expected_bytes: 14,
-            actual_bytes: 12,
-            ..
-        })
+        Err(VecIoError::Truncated { expected_bytes: 14, actual_bytes: 12, .. })
     ));
 }
 
@@ -612,15 +501,7 @@ fn inconsistent_dimension_in_second_vector_is_rejected() {
     let path = file(&dir, "i.fvecs", &bytes);
     let err = read_f32_vectors(&path).unwrap_err();
     assert!(
-        matches!(
-            err,
-            VecIoError::InconsistentDimension {
-                vector: 1,
-                expected: 2,
-                found: 1,
-                ..
-            }
-        ),
+        matches!(err, VecIoError::InconsistentDimension { vector: 1, expected: 2, found: 1, .. }),
         "{err}"
     );
     // The streaming reader hands out the good first vector, then fails, then stays at the end.
@@ -639,12 +520,7 @@ fn inconsistent_dimension_in_second_vector_is_rejected() {
     let path = file(&dir, "i.ivecs", &bytes);
     assert!(matches!(
         read_ivecs(&path),
-        Err(VecIoError::InconsistentDimension {
-            vector: 1,
-            expected: 2,
-            found: -7,
-            ..
-        })
+        Err(VecIoError::InconsistentDimension { vector: 1, expected: 2, found: -7, .. })
     ));
 }
 
@@ -670,16 +546,9 @@ fn bad_dimensions_are_rejected_before_allocating() {
     }
     // i32::MAX: 2^31 - 1.
     let path = file(&dir, "d.fvecs", &texmex_record(i32::MAX, &[0; 4]));
-    assert!(matches!(
-        read_f32_vectors(&path),
-        Err(VecIoError::BadDimension { .. })
-    ));
+    assert!(matches!(read_f32_vectors(&path), Err(VecIoError::BadDimension { .. })));
     // The largest allowed dimension is accepted (and only reported truncated here).
-    let path = file(
-        &dir,
-        "d.fvecs",
-        &texmex_record(MAX_FILE_DIM as i32, &[0; 4]),
-    );
+    let path = file(&dir, "d.fvecs", &texmex_record(MAX_FILE_DIM as i32, &[0; 4]));
     assert!(matches!(probe(&path), Err(VecIoError::Truncated { .. })));
 }
 
@@ -690,18 +559,9 @@ fn wrong_format_for_the_call_is_rejected() {
     write_fvecs(&fvecs, &[1.0], 1).unwrap();
     let ivecs = dir.path().join("a.ivecs");
     write_ivecs(&ivecs, &[1], 1).unwrap();
-    assert!(matches!(
-        read_ivecs(&fvecs),
-        Err(VecIoError::WrongFormat { .. })
-    ));
-    assert!(matches!(
-        read_f32_vectors(&ivecs),
-        Err(VecIoError::WrongFormat { .. })
-    ));
-    assert!(matches!(
-        VecReader::open(&ivecs),
-        Err(VecIoError::WrongFormat { .. })
-    ));
+    assert!(matches!(read_ivecs(&fvecs), Err(VecIoError::WrongFormat { .. })));
+    assert!(matches!(read_f32_vectors(&ivecs), Err(VecIoError::WrongFormat { .. })));
+    assert!(matches!(VecReader::open(&ivecs), Err(VecIoError::WrongFormat { .. })));
     // probe handles every format.
     assert_eq!(probe(&ivecs).unwrap().format, VecFormat::Ivecs);
 }
@@ -727,30 +587,15 @@ fn ragged_or_dimensionless_writer_input_is_rejected() {
         write_fvecs(&p("r.fvecs"), &[1.0; 5], 2),
         Err(VecIoError::RaggedData { len: 5, dim: 2 })
     ));
-    assert!(matches!(
-        write_ivecs(&p("r.ivecs"), &[1; 7], 3),
-        Err(VecIoError::RaggedData { len: 7, dim: 3 })
-    ));
-    assert!(matches!(
-        write_bvecs(&p("r.bvecs"), &[1; 3], 2),
-        Err(VecIoError::RaggedData { len: 3, dim: 2 })
-    ));
+    assert!(matches!(write_ivecs(&p("r.ivecs"), &[1; 7], 3), Err(VecIoError::RaggedData { len: 7, dim: 3 })));
+    assert!(matches!(write_bvecs(&p("r.bvecs"), &[1; 3], 2), Err(VecIoError::RaggedData { len: 3, dim: 2 })));
     assert!(matches!(
         write_npy_f32(&p("r.npy"), &[1.0; 3], 2),
         Err(VecIoError::RaggedData { len: 3, dim: 2 })
     ));
-    assert!(matches!(
-        write_f32_vectors(&p("r2.npy"), &[1.0; 3], 2),
-        Err(VecIoError::RaggedData { .. })
-    ));
-    assert!(matches!(
-        write_fvecs(&p("z.fvecs"), &[], 0),
-        Err(VecIoError::InvalidDimension { dim: 0 })
-    ));
-    assert!(matches!(
-        write_npy_f32(&p("z.npy"), &[1.0], 0),
-        Err(VecIoError::InvalidDimension { dim: 0 })
-    ));
+    assert!(matches!(write_f32_vectors(&p("r2.npy"), &[1.0; 3], 2), Err(VecIoError::RaggedData { .. })));
+    assert!(matches!(write_fvecs(&p("z.fvecs"), &[], 0), Err(VecIoError::InvalidDimension { dim: 0 })));
+    assert!(matches!(write_npy_f32(&p("z.npy"), &[1.0], 0), Err(VecIoError::InvalidDimension { dim: 0 })));
     assert!(matches!(
         write_bvecs(&p("z.bvecs"), &[], MAX_FILE_DIM + 1),
         Err(VecIoError::InvalidDimension { .. })
@@ -769,10 +614,7 @@ fn npy_error(bytes: &[u8]) -> VecIoError {
     let err = read_f32_vectors(&path).unwrap_err();
     // probe validates the same header and length.
     let probe_err = probe(&path).unwrap_err();
-    assert_eq!(
-        std::mem::discriminant(&err),
-        std::mem::discriminant(&probe_err)
-    );
+    assert_eq!(std::mem::discriminant(&err), std::mem::discriminant(&probe_err));
     err
 }
 
@@ -785,14 +627,8 @@ fn npy_bad_magic_is_rejected() {
     let mut bytes = good_npy();
     bytes[1] = b'n';
     assert!(matches!(npy_error(&bytes), VecIoError::NpyBadMagic { .. }));
-    assert!(matches!(
-        npy_error(b"PK\x03\x04"),
-        VecIoError::NpyBadMagic { .. }
-    ));
-    assert!(matches!(
-        npy_error(&fvecs_bytes(2, &[1.0, 2.0])),
-        VecIoError::NpyBadMagic { .. }
-    ));
+    assert!(matches!(npy_error(b"PK\x03\x04"), VecIoError::NpyBadMagic { .. }));
+    assert!(matches!(npy_error(&fvecs_bytes(2, &[1.0, 2.0])), VecIoError::NpyBadMagic { .. }));
 }
 
 #[test]
@@ -818,10 +654,7 @@ fn npy_unsupported_dtypes_are_rejected() {
         ("'<f2'", "<f2"),
         ("'<i4'", "<i4"),
         ("'f4'", "f4"),
-        (
-            "[('a', '<f4'), ('b', '<f4', (2,))]",
-            "[('a', '<f4'), ('b', '<f4', (2,))]",
-        ),
+        ("[('a', '<f4'), ('b', '<f4', (2,))]", "[('a', '<f4'), ('b', '<f4', (2,))]"),
         ("3", "3"),
     ];
     for (written, reported) in cases {
@@ -882,22 +715,13 @@ fn npy_truncated_data_is_rejected() {
     // Cut inside the preamble or the header.
     for cut in [3, 6, 7, 9, 11, data_start - 1] {
         let err = npy_error(&good[..cut]);
-        assert!(
-            matches!(err, VecIoError::Truncated { .. }),
-            "cut {cut}: {err}"
-        );
+        assert!(matches!(err, VecIoError::Truncated { .. }), "cut {cut}: {err}");
     }
     // A shape too large for any file.
     let huge = f32_npy_dict("(18446744073709551615, 1024)");
-    assert!(matches!(
-        npy_error(&npy_bytes(1, &huge, &[])),
-        VecIoError::NpyHeader { .. }
-    ));
+    assert!(matches!(npy_error(&npy_bytes(1, &huge, &[])), VecIoError::NpyHeader { .. }));
     let big = f32_npy_dict("(4000000000, 1024)");
-    assert!(matches!(
-        npy_error(&npy_bytes(1, &big, &[])),
-        VecIoError::Truncated { .. }
-    ));
+    assert!(matches!(npy_error(&npy_bytes(1, &big, &[])), VecIoError::Truncated { .. }));
 }
 
 #[test]
@@ -953,10 +777,7 @@ fn npy_malformed_headers_are_rejected() {
     ];
     for dict in cases {
         let err = npy_error(&npy_bytes(1, dict, &[0; 24]));
-        assert!(
-            matches!(err, VecIoError::NpyHeader { .. }),
-            "{dict:.80}: {err}"
-        );
+        assert!(matches!(err, VecIoError::NpyHeader { .. }), "{dict:.80}: {err}");
     }
     // Version 3 headers must be UTF-8.
     let mut bytes = npy_bytes(3, &f32_npy_dict("(2, 3)"), &[0; 24]);
@@ -992,12 +813,7 @@ fn corrupt_files_never_panic() {
         state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         (state >> 24) as u8
     };
-    for (name, good) in [
-        ("c.fvecs", &fvecs),
-        ("c.bvecs", &fvecs),
-        ("c.ivecs", &fvecs),
-        ("c.npy", &npy),
-    ] {
+    for (name, good) in [("c.fvecs", &fvecs), ("c.bvecs", &fvecs), ("c.ivecs", &fvecs), ("c.npy", &npy)] {
         for i in 0..good.len() {
             for v in [0u8, 1, 0x7f, 0x80, 0xff, b'(', b'\'', b'}', next()] {
                 let mut bytes = good.clone();

@@ -19,29 +19,19 @@ pub(super) fn read_layout(
     elem_size: usize,
 ) -> Result<(usize, u64), VecIoError> {
     if len == 0 {
-        return Err(VecIoError::Empty {
-            path: path.to_path_buf(),
-        });
+        return Err(VecIoError::Empty { path: path.to_path_buf() });
     }
     if len < 4 {
-        return Err(VecIoError::Truncated {
-            path: path.to_path_buf(),
-            expected_bytes: 4,
-            actual_bytes: len,
-        });
+        return Err(VecIoError::Truncated { path: path.to_path_buf(), expected_bytes: 4, actual_bytes: len });
     }
     let mut head = [0u8; 4];
     reader.read_exact(&mut head).map_err(io_error(path))?;
     // Within the buffer just filled, so this costs no system call.
     reader.seek_relative(-4).map_err(io_error(path))?;
     let declared = i32::from_le_bytes(head);
-    let dim = usize::try_from(declared)
-        .ok()
-        .filter(|dim| (1..=MAX_FILE_DIM).contains(dim))
-        .ok_or_else(|| VecIoError::BadDimension {
-            path: path.to_path_buf(),
-            vector: 0,
-            dim: i64::from(declared),
+    let dim =
+        usize::try_from(declared).ok().filter(|dim| (1..=MAX_FILE_DIM).contains(dim)).ok_or_else(|| {
+            VecIoError::BadDimension { path: path.to_path_buf(), vector: 0, dim: i64::from(declared) }
         })?;
     // At most 4 + 2^20 * 4 bytes: no overflow.
     let record = (4 + dim * elem_size) as u64;
@@ -91,11 +81,7 @@ impl LeValue for u8 {
 
 /// Writes a whole TEXMEX file. The input is checked before the file is created, so a bad call
 /// leaves no empty file behind.
-pub(super) fn write_file<T: LeValue>(
-    path: &Path,
-    data: &[T],
-    dim: usize,
-) -> Result<(), VecIoError> {
+pub(super) fn write_file<T: LeValue>(path: &Path, data: &[T], dim: usize) -> Result<(), VecIoError> {
     check_input(data.len(), dim)?;
     let mut writer = RecordWriter::create(path, dim)?;
     writer.write(data)?;
@@ -120,9 +106,7 @@ impl RecordWriter {
     pub(super) fn create(path: &Path, dim: usize) -> Result<Self, VecIoError> {
         check_input(0, dim)?;
         // check_input bounds dim by MAX_FILE_DIM, far inside i32.
-        let header = i32::try_from(dim)
-            .map_err(|_| VecIoError::InvalidDimension { dim })?
-            .to_le_bytes();
+        let header = i32::try_from(dim).map_err(|_| VecIoError::InvalidDimension { dim })?.to_le_bytes();
         let file = File::create(path).map_err(io_error(path))?;
         Ok(Self {
             writer: BufWriter::with_capacity(IO_BUFFER, file),
@@ -158,9 +142,7 @@ impl RecordWriter {
                 self.scratch.extend_from_slice(&self.header);
                 T::put_all(vector, &mut self.scratch);
             }
-            self.writer
-                .write_all(&self.scratch)
-                .map_err(io_error(&self.path))?;
+            self.writer.write_all(&self.scratch).map_err(io_error(&self.path))?;
             self.count += (vectors.len() / self.dim) as u64;
         }
         Ok(())
@@ -169,10 +151,7 @@ impl RecordWriter {
     /// Flushes the file; returns the number of records written.
     pub(super) fn finish(self) -> Result<u64, VecIoError> {
         let path = self.path;
-        self.writer.into_inner().map_err(|e| VecIoError::Io {
-            path,
-            source: e.into_error(),
-        })?;
+        self.writer.into_inner().map_err(|e| VecIoError::Io { path, source: e.into_error() })?;
         Ok(self.count)
     }
 }

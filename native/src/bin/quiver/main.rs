@@ -1,0 +1,237 @@
+//! `quiver`: build, search, benchmark and inspect QuiverDB indexes from the command line, and
+//! run as a peer in the shared benchmark harness.
+
+mod commands;
+mod measure;
+mod peer;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Errors at the tool level carry their own message; the library's errors are precise.
+pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Parser)]
+#[command(name = "quiver", version, about = "QuiverDB: vector search natively and in the browser")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an index from a vector file (.fvecs, .bvecs, .npy) and save it.
+    Build(BuildArgs),
+    /// Search an index with a file of queries.
+    Search(SearchArgs),
+    /// Exact ground truth: the true k nearest base rows of every query.
+    Truth(TruthArgs),
+    /// Recall@k, single-thread QPS, batch QPS and latency percentiles, over a parameter sweep.
+    Bench(BenchArgs),
+    /// Print an index file's header and sections.
+    Info(InfoArgs),
+    /// Generate a seeded synthetic dataset with exact ground truth.
+    Gen(GenArgs),
+    /// The main job on an embedded default: generate, build, search, report recall and QPS.
+    Demo(DemoArgs),
+    /// The benchmark harness's CLI peer contract (../shared/bench/README.md).
+    #[command(subcommand)]
+    Peer(peer::PeerCommand),
+}
+
+/// Index construction options shared by `build` and `peer build`.
+#[derive(Args, Clone, Debug)]
+pub struct IndexOptions {
+    /// Index type.
+    #[arg(long = "index", default_value = "flat", value_parser = ["flat"])]
+    pub kind: String,
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Base vectors.
+    #[arg(long)]
+    pub base: PathBuf,
+    /// Distance metric: l2, cosine, ip or l1.
+    #[arg(long)]
+    pub metric: quiverdb::Metric,
+    #[command(flatten)]
+    pub index: IndexOptions,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where to write the index file.
+    #[arg(long, short)]
+    pub output: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Index file.
+    #[arg(long)]
+    pub index: PathBuf,
+    /// Query vectors.
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Results per query.
+    #[arg(short = 'k', long = "k", default_value_t = 10)]
+    pub k: usize,
+    /// Search effort (HNSW ef; ignored by flat).
+    #[arg(long, default_value_t = 0)]
+    pub ef: usize,
+    /// Write result ids as .ivecs (nq × k, -1 padding).
+    #[arg(long, conflicts_with = "json")]
+    pub output: Option<PathBuf>,
+    /// Print one JSON object per query instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct TruthArgs {
+    /// Base vectors.
+    #[arg(long)]
+    pub base: PathBuf,
+    /// Query vectors.
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Distance metric.
+    #[arg(long)]
+    pub metric: quiverdb::Metric,
+    /// Neighbours per query.
+    #[arg(short = 'k', long = "k", default_value_t = 100)]
+    pub k: usize,
+    /// Output .ivecs.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Also write the distances as .fvecs.
+    #[arg(long)]
+    pub distances: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Index file.
+    #[arg(long)]
+    pub index: PathBuf,
+    /// Query vectors.
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Ground truth .ivecs (at least k columns).
+    #[arg(long)]
+    pub truth: PathBuf,
+    /// Results per query.
+    #[arg(short = 'k', long = "k", default_value_t = 10)]
+    pub k: usize,
+    /// Values of the index's effort knob to sweep (HNSW ef), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub param: Vec<usize>,
+    /// Print JSON lines (param, recall, qps, qps_batch, p50_us, p99_us) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Threads for the batch mode (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Repeat each timed pass until this many seconds have passed (best pass is kept).
+    #[arg(long, default_value_t = 1.0)]
+    pub min_time: f64,
+    /// At most this many timed passes per mode.
+    #[arg(long, default_value_t = 5)]
+    pub max_repeat: usize,
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Index file.
+    pub index: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct GenArgs {
+    /// Distribution: clustered or uniform.
+    #[arg(long, default_value = "clustered")]
+    pub kind: quiverdb::gen::DataKind,
+    /// Base vectors.
+    #[arg(long, short)]
+    pub n: usize,
+    /// Dimension.
+    #[arg(long)]
+    pub dim: usize,
+    /// Query vectors.
+    #[arg(long, default_value_t = 1000)]
+    pub queries: usize,
+    /// Metric the ground truth is computed with (cosine data is normalised).
+    #[arg(long, default_value = "l2")]
+    pub metric: quiverdb::Metric,
+    /// Mixture components (clustered).
+    #[arg(long, default_value_t = 100)]
+    pub clusters: usize,
+    /// Ground-truth neighbours per query.
+    #[arg(long, default_value_t = 100)]
+    pub truth_k: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 20240611)]
+    pub seed: u64,
+    /// Output directory (base.fvecs, query.fvecs, groundtruth.ivecs, meta.json).
+    #[arg(long, short)]
+    pub output: PathBuf,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Base vectors to generate.
+    #[arg(long, default_value_t = 50_000)]
+    pub n: usize,
+    /// Dimension.
+    #[arg(long, default_value_t = 128)]
+    pub dim: usize,
+    /// Metric.
+    #[arg(long, default_value = "l2")]
+    pub metric: quiverdb::Metric,
+    /// Working directory for the dataset and index.
+    #[arg(long, default_value = "target/quiver-demo")]
+    pub dir: PathBuf,
+}
+
+/// Sizes the global rayon pool; the first call wins.
+pub fn set_threads(threads: Option<usize>) -> CliResult {
+    if let Some(t) = threads {
+        if t == 0 {
+            return Err("--threads must be at least 1".into());
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(a) => commands::build(a),
+        Command::Search(a) => commands::search(a),
+        Command::Truth(a) => commands::truth(a),
+        Command::Bench(a) => commands::bench(a),
+        Command::Info(a) => commands::info(a),
+        Command::Gen(a) => commands::gen(a),
+        Command::Demo(a) => commands::demo(a),
+        Command::Peer(p) => peer::run(p),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

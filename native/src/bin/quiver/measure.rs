@@ -1,0 +1,158 @@
+//! Timing passes over a query set, recall against ground truth, and process CPU time: shared
+//! by `quiver bench` and `quiver peer search` so both report the same way.
+
+use std::time::Instant;
+
+use quiverdb::{AnyIndex, Neighbor, SearchParams, VectorSearch};
+
+/// The outcome of timing repeated passes over all queries.
+pub struct Passes {
+    /// Wall seconds of each pass.
+    pub wall: Vec<f64>,
+    /// Process CPU seconds of each pass.
+    pub cpu: Vec<f64>,
+    /// Per-query latencies of the fastest pass, in microseconds, sorted (single mode only).
+    pub latencies_us: Vec<f64>,
+    /// Result ids of the last pass, `nq × k`, -1 where fewer than k were found.
+    pub ids: Vec<i32>,
+}
+
+impl Passes {
+    /// Queries per second of the fastest pass.
+    pub fn qps(&self, nq: usize) -> f64 {
+        nq as f64 / self.wall.iter().cloned().fold(f64::INFINITY, f64::min)
+    }
+    /// Latency percentile `p` (0..=100) of the fastest pass.
+    pub fn percentile_us(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        self.latencies_us[i.min(self.latencies_us.len() - 1)]
+    }
+    /// Mean latency of the fastest pass.
+    pub fn mean_us(&self) -> f64 {
+        self.latencies_us.iter().sum::<f64>() / self.latencies_us.len().max(1) as f64
+    }
+}
+
+/// Process CPU time (all threads), in seconds.
+pub fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct we pass, which is a valid, owned value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid out-pointer is always a defined call.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn store(ids: &mut [i32], row: usize, k: usize, hits: &[Neighbor]) {
+    let slot = &mut ids[row * k..(row + 1) * k];
+    slot.fill(-1);
+    for (s, h) in slot.iter_mut().zip(hits) {
+        *s = h.id as i32;
+    }
+}
+
+fn keep_going(wall: &[f64], min_time: f64, max_repeat: usize) -> bool {
+    wall.iter().sum::<f64>() < min_time && wall.len() < max_repeat.max(1)
+}
+
+/// One query at a time on this thread, `k` results each; repeated passes until `min_time`
+/// seconds in total or `max_repeat` passes.
+pub fn time_single(
+    index: &AnyIndex,
+    queries: &[f32],
+    k: usize,
+    params: &SearchParams,
+    min_time: f64,
+    max_repeat: usize,
+) -> quiverdb::Result<Passes> {
+    let dim = index.dim();
+    let nq = queries.len() / dim;
+    let mut out = Vec::with_capacity(k);
+    let mut ids = vec![-1i32; nq * k];
+    // Warm-up: page in the index and validate every query once, untimed.
+    for (i, q) in queries.chunks_exact(dim).enumerate() {
+        index.search_into(q, k, params, None, &mut out)?;
+        store(&mut ids, i, k, &out);
+    }
+    let mut passes = Passes { wall: vec![], cpu: vec![], latencies_us: vec![], ids };
+    let mut lat = vec![0.0f64; nq];
+    loop {
+        let c0 = cpu_seconds();
+        let t0 = Instant::now();
+        for (i, q) in queries.chunks_exact(dim).enumerate() {
+            let s = Instant::now();
+            index.search_into(q, k, params, None, &mut out)?;
+            lat[i] = s.elapsed().as_secs_f64() * 1e6;
+            store(&mut passes.ids, i, k, &out);
+        }
+        let wall = t0.elapsed().as_secs_f64();
+        passes.cpu.push(cpu_seconds() - c0);
+        if passes.wall.iter().all(|&w| wall < w) {
+            passes.latencies_us.clone_from(&lat);
+        }
+        passes.wall.push(wall);
+        if !keep_going(&passes.wall, min_time, max_repeat) {
+            break;
+        }
+    }
+    passes.latencies_us.sort_by(f64::total_cmp);
+    Ok(passes)
+}
+
+/// All queries in one batch call on the current rayon pool; repeated like [`time_single`].
+pub fn time_batch(
+    index: &AnyIndex,
+    queries: &[f32],
+    k: usize,
+    params: &SearchParams,
+    min_time: f64,
+    max_repeat: usize,
+) -> quiverdb::Result<Passes> {
+    let dim = index.dim();
+    let nq = queries.len() / dim;
+    index.search_batch(&queries[..dim * nq.min(8)], k, params, None)?;
+    let mut passes = Passes { wall: vec![], cpu: vec![], latencies_us: vec![], ids: vec![-1; nq * k] };
+    loop {
+        let c0 = cpu_seconds();
+        let t0 = Instant::now();
+        let res = index.search_batch(queries, k, params, None)?;
+        passes.wall.push(t0.elapsed().as_secs_f64());
+        passes.cpu.push(cpu_seconds() - c0);
+        for (i, hits) in res.iter().enumerate() {
+            store(&mut passes.ids, i, k, hits);
+        }
+        if !keep_going(&passes.wall, min_time, max_repeat) {
+            break;
+        }
+    }
+    Ok(passes)
+}
+
+/// Mean recall@k of `ids` (`nq × k`) against the first `k` columns of `truth` (`nq × truth_dim`).
+pub fn recall(ids: &[i32], k: usize, truth: &[i32], truth_dim: usize) -> f64 {
+    let nq = ids.len() / k;
+    let kk = k.min(truth_dim);
+    let mut hits = 0usize;
+    for q in 0..nq {
+        let gt = &truth[q * truth_dim..q * truth_dim + kk];
+        hits += ids[q * k..(q + 1) * k].iter().filter(|&&id| id >= 0 && gt.contains(&id)).count();
+    }
+    hits as f64 / (nq * kk).max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recall_counts_overlap_with_the_first_k_truth_columns() {
+        let truth = [1, 2, 3, 9, 4, 5, 6, 9];
+        assert_eq!(recall(&[1, 2, 3, 4, 5, 6], 3, &truth, 4), 1.0);
+        assert_eq!(recall(&[3, 2, 9, 6, -1, -1], 3, &truth, 4), 0.5);
+    }
+}

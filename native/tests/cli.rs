@@ -1,0 +1,283 @@
+//! The `quiver` binary end to end: every sub-command on generated data, the harness's peer
+//! contract, and clear failures on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use quiverdb::io::{read_f32_vectors, read_ivecs, write_fvecs};
+
+fn quiver(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quiver")).args(args).output().expect("the quiver binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = quiver(args);
+    assert!(out.status.success(), "quiver {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = quiver(args);
+    assert!(!out.status.success(), "quiver {args:?} should fail");
+    String::from_utf8(out.stderr).expect("utf-8 output")
+}
+
+fn last_json(stdout: &str) -> serde_json::Value {
+    let line = stdout.lines().rev().find(|l| l.starts_with('{')).expect("a JSON line");
+    serde_json::from_str(line).expect("valid JSON")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+struct Dataset {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+fn dataset(metric: &str) -> Dataset {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().to_path_buf();
+    ok(&[
+        "gen",
+        "--kind",
+        "clustered",
+        "--n",
+        "3000",
+        "--dim",
+        "24",
+        "--queries",
+        "50",
+        "--metric",
+        metric,
+        "--clusters",
+        "10",
+        "--truth-k",
+        "20",
+        "--output",
+        s(&root),
+    ]);
+    Dataset { _dir: dir, root }
+}
+
+#[test]
+fn gen_build_info_search_truth_and_bench_agree() {
+    for metric in ["l2", "cosine", "ip", "l1"] {
+        let d = dataset(metric);
+        let base = d.root.join("base.fvecs");
+        let queries = d.root.join("query.fvecs");
+        let gt = d.root.join("groundtruth.ivecs");
+        let (b, dim) = read_f32_vectors(&base).unwrap();
+        assert_eq!((b.len() / dim, dim), (3000, 24));
+        let (t, tk) = read_ivecs(&gt).unwrap();
+        assert_eq!((t.len() / tk, tk), (50, 20));
+
+        let index = d.root.join("flat.qvdb");
+        ok(&["build", "--base", s(&base), "--metric", metric, "--index", "flat", "--output", s(&index)]);
+        let info = last_json(&ok(&["info", s(&index), "--json"]));
+        assert_eq!(info["kind"], "flat");
+        assert_eq!(info["count"], 3000);
+        assert_eq!(info["dim"], 24);
+        assert_eq!(info["sections"][0]["length"], 3000 * 24 * 4);
+
+        // Searching the saved index reproduces the exact ground truth.
+        let res = d.root.join("res.ivecs");
+        ok(&["search", "--index", s(&index), "--queries", s(&queries), "-k", "10", "--output", s(&res)]);
+        let (r, rk) = read_ivecs(&res).unwrap();
+        assert_eq!(rk, 10);
+        for q in 0..50 {
+            assert_eq!(r[q * 10..q * 10 + 10], t[q * 20..q * 20 + 10], "{metric} query {q}");
+        }
+        // `truth` agrees with `gen`'s ground truth.
+        let gt2 = d.root.join("gt2.ivecs");
+        ok(&[
+            "truth",
+            "--base",
+            s(&base),
+            "--queries",
+            s(&queries),
+            "--metric",
+            metric,
+            "-k",
+            "20",
+            "--output",
+            s(&gt2),
+        ]);
+        assert_eq!(read_ivecs(&gt2).unwrap(), (t.clone(), 20));
+
+        let bench = ok(&[
+            "bench",
+            "--index",
+            s(&index),
+            "--queries",
+            s(&queries),
+            "--truth",
+            s(&gt),
+            "-k",
+            "10",
+            "--json",
+            "--min-time",
+            "0",
+            "--max-repeat",
+            "1",
+        ]);
+        let row = last_json(&bench);
+        assert_eq!(row["recall"], 1.0);
+        for key in ["param", "qps", "qps_batch", "p50_us", "p99_us"] {
+            assert!(row.get(key).is_some(), "missing {key} in {row}");
+        }
+        assert!(row["qps"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn search_json_lists_ids_and_distances_in_order() {
+    let d = dataset("l2");
+    let index = d.root.join("flat.qvdb");
+    ok(&["build", "--base", s(&d.root.join("base.fvecs")), "--metric", "l2", "--output", s(&index)]);
+    let out = ok(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&d.root.join("query.fvecs")),
+        "-k",
+        "5",
+        "--json",
+    ]);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 50);
+    let dists: Vec<f64> =
+        lines[0]["distances"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(dists.len(), 5);
+    assert!(dists.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn peer_contract_as_the_harness_calls_it() {
+    let d = dataset("l2");
+    let info = last_json(&ok(&["peer", "info"]));
+    assert_eq!(info["name"], "quiverdb");
+    let base = d.root.join("base.fvecs");
+    let index = d.root.join("peer-index");
+    let built = last_json(&ok(&[
+        "peer",
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--threads",
+        "2",
+        "--index",
+        s(&index),
+        "--opt",
+        "index=flat",
+    ]));
+    assert!(built["build_s"].as_f64().unwrap() >= 0.0);
+    assert_eq!(built["index_bytes"].as_u64().unwrap(), std::fs::metadata(&index).unwrap().len());
+    let (t, tk) = read_ivecs(&d.root.join("groundtruth.ivecs")).unwrap();
+    for mode in ["single", "batch"] {
+        let res = d.root.join(format!("{mode}.ivecs"));
+        let out = last_json(&ok(&[
+            "peer",
+            "search",
+            "--index",
+            s(&index),
+            "--base",
+            s(&base),
+            "--queries",
+            s(&d.root.join("query.fvecs")),
+            "--k",
+            "10",
+            "--param",
+            "-",
+            "--mode",
+            mode,
+            "--threads",
+            "2",
+            "--min-time",
+            "0.05",
+            "--max-repeat",
+            "2",
+            "--out",
+            s(&res),
+        ]));
+        let passes = out["search_s"].as_array().unwrap();
+        assert!(!passes.is_empty() && passes.len() <= 2);
+        assert_eq!(out.get("latency_us").is_some(), mode == "single");
+        let (r, rk) = read_ivecs(&res).unwrap();
+        assert_eq!(rk, 10);
+        for q in 0..50 {
+            assert_eq!(r[q * 10..q * 10 + 10], t[q * tk..q * tk + 10]);
+        }
+    }
+    let err = fails(&[
+        "peer",
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        s(&index),
+        "--opt",
+        "index=nope",
+    ]);
+    assert!(err.contains("not supported"), "{err}");
+}
+
+#[test]
+fn bad_inputs_fail_with_clear_messages() {
+    let d = dataset("l2");
+    let base = d.root.join("base.fvecs");
+    let index = d.root.join("flat.qvdb");
+    ok(&["build", "--base", s(&base), "--metric", "l2", "--output", s(&index)]);
+
+    let missing = d.root.join("missing.fvecs");
+    assert!(fails(&["build", "--base", s(&missing), "--metric", "l2", "--output", s(&index)])
+        .contains("missing.fvecs"));
+    assert!(fails(&["build", "--base", s(&base), "--metric", "hamming", "--output", s(&index)])
+        .contains("unknown metric"));
+
+    // Queries of the wrong dimension.
+    let wrong = d.root.join("wrong.fvecs");
+    write_fvecs(&wrong, &[0.5; 10], 5).unwrap();
+    assert!(fails(&["search", "--index", s(&index), "--queries", s(&wrong)]).contains("dimensions"));
+    // k = 0.
+    let q = d.root.join("query.fvecs");
+    assert!(fails(&["search", "--index", s(&index), "--queries", s(&q), "-k", "0"])
+        .contains("k must be at least 1"));
+    // NaN in a query.
+    let nan = d.root.join("nan.fvecs");
+    let mut v = vec![0.5f32; 24];
+    v[3] = f32::NAN;
+    write_fvecs(&nan, &v, 24).unwrap();
+    assert!(fails(&["search", "--index", s(&index), "--queries", s(&nan)]).contains("non-finite"));
+    // A corrupted index.
+    let mut bytes = std::fs::read(&index).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let bad = d.root.join("bad.qvdb");
+    std::fs::write(&bad, &bytes).unwrap();
+    assert!(fails(&["info", s(&bad)]).contains("checksum"));
+    // A truncated one, and an empty one.
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(fails(&["search", "--index", s(&bad), "--queries", s(&q)]).contains("truncated"));
+    std::fs::write(&bad, b"").unwrap();
+    assert!(fails(&["info", s(&bad)]).contains("truncated"));
+    // Not an index at all.
+    assert!(fails(&["info", s(&base)]).contains("not a QuiverDB index"));
+    // A malformed vector file.
+    let broken = d.root.join("broken.fvecs");
+    std::fs::write(&broken, [24u8, 0, 0, 0, 1, 2, 3]).unwrap();
+    assert!(!fails(&["build", "--base", s(&broken), "--metric", "l2", "--output", s(&index)]).is_empty());
+    // Ground truth narrower than k.
+    let gt = d.root.join("groundtruth.ivecs");
+    let err = fails(&["bench", "--index", s(&index), "--queries", s(&q), "--truth", s(&gt), "-k", "50"]);
+    assert!(err.contains("columns"), "{err}");
+    assert!(
+        fails(&["gen", "--n", "0", "--dim", "4", "--output", s(&d.root.join("g"))]).contains("at least 1")
+    );
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test QuiverDB has, on a fresh machine too: it installs what it needs (idempotently),
+# then checks formatting and lints, runs the native tests, builds the no_std core for the host
+# and for wasm32, runs the wasm tests in headless Chromium, and smoke-tests the web app.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain components"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add wasm32-unknown-unknown >/dev/null
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints (native targets of every crate)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "no_std core (host)"
+cargo build -p quiverdb-core --no-default-features
+
+step "native tests (core, native, cross-crate)"
+cargo test
+
+step "wasm: no_std build, then browser tests in headless Chromium"
+scripts/test-wasm.sh
+
+step "web app: trunk build and a headless page check"
+scripts/test-web.sh
