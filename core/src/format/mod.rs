@@ -98,13 +98,16 @@ impl SectionKind {
     pub const GRAPH_UPPER: Self = Self(4);
     /// Per-node levels of a hierarchical graph.
     pub const NODE_LEVELS: Self = Self(5);
+    /// Per-node start of the upper-level link blocks.
+    pub const UPPER_OFFSETS: Self = Self(6);
 
-    const KNOWN: [(Self, &'static str); 5] = [
+    const KNOWN: [(Self, &'static str); 6] = [
         (Self::VECTORS, "vectors"),
         (Self::PARAMS, "params"),
         (Self::GRAPH_LEVEL0, "graph-level0"),
         (Self::GRAPH_UPPER, "graph-upper"),
         (Self::NODE_LEVELS, "node-levels"),
+        (Self::UPPER_OFFSETS, "upper-offsets"),
     ];
 
     /// Name of a known kind.

@@ -181,6 +181,26 @@ impl Kernels {
     }
 }
 
+/// Asks the CPU to start loading `data` into cache (up to its first 512 bytes). A hint only.
+#[inline(always)]
+pub fn prefetch(data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = (data.len() * 4).min(512);
+        let base = data.as_ptr() as *const i8;
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: `base + off` stays within `data` (off < data.len() * 4); prefetch never
+            // faults and has no architectural effect, only a cache hint.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.add(off)) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 impl Default for Kernels {
     fn default() -> Self {
         Self::best()

@@ -1,0 +1,431 @@
+//! HNSW (Malkov & Yashunin): the in-memory graph index.
+//!
+//! Layout, chosen for speed and for in-place files:
+//! - vectors contiguous, row-major (`count × dim` f32);
+//! - level 0: one fixed-stride array, `m0 + 1` words per node (`[len, ids…]`);
+//! - upper levels: blocks of `m + 1` words; node `i`'s level-1 block starts at `upper_offsets[i]`,
+//!   and offsets are the prefix sums of `levels[i] × (m + 1)`, so they validate in one pass;
+//! - links are `AtomicU32` in memory (relaxed loads are plain loads) so the parallel build can
+//!   link under shared access with per-node locks; a file view reads the same words in place.
+//!
+//! A single-thread build with a given seed is deterministic — every choice breaks ties by id and
+//! every distance is bit-identical across kernel paths — so it writes the same file natively and
+//! in wasm.
+
+mod search;
+mod view;
+
+pub use search::Scratch;
+pub use view::HnswView;
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use search::{Cand, Graph};
+
+use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
+use crate::rng::Rng;
+use crate::validate::{check_dim, check_query, check_vectors};
+use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch, ZeroVectorKind};
+
+/// The highest level a node may get (levels are stored as bytes; with M ≥ 2 a level above 31
+/// has probability below 2^-31 per node).
+pub const MAX_LEVEL: u8 = 31;
+/// The `ef` used when a search does not set one.
+pub const DEFAULT_EF: usize = 64;
+/// Sentinel for "no node".
+const NONE: u32 = u32::MAX;
+
+/// Construction parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HnswParams {
+    /// Links per node on upper levels (level 0 holds `2 × m`).
+    pub m: usize,
+    /// Candidate-list size while inserting.
+    pub ef_construction: usize,
+    /// Seed of the level generator.
+    pub seed: u64,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        Self { m: 16, ef_construction: 200, seed: 0x5EED_0F_0_1D }
+    }
+}
+
+impl HnswParams {
+    fn check(&self) -> Result<()> {
+        if !(2..=256).contains(&self.m) {
+            return Err(Error::InvalidParameter { name: "m", reason: "must be between 2 and 256" });
+        }
+        if self.ef_construction == 0 {
+            return Err(Error::InvalidParameter { name: "ef_construction", reason: "must be at least 1" });
+        }
+        Ok(())
+    }
+}
+
+/// An HNSW index that owns its vectors and graph and can grow.
+pub struct HnswIndex {
+    dim: usize,
+    metric: Metric,
+    kernels: Kernels,
+    params: HnswParams,
+    m0: usize,
+    vectors: Vec<f32>,
+    levels: Vec<u8>,
+    upper_offsets: Vec<u32>,
+    links0: Vec<AtomicU32>,
+    upper: Vec<AtomicU32>,
+    entry: u32,
+    max_level: u8,
+    rng: Rng,
+    scratch: spin::Mutex<Vec<Scratch>>,
+}
+
+impl core::fmt::Debug for HnswIndex {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HnswIndex")
+            .field("dim", &self.dim)
+            .field("metric", &self.metric)
+            .field("params", &self.params)
+            .field("len", &self.levels.len())
+            .field("max_level", &self.max_level)
+            .finish()
+    }
+}
+
+impl HnswIndex {
+    /// An empty index.
+    pub fn new(dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
+        check_dim(dim)?;
+        params.check()?;
+        Ok(Self {
+            dim,
+            metric,
+            kernels: Kernels::best(),
+            params,
+            m0: 2 * params.m,
+            vectors: Vec::new(),
+            levels: Vec::new(),
+            upper_offsets: Vec::new(),
+            links0: Vec::new(),
+            upper: Vec::new(),
+            entry: NONE,
+            max_level: 0,
+            rng: Rng::new(params.seed),
+            scratch: spin::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Uses `kernels` instead of the best detected ones.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// Construction parameters.
+    pub fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    /// The highest level in the graph.
+    pub fn max_level(&self) -> u8 {
+        self.max_level
+    }
+
+    /// The stored vector `id` (normalised, for cosine).
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        let s = id as usize * self.dim;
+        self.vectors.get(s..s + self.dim).ok_or(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 })
+    }
+
+    fn draw_level(&mut self) -> u8 {
+        let ml = 1.0 / libm::log(self.params.m as f64);
+        // 1 - u lies in (0, 1], so the logarithm is finite.
+        let u = 1.0 - self.rng.next_f64();
+        let level = libm::floor(-libm::log(u) * ml);
+        if level >= MAX_LEVEL as f64 {
+            MAX_LEVEL
+        } else {
+            level as u8
+        }
+    }
+
+    /// Validates and (for cosine) normalises a batch; returns it ready to store.
+    fn prepare(&self, vectors: &[f32]) -> Result<Vec<f32>> {
+        if vectors.len() < self.dim && !vectors.is_empty() {
+            return Err(Error::DimensionMismatch { expected: self.dim, got: vectors.len() });
+        }
+        let n = check_vectors(vectors, self.dim)?;
+        let count = self.levels.len();
+        if count + n > u32::MAX as usize - 1 {
+            return Err(Error::CapacityExceeded { count: count as u64, adding: n as u64, max: u32::MAX as u64 - 1 });
+        }
+        let mut data = vectors.to_vec();
+        if self.metric.normalizes() {
+            for (i, v) in data.chunks_exact_mut(self.dim).enumerate() {
+                if !self.kernels.normalize(v) {
+                    return Err(Error::ZeroVector { what: ZeroVectorKind::Vector(i) });
+                }
+            }
+        }
+        Ok(data)
+    }
+
+    /// Appends slots for `data` (vectors, drawn levels, empty link lists); returns the first id.
+    fn allocate(&mut self, data: &[f32]) -> u32 {
+        let first = self.levels.len() as u32;
+        let n = data.len() / self.dim;
+        self.vectors.extend_from_slice(data);
+        for _ in 0..n {
+            let level = self.draw_level();
+            let offset = self.upper.len() as u32;
+            self.levels.push(level);
+            self.upper_offsets.push(offset);
+            self.upper.extend((0..level as usize * (self.params.m + 1)).map(|_| AtomicU32::new(0)));
+            self.links0.extend((0..self.m0 + 1).map(|_| AtomicU32::new(0)));
+        }
+        first
+    }
+
+    /// Inserts row-major `vectors` one at a time on this thread; returns their ids. The whole
+    /// batch is validated first, so on error nothing is added.
+    pub fn add(&mut self, vectors: &[f32]) -> Result<core::ops::Range<u32>> {
+        let data = self.prepare(vectors)?;
+        let first = self.allocate(&data);
+        let end = self.levels.len() as u32;
+        let mut s = Scratch::default();
+        for id in first..end {
+            self.link_new(id, &mut s, &NoLocks);
+        }
+        Ok(first..end)
+    }
+
+    fn graph(&self) -> Graph<'_, [AtomicU32]> {
+        Graph {
+            kernels: self.kernels,
+            metric: self.metric,
+            dim: self.dim,
+            m: self.params.m,
+            m0: self.m0,
+            vectors: &self.vectors,
+            levels: &self.levels,
+            upper_offsets: &self.upper_offsets,
+            links0: &self.links0,
+            upper: &self.upper,
+            count: self.levels.len(),
+        }
+    }
+
+    /// Links the already-allocated node `id` into the graph (Algorithm 1). Node list updates
+    /// go through `locks`, so the parallel build can call this from many threads.
+    fn link_new(&mut self, id: u32, s: &mut Scratch, locks: &dyn NodeLocks) {
+        let level = self.levels[id as usize];
+        if self.entry == NONE {
+            self.entry = id;
+            self.max_level = level;
+            return;
+        }
+        let (entry, max_level) = (self.entry, self.max_level);
+        link_into(&self.graph(), id, level, entry, max_level, self.params.ef_construction, s, locks);
+        if level > self.max_level {
+            self.entry = id;
+            self.max_level = level;
+        }
+    }
+
+    /// Searches with caller-owned scratch (no allocation once it has grown).
+    pub fn search_with(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn Filter>, scratch: &mut Scratch, out: &mut Vec<Neighbor>) -> Result<()> {
+        search_graph(&self.graph(), self.entry, self.max_level, query, k, params, filter, scratch, out)
+    }
+
+    /// Writes the index in the file format to `sink`; returns the bytes written.
+    pub fn write<E>(&self, sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>) -> core::result::Result<u64, E> {
+        let links0: Vec<u32> = self.links0.iter().map(|a| a.load(Relaxed)).collect();
+        let upper: Vec<u32> = self.upper.iter().map(|a| a.load(Relaxed)).collect();
+        let params = view::encode_params(&self.params, self.m0, self.entry, self.max_level, upper.len() as u64);
+        let mut levels = self.levels.clone();
+        // Sections hold whole words; pad the byte array.
+        levels.resize(self.levels.len().div_ceil(4) * 4, 0);
+        let sections = [
+            SectionRef { kind: SectionKind::PARAMS, bytes: &params },
+            SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.vectors) },
+            SectionRef { kind: SectionKind::NODE_LEVELS, bytes: &levels },
+            SectionRef { kind: SectionKind::UPPER_OFFSETS, bytes: bytemuck::cast_slice(&self.upper_offsets) },
+            SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: bytemuck::cast_slice(&links0) },
+            SectionRef { kind: SectionKind::GRAPH_UPPER, bytes: bytemuck::cast_slice(&upper) },
+        ];
+        write_index(IndexKind::Hnsw, self.metric, self.dim as u32, self.levels.len() as u64, &sections, sink)
+    }
+
+    /// The index as file-format bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = self.write(&mut |b: &[u8]| -> core::result::Result<(), core::convert::Infallible> {
+            out.extend_from_slice(b);
+            Ok(())
+        });
+        out
+    }
+
+    /// Mean and maximum level-0 degree (graph diagnostics).
+    pub fn degree_stats(&self) -> (f64, usize) {
+        let g = self.graph();
+        let n = self.levels.len();
+        let mut total = 0usize;
+        let mut max = 0usize;
+        for id in 0..n as u32 {
+            let (_, len) = g.list(id, 0);
+            total += len;
+            max = max.max(len);
+        }
+        (total as f64 / n.max(1) as f64, max)
+    }
+}
+
+impl VectorSearch for HnswIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn len(&self) -> usize {
+        self.levels.len()
+    }
+    fn search_into(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn Filter>, out: &mut Vec<Neighbor>) -> Result<()> {
+        let mut s = self.scratch.lock().pop().unwrap_or_default();
+        let r = self.search_with(query, k, params, filter, &mut s, out);
+        self.scratch.lock().push(s);
+        r
+    }
+}
+
+/// Serialises list updates of one node. The single-thread build needs none.
+pub(crate) trait NodeLocks: Sync {
+    /// Runs `f` holding node `id`'s lock.
+    fn run(&self, id: u32, f: &mut dyn FnMut());
+}
+
+pub(crate) struct NoLocks;
+
+impl NodeLocks for NoLocks {
+    fn run(&self, _: u32, f: &mut dyn FnMut()) {
+        f()
+    }
+}
+
+/// Sets the list of `id` at `level` to `ids`.
+fn write_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, ids: impl Iterator<Item = u32>) {
+    let (start, _) = g.list(id, level);
+    let words = if level == 0 { g.links0 } else { g.upper };
+    let mut n = 0;
+    for (i, v) in ids.enumerate() {
+        words[start + i].store(v, Relaxed);
+        n += 1;
+    }
+    words[start - 1].store(n as u32, Relaxed);
+}
+
+/// Algorithm 1 for an allocated node: descend greedily to `level + 1`, then on each level
+/// search with `ef_construction`, keep `m` neighbours by the heuristic, and add the reverse
+/// links, pruning a neighbour's list by the heuristic when it overflows.
+#[allow(clippy::too_many_arguments)]
+fn link_into(g: &Graph<'_, [AtomicU32]>, id: u32, level: u8, entry: u32, max_level: u8, ef: usize, s: &mut Scratch, locks: &dyn NodeLocks) {
+    let q = g.vector(id);
+    let mut ep = Cand { d: g.dist(q, entry), id: entry };
+    for lc in ((level as usize + 1)..=(max_level as usize)).rev() {
+        ep = g.greedy(q, ep, lc);
+    }
+    let mut selected = core::mem::take(&mut s.selected);
+    let mut sorted = core::mem::take(&mut s.sorted);
+    for lc in (0..=(level.min(max_level) as usize)).rev() {
+        g.search_level(q, ep, ef, lc, None, s);
+        s.top.drain_sorted(&mut sorted);
+        // The node itself may be reachable in a parallel build; never link to self.
+        sorted.retain(|c| c.id != id);
+        if let Some(first) = sorted.first() {
+            ep = *first;
+        }
+        g.select(&sorted, g.m, &mut selected);
+        locks.run(id, &mut || write_list(g, id, lc, selected.iter().map(|c| c.id)));
+        let cap = if lc == 0 { g.m0 } else { g.m };
+        for c in &selected {
+            locks.run(c.id, &mut || add_reverse(g, c.id, id, c.d, lc, cap));
+        }
+    }
+    s.selected = selected;
+    s.sorted = sorted;
+}
+
+/// Adds `new` (at distance `d` from `node`) to `node`'s list, pruning with the heuristic when
+/// the list is full.
+fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, level: usize, cap: usize) {
+    let (start, len) = g.list(node, level);
+    let words = if level == 0 { g.links0 } else { g.upper };
+    if (start..start + len).any(|i| words[i].load(Relaxed) == new) {
+        return;
+    }
+    if len < cap {
+        words[start + len].store(new, Relaxed);
+        words[start - 1].store(len as u32 + 1, Relaxed);
+        return;
+    }
+    let base = g.vector(node);
+    let mut cands: Vec<Cand> = (start..start + len)
+        .map(|i| {
+            let n = words[i].load(Relaxed);
+            Cand { d: g.metric.distance(&g.kernels, base, g.vector(n)), id: n }
+        })
+        .collect();
+    cands.push(Cand { d, id: new });
+    cands.sort_unstable_by(|a, b| if a.before(*b) { core::cmp::Ordering::Less } else { core::cmp::Ordering::Greater });
+    let mut kept = Vec::with_capacity(cap);
+    g.select(&cands, cap, &mut kept);
+    write_list(g, node, level, kept.iter().map(|c| c.id));
+}
+
+/// Validates a query and runs it against any graph storage.
+#[allow(clippy::too_many_arguments)]
+fn search_graph<L: ?Sized + search::LinkWords>(
+    g: &Graph<'_, L>,
+    entry: u32,
+    max_level: u8,
+    query: &[f32],
+    k: usize,
+    params: &SearchParams,
+    filter: Option<&dyn Filter>,
+    s: &mut Scratch,
+    out: &mut Vec<Neighbor>,
+) -> Result<()> {
+    check_query(query, g.dim, k)?;
+    if g.count == 0 || entry == NONE {
+        return Err(Error::EmptyIndex);
+    }
+    // The normalised query lives in the scratch; moved out while the search borrows the rest.
+    let mut qbuf = core::mem::take(&mut s.query);
+    let q: &[f32] = if g.metric.normalizes() {
+        qbuf.clear();
+        qbuf.extend_from_slice(query);
+        if !g.kernels.normalize(&mut qbuf) {
+            s.query = qbuf;
+            return Err(Error::ZeroVector { what: ZeroVectorKind::Query });
+        }
+        &qbuf
+    } else {
+        query
+    };
+    let ef = if params.ef == 0 { DEFAULT_EF } else { params.ef }.max(k);
+    g.search(q, entry, max_level as usize, ef, filter, s);
+    s.query = qbuf;
+    let mut sorted = core::mem::take(&mut s.sorted);
+    s.top.drain_sorted(&mut sorted);
+    let mut top = TopK::new(k, out);
+    for c in sorted.iter().take(k) {
+        top.push(Neighbor::new(c.id, c.d));
+    }
+    top.finish();
+    s.sorted = sorted;
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! The search machinery every HNSW operation shares: candidate heaps, the visited set with
+//! generation counters, the read-only graph accessor (over atomics while building, over file
+//! bytes when opened in place), layer search and the neighbour-selection heuristic.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use crate::simd::prefetch;
+use crate::{Filter, Kernels, Metric};
+
+/// A candidate: distance to the query and node id. Ordered by distance, then id, so every
+/// choice the graph makes is deterministic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Cand {
+    pub d: f32,
+    pub id: u32,
+}
+
+impl Cand {
+    #[inline(always)]
+    pub fn before(self, other: Self) -> bool {
+        self.d < other.d || (self.d == other.d && self.id < other.id)
+    }
+}
+
+/// A binary heap over `Cand`, max-first when `MAX` else min-first.
+#[derive(Default, Clone)]
+pub(crate) struct Heap<const MAX: bool> {
+    items: Vec<Cand>,
+}
+
+impl<const MAX: bool> Heap<MAX> {
+    #[inline(always)]
+    fn above(a: Cand, b: Cand) -> bool {
+        if MAX {
+            b.before(a)
+        } else {
+            a.before(b)
+        }
+    }
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    #[inline(always)]
+    pub fn peek(&self) -> Option<Cand> {
+        self.items.first().copied()
+    }
+    #[inline]
+    pub fn push(&mut self, c: Cand) {
+        self.items.push(c);
+        let mut i = self.items.len() - 1;
+        while i > 0 {
+            let p = (i - 1) / 2;
+            if Self::above(self.items[i], self.items[p]) {
+                self.items.swap(i, p);
+                i = p;
+            } else {
+                break;
+            }
+        }
+    }
+    #[inline]
+    pub fn pop(&mut self) -> Option<Cand> {
+        let last = self.items.pop()?;
+        if self.items.is_empty() {
+            return Some(last);
+        }
+        let top = core::mem::replace(&mut self.items[0], last);
+        let n = self.items.len();
+        let mut i = 0;
+        loop {
+            let l = 2 * i + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && Self::above(self.items[r], self.items[l]) { r } else { l };
+            if Self::above(self.items[c], self.items[i]) {
+                self.items.swap(i, c);
+                i = c;
+            } else {
+                break;
+            }
+        }
+        Some(top)
+    }
+    /// Drains into `out` sorted nearest first.
+    pub fn drain_sorted(&mut self, out: &mut Vec<Cand>) {
+        out.clear();
+        out.extend_from_slice(&self.items);
+        self.items.clear();
+        out.sort_unstable_by(|a, b| if a.before(*b) { core::cmp::Ordering::Less } else { core::cmp::Ordering::Greater });
+    }
+}
+
+/// Visited marks with generation counters: clearing is one increment, not a pass over n.
+#[derive(Default, Clone)]
+pub(crate) struct Visited {
+    marks: Vec<u16>,
+    generation: u16,
+}
+
+impl Visited {
+    pub fn start(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.generation = 1;
+        }
+    }
+    /// Marks `id`; returns whether it was already marked.
+    #[inline(always)]
+    pub fn test_and_set(&mut self, id: u32) -> bool {
+        let m = &mut self.marks[id as usize];
+        let seen = *m == self.generation;
+        *m = self.generation;
+        seen
+    }
+}
+
+/// Per-thread working memory of a search or an insert, reused so a query allocates nothing.
+#[derive(Default, Clone)]
+pub struct Scratch {
+    pub(crate) visited: Visited,
+    pub(crate) candidates: Heap<false>,
+    pub(crate) top: Heap<true>,
+    pub(crate) sorted: Vec<Cand>,
+    pub(crate) selected: Vec<Cand>,
+    pub(crate) query: Vec<f32>,
+    pub(crate) neighbors: Vec<u32>,
+}
+
+/// Read access to link words, stored as atomics (owned, buildable in parallel) or as plain
+/// words (a file opened in place).
+pub(crate) trait LinkWords: Sync {
+    fn word(&self, i: usize) -> u32;
+}
+
+impl LinkWords for [u32] {
+    #[inline(always)]
+    fn word(&self, i: usize) -> u32 {
+        self[i]
+    }
+}
+
+impl LinkWords for [AtomicU32] {
+    #[inline(always)]
+    fn word(&self, i: usize) -> u32 {
+        self[i].load(Relaxed)
+    }
+}
+
+/// A read-only view of a graph and its vectors.
+pub(crate) struct Graph<'a, L: ?Sized + LinkWords> {
+    pub kernels: Kernels,
+    pub metric: Metric,
+    pub dim: usize,
+    pub m: usize,
+    pub m0: usize,
+    pub vectors: &'a [f32],
+    pub levels: &'a [u8],
+    pub upper_offsets: &'a [u32],
+    pub links0: &'a L,
+    pub upper: &'a L,
+    pub count: usize,
+}
+
+impl<L: ?Sized + LinkWords> Graph<'_, L> {
+    #[inline(always)]
+    pub fn vector(&self, id: u32) -> &[f32] {
+        let s = id as usize * self.dim;
+        &self.vectors[s..s + self.dim]
+    }
+
+    #[inline(always)]
+    pub fn dist(&self, q: &[f32], id: u32) -> f32 {
+        let d = self.metric.distance(&self.kernels, q, self.vector(id));
+        // NaN only arises when finite inputs overflow; rank it as the farthest.
+        if d.is_nan() {
+            f32::INFINITY
+        } else {
+            d
+        }
+    }
+
+    /// Start index and length of `id`'s neighbour list at `level`.
+    #[inline(always)]
+    pub fn list(&self, id: u32, level: usize) -> (usize, usize) {
+        if level == 0 {
+            let base = id as usize * (self.m0 + 1);
+            (base + 1, self.links0.word(base) as usize)
+        } else {
+            let base = self.upper_offsets[id as usize] as usize + (level - 1) * (self.m + 1);
+            (base + 1, self.upper.word(base) as usize)
+        }
+    }
+
+    #[inline(always)]
+    pub fn link(&self, level: usize, i: usize) -> u32 {
+        if level == 0 {
+            self.links0.word(i)
+        } else {
+            self.upper.word(i)
+        }
+    }
+
+    /// Greedy descent at one upper level: the closest node reachable from `ep`.
+    pub fn greedy(&self, q: &[f32], mut ep: Cand, level: usize) -> Cand {
+        loop {
+            let mut improved = false;
+            let (start, len) = self.list(ep.id, level);
+            for i in start..start + len {
+                let n = self.link(level, i);
+                let c = Cand { d: self.dist(q, n), id: n };
+                if c.before(ep) {
+                    ep = c;
+                    improved = true;
+                }
+            }
+            if !improved {
+                return ep;
+            }
+        }
+    }
+
+    /// Best-first search of one level from `entry`, keeping the `ef` nearest in `s.top`.
+    /// With a filter, every node is traversed but only allowed ones enter the results.
+    pub fn search_level(&self, q: &[f32], entry: Cand, ef: usize, level: usize, filter: Option<&dyn Filter>, s: &mut Scratch) {
+        s.visited.start(self.count);
+        s.candidates.clear();
+        s.top.clear();
+        s.visited.test_and_set(entry.id);
+        s.candidates.push(entry);
+        if filter.is_none_or(|f| f.allows(entry.id)) {
+            s.top.push(entry);
+        }
+        while let Some(c) = s.candidates.pop() {
+            if s.top.len() >= ef {
+                if let Some(worst) = s.top.peek() {
+                    if worst.before(c) {
+                        break;
+                    }
+                }
+            }
+            let (start, len) = self.list(c.id, level);
+            // Prefetch every unvisited neighbour before computing any distance, so their
+            // vectors stream in while the first distances are computed.
+            s.neighbors.clear();
+            for i in start..start + len {
+                let n = self.link(level, i);
+                if !s.visited.test_and_set(n) {
+                    prefetch(self.vector(n));
+                    s.neighbors.push(n);
+                }
+            }
+            for &n in &s.neighbors {
+                let cand = Cand { d: self.dist(q, n), id: n };
+                let full = s.top.len() >= ef;
+                if !full || s.top.peek().is_some_and(|w| cand.before(w)) {
+                    s.candidates.push(cand);
+                    if filter.is_none_or(|f| f.allows(n)) {
+                        s.top.push(cand);
+                        if s.top.len() > ef {
+                            s.top.pop();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The heuristic of Malkov & Yashunin (Algorithm 4, as hnswlib): walking candidates nearest
+    /// first, keep one only if it is closer to the base than to every neighbour already kept.
+    /// `cands` must be sorted nearest first; the result goes to `out`.
+    pub fn select(&self, cands: &[Cand], max: usize, out: &mut Vec<Cand>) {
+        out.clear();
+        if cands.len() <= max {
+            out.extend_from_slice(cands);
+            return;
+        }
+        for &c in cands {
+            if out.len() >= max {
+                break;
+            }
+            let v = self.vector(c.id);
+            let good = out.iter().all(|r| {
+                let d = self.metric.distance(&self.kernels, v, self.vector(r.id));
+                !(d < c.d)
+            });
+            if good {
+                out.push(c);
+            }
+        }
+    }
+
+    /// Full query: greedy descent from the entry point, then a level-0 search with `ef`.
+    pub fn search(&self, q: &[f32], entry: u32, max_level: usize, ef: usize, filter: Option<&dyn Filter>, s: &mut Scratch) {
+        let mut ep = Cand { d: self.dist(q, entry), id: entry };
+        for level in (1..=max_level).rev() {
+            ep = self.greedy(q, ep, level);
+        }
+        self.search_level(q, ep, ef, 0, filter, s);
+    }
+}

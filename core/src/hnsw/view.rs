@@ -1,0 +1,301 @@
+//! HNSW files: the parameters section, and opening a file in place with every graph field
+//! validated (neighbour ids, degrees, levels, offsets) so a hostile file cannot make a search
+//! read out of bounds or loop on garbage.
+
+use alloc::vec::Vec;
+use core::ops::Range;
+use core::sync::atomic::AtomicU32;
+
+use super::search::{Graph, Scratch};
+use super::{search_graph, HnswIndex, HnswParams, MAX_LEVEL, NONE};
+use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
+use crate::rng::Rng;
+use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
+
+const PARAMS_LEN: usize = 48;
+
+/// The PARAMS section: m, m0, ef_construction, entry, max_level, reserved (u32 each), seed,
+/// upper word count, reserved (u64 each).
+pub(super) fn encode_params(p: &HnswParams, m0: usize, entry: u32, max_level: u8, upper_words: u64) -> [u8; PARAMS_LEN] {
+    let mut b = [0u8; PARAMS_LEN];
+    b[0..4].copy_from_slice(&(p.m as u32).to_le_bytes());
+    b[4..8].copy_from_slice(&(m0 as u32).to_le_bytes());
+    b[8..12].copy_from_slice(&(p.ef_construction as u32).to_le_bytes());
+    b[12..16].copy_from_slice(&entry.to_le_bytes());
+    b[16..20].copy_from_slice(&(max_level as u32).to_le_bytes());
+    b[24..32].copy_from_slice(&p.seed.to_le_bytes());
+    b[32..40].copy_from_slice(&upper_words.to_le_bytes());
+    b
+}
+
+struct Decoded {
+    params: HnswParams,
+    m0: usize,
+    entry: u32,
+    max_level: u8,
+    upper_words: u64,
+}
+
+fn bad(kind: SectionKind, reason: &'static str) -> FormatError {
+    FormatError::InvalidSection { kind, reason }
+}
+
+fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
+    let k = SectionKind::PARAMS;
+    if b.len() != PARAMS_LEN {
+        return Err(FormatError::SectionSize { kind: k, expected: PARAMS_LEN as u64, actual: b.len() as u64 });
+    }
+    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    let m = u32_at(0) as usize;
+    let m0 = u32_at(4) as usize;
+    if !(2..=256).contains(&m) {
+        return Err(bad(k, "m must be between 2 and 256"));
+    }
+    if m0 != 2 * m {
+        return Err(bad(k, "m0 must be 2 × m"));
+    }
+    let ef_construction = u32_at(8) as usize;
+    if ef_construction == 0 {
+        return Err(bad(k, "ef_construction must be at least 1"));
+    }
+    let max_level = u32_at(16);
+    if max_level > MAX_LEVEL as u32 {
+        return Err(bad(k, "max level above 31"));
+    }
+    if u32_at(20) != 0 || u64_at(40) != 0 {
+        return Err(bad(k, "reserved fields must be zero"));
+    }
+    Ok(Decoded {
+        params: HnswParams { m, ef_construction, seed: u64_at(24) },
+        m0,
+        entry: u32_at(12),
+        max_level: max_level as u8,
+        upper_words: u64_at(32),
+    })
+}
+
+fn range_of(bytes: &[u8], section: &[u8]) -> Range<usize> {
+    let start = section.as_ptr() as usize - bytes.as_ptr() as usize;
+    start..start + section.len()
+}
+
+/// An HNSW index read in place from file bytes (a memory map natively, a buffer in the
+/// browser). Searches never copy the vectors or the graph; the view cannot be mutated.
+pub struct HnswView<B: AsRef<[u8]>> {
+    bytes: B,
+    info: FileInfo,
+    dim: usize,
+    metric: Metric,
+    kernels: Kernels,
+    params: HnswParams,
+    m0: usize,
+    entry: u32,
+    max_level: u8,
+    vectors: Range<usize>,
+    levels: Range<usize>,
+    offsets: Range<usize>,
+    links0: Range<usize>,
+    upper: Range<usize>,
+    scratch: spin::Mutex<Vec<Scratch>>,
+}
+
+impl<B: AsRef<[u8]>> HnswView<B> {
+    /// Validates `bytes` and opens it for search without copying.
+    pub fn open(bytes: B) -> Result<Self> {
+        Self::open_with(bytes, OpenOptions::default())
+    }
+
+    /// Like [`HnswView::open`]; structure and graph are always validated, checksums and vector
+    /// values only when `opts.verify_checksums`.
+    pub fn open_with(bytes: B, opts: OpenOptions) -> Result<Self> {
+        let raw = bytes.as_ref();
+        let info = FileInfo::parse(raw, opts)?;
+        info.expect_kind(IndexKind::Hnsw)?;
+        let d = decode_params(info.section(raw, SectionKind::PARAMS)?)?;
+        let dim = info.dim as usize;
+        let count = usize::try_from(info.count).map_err(|_| FormatError::TooLarge { what: "node count" })?;
+        if count >= NONE as usize {
+            return Err(FormatError::TooLarge { what: "node count" }.into());
+        }
+        let size = |n: usize, each: usize| -> Result<u64, FormatError> {
+            n.checked_mul(each).map(|b| b as u64).ok_or(FormatError::TooLarge { what: "section size" })
+        };
+        let vec_bytes = info.section_sized(raw, SectionKind::VECTORS, size(count, dim * 4)?)?;
+        let vectors = cast_f32(SectionKind::VECTORS, vec_bytes)?;
+        if opts.verify_checksums && vectors.iter().any(|x| !x.is_finite()) {
+            return Err(bad(SectionKind::VECTORS, "holds NaN or infinity").into());
+        }
+        let levels = info.section_sized(raw, SectionKind::NODE_LEVELS, size(count.div_ceil(4), 4)?)?;
+        let offsets_b = info.section_sized(raw, SectionKind::UPPER_OFFSETS, size(count, 4)?)?;
+        let offsets = cast_u32(SectionKind::UPPER_OFFSETS, offsets_b)?;
+        let links0_b = info.section_sized(raw, SectionKind::GRAPH_LEVEL0, size(count, (d.m0 + 1) * 4)?)?;
+        let links0 = cast_u32(SectionKind::GRAPH_LEVEL0, links0_b)?;
+        let upper_len = usize::try_from(d.upper_words).map_err(|_| FormatError::TooLarge { what: "upper graph" })?;
+        let upper_b = info.section_sized(raw, SectionKind::GRAPH_UPPER, size(upper_len, 4)?)?;
+        let upper = cast_u32(SectionKind::GRAPH_UPPER, upper_b)?;
+        validate_graph(&d, count, &levels[..count], &levels[count..], offsets, links0, upper)?;
+        let out = Self {
+            vectors: range_of(raw, vec_bytes),
+            levels: range_of(raw, levels),
+            offsets: range_of(raw, offsets_b),
+            links0: range_of(raw, links0_b),
+            upper: range_of(raw, upper_b),
+            dim,
+            metric: info.metric,
+            kernels: Kernels::best(),
+            params: d.params,
+            m0: d.m0,
+            entry: d.entry,
+            max_level: d.max_level,
+            info,
+            bytes,
+            scratch: spin::Mutex::new(Vec::new()),
+        };
+        Ok(out)
+    }
+
+    /// Uses `kernels` instead of the best detected ones.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// The validated header and section table.
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    /// Construction parameters recorded in the file.
+    pub fn params(&self) -> HnswParams {
+        self.params
+    }
+
+    fn graph(&self) -> Graph<'_, [u32]> {
+        let raw = self.bytes.as_ref();
+        // Validated at open: in bounds, aligned, whole words.
+        Graph {
+            kernels: self.kernels,
+            metric: self.metric,
+            dim: self.dim,
+            m: self.params.m,
+            m0: self.m0,
+            vectors: bytemuck::cast_slice(&raw[self.vectors.clone()]),
+            levels: &raw[self.levels.clone()],
+            upper_offsets: bytemuck::cast_slice(&raw[self.offsets.clone()]),
+            links0: bytemuck::cast_slice(&raw[self.links0.clone()]),
+            upper: bytemuck::cast_slice(&raw[self.upper.clone()]),
+            count: self.info.count as usize,
+        }
+    }
+
+    /// Searches with caller-owned scratch.
+    pub fn search_with(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn Filter>, scratch: &mut Scratch, out: &mut Vec<Neighbor>) -> Result<()> {
+        search_graph(&self.graph(), self.entry, self.max_level, query, k, params, filter, scratch, out)
+    }
+
+    /// An owned copy that can take more inserts.
+    pub fn to_index(&self) -> HnswIndex {
+        let g = self.graph();
+        let count = g.count;
+        HnswIndex {
+            dim: self.dim,
+            metric: self.metric,
+            kernels: self.kernels,
+            params: self.params,
+            m0: self.m0,
+            vectors: g.vectors.to_vec(),
+            levels: g.levels[..count].to_vec(),
+            upper_offsets: g.upper_offsets.to_vec(),
+            links0: g.links0.iter().map(|&w| AtomicU32::new(w)).collect(),
+            upper: g.upper.iter().map(|&w| AtomicU32::new(w)).collect(),
+            entry: self.entry,
+            max_level: self.max_level,
+            // Continue with a stream derived from the seed and the count: deterministic, though
+            // not the stream an uninterrupted build would have used.
+            rng: Rng::derive(self.params.seed, count as u64),
+            scratch: spin::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+fn validate_graph(d: &Decoded, count: usize, levels: &[u8], padding: &[u8], offsets: &[u32], links0: &[u32], upper: &[u32]) -> Result<(), FormatError> {
+    let kl = SectionKind::NODE_LEVELS;
+    if padding.iter().any(|&b| b != 0) {
+        return Err(bad(kl, "padding must be zero"));
+    }
+    if count == 0 {
+        if d.entry != NONE || !upper.is_empty() {
+            return Err(bad(SectionKind::PARAMS, "an empty graph has no entry point"));
+        }
+        return Ok(());
+    }
+    if d.entry as usize >= count {
+        return Err(bad(SectionKind::PARAMS, "entry point is not a node"));
+    }
+    if levels[d.entry as usize] != d.max_level {
+        return Err(bad(SectionKind::PARAMS, "entry point is not on the top level"));
+    }
+    let block = d.params.m + 1;
+    let mut expected: u64 = 0;
+    for (&level, &off) in levels.iter().zip(offsets) {
+        if level > d.max_level {
+            return Err(bad(kl, "a node is above the top level"));
+        }
+        if off as u64 != expected {
+            return Err(bad(SectionKind::UPPER_OFFSETS, "offsets are not the running sum of upper blocks"));
+        }
+        expected += level as u64 * block as u64;
+    }
+    if expected != upper.len() as u64 {
+        return Err(bad(SectionKind::GRAPH_UPPER, "length does not match the node levels"));
+    }
+    let k0 = SectionKind::GRAPH_LEVEL0;
+    for list in links0.chunks_exact(d.m0 + 1) {
+        let len = list[0] as usize;
+        if len > d.m0 {
+            return Err(bad(k0, "a node has more than m0 neighbours"));
+        }
+        if list[1..=len].iter().any(|&n| n as usize >= count) {
+            return Err(bad(k0, "a neighbour id is not a node"));
+        }
+    }
+    let ku = SectionKind::GRAPH_UPPER;
+    for (&level, &off) in levels.iter().zip(offsets) {
+        for l in 1..=level as usize {
+            let start = off as usize + (l - 1) * block;
+            let list = &upper[start..start + block];
+            let len = list[0] as usize;
+            if len > d.params.m {
+                return Err(bad(ku, "a node has more than m neighbours on an upper level"));
+            }
+            for &n in &list[1..=len] {
+                if n as usize >= count {
+                    return Err(bad(ku, "a neighbour id is not a node"));
+                }
+                if (levels[n as usize] as usize) < l {
+                    return Err(bad(ku, "a neighbour is not on that level"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<B: AsRef<[u8]>> VectorSearch for HnswView<B> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn len(&self) -> usize {
+        self.info.count as usize
+    }
+    fn search_into(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn Filter>, out: &mut Vec<Neighbor>) -> Result<()> {
+        let mut s = self.scratch.lock().pop().unwrap_or_default();
+        let r = self.search_with(query, k, params, filter, &mut s, out);
+        self.scratch.lock().push(s);
+        r
+    }
+}
