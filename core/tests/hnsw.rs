@@ -1,7 +1,9 @@
 //! HNSW against exact ground truth on seeded data: recall thresholds that a broken heuristic
 //! or a broken layer search would miss, determinism, in-place files and their validation.
 
-use quiverdb_core::format::{write_index, AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, SectionRef};
+use quiverdb_core::format::{
+    write_index, AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, SectionRef,
+};
 use quiverdb_core::rng::Rng;
 use quiverdb_core::{
     Error, FlatIndex, HnswIndex, HnswParams, HnswView, Kernels, Metric, SearchParams, VectorSearch,
@@ -134,9 +136,15 @@ fn input_errors() {
     assert_eq!(h.search(&[0.0; 4], 1, &p, None).unwrap_err(), Error::EmptyIndex);
     h.add(&[1.0, 2.0, 3.0, 4.0]).unwrap();
     assert_eq!(h.search(&[0.0; 4], 0, &p, None).unwrap_err(), Error::ZeroK);
-    assert_eq!(h.search(&[0.0; 3], 1, &p, None).unwrap_err(), Error::DimensionMismatch { expected: 4, got: 3 });
+    assert_eq!(
+        h.search(&[0.0; 3], 1, &p, None).unwrap_err(),
+        Error::DimensionMismatch { expected: 4, got: 3 }
+    );
     assert_eq!(h.search(&[f32::NAN; 4], 1, &p, None).unwrap_err(), Error::NonFiniteQuery { component: 0 });
-    assert_eq!(h.add(&[1.0, f32::INFINITY, 0.0, 0.0]).unwrap_err(), Error::NonFiniteVector { vector: 0, component: 1 });
+    assert_eq!(
+        h.add(&[1.0, f32::INFINITY, 0.0, 0.0]).unwrap_err(),
+        Error::NonFiniteVector { vector: 0, component: 1 }
+    );
     assert_eq!(h.len(), 1);
     assert!(matches!(
         HnswIndex::new(4, Metric::L2, HnswParams { m: 1, ..SMALL }),
@@ -152,8 +160,11 @@ fn input_errors() {
 fn forge(bytes: &[u8], kind: SectionKind, edit: impl FnOnce(&mut Vec<u8>)) -> AlignedBytes {
     let buf = AlignedBytes::copy_from(bytes);
     let info = FileInfo::parse(buf.as_slice(), OpenOptions::default()).unwrap();
-    let mut sections: Vec<(SectionKind, Vec<u8>)> =
-        info.sections.iter().map(|s| (s.kind, info.section(buf.as_slice(), s.kind).unwrap().to_vec())).collect();
+    let mut sections: Vec<(SectionKind, Vec<u8>)> = info
+        .sections
+        .iter()
+        .map(|s| (s.kind, info.section(buf.as_slice(), s.kind).unwrap().to_vec()))
+        .collect();
     if let Some((_, b)) = sections.iter_mut().find(|(k, _)| *k == kind) {
         edit(b);
     }

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use memmap2::Mmap;
 use quiverdb_core::format::{FileInfo, IndexKind, OpenOptions};
-use quiverdb_core::{Filter, FlatIndex, FlatView, Metric, Neighbor, SearchParams, VectorSearch};
+use quiverdb_core::{
+    Filter, FlatIndex, FlatView, HnswIndex, HnswView, Metric, Neighbor, SearchParams, VectorSearch,
+};
 
 use crate::FileError;
 
@@ -17,6 +19,12 @@ pub trait Savable {
 }
 
 impl Savable for FlatIndex {
+    fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+        self.write(sink)
+    }
+}
+
+impl Savable for HnswIndex {
     fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
         self.write(sink)
     }
@@ -40,6 +48,8 @@ pub fn save(index: &impl Savable, path: impl AsRef<Path>) -> Result<u64, FileErr
 pub enum AnyIndex {
     /// Exact search.
     Flat(FlatView<Mmap>),
+    /// HNSW graph.
+    Hnsw(HnswView<Mmap>),
 }
 
 /// Opens an index file through a memory map, validating structure and checksums.
@@ -69,17 +79,9 @@ pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<AnyIndex, 
         IndexKind::Flat => {
             Ok(AnyIndex::Flat(FlatView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
         }
-        other => Err(FileError::index(
-            path,
-            quiverdb_core::Error::InvalidParameter { name: "index kind", reason: unsupported_kind(other) },
-        )),
-    }
-}
-
-fn unsupported_kind(kind: IndexKind) -> &'static str {
-    match kind {
-        IndexKind::Flat => "flat",
-        IndexKind::Hnsw => "HNSW files are not supported by this build yet",
+        IndexKind::Hnsw => {
+            Ok(AnyIndex::Hnsw(HnswView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
+        }
     }
 }
 
@@ -88,6 +90,7 @@ impl AnyIndex {
     pub fn info(&self) -> &FileInfo {
         match self {
             Self::Flat(v) => v.info(),
+            Self::Hnsw(v) => v.info(),
         }
     }
 
@@ -100,16 +103,15 @@ impl AnyIndex {
         filter: Option<&dyn Filter>,
     ) -> quiverdb_core::Result<Vec<Vec<Neighbor>>> {
         match self {
-            Self::Flat(v) => {
-                let _ = params;
-                v.search_batch(queries, k, filter)
-            }
+            Self::Flat(v) => v.search_batch(queries, k, filter),
+            Self::Hnsw(v) => search_batch_parallel(v, queries, k, params, filter),
         }
     }
 
     fn inner(&self) -> &dyn VectorSearch {
         match self {
             Self::Flat(v) => v,
+            Self::Hnsw(v) => v,
         }
     }
 }
@@ -134,4 +136,30 @@ impl VectorSearch for AnyIndex {
     ) -> quiverdb_core::Result<()> {
         self.inner().search_into(query, k, params, filter, out)
     }
+}
+
+/// Batch search for indexes without a specialised batch path: queries spread over the rayon
+/// pool, each worker reusing its own scratch through the index's pool.
+pub fn search_batch_parallel<I: VectorSearch + Sync + ?Sized>(
+    index: &I,
+    queries: &[f32],
+    k: usize,
+    params: &SearchParams,
+    filter: Option<&dyn Filter>,
+) -> quiverdb_core::Result<Vec<Vec<Neighbor>>> {
+    let dim = index.dim();
+    if !queries.len().is_multiple_of(dim) {
+        return Err(quiverdb_core::Error::RaggedVectors { len: queries.len(), dim });
+    }
+    let one = |q: &[f32]| {
+        let mut out = Vec::with_capacity(k);
+        index.search_into(q, k, params, filter, &mut out).map(|_| out)
+    };
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        queries.par_chunks_exact(dim).map(one).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    queries.chunks_exact(dim).map(one).collect()
 }

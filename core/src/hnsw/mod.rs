@@ -26,7 +26,9 @@ use search::{Cand, Graph};
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
 use crate::rng::Rng;
 use crate::validate::{check_dim, check_query, check_vectors};
-use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch, ZeroVectorKind};
+use crate::{
+    Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch, ZeroVectorKind,
+};
 
 /// The highest level a node may get (levels are stored as bytes; with M ≥ 2 a level above 31
 /// has probability below 2^-31 per node).
@@ -137,7 +139,9 @@ impl HnswIndex {
     /// The stored vector `id` (normalised, for cosine).
     pub fn get(&self, id: u32) -> Result<&[f32]> {
         let s = id as usize * self.dim;
-        self.vectors.get(s..s + self.dim).ok_or(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 })
+        self.vectors
+            .get(s..s + self.dim)
+            .ok_or(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 })
     }
 
     fn draw_level(&mut self) -> u8 {
@@ -160,7 +164,11 @@ impl HnswIndex {
         let n = check_vectors(vectors, self.dim)?;
         let count = self.levels.len();
         if count + n > u32::MAX as usize - 1 {
-            return Err(Error::CapacityExceeded { count: count as u64, adding: n as u64, max: u32::MAX as u64 - 1 });
+            return Err(Error::CapacityExceeded {
+                count: count as u64,
+                adding: n as u64,
+                max: u32::MAX as u64 - 1,
+            });
         }
         let mut data = vectors.to_vec();
         if self.metric.normalizes() {
@@ -236,15 +244,27 @@ impl HnswIndex {
     }
 
     /// Searches with caller-owned scratch (no allocation once it has grown).
-    pub fn search_with(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn Filter>, scratch: &mut Scratch, out: &mut Vec<Neighbor>) -> Result<()> {
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        scratch: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
         search_graph(&self.graph(), self.entry, self.max_level, query, k, params, filter, scratch, out)
     }
 
     /// Writes the index in the file format to `sink`; returns the bytes written.
-    pub fn write<E>(&self, sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>) -> core::result::Result<u64, E> {
+    pub fn write<E>(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<u64, E> {
         let links0: Vec<u32> = self.links0.iter().map(|a| a.load(Relaxed)).collect();
         let upper: Vec<u32> = self.upper.iter().map(|a| a.load(Relaxed)).collect();
-        let params = view::encode_params(&self.params, self.m0, self.entry, self.max_level, upper.len() as u64);
+        let params =
+            view::encode_params(&self.params, self.m0, self.entry, self.max_level, upper.len() as u64);
         let mut levels = self.levels.clone();
         // Sections hold whole words; pad the byte array.
         levels.resize(self.levels.len().div_ceil(4) * 4, 0);
@@ -294,7 +314,14 @@ impl VectorSearch for HnswIndex {
     fn len(&self) -> usize {
         self.levels.len()
     }
-    fn search_into(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn Filter>, out: &mut Vec<Neighbor>) -> Result<()> {
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
         let mut s = self.scratch.lock().pop().unwrap_or_default();
         let r = self.search_with(query, k, params, filter, &mut s, out);
         self.scratch.lock().push(s);
@@ -332,7 +359,16 @@ fn write_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, ids: impl Itera
 /// search with `ef_construction`, keep `m` neighbours by the heuristic, and add the reverse
 /// links, pruning a neighbour's list by the heuristic when it overflows.
 #[allow(clippy::too_many_arguments)]
-fn link_into(g: &Graph<'_, [AtomicU32]>, id: u32, level: u8, entry: u32, max_level: u8, ef: usize, s: &mut Scratch, locks: &dyn NodeLocks) {
+fn link_into(
+    g: &Graph<'_, [AtomicU32]>,
+    id: u32,
+    level: u8,
+    entry: u32,
+    max_level: u8,
+    ef: usize,
+    s: &mut Scratch,
+    locks: &dyn NodeLocks,
+) {
     let q = g.vector(id);
     let mut ep = Cand { d: g.dist(q, entry), id: entry };
     for lc in ((level as usize + 1)..=(max_level as usize)).rev() {
@@ -380,7 +416,13 @@ fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, level: u
         })
         .collect();
     cands.push(Cand { d, id: new });
-    cands.sort_unstable_by(|a, b| if a.before(*b) { core::cmp::Ordering::Less } else { core::cmp::Ordering::Greater });
+    cands.sort_unstable_by(|a, b| {
+        if a.before(*b) {
+            core::cmp::Ordering::Less
+        } else {
+            core::cmp::Ordering::Greater
+        }
+    });
     let mut kept = Vec::with_capacity(cap);
     g.select(&cands, cap, &mut kept);
     write_list(g, node, level, kept.iter().map(|c| c.id));

@@ -2,7 +2,6 @@
 //! generation counters, the read-only graph accessor (over atomics while building, over file
 //! bytes when opened in place), layer search and the neighbour-selection heuristic.
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -93,7 +92,13 @@ impl<const MAX: bool> Heap<MAX> {
         out.clear();
         out.extend_from_slice(&self.items);
         self.items.clear();
-        out.sort_unstable_by(|a, b| if a.before(*b) { core::cmp::Ordering::Less } else { core::cmp::Ordering::Greater });
+        out.sort_unstable_by(|a, b| {
+            if a.before(*b) {
+                core::cmp::Ordering::Less
+            } else {
+                core::cmp::Ordering::Greater
+            }
+        });
     }
 }
 
@@ -232,7 +237,15 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
 
     /// Best-first search of one level from `entry`, keeping the `ef` nearest in `s.top`.
     /// With a filter, every node is traversed but only allowed ones enter the results.
-    pub fn search_level(&self, q: &[f32], entry: Cand, ef: usize, level: usize, filter: Option<&dyn Filter>, s: &mut Scratch) {
+    pub fn search_level(
+        &self,
+        q: &[f32],
+        entry: Cand,
+        ef: usize,
+        level: usize,
+        filter: Option<&dyn Filter>,
+        s: &mut Scratch,
+    ) {
         s.visited.start(self.count);
         s.candidates.clear();
         s.top.clear();
@@ -301,7 +314,15 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
     }
 
     /// Full query: greedy descent from the entry point, then a level-0 search with `ef`.
-    pub fn search(&self, q: &[f32], entry: u32, max_level: usize, ef: usize, filter: Option<&dyn Filter>, s: &mut Scratch) {
+    pub fn search(
+        &self,
+        q: &[f32],
+        entry: u32,
+        max_level: usize,
+        ef: usize,
+        filter: Option<&dyn Filter>,
+        s: &mut Scratch,
+    ) {
         let mut ep = Cand { d: self.dist(q, entry), id: entry };
         for level in (1..=max_level).rev() {
             ep = self.greedy(q, ep, level);

@@ -16,7 +16,13 @@ const PARAMS_LEN: usize = 48;
 
 /// The PARAMS section: m, m0, ef_construction, entry, max_level, reserved (u32 each), seed,
 /// upper word count, reserved (u64 each).
-pub(super) fn encode_params(p: &HnswParams, m0: usize, entry: u32, max_level: u8, upper_words: u64) -> [u8; PARAMS_LEN] {
+pub(super) fn encode_params(
+    p: &HnswParams,
+    m0: usize,
+    entry: u32,
+    max_level: u8,
+    upper_words: u64,
+) -> [u8; PARAMS_LEN] {
     let mut b = [0u8; PARAMS_LEN];
     b[0..4].copy_from_slice(&(p.m as u32).to_le_bytes());
     b[4..8].copy_from_slice(&(m0 as u32).to_le_bytes());
@@ -43,7 +49,11 @@ fn bad(kind: SectionKind, reason: &'static str) -> FormatError {
 fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
     let k = SectionKind::PARAMS;
     if b.len() != PARAMS_LEN {
-        return Err(FormatError::SectionSize { kind: k, expected: PARAMS_LEN as u64, actual: b.len() as u64 });
+        return Err(FormatError::SectionSize {
+            kind: k,
+            expected: PARAMS_LEN as u64,
+            actual: b.len() as u64,
+        });
     }
     let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
@@ -131,7 +141,8 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         let offsets = cast_u32(SectionKind::UPPER_OFFSETS, offsets_b)?;
         let links0_b = info.section_sized(raw, SectionKind::GRAPH_LEVEL0, size(count, (d.m0 + 1) * 4)?)?;
         let links0 = cast_u32(SectionKind::GRAPH_LEVEL0, links0_b)?;
-        let upper_len = usize::try_from(d.upper_words).map_err(|_| FormatError::TooLarge { what: "upper graph" })?;
+        let upper_len =
+            usize::try_from(d.upper_words).map_err(|_| FormatError::TooLarge { what: "upper graph" })?;
         let upper_b = info.section_sized(raw, SectionKind::GRAPH_UPPER, size(upper_len, 4)?)?;
         let upper = cast_u32(SectionKind::GRAPH_UPPER, upper_b)?;
         validate_graph(&d, count, &levels[..count], &levels[count..], offsets, links0, upper)?;
@@ -190,7 +201,15 @@ impl<B: AsRef<[u8]>> HnswView<B> {
     }
 
     /// Searches with caller-owned scratch.
-    pub fn search_with(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn Filter>, scratch: &mut Scratch, out: &mut Vec<Neighbor>) -> Result<()> {
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        scratch: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
         search_graph(&self.graph(), self.entry, self.max_level, query, k, params, filter, scratch, out)
     }
 
@@ -219,7 +238,15 @@ impl<B: AsRef<[u8]>> HnswView<B> {
     }
 }
 
-fn validate_graph(d: &Decoded, count: usize, levels: &[u8], padding: &[u8], offsets: &[u32], links0: &[u32], upper: &[u32]) -> Result<(), FormatError> {
+fn validate_graph(
+    d: &Decoded,
+    count: usize,
+    levels: &[u8],
+    padding: &[u8],
+    offsets: &[u32],
+    links0: &[u32],
+    upper: &[u32],
+) -> Result<(), FormatError> {
     let kl = SectionKind::NODE_LEVELS;
     if padding.iter().any(|&b| b != 0) {
         return Err(bad(kl, "padding must be zero"));
@@ -292,7 +319,14 @@ impl<B: AsRef<[u8]>> VectorSearch for HnswView<B> {
     fn len(&self) -> usize {
         self.info.count as usize
     }
-    fn search_into(&self, query: &[f32], k: usize, params: &SearchParams, filter: Option<&dyn Filter>, out: &mut Vec<Neighbor>) -> Result<()> {
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
         let mut s = self.scratch.lock().pop().unwrap_or_default();
         let r = self.search_with(query, k, params, filter, &mut s, out);
         self.scratch.lock().push(s);

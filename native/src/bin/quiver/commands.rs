@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use quiverdb::format::FORMAT_VERSION;
 use quiverdb::gen::{DataSpec, Generator};
 use quiverdb::io::{read_f32_vectors, read_ivecs, write_fvecs, write_ivecs};
-use quiverdb::{FlatIndex, Metric, SearchParams, VectorSearch};
+use quiverdb::{FlatIndex, HnswIndex, HnswParams, Metric, SearchParams, VectorSearch};
 
 use crate::measure::{recall, time_batch, time_single};
 use crate::{
@@ -26,13 +26,46 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Builds an index of `opts.kind` over row-major `data`.
-pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]) -> CliResult<FlatIndex> {
+/// A freshly built index of any kind.
+pub enum Built {
+    Flat(FlatIndex),
+    Hnsw(HnswIndex),
+}
+
+impl Built {
+    pub fn save(&self, path: &Path) -> CliResult<u64> {
+        Ok(match self {
+            Self::Flat(i) => quiverdb::save(i, path)?,
+            Self::Hnsw(i) => quiverdb::save(i, path)?,
+        })
+    }
+    pub fn isa(&self) -> &'static str {
+        match self {
+            Self::Flat(i) => i.kernels().isa().name(),
+            Self::Hnsw(_) => quiverdb::Kernels::best().isa().name(),
+        }
+    }
+}
+
+/// Builds an index of `opts.kind` over row-major `data`, with a progress bar for slow kinds.
+pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]) -> CliResult<Built> {
     match opts.kind.as_str() {
         "flat" => {
             let mut idx = FlatIndex::new(dim, metric)?;
             idx.add(data)?;
-            Ok(idx)
+            Ok(Built::Flat(idx))
+        }
+        "hnsw" => {
+            let params = HnswParams { m: opts.m, ef_construction: opts.ef_construction, seed: opts.seed };
+            let mut idx = HnswIndex::new(dim, metric, params)?;
+            let n = data.len() / dim;
+            let bar = progress(n as u64, "insert");
+            for chunk in data.chunks(dim * 2048) {
+                idx.add(chunk)?;
+                bar.inc((chunk.len() / dim) as u64);
+            }
+            bar.finish_and_clear();
+            Ok(Built::Hnsw(idx))
         }
         other => Err(format!("unknown index type {other:?}").into()),
     }
@@ -45,7 +78,7 @@ pub fn build(a: BuildArgs) -> CliResult {
     let t0 = Instant::now();
     let index = build_index(&a.index, a.metric, dim, &data)?;
     let build_s = t0.elapsed().as_secs_f64();
-    let bytes = quiverdb::save(&index, &a.output)?;
+    let bytes = index.save(&a.output)?;
     println!(
         "built {} index: {n} vectors × {dim} ({}) in {build_s:.3} s; wrote {} ({})",
         a.index.kind,
@@ -374,30 +407,33 @@ pub fn demo(a: DemoArgs) -> CliResult {
     let (base, dim) = read_f32_vectors(&data_dir.join("base.fvecs"))?;
     let (queries, _) = read_f32_vectors(&data_dir.join("query.fvecs"))?;
     let (truth, tdim) = read_ivecs(&data_dir.join("groundtruth.ivecs"))?;
-    let opts = IndexOptions { kind: "flat".into() };
-    let t0 = Instant::now();
-    let index = build_index(&opts, a.metric, dim, &base)?;
-    let build_s = t0.elapsed().as_secs_f64();
-    let path = a.dir.join("demo-flat.qvdb");
-    let bytes = quiverdb::save(&index, &path)?;
-    let mapped = quiverdb::open(&path)?;
-    println!(
-        "flat index: {} vectors × {dim}, built in {build_s:.3} s, {} on disk, kernels {}",
-        mapped.len(),
-        human_bytes(bytes),
-        index.kernels().isa().name()
-    );
-    print_bench_header();
-    let sweep = Sweep {
-        queries: &queries,
-        truth: &truth,
-        truth_dim: tdim,
-        k: 10,
-        params: &[],
-        min_time: 0.5,
-        max_repeat: 3,
-    };
-    run_bench(&mapped, &sweep, print_bench_row)?;
+    for (kind, params) in [("flat", vec![]), ("hnsw", vec![16, 32, 64, 128, 256])] {
+        let opts = IndexOptions { kind: kind.into(), ..IndexOptions::flat() };
+        let t0 = Instant::now();
+        let index = build_index(&opts, a.metric, dim, &base)?;
+        let build_s = t0.elapsed().as_secs_f64();
+        let path = a.dir.join(format!("demo-{kind}.qvdb"));
+        let bytes = index.save(&path)?;
+        let mapped = quiverdb::open(&path)?;
+        println!(
+            "\n{kind} index: {} vectors × {dim}, built in {build_s:.2} s ({} threads), {} on disk, kernels {}",
+            mapped.len(),
+            rayon::current_num_threads(),
+            human_bytes(bytes),
+            index.isa()
+        );
+        print_bench_header();
+        let sweep = Sweep {
+            queries: &queries,
+            truth: &truth,
+            truth_dim: tdim,
+            k: 10,
+            params: &params,
+            min_time: 0.3,
+            max_repeat: 3,
+        };
+        run_bench(&mapped, &sweep, print_bench_row)?;
+    }
     Ok(())
 }
 

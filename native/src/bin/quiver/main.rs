@@ -45,8 +45,25 @@ enum Command {
 #[derive(Args, Clone, Debug)]
 pub struct IndexOptions {
     /// Index type.
-    #[arg(long = "index", default_value = "flat", value_parser = ["flat"])]
+    #[arg(long = "index", default_value = "flat", value_parser = ["flat", "hnsw"])]
     pub kind: String,
+    /// HNSW: links per node on upper levels (level 0 keeps 2 × m).
+    #[arg(long = "m", default_value_t = 16)]
+    pub m: usize,
+    /// HNSW: candidate-list size while inserting.
+    #[arg(long = "ef-construction", default_value_t = 200)]
+    pub ef_construction: usize,
+    /// HNSW: seed of the level generator (a single-thread build is reproducible).
+    #[arg(long = "seed", default_value_t = quiverdb::HnswParams::default().seed)]
+    pub seed: u64,
+}
+
+impl IndexOptions {
+    /// Flat index, default graph parameters.
+    pub fn flat() -> Self {
+        let d = quiverdb::HnswParams::default();
+        Self { kind: "flat".into(), m: d.m, ef_construction: d.ef_construction, seed: d.seed }
+    }
 }
 
 #[derive(Args)]

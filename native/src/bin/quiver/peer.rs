@@ -71,20 +71,25 @@ pub struct PeerSearch {
 
 /// Parses `--opt KEY=VALUE` pairs into index options, refusing keys it does not know.
 fn index_options(opts: &[String]) -> CliResult<IndexOptions> {
-    let mut o = IndexOptions { kind: "flat".into() };
+    let mut o = IndexOptions::flat();
+    let number = |k: &str, v: &str| -> CliResult<usize> {
+        v.parse().map_err(|_| format!("--opt {k}={v}: not a whole number").into())
+    };
     for kv in opts {
         let (k, v) = kv.split_once('=').ok_or_else(|| format!("--opt {kv:?} is not KEY=VALUE"))?;
         match k {
             "index" => match v {
-                "flat" => o.kind = v.into(),
+                "flat" | "hnsw" => o.kind = v.into(),
                 _ => {
-                    return Err(
-                        format!("index type {v:?} is not supported by this build (supported: flat)").into()
+                    return Err(format!(
+                        "index type {v:?} is not supported by this build (supported: flat, hnsw)"
                     )
+                    .into())
                 }
             },
-            // Graph options that a flat index has no use for.
-            "M" | "ef_construction" if o.kind == "flat" => {}
+            "M" | "m" => o.m = number(k, v)?,
+            "ef_construction" | "efc" => o.ef_construction = number(k, v)?,
+            "seed" => o.seed = number(k, v)? as u64,
             _ => return Err(format!("unknown build option {k:?}").into()),
         }
     }
@@ -123,7 +128,7 @@ fn build(a: PeerBuild) -> CliResult {
     let index = build_index(&opts, a.metric, dim, &data)?;
     let build_s = t0.elapsed().as_secs_f64();
     let build_cpu_s = cpu_seconds() - c0;
-    let bytes = quiverdb::save(&index, &a.index)?;
+    let bytes = index.save(&a.index)?;
     println!("{}", serde_json::json!({"build_s": build_s, "build_cpu_s": build_cpu_s, "index_bytes": bytes}));
     Ok(())
 }
@@ -166,6 +171,9 @@ mod tests {
         assert_eq!((p.nprobe, p.rerank_factor), (4, 8));
         assert!(search_params("x").is_err());
         assert!(index_options(&["index=flat".into(), "M=16".into()]).is_ok());
+        let o = index_options(&["index=hnsw".into(), "M=12".into(), "ef_construction=80".into()]).unwrap();
+        assert_eq!((o.kind.as_str(), o.m, o.ef_construction), ("hnsw", 12, 80));
+        assert!(index_options(&["M=x".into()]).is_err());
         assert!(index_options(&["bogus=1".into()]).is_err());
         assert!(index_options(&["index".into()]).is_err());
     }
