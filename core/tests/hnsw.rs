@@ -257,3 +257,35 @@ fn random_corruption_of_a_graph_file_never_panics() {
         }
     }
 }
+
+#[cfg(feature = "parallel")]
+#[test]
+fn parallel_build_matches_sequential_recall() {
+    for metric in [Metric::L2, Metric::Cosine] {
+        let data = mixture(1, 4000, 24, 20);
+        let queries = mixture(2, 100, 24, 20);
+        let mut f = FlatIndex::new(24, metric).unwrap();
+        f.add(&data).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        let mut par = HnswIndex::new(24, metric, SMALL).unwrap();
+        // Two batches: the second links into a graph that already exists.
+        let ids = pool.install(|| {
+            let a = par.add_parallel(&data[..24 * 1000]).unwrap();
+            let b = par.add_parallel(&data[24 * 1000..]).unwrap();
+            (a, b)
+        });
+        assert_eq!(ids, (0..1000, 1000..4000));
+        let mut seq = HnswIndex::new(24, metric, SMALL).unwrap();
+        seq.add(&data).unwrap();
+        let (rp, rs) = (recall(&par, &f, &queries, 10, 64), recall(&seq, &f, &queries, 10, 64));
+        assert!(rp >= rs - 0.03, "{metric}: parallel recall {rp} vs sequential {rs}");
+        let (mean, max) = par.degree_stats();
+        assert!(max <= 2 * SMALL.m && mean > SMALL.m as f64 / 2.0);
+        // Every node is reachable: a search for each stored vector finds it.
+        let p = SearchParams::new().with_ef(64);
+        let found = (0..4000u32)
+            .filter(|&i| par.search(par.get(i).unwrap(), 1, &p, None).unwrap()[0].id == i)
+            .count();
+        assert!(found >= 3990, "{metric}: only {found} of 4000 nodes find themselves");
+    }
+}

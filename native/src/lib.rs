@@ -20,4 +20,4 @@ mod index_file;
 pub mod io;
 
 pub use error::FileError;
-pub use index_file::{open, open_with, save, search_batch_parallel, AnyIndex, Savable};
+pub use index_file::{load, load_with, open, open_with, save, search_batch_parallel, AnyIndex, Savable};

@@ -51,7 +51,7 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        Self { m: 16, ef_construction: 200, seed: 0x5EED_0F_0_1D }
+        Self { m: 16, ef_construction: 200, seed: 0x0005_EED0_F01D }
     }
 }
 
@@ -210,6 +210,44 @@ impl HnswIndex {
         Ok(first..end)
     }
 
+    /// Inserts row-major `vectors` using every thread of the current rayon pool: levels are
+    /// drawn in order (so they match a sequential build), then nodes are linked concurrently
+    /// with one lock per node. Faster, but the graph depends on thread timing; use [`add`] for
+    /// reproducible files.
+    ///
+    /// [`add`]: HnswIndex::add
+    #[cfg(feature = "parallel")]
+    pub fn add_parallel(&mut self, vectors: &[f32]) -> Result<core::ops::Range<u32>> {
+        use rayon::prelude::*;
+        let data = self.prepare(vectors)?;
+        let start = self.allocate(&data);
+        let mut first = start;
+        let end = self.levels.len() as u32;
+        if first < end && self.entry == NONE {
+            self.link_new(first, &mut Scratch::default(), &NoLocks);
+            first += 1;
+        }
+        let locks = SpinLocks((0..end).map(|_| spin::Mutex::new(())).collect());
+        let top = spin::Mutex::new((self.entry, self.max_level));
+        let g = self.graph();
+        let ef = self.params.ef_construction;
+        (first..end).into_par_iter().for_each_init(Scratch::default, |s, id| {
+            let level = g.levels[id as usize];
+            let (entry, max_level) = *top.lock();
+            link_into(&g, id, level, entry, max_level, ef, s, &locks);
+            if level > max_level {
+                let mut t = top.lock();
+                if level > t.1 {
+                    *t = (id, level);
+                }
+            }
+        });
+        let (entry, max_level) = top.into_inner();
+        self.entry = entry;
+        self.max_level = max_level;
+        Ok(start..end)
+    }
+
     fn graph(&self) -> Graph<'_, [AtomicU32]> {
         Graph {
             kernels: self.kernels,
@@ -337,6 +375,19 @@ pub(crate) trait NodeLocks: Sync {
 
 pub(crate) struct NoLocks;
 
+/// One spin lock per node: list updates are a few dozen word writes, far shorter than a
+/// context switch.
+#[cfg(feature = "parallel")]
+struct SpinLocks(Vec<spin::Mutex<()>>);
+
+#[cfg(feature = "parallel")]
+impl NodeLocks for SpinLocks {
+    fn run(&self, id: u32, f: &mut dyn FnMut()) {
+        let _guard = self.0[id as usize].lock();
+        f()
+    }
+}
+
 impl NodeLocks for NoLocks {
     fn run(&self, _: u32, f: &mut dyn FnMut()) {
         f()
@@ -385,14 +436,44 @@ fn link_into(
             ep = *first;
         }
         g.select(&sorted, g.m, &mut selected);
-        locks.run(id, &mut || write_list(g, id, lc, selected.iter().map(|c| c.id)));
         let cap = if lc == 0 { g.m0 } else { g.m };
+        locks.run(id, &mut || set_own_list(g, id, lc, &selected, cap));
         for c in &selected {
             locks.run(c.id, &mut || add_reverse(g, c.id, id, c.d, lc, cap));
         }
     }
     s.selected = selected;
     s.sorted = sorted;
+}
+
+/// Sets a new node's list at `level` to its selection. In a parallel build other nodes may
+/// already have linked to it (they reached it through a level above); those links are kept
+/// by choosing among both sets with the heuristic. Sequentially the list is always empty.
+fn set_own_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, selected: &[Cand], cap: usize) {
+    let (start, len) = g.list(id, level);
+    if len == 0 {
+        write_list(g, id, level, selected.iter().map(|c| c.id));
+        return;
+    }
+    let words = if level == 0 { g.links0 } else { g.upper };
+    let base = g.vector(id);
+    let mut cands: Vec<Cand> = selected.to_vec();
+    for w in &words[start..start + len] {
+        let n = w.load(Relaxed);
+        if n != id && !cands.iter().any(|c| c.id == n) {
+            cands.push(Cand { d: g.metric.distance(&g.kernels, base, g.vector(n)), id: n });
+        }
+    }
+    cands.sort_unstable_by(|a, b| {
+        if a.before(*b) {
+            core::cmp::Ordering::Less
+        } else {
+            core::cmp::Ordering::Greater
+        }
+    });
+    let mut kept = Vec::with_capacity(cap);
+    g.select(&cands, cap, &mut kept);
+    write_list(g, id, level, kept.iter().map(|c| c.id));
 }
 
 /// Adds `new` (at distance `d` from `node`) to `node`'s list, pruning with the heuristic when

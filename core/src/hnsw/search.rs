@@ -305,7 +305,7 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
             let v = self.vector(c.id);
             let good = out.iter().all(|r| {
                 let d = self.metric.distance(&self.kernels, v, self.vector(r.id));
-                !(d < c.d)
+                d >= c.d || d.is_nan()
             });
             if good {
                 out.push(c);

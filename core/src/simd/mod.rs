@@ -181,13 +181,17 @@ impl Kernels {
     }
 }
 
-/// Asks the CPU to start loading `data` into cache (up to its first 512 bytes). A hint only.
+/// How much of a vector [`prefetch`] asks for. Measured on 100k × 128 HNSW search at ef 128
+/// (cycles per run): none 1.78 G, 64 B 1.35 G, 256 B 1.24 G, 512 B 1.19 G, 1 KiB 1.22 G.
+const PREFETCH_BYTES: usize = 512;
+
+/// Asks the CPU to start loading the start of `data` into cache. A hint only.
 #[inline(always)]
 pub fn prefetch(data: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let bytes = (data.len() * 4).min(512);
+        let bytes = (data.len() * 4).min(PREFETCH_BYTES);
         let base = data.as_ptr() as *const i8;
         let mut off = 0;
         while off < bytes {

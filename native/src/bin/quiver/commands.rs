@@ -60,8 +60,15 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
             let mut idx = HnswIndex::new(dim, metric, params)?;
             let n = data.len() / dim;
             let bar = progress(n as u64, "insert");
-            for chunk in data.chunks(dim * 2048) {
-                idx.add(chunk)?;
+            // One thread: the reproducible sequential build. More: linked concurrently.
+            let parallel = rayon::current_num_threads() > 1;
+            let chunk_rows = if parallel { (n / 50).max(4096) } else { 2048 };
+            for chunk in data.chunks(dim * chunk_rows) {
+                if parallel {
+                    idx.add_parallel(chunk)?;
+                } else {
+                    idx.add(chunk)?;
+                }
                 bar.inc((chunk.len() / dim) as u64);
             }
             bar.finish_and_clear();
@@ -273,7 +280,7 @@ fn print_bench_row(r: &BenchRow) {
 
 pub fn bench(a: BenchArgs) -> CliResult {
     set_threads(a.threads)?;
-    let index = quiverdb::open(&a.index)?;
+    let index = crate::open_index(&a.index, &a.load)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     if qdim != index.dim() {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());

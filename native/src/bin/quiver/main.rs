@@ -157,6 +157,10 @@ pub struct BenchArgs {
     /// Threads for the batch mode (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// How to bring the index into memory: `ram` (read into huge-page memory) or `mmap`
+    /// (map the file in place).
+    #[arg(long, default_value = "ram", value_parser = ["ram", "mmap"])]
+    pub load: String,
     /// Repeat each timed pass until this many seconds have passed (best pass is kept).
     #[arg(long, default_value_t = 1.0)]
     pub min_time: f64,
@@ -221,6 +225,11 @@ pub struct DemoArgs {
     pub dir: PathBuf,
 }
 
+/// Opens an index file the way `how` says: `ram` (read into huge-page memory) or `mmap`.
+pub fn open_index(path: &std::path::Path, how: &str) -> CliResult<quiverdb::AnyIndex> {
+    Ok(if how == "mmap" { quiverdb::open(path)? } else { quiverdb::load(path)? })
+}
+
 /// Sizes the global rayon pool; the first call wins.
 pub fn set_threads(threads: Option<usize>) -> CliResult {
     if let Some(t) = threads {
@@ -234,6 +243,7 @@ pub fn set_threads(threads: Option<usize>) -> CliResult {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+
     let result = match cli.command {
         Command::Build(a) => commands::build(a),
         Command::Search(a) => commands::search(a),

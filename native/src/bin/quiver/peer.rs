@@ -138,7 +138,9 @@ fn search(a: PeerSearch) -> CliResult {
     set_threads(Some(threads))?;
     index_options(&a.opts)?;
     let params = search_params(&a.param)?;
-    let index = quiverdb::open(&a.index)?;
+    // Loaded into RAM like every other peer's index (hnswlib, FAISS); `quiver bench --load
+    // mmap` measures the in-place map.
+    let index = quiverdb::load(&a.index)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     if qdim != index.dim() {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
