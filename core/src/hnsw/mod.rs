@@ -407,8 +407,12 @@ fn write_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, ids: impl Itera
 }
 
 /// Algorithm 1 for an allocated node: descend greedily to `level + 1`, then on each level
-/// search with `ef_construction`, keep `m` neighbours by the heuristic, and add the reverse
-/// links, pruning a neighbour's list by the heuristic when it overflows.
+/// search with `ef_construction` and keep `m` neighbours by the heuristic. Only after the node's
+/// own lists are written on every level are the reverse links added (pruning a neighbour's
+/// list by the heuristic when it overflows): until then nothing links to the node, so a
+/// concurrent insert can never descend into it and find an unwritten list. Sequentially this
+/// builds the same graph as interleaving the two, because a level's reverse links change only
+/// that level's lists, which the searches on other levels never read.
 #[allow(clippy::too_many_arguments)]
 fn link_into(
     g: &Graph<'_, [AtomicU32]>,
@@ -427,10 +431,12 @@ fn link_into(
     }
     let mut selected = core::mem::take(&mut s.selected);
     let mut sorted = core::mem::take(&mut s.sorted);
-    for lc in (0..=(level.min(max_level) as usize)).rev() {
+    let mut chosen = core::mem::take(&mut s.chosen);
+    chosen.clear();
+    let top = level.min(max_level) as usize;
+    for lc in (0..=top).rev() {
         g.search_level(q, ep, ef, lc, None, s);
         s.top.drain_sorted(&mut sorted);
-        // The node itself may be reachable in a parallel build; never link to self.
         sorted.retain(|c| c.id != id);
         if let Some(first) = sorted.first() {
             ep = *first;
@@ -438,12 +444,21 @@ fn link_into(
         g.select(&sorted, g.m, &mut selected);
         let cap = if lc == 0 { g.m0 } else { g.m };
         locks.run(id, &mut || set_own_list(g, id, lc, &selected, cap));
-        for c in &selected {
+        chosen.push((lc, selected.len()));
+        s.chosen_cands.extend_from_slice(&selected);
+    }
+    let mut at = 0;
+    for &(lc, n) in chosen.iter() {
+        let cap = if lc == 0 { g.m0 } else { g.m };
+        for c in &s.chosen_cands[at..at + n] {
             locks.run(c.id, &mut || add_reverse(g, c.id, id, c.d, lc, cap));
         }
+        at += n;
     }
+    s.chosen_cands.clear();
     s.selected = selected;
     s.sorted = sorted;
+    s.chosen = chosen;
 }
 
 /// Sets a new node's list at `level` to its selection. In a parallel build other nodes may

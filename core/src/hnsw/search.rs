@@ -140,6 +140,9 @@ pub struct Scratch {
     pub(crate) selected: Vec<Cand>,
     pub(crate) query: Vec<f32>,
     pub(crate) neighbors: Vec<u32>,
+    /// Insert bookkeeping: (level, how many) of the selections in `chosen_cands`.
+    pub(crate) chosen: Vec<(usize, usize)>,
+    pub(crate) chosen_cands: Vec<Cand>,
 }
 
 /// Read access to link words, stored as atomics (owned, buildable in parallel) or as plain
