@@ -27,4 +27,9 @@ step "wasm: no_std build, then browser tests in headless Chromium"
 scripts/test-wasm.sh
 
 step "web app: trunk build and a headless page check"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+if ! command -v trunk >/dev/null 2>&1; then
+  echo "installing trunk 0.21.14 (once; 15-25 minutes on 2 cores)"
+  CARGO_PROFILE_RELEASE_LTO=false cargo install --locked trunk --version 0.21.14
+fi
 scripts/test-web.sh

@@ -360,6 +360,7 @@ fn search_batch(
         prepared.extend_from_slice(p);
     }
     let nq = queries.len() / dim;
+    let k = k.min(n);
     let mut results: Vec<Vec<Neighbor>> = (0..nq).map(|_| Vec::with_capacity(k)).collect();
     // Each worker takes a block of queries and passes over the data once, tile by tile, so a
     // tile is read from memory once per block instead of once per query.

@@ -46,7 +46,8 @@ impl<'a> TopK<'a> {
     /// A collector of the `k` best into `out`, which is cleared.
     pub fn new(k: usize, out: &'a mut Vec<Neighbor>) -> Self {
         out.clear();
-        out.reserve(k);
+        // A caller may pass any k; the heap grows only as far as candidates arrive.
+        out.reserve(k.min(1024));
         Self { k, heap: out }
     }
 

@@ -290,3 +290,36 @@ fn parallel_build_matches_sequential_recall() {
         assert!(found >= 3990, "{metric}: only {found} of 4000 nodes find themselves");
     }
 }
+
+#[test]
+fn filters_never_come_up_short_at_any_selectivity() {
+    use quiverdb_core::{Bitset, Predicate};
+    let n = 6000;
+    let data = mixture(1, n, 16, 20);
+    let queries = mixture(2, 40, 16, 20);
+    let mut h = HnswIndex::new(16, Metric::L2, SMALL).unwrap();
+    h.add(&data).unwrap();
+    let mut f = FlatIndex::new(16, Metric::L2).unwrap();
+    f.add(&data).unwrap();
+    let p = SearchParams::new().with_ef(64);
+    // 0.1 %, 1 %, 10 %, 50 %, 100 % of the ids, scattered by a hash so they are not clustered.
+    for (permille, label) in [(1u64, "0.1%"), (10, "1%"), (100, "10%"), (500, "50%"), (1000, "100%")] {
+        let keep = |id: u32| (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) % 1000 < permille;
+        let bits = Bitset::from_fn(n as u32, keep);
+        let pred = Predicate(keep);
+        let matches = bits.count() as usize;
+        let (mut hits, mut total) = (0, 0);
+        for q in queries.chunks_exact(16) {
+            let truth = f.search(q, 10, &p, Some(&bits)).unwrap();
+            for filter in [&bits as &dyn quiverdb_core::Filter, &pred] {
+                let got = h.search(q, 10, &p, Some(filter)).unwrap();
+                assert_eq!(got.len(), 10.min(matches), "{label}: short result");
+                assert!(got.iter().all(|n| keep(n.id)), "{label}: a filtered-out id was returned");
+                hits += got.iter().filter(|n| truth.iter().any(|t| t.id == n.id)).count();
+                total += truth.len();
+            }
+        }
+        let recall = hits as f64 / total as f64;
+        assert!(recall >= 0.85, "{label}: filtered recall {recall}");
+    }
+}

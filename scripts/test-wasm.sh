@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds the core for wasm32 and runs the browser test suite (wasm/tests/browser.rs) in headless
+# Chromium. Installs what is missing, and only that, so it is safe to run again. Needs no stdin
+# (CI=true works); installing system packages needs root or passwordless sudo.
+set -euo pipefail
+
+WASM_BINDGEN_VERSION=0.2.130 # must equal the `wasm-bindgen = "=0.2.130"` pin in Cargo.toml
+TARGET=wasm32-unknown-unknown
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n "$@"
+  else
+    log "need root to run: $*"
+    return 1
+  fi
+}
+
+# 1. The wasm32 target.
+if ! rustup target list --installed | grep -qx "$TARGET"; then
+  log "adding rust target $TARGET"
+  rustup target add "$TARGET"
+fi
+
+# 2. wasm-bindgen CLI (wasm-bindgen + wasm-bindgen-test-runner), exactly the pinned version.
+#    Installed WITHOUT --locked: its lock file pins a crate the registry lacks (TOOLCHAIN.md).
+have_bindgen() {
+  command -v wasm-bindgen >/dev/null 2>&1 &&
+    command -v wasm-bindgen-test-runner >/dev/null 2>&1 &&
+    [[ "$(wasm-bindgen --version)" == "wasm-bindgen $WASM_BINDGEN_VERSION" ]]
+}
+if ! have_bindgen; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (takes 10-15 minutes)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  have_bindgen || { log "wasm-bindgen $WASM_BINDGEN_VERSION still not on PATH"; exit 1; }
+fi
+
+# 3. Chromium and ChromeDriver (the runner drives the browser through WebDriver).
+if ! command -v chromedriver >/dev/null 2>&1; then
+  log "installing chromium and chromium-driver"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+fi
+# .cargo/config.toml points at Debian's driver; a driver found elsewhere on PATH wins.
+CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
+export CHROMEDRIVER
+
+# A RUSTFLAGS variable replaces the target rustflags of .cargo/config.toml: keep simd128 on.
+if [[ -n "${RUSTFLAGS:-}" && "$RUSTFLAGS" != *simd128* ]]; then
+  log "RUSTFLAGS is set; adding -C target-feature=+simd128 to it"
+  export RUSTFLAGS="$RUSTFLAGS -C target-feature=+simd128"
+fi
+
+log "versions: $(rustc --version); $(wasm-bindgen --version); $(chromedriver --version | cut -d' ' -f1-2)"
+
+# 4. The core builds for wasm32 without std.
+log "cargo build -p quiverdb-core --no-default-features --target $TARGET"
+cargo build -p quiverdb-core --no-default-features --target "$TARGET"
+
+# 5. The browser suite (the runner comes from .cargo/config.toml).
+log "cargo test -p quiverdb-wasm --target $TARGET"
+start=$SECONDS
+cargo test -p quiverdb-wasm --target "$TARGET"
+log "browser tests passed in $((SECONDS - start)) s (including the build)"

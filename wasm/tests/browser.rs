@@ -1,0 +1,427 @@
+//! Browser tests, run in headless Chromium by `cargo test -p quiverdb-wasm --target
+//! wasm32-unknown-unknown` (see `.cargo/config.toml` and `scripts/test-wasm.sh`).
+//!
+//! - The simd128 kernels are really compiled in and equal the scalar specification bit for bit.
+//! - The `FlatIndex` class is driven through JavaScript itself (`Reflect.construct`, method calls
+//!   on the JS object, thrown `Error`s), so the wasm-bindgen glue is tested along with the Rust.
+//!
+//! Compiled only for wasm32: natively (`cargo test --workspace`) this file is empty.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Float32Array, Function, Reflect, Uint32Array, Uint8Array};
+use quiverdb_core::rng::Rng;
+use quiverdb_core::simd::scalar;
+use quiverdb_core::{Isa, Kernels, Metric};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+// ---------------------------------------------------------------------------------------------
+
+fn simd128() -> Kernels {
+    Kernels::for_isa(Isa::Simd128).expect(
+        "simd128 kernels are not compiled in: build with -C target-feature=+simd128 \
+         (.cargo/config.toml sets it; a RUSTFLAGS environment variable overrides it)",
+    )
+}
+
+fn random_vec(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale).collect()
+}
+
+type Pair = (&'static str, fn(&Kernels, &[f32], &[f32]) -> f32, fn(&[f32], &[f32]) -> f32);
+const KERNELS: [Pair; 3] = [
+    ("dot", |k, a, b| k.dot(a, b), scalar::dot),
+    ("l2sq", |k, a, b| k.l2sq(a, b), scalar::l2sq),
+    ("l1", |k, a, b| k.l1(a, b), scalar::l1),
+];
+
+#[wasm_bindgen_test]
+fn simd128_is_compiled_in_and_used_by_default() {
+    let k = simd128();
+    assert_eq!(k.isa(), Isa::Simd128);
+    assert_eq!(Kernels::best().isa(), Isa::Simd128, "indexes would not use simd128");
+    assert_eq!(quiverdb_wasm::kernel_isa(), "simd128");
+}
+
+#[wasm_bindgen_test]
+fn simd128_equals_scalar_bit_for_bit_for_every_dim() {
+    let simd = simd128();
+    let mut rng = Rng::new(0x5EED_0128);
+    let mut checked = 0usize;
+    for n in 1..=1100 {
+        for (scale, label) in [(1.0f32, "unit"), (1e17, "huge"), (1e-22, "tiny"), (3.0e5, "large")] {
+            let a = random_vec(&mut rng, n, scale);
+            let b = random_vec(&mut rng, n, scale);
+            for (name, kernel, reference) in KERNELS {
+                let got = kernel(&simd, &a, &b);
+                let want = reference(&a, &b);
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "simd128 {name} {label} n={n}: {got:e} != scalar {want:e}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 1100 * 4 * 3);
+}
+
+#[wasm_bindgen_test]
+fn simd128_and_scalar_give_exact_integer_sums() {
+    // Integer components in -8..=8: every partial sum is an integer far below 2^24, so f32
+    // arithmetic is exact and both paths must return the true sum.
+    let simd = simd128();
+    let scalar = Kernels::scalar();
+    let mut rng = Rng::new(7);
+    for n in 1..=1100usize {
+        let a: Vec<i64> = (0..n).map(|_| rng.below(17) as i64 - 8).collect();
+        let b: Vec<i64> = (0..n).map(|_| rng.below(17) as i64 - 8).collect();
+        let af: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+        let bf: Vec<f32> = b.iter().map(|&x| x as f32).collect();
+        let dot: i64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let l2sq: i64 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
+        let l1: i64 = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).sum();
+        for k in [&simd, &scalar] {
+            let isa = k.isa().name();
+            assert_eq!(k.dot(&af, &bf), dot as f32, "{isa} dot n={n}");
+            assert_eq!(k.l2sq(&af, &bf), l2sq as f32, "{isa} l2sq n={n}");
+            assert_eq!(k.l1(&af, &bf), l1 as f32, "{isa} l1 n={n}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving the JavaScript class
+// ---------------------------------------------------------------------------------------------
+
+/// The JavaScript `FlatIndex` class exactly as wasm-bindgen generated it.
+fn js_class() -> Function {
+    let instance = JsValue::from(quiverdb_wasm::FlatIndex::new(1.0, "l2").expect("a valid index"));
+    Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
+}
+
+/// `new FlatIndex(dim, metric)` in JavaScript.
+fn js_new(dim: f64, metric: &str) -> Result<JsValue, JsValue> {
+    Reflect::construct(&js_class(), &Array::of2(&dim.into(), &metric.into()))
+}
+
+/// `obj[method](...args)` in JavaScript; a thrown exception is the `Err`.
+fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: Function = Reflect::get(obj, &method.into())?.dyn_into()?;
+    Reflect::apply(&f, obj, &args.iter().collect::<Array>())
+}
+
+/// `obj[prop]` in JavaScript (runs getters).
+fn get(obj: &JsValue, prop: &str) -> JsValue {
+    Reflect::get(obj, &prop.into()).expect("property read")
+}
+
+fn f32s(v: &[f32]) -> JsValue {
+    Float32Array::from(v).into()
+}
+
+fn add(index: &JsValue, vectors: &[f32]) -> Result<JsValue, JsValue> {
+    call(index, "add", &[f32s(vectors)])
+}
+
+/// Runs `index.search(query, k)` and returns `(ids, distances)` read back through the
+/// `SearchResult` getters.
+fn search(index: &JsValue, query: &[f32], k: f64) -> Result<(Vec<u32>, Vec<f32>), JsValue> {
+    let result = call(index, "search", &[f32s(query), k.into()])?;
+    let ids: Uint32Array = get(&result, "ids").dyn_into().expect("ids is a Uint32Array");
+    let distances: Float32Array = get(&result, "distances").dyn_into().expect("a Float32Array");
+    assert_eq!(get(&result, "length").as_f64(), Some(ids.length() as f64));
+    assert_eq!(ids.length(), distances.length());
+    Ok((ids.to_vec(), distances.to_vec()))
+}
+
+fn to_bytes(index: &JsValue) -> Vec<u8> {
+    let bytes: Uint8Array = call(index, "toBytes", &[]).expect("toBytes").dyn_into().expect("Uint8Array");
+    bytes.to_vec()
+}
+
+fn from_bytes(bytes: &[u8]) -> Result<JsValue, JsValue> {
+    call(&js_class(), "fromBytes", &[Uint8Array::from(bytes).into()])
+}
+
+/// The message of a thrown value, which must be a JavaScript `Error`.
+fn message(thrown: JsValue) -> String {
+    assert!(thrown.is_instance_of::<js_sys::Error>(), "thrown value is not an Error: {thrown:?}");
+    String::from(thrown.unchecked_into::<js_sys::Error>().message())
+}
+
+#[track_caller]
+fn assert_throws<T: core::fmt::Debug>(result: Result<T, JsValue>, needle: &str) -> String {
+    match result {
+        Ok(v) => panic!("expected an Error containing {needle:?}, got Ok({v:?})"),
+        Err(e) => {
+            let m = message(e);
+            assert!(m.contains(needle), "error message {m:?} does not contain {needle:?}");
+            m
+        }
+    }
+}
+
+/// The exact top-k by definition: every distance computed with the scalar kernels, sorted by
+/// (distance, id).
+fn naive(metric: Metric, data: &[f32], dim: usize, query: &[f32], k: usize) -> (Vec<u32>, Vec<f32>) {
+    let s = Kernels::scalar();
+    let prepare = |v: &[f32]| {
+        let mut v = v.to_vec();
+        if metric == Metric::Cosine {
+            assert!(s.normalize(&mut v));
+        }
+        v
+    };
+    let q = prepare(query);
+    let mut all: Vec<(u32, f32)> = data
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, v)| {
+            let v = prepare(v);
+            let d = match metric {
+                Metric::L2 => s.l2sq(&q, &v),
+                Metric::Cosine => 1.0 - s.dot(&q, &v),
+                Metric::InnerProduct => -s.dot(&q, &v),
+                Metric::L1 => s.l1(&q, &v),
+            };
+            (i as u32, d)
+        })
+        .collect();
+    all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    all.truncate(k);
+    all.into_iter().unzip()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn dataset(seed: u64, n: usize, dim: usize) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let mut data: Vec<f32> = (0..n * dim).map(|_| rng.normal() as f32).collect();
+    // A duplicate of vector 3 at id 200, so ties must be broken by the smaller id.
+    if n > 200 {
+        let v3 = data[3 * dim..4 * dim].to_vec();
+        data[200 * dim..201 * dim].copy_from_slice(&v3);
+    }
+    data
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn flat_search_through_js_equals_naive_loop_for_every_metric() {
+    let (n, dim, k) = (257, 37, 10);
+    let data = dataset(11, n, dim);
+    let mut rng = Rng::new(12);
+    for metric in Metric::ALL {
+        let index = js_new(dim as f64, metric.name()).expect("new FlatIndex");
+        assert_eq!(add(&index, &data[..100 * dim]).expect("add").as_f64(), Some(0.0));
+        assert_eq!(add(&index, &data[100 * dim..]).expect("add").as_f64(), Some(100.0));
+        assert_eq!(add(&index, &[]).expect("empty add").as_f64(), Some(n as f64));
+        assert_eq!(get(&index, "length").as_f64(), Some(n as f64));
+        assert_eq!(get(&index, "isEmpty").as_bool(), Some(false));
+        assert_eq!(get(&index, "dim").as_f64(), Some(dim as f64));
+        assert_eq!(get(&index, "metric").as_string().as_deref(), Some(metric.name()));
+
+        let mut queries: Vec<Vec<f32>> = (0..4).map(|_| random_vec(&mut rng, dim, 2.0)).collect();
+        queries.push(data[3 * dim..4 * dim].to_vec()); // hits the duplicated pair 3 / 200
+        for (qi, query) in queries.iter().enumerate() {
+            let (ids, distances) = search(&index, query, k as f64).expect("search");
+            let (want_ids, want_d) = naive(metric, &data, dim, query, k);
+            assert_eq!(ids, want_ids, "{metric} query {qi}: ids");
+            assert_eq!(bits(&distances), bits(&want_d), "{metric} query {qi}: distances {distances:?}");
+        }
+        // The duplicate pair: both found, smaller id first, same distance.
+        let (ids, d) = search(&index, &queries[4], 2.0).expect("search");
+        assert_eq!(ids, [3, 200], "{metric}");
+        assert_eq!(d[0].to_bits(), d[1].to_bits());
+
+        // k beyond the index returns everything, in the naive order.
+        let (ids, _) = search(&index, &queries[0], (n + 50) as f64).expect("search");
+        assert_eq!(ids, naive(metric, &data, dim, &queries[0], n).0);
+    }
+}
+
+#[wasm_bindgen_test]
+fn k_is_checked_and_a_huge_k_does_not_exhaust_memory() {
+    let index = js_new(3.0, "l2").expect("new");
+    add(&index, &[0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0]).expect("add");
+    let q = [1.0, 1.0, 1.0];
+    // The largest k a u32 holds is accepted (and clamped to the index size).
+    let (ids, d) = search(&index, &q, u32::MAX as f64).expect("k = 2^32 - 1");
+    assert_eq!(ids, [1, 0, 2]); // 0 and 2 tie at distance 3: smaller id first
+    assert_eq!(d, [0.0, 3.0, 3.0]);
+    for bad in [u32::MAX as f64 + 1.0, -1.0, 2.5, f64::NAN, f64::INFINITY] {
+        let m = assert_throws(search(&index, &q, bad), "k must be a whole number between 0 and 4294967295");
+        assert!(m.ends_with(&format!("got {bad}")), "{m}");
+    }
+    assert_throws(search(&index, &q, 0.0), "k must be at least 1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// File round trip
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn to_bytes_from_bytes_round_trip_is_byte_exact_and_searches_identically() {
+    let (n, dim) = (240, 24);
+    let data = dataset(21, n, dim);
+    let more = dataset(22, 5, dim);
+    let mut rng = Rng::new(23);
+    for metric in Metric::ALL {
+        let a = js_new(dim as f64, metric.name()).expect("new");
+        add(&a, &data).expect("add");
+        let bytes = to_bytes(&a);
+
+        // The JS face writes exactly the core's file format.
+        let mut native = quiverdb_core::FlatIndex::new(dim, metric).expect("core index");
+        native.add(&data).expect("core add");
+        assert_eq!(bytes, native.to_bytes(), "{metric}: toBytes differs from the core writer");
+
+        let source = Uint8Array::from(&bytes[..]);
+        let b = call(&js_class(), "fromBytes", &[source.clone().into()]).expect("fromBytes");
+        // fromBytes copied the bytes: clobbering the caller's array changes nothing.
+        source.fill(0xAB, 0, source.length());
+        assert_eq!(to_bytes(&b), bytes, "{metric}: round trip is not byte-exact");
+        assert_eq!(get(&b, "length").as_f64(), Some(n as f64));
+        assert_eq!(get(&b, "dim").as_f64(), Some(dim as f64));
+        assert_eq!(get(&b, "metric").as_string().as_deref(), Some(metric.name()));
+        for _ in 0..4 {
+            let q = random_vec(&mut rng, dim, 1.5);
+            let ra = search(&a, &q, 7.0).expect("search a");
+            let rb = search(&b, &q, 7.0).expect("search b");
+            assert_eq!(ra.0, rb.0, "{metric}");
+            assert_eq!(bits(&ra.1), bits(&rb.1), "{metric}");
+        }
+
+        // A buffer at an odd address (a subarray) opens too: it is copied into an aligned one.
+        let padded: Vec<u8> = core::iter::once(0u8).chain(bytes.iter().copied()).collect();
+        let odd = Uint8Array::from(&padded[..]).subarray(1, padded.len() as u32);
+        let c = call(&js_class(), "fromBytes", &[odd.into()]).expect("fromBytes(subarray)");
+        assert_eq!(to_bytes(&c), bytes);
+
+        // Adding to an opened file makes it owned; it then matches an index grown directly.
+        assert_eq!(add(&b, &more).expect("add to opened").as_f64(), Some(n as f64));
+        add(&a, &more).expect("add");
+        assert_eq!(to_bytes(&b), to_bytes(&a), "{metric}: after add");
+        let q = random_vec(&mut rng, dim, 1.5);
+        assert_eq!(search(&a, &q, 300.0).expect("a").0, search(&b, &q, 300.0).expect("b").0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: each is a thrown JavaScript Error with the core's message, and the module survives.
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn construction_errors() {
+    assert_throws(
+        js_new(4.0, "manhatan"),
+        "unknown metric \"manhatan\": expected l2, cosine (cos), ip (dot) or l1",
+    );
+    assert_throws(js_new(0.0, "l2"), "dimension must be between 1 and 65536, got 0");
+    assert_throws(js_new(65_537.0, "l2"), "dimension must be between 1 and 65536, got 65537");
+    assert_throws(js_new(-3.0, "l2"), "dim must be a whole number between 0 and 4294967295, got -3");
+    assert_throws(js_new(1.5, "l2"), "dim must be a whole number");
+    assert_throws(js_new(1e12, "l2"), "dim must be a whole number");
+    // Case-insensitive names and aliases work.
+    let idx = js_new(2.0, "DOT").expect("alias");
+    assert_eq!(get(&idx, "metric").as_string().as_deref(), Some("ip"));
+    // The Rust side returns the same Error values.
+    match quiverdb_wasm::FlatIndex::new(4.0, "nope") {
+        Ok(_) => panic!("unknown metric accepted"),
+        Err(e) => assert!(message(e).starts_with("unknown metric \"nope\"")),
+    }
+}
+
+#[wasm_bindgen_test]
+fn add_and_search_errors() {
+    let index = js_new(4.0, "l2").expect("new");
+    assert_eq!(get(&index, "isEmpty").as_bool(), Some(true));
+    assert_throws(
+        search(&index, &[1.0, 2.0, 3.0, 4.0], 3.0),
+        "the index is empty: add vectors before searching",
+    );
+
+    assert_throws(
+        add(&index, &[1.0, 2.0, 3.0]),
+        "dimension mismatch: the index has 4 dimensions, the input has 3",
+    );
+    assert_throws(add(&index, &[0.5; 6]), "6 floats do not split into vectors of dimension 4");
+    let mut nan = [1.0f32; 8];
+    nan[6] = f32::NAN;
+    assert_throws(add(&index, &nan), "vector 1 has a non-finite value (NaN or infinity) at component 2");
+    assert_throws(add(&index, &[1.0, f32::INFINITY, 0.0, 0.0]), "vector 0 has a non-finite value");
+    // A rejected batch adds nothing.
+    assert_eq!(get(&index, "length").as_f64(), Some(0.0));
+
+    assert_eq!(add(&index, &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]).expect("add").as_f64(), Some(0.0));
+    assert_throws(
+        search(&index, &[1.0, 2.0], 1.0),
+        "dimension mismatch: the index has 4 dimensions, the input has 2",
+    );
+    assert_throws(
+        search(&index, &[0.0, 0.0, f32::NAN, 0.0], 1.0),
+        "the query has a non-finite value (NaN or infinity) at component 2",
+    );
+    assert_throws(search(&index, &[0.0; 4], 0.0), "k must be at least 1");
+
+    let cosine = js_new(2.0, "cosine").expect("new");
+    assert_throws(
+        add(&cosine, &[1.0, 0.0, 0.0, 0.0]),
+        "cosine metric: vector 1 has zero length and no direction",
+    );
+    add(&cosine, &[1.0, 1.0]).expect("add");
+    assert_throws(search(&cosine, &[0.0, 0.0], 1.0), "cosine metric: the query has zero length");
+
+    // After all those errors the module and the index still work.
+    let (ids, d) = search(&index, &[0.0, 1.0, 0.0, 0.0], 2.0).expect("search after errors");
+    assert_eq!(ids, [1, 0]);
+    assert_eq!(d, [0.0, 2.0]);
+}
+
+#[wasm_bindgen_test]
+fn file_errors() {
+    let index = js_new(8.0, "l2").expect("new");
+    add(&index, &dataset(31, 201, 8)).expect("add");
+    let good = to_bytes(&index);
+    from_bytes(&good).expect("the unmodified file opens");
+
+    // A flipped byte in the vector section (the last byte of the file).
+    let mut flipped = good.clone();
+    *flipped.last_mut().expect("non-empty") ^= 0x40;
+    let m = assert_throws(from_bytes(&flipped), "section vectors checksum mismatch");
+    assert!(m.contains("the file is corrupted"), "{m}");
+
+    // A flipped byte in the header (the dimension field).
+    let mut header = good.clone();
+    header[12] ^= 0x01;
+    assert_throws(from_bytes(&header), "header checksum mismatch");
+
+    // Truncated: one byte short, and shorter than the header.
+    assert_throws(
+        from_bytes(&good[..good.len() - 1]),
+        &format!("truncated index file: {} bytes expected, {} present", good.len(), good.len() - 1),
+    );
+    assert_throws(from_bytes(&good[..10]), "truncated index file: 64 bytes expected, 10 present");
+    assert_throws(from_bytes(&[]), "truncated index file: 64 bytes expected, 0 present");
+
+    // One byte too many.
+    let mut long = good.clone();
+    long.push(0);
+    assert_throws(from_bytes(&long), "but its header declares");
+
+    // Not ours at all.
+    let mut magic = good.clone();
+    magic[..4].copy_from_slice(b"GGUF");
+    assert_throws(from_bytes(&magic), "not a QuiverDB index: magic is [71, 71, 85, 70], expected \"QVDB\"");
+    assert_throws(from_bytes(b"<!doctype html><html>404</html>"), "not a QuiverDB index");
+}
