@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Every test runner's output also goes to this log, for the closing total.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
 step "toolchain components"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown >/dev/null
@@ -21,10 +25,10 @@ step "no_std core (host)"
 cargo build -p quiverdb-core --no-default-features
 
 step "native tests (core, native, cross-crate)"
-cargo test
+cargo test 2>&1 | tee -a "$log"
 
 step "wasm: no_std build, then browser tests in headless Chromium"
-scripts/test-wasm.sh
+scripts/test-wasm.sh 2>&1 | tee -a "$log"
 
 step "web app: trunk build and a headless page check"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -33,3 +37,9 @@ if ! command -v trunk >/dev/null 2>&1; then
   CARGO_PROFILE_RELEASE_LTO=false cargo install --locked trunk --version 0.21.14
 fi
 scripts/test-web.sh
+
+# One closing line for CI: every cargo test binary's count, native and browser (any failure
+# has already stopped this script).
+passed=$(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+echo
+echo "tests: ${passed} passed, 0 failed"
