@@ -100,14 +100,17 @@ impl SectionKind {
     pub const NODE_LEVELS: Self = Self(5);
     /// Per-node start of the upper-level link blocks.
     pub const UPPER_OFFSETS: Self = Self(6);
+    /// Bitset (u64 words) of deleted slots.
+    pub const DELETED: Self = Self(7);
 
-    const KNOWN: [(Self, &'static str); 6] = [
+    const KNOWN: [(Self, &'static str); 7] = [
         (Self::VECTORS, "vectors"),
         (Self::PARAMS, "params"),
         (Self::GRAPH_LEVEL0, "graph-level0"),
         (Self::GRAPH_UPPER, "graph-upper"),
         (Self::NODE_LEVELS, "node-levels"),
         (Self::UPPER_OFFSETS, "upper-offsets"),
+        (Self::DELETED, "deleted"),
     ];
 
     /// Name of a known kind.

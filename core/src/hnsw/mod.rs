@@ -22,6 +22,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use search::{Cand, Graph};
+pub(crate) use Live as LiveFilter;
 
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
 use crate::rng::Rng;
@@ -83,6 +84,10 @@ pub struct HnswIndex {
     max_level: u8,
     rng: Rng,
     scratch: spin::Mutex<Vec<Scratch>>,
+    /// Deleted slots (bit set = deleted); empty while nothing was ever deleted.
+    deleted: Vec<u64>,
+    /// Deleted slots waiting to be reused by later inserts.
+    free: Vec<u32>,
 }
 
 impl core::fmt::Debug for HnswIndex {
@@ -117,6 +122,8 @@ impl HnswIndex {
             max_level: 0,
             rng: Rng::new(params.seed),
             scratch: spin::Mutex::new(Vec::new()),
+            deleted: Vec::new(),
+            free: Vec::new(),
         })
     }
 
@@ -194,20 +201,118 @@ impl HnswIndex {
             self.upper.extend((0..level as usize * (self.params.m + 1)).map(|_| AtomicU32::new(0)));
             self.links0.extend((0..self.m0 + 1).map(|_| AtomicU32::new(0)));
         }
+        if !self.deleted.is_empty() {
+            self.deleted.resize(self.levels.len().div_ceil(64), 0);
+        }
         first
     }
 
-    /// Inserts row-major `vectors` one at a time on this thread; returns their ids. The whole
-    /// batch is validated first, so on error nothing is added.
-    pub fn add(&mut self, vectors: &[f32]) -> Result<core::ops::Range<u32>> {
+    /// Inserts row-major `vectors` one at a time on this thread; returns their ids. Slots freed
+    /// by [`remove`](HnswIndex::remove) are reused first. The whole batch is validated first,
+    /// so on error nothing is added.
+    pub fn add(&mut self, vectors: &[f32]) -> Result<Vec<u32>> {
         let data = self.prepare(vectors)?;
-        let first = self.allocate(&data);
-        let end = self.levels.len() as u32;
+        let mut ids = self.reuse_slots(&data);
+        let rest = &data[ids.len() * self.dim..];
+        let first = self.allocate(rest);
+        ids.extend(first..self.levels.len() as u32);
         let mut s = Scratch::default();
-        for id in first..end {
+        for &id in &ids {
             self.link_new(id, &mut s, &NoLocks);
         }
-        Ok(first..end)
+        Ok(ids)
+    }
+
+    /// Takes freed slots for the first rows of `data`: purges every link to them, stores the
+    /// new vectors and clears their lists (they keep their level, an unbiased earlier draw, so
+    /// the upper-block layout stays a prefix sum). Returns the slots, to be linked.
+    fn reuse_slots(&mut self, data: &[f32]) -> Vec<u32> {
+        let n = (data.len() / self.dim).min(self.free.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        let slots: Vec<u32> = self.free.drain(self.free.len() - n..).rev().collect();
+        self.purge_links_to(&slots);
+        for (row, &slot) in data.chunks_exact(self.dim).zip(&slots) {
+            let at = slot as usize * self.dim;
+            self.vectors[at..at + self.dim].copy_from_slice(row);
+            self.links0[slot as usize * (self.m0 + 1)].store(0, Relaxed);
+            let off = self.upper_offsets[slot as usize] as usize;
+            for l in 0..self.levels[slot as usize] as usize {
+                self.upper[off + l * (self.params.m + 1)].store(0, Relaxed);
+            }
+            self.deleted[slot as usize / 64] &= !(1 << (slot % 64));
+        }
+        slots
+    }
+
+    /// Removes every link to `slots` from every list, choosing replacements with the heuristic
+    /// among the remaining links and the removed nodes' own links (one pass over the graph).
+    fn purge_links_to(&mut self, slots: &[u32]) {
+        let mut gone = crate::Bitset::new(self.levels.len() as u32);
+        for &s in slots {
+            gone.insert(s);
+        }
+        let g = self.graph();
+        for node in 0..self.levels.len() as u32 {
+            if gone.contains(node) {
+                continue;
+            }
+            for level in 0..=self.levels[node as usize] as usize {
+                let (start, len) = g.list(node, level);
+                if (start..start + len).any(|i| gone.contains(g.link(level, i))) {
+                    repair_list(&g, node, level, &|id| gone.contains(id), &self.deleted);
+                }
+            }
+        }
+    }
+
+    /// Deletes `id`: it no longer appears in results, its neighbours that linked to it are
+    /// re-linked by the heuristic among their other links and its links, and its slot is
+    /// reused by a later insert. Searches still pass through it until then.
+    pub fn remove(&mut self, id: u32) -> Result<()> {
+        let count = self.levels.len();
+        if id as usize >= count || self.is_deleted(id) {
+            return Err(Error::UnknownId { id: id as u64, count: count as u64 });
+        }
+        if self.deleted.is_empty() {
+            self.deleted = alloc::vec![0; count.div_ceil(64)];
+        }
+        self.deleted[id as usize / 64] |= 1 << (id % 64);
+        self.free.push(id);
+        let g = self.graph();
+        for level in 0..=self.levels[id as usize] as usize {
+            let (start, len) = g.list(id, level);
+            for i in start..start + len {
+                let n = g.link(level, i);
+                let (ns, nl) = g.list(n, level);
+                if !self.is_deleted(n) && (ns..ns + nl).any(|j| g.link(level, j) == id) {
+                    repair_list(&g, n, level, &|x| x == id, &self.deleted);
+                }
+            }
+        }
+        if id == self.entry {
+            // The highest live node becomes the entry point.
+            let best = (0..count as u32)
+                .filter(|&i| !self.is_deleted(i))
+                .max_by_key(|&i| (self.levels[i as usize], core::cmp::Reverse(i)));
+            match best {
+                Some(b) => {
+                    self.entry = b;
+                    self.max_level = self.levels[b as usize];
+                }
+                None => {
+                    self.entry = NONE;
+                    self.max_level = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether slot `id` holds a deleted vector.
+    pub fn is_deleted(&self, id: u32) -> bool {
+        self.deleted.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
     }
 
     /// Inserts row-major `vectors` using every thread of the current rayon pool: levels are
@@ -217,10 +322,17 @@ impl HnswIndex {
     ///
     /// [`add`]: HnswIndex::add
     #[cfg(feature = "parallel")]
-    pub fn add_parallel(&mut self, vectors: &[f32]) -> Result<core::ops::Range<u32>> {
+    pub fn add_parallel(&mut self, vectors: &[f32]) -> Result<Vec<u32>> {
         use rayon::prelude::*;
         let data = self.prepare(vectors)?;
-        let start = self.allocate(&data);
+        // Freed slots are refilled sequentially (their purge is one pass anyway).
+        let mut ids = self.reuse_slots(&data);
+        let mut s = Scratch::default();
+        for &id in &ids {
+            self.link_new(id, &mut s, &NoLocks);
+        }
+        let data = &data[ids.len() * self.dim..];
+        let start = self.allocate(data);
         let mut first = start;
         let end = self.levels.len() as u32;
         if first < end && self.entry == NONE {
@@ -245,7 +357,8 @@ impl HnswIndex {
         let (entry, max_level) = top.into_inner();
         self.entry = entry;
         self.max_level = max_level;
-        Ok(start..end)
+        ids.extend(start..end);
+        Ok(ids)
     }
 
     fn graph(&self) -> Graph<'_, [AtomicU32]> {
@@ -291,7 +404,19 @@ impl HnswIndex {
         scratch: &mut Scratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        search_graph(&self.graph(), self.entry, self.max_level, query, k, params, filter, scratch, out)
+        let live = Live::new(&self.deleted);
+        search_graph(
+            &self.graph(),
+            self.entry,
+            self.max_level,
+            query,
+            k,
+            params,
+            filter,
+            live.as_ref(),
+            scratch,
+            out,
+        )
     }
 
     /// Writes the index in the file format to `sink`; returns the bytes written.
@@ -313,8 +438,18 @@ impl HnswIndex {
             SectionRef { kind: SectionKind::UPPER_OFFSETS, bytes: bytemuck::cast_slice(&self.upper_offsets) },
             SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: bytemuck::cast_slice(&links0) },
             SectionRef { kind: SectionKind::GRAPH_UPPER, bytes: bytemuck::cast_slice(&upper) },
+            SectionRef { kind: SectionKind::DELETED, bytes: bytemuck::cast_slice(&self.deleted) },
         ];
-        write_index(IndexKind::Hnsw, self.metric, self.dim as u32, self.levels.len() as u64, &sections, sink)
+        // The deleted section is written only when something was deleted.
+        let used = if self.free.is_empty() { sections.len() - 1 } else { sections.len() };
+        write_index(
+            IndexKind::Hnsw,
+            self.metric,
+            self.dim as u32,
+            self.levels.len() as u64,
+            &sections[..used],
+            sink,
+        )
     }
 
     /// The index as file-format bytes.
@@ -350,7 +485,7 @@ impl VectorSearch for HnswIndex {
         self.metric
     }
     fn len(&self) -> usize {
-        self.levels.len()
+        self.levels.len() - self.free.len()
     }
     fn search_into(
         &self,
@@ -534,6 +669,7 @@ fn search_graph<L: ?Sized + search::LinkWords>(
     k: usize,
     params: &SearchParams,
     filter: Option<&dyn Filter>,
+    live: Option<&Live<'_>>,
     s: &mut Scratch,
     out: &mut Vec<Neighbor>,
 ) -> Result<()> {
@@ -541,6 +677,15 @@ fn search_graph<L: ?Sized + search::LinkWords>(
     if g.count == 0 || entry == NONE {
         return Err(Error::EmptyIndex);
     }
+    // With deletions, results are limited to live slots (tombstones are still walked through).
+    let combined;
+    let filter: Option<&dyn Filter> = match live {
+        Some(l) => {
+            combined = l.with(filter);
+            Some(&combined)
+        }
+        None => filter,
+    };
     // The normalised query lives in the scratch; moved out while the search borrows the rest.
     let mut qbuf = core::mem::take(&mut s.query);
     let q: &[f32] = if g.metric.normalizes() {
@@ -560,6 +705,92 @@ fn search_graph<L: ?Sized + search::LinkWords>(
     let r = search_filtered(g, entry, max_level, q, k, ef, filter, s, out);
     s.query = qbuf;
     r
+}
+
+/// The live-slot filter of an index with deletions, optionally narrowed by a caller's filter.
+pub(crate) struct Live<'a> {
+    deleted: &'a [u64],
+    dead: usize,
+    user: Option<&'a dyn Filter>,
+}
+
+impl<'a> Live<'a> {
+    /// `None` when nothing is deleted, so searches without deletions pay nothing.
+    pub(crate) fn new(deleted: &'a [u64]) -> Option<Self> {
+        let dead: usize = deleted.iter().map(|w| w.count_ones() as usize).sum();
+        (dead > 0).then_some(Self { deleted, dead, user: None })
+    }
+    fn with(&self, user: Option<&'a dyn Filter>) -> Live<'a> {
+        Live { deleted: self.deleted, dead: self.dead, user }
+    }
+}
+
+impl Filter for Live<'_> {
+    #[inline]
+    fn allows(&self, id: u32) -> bool {
+        let alive = self.deleted.get(id as usize / 64).is_none_or(|w| (w >> (id % 64)) & 1 == 0);
+        alive && self.user.is_none_or(|f| f.allows(id))
+    }
+    fn count_allowed(&self, n: u32) -> Option<u32> {
+        match self.user {
+            // An upper bound when the caller's set overlaps the deleted slots; estimates only.
+            Some(f) => f.count_allowed(n),
+            None => Some(n.saturating_sub(self.dead as u32)),
+        }
+    }
+}
+
+/// Re-selects `node`'s list at `level` without the nodes `gone` names: candidates are its other
+/// links plus the live links of the removed ones, chosen by the heuristic.
+fn repair_list(
+    g: &Graph<'_, [AtomicU32]>,
+    node: u32,
+    level: usize,
+    gone: &dyn Fn(u32) -> bool,
+    deleted: &[u64],
+) {
+    let is_deleted = |id: u32| deleted.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1);
+    let (start, len) = g.list(node, level);
+    let base = g.vector(node);
+    let mut ids: Vec<u32> = Vec::with_capacity(4 * len);
+    let dead = |id: u32| gone(id) || is_deleted(id);
+    for i in start..start + len {
+        let n = g.link(level, i);
+        if !gone(n) {
+            ids.push(n);
+            continue;
+        }
+        // Replacements come from the removed node's links; where those are tombstones too
+        // (common when many are deleted), from theirs, one hop further.
+        let (rs, rl) = g.list(n, level);
+        for j in rs..rs + rl {
+            let r = g.link(level, j);
+            if r == node {
+                continue;
+            }
+            if !dead(r) {
+                ids.push(r);
+            } else {
+                let (ts, tl) = g.list(r, level);
+                ids.extend((ts..ts + tl).map(|t| g.link(level, t)).filter(|&t| t != node && !dead(t)));
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut cands: Vec<Cand> =
+        ids.iter().map(|&id| Cand { d: g.metric.distance(&g.kernels, base, g.vector(id)), id }).collect();
+    cands.sort_unstable_by(|a, b| {
+        if a.before(*b) {
+            core::cmp::Ordering::Less
+        } else {
+            core::cmp::Ordering::Greater
+        }
+    });
+    let cap = if level == 0 { g.m0 } else { g.m };
+    let mut kept = Vec::with_capacity(cap);
+    g.select(&cands, cap, &mut kept);
+    write_list(g, node, level, kept.iter().map(|c| c.id));
 }
 
 /// How many of the `n` ids `filter` allows: exact when the filter knows, else estimated from a

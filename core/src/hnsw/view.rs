@@ -7,7 +7,7 @@ use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
 use super::search::{Graph, Scratch};
-use super::{search_graph, HnswIndex, HnswParams, MAX_LEVEL, NONE};
+use super::{search_graph, HnswIndex, HnswParams, LiveFilter, MAX_LEVEL, NONE};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
 use crate::rng::Rng;
 use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
@@ -107,6 +107,9 @@ pub struct HnswView<B: AsRef<[u8]>> {
     offsets: Range<usize>,
     links0: Range<usize>,
     upper: Range<usize>,
+    /// The deleted-slot bitset, when the file has one.
+    deleted: Option<Range<usize>>,
+    dead: usize,
     scratch: spin::Mutex<Vec<Scratch>>,
 }
 
@@ -145,13 +148,34 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             usize::try_from(d.upper_words).map_err(|_| FormatError::TooLarge { what: "upper graph" })?;
         let upper_b = info.section_sized(raw, SectionKind::GRAPH_UPPER, size(upper_len, 4)?)?;
         let upper = cast_u32(SectionKind::GRAPH_UPPER, upper_b)?;
-        validate_graph(&d, count, &levels[..count], &levels[count..], offsets, links0, upper)?;
+        let (deleted, dead) = match info.entry(SectionKind::DELETED) {
+            None => (None, 0),
+            Some(_) => {
+                let kd = SectionKind::DELETED;
+                let b = info.section_sized(raw, kd, size(count.div_ceil(64), 8)?)?;
+                let words: &[u64] =
+                    bytemuck::try_cast_slice(b).map_err(|_| FormatError::UnalignedBuffer { align: 8 })?;
+                if count % 64 != 0 && words.last().is_some_and(|w| w >> (count % 64) != 0) {
+                    return Err(bad(kd, "bits set beyond the last slot").into());
+                }
+                let dead: usize = words.iter().map(|w| w.count_ones() as usize).sum();
+                let entry_dead =
+                    (d.entry as usize) < count && (words[d.entry as usize / 64] >> (d.entry % 64)) & 1 == 1;
+                if entry_dead {
+                    return Err(bad(kd, "the entry point is deleted").into());
+                }
+                (Some(range_of(raw, b)), dead)
+            }
+        };
+        validate_graph(&d, count, dead == count, &levels[..count], &levels[count..], offsets, links0, upper)?;
         let out = Self {
             vectors: range_of(raw, vec_bytes),
             levels: range_of(raw, levels),
             offsets: range_of(raw, offsets_b),
             links0: range_of(raw, links0_b),
             upper: range_of(raw, upper_b),
+            deleted,
+            dead,
             dim,
             metric: info.metric,
             kernels: Kernels::best(),
@@ -210,7 +234,24 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         scratch: &mut Scratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        search_graph(&self.graph(), self.entry, self.max_level, query, k, params, filter, scratch, out)
+        let live = LiveFilter::new(self.deleted_words());
+        search_graph(
+            &self.graph(),
+            self.entry,
+            self.max_level,
+            query,
+            k,
+            params,
+            filter,
+            live.as_ref(),
+            scratch,
+            out,
+        )
+    }
+
+    fn deleted_words(&self) -> &[u64] {
+        // Validated at open: in bounds and 8-byte aligned.
+        self.deleted.as_ref().map_or(&[], |r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
     }
 
     /// An owned copy that can take more inserts.
@@ -234,13 +275,21 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             // not the stream an uninterrupted build would have used.
             rng: Rng::derive(self.params.seed, count as u64),
             scratch: spin::Mutex::new(Vec::new()),
+            deleted: self.deleted_words().to_vec(),
+            free: (0..count as u32)
+                .filter(|&i| {
+                    self.deleted_words().get(i as usize / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1)
+                })
+                .collect(),
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn validate_graph(
     d: &Decoded,
     count: usize,
+    all_deleted: bool,
     levels: &[u8],
     padding: &[u8],
     offsets: &[u32],
@@ -257,10 +306,11 @@ fn validate_graph(
         }
         return Ok(());
     }
-    if d.entry as usize >= count {
+    if d.entry == NONE && all_deleted {
+        // Every slot deleted: no entry point, but the graph must still be well formed.
+    } else if d.entry as usize >= count {
         return Err(bad(SectionKind::PARAMS, "entry point is not a node"));
-    }
-    if levels[d.entry as usize] != d.max_level {
+    } else if levels[d.entry as usize] != d.max_level {
         return Err(bad(SectionKind::PARAMS, "entry point is not on the top level"));
     }
     let block = d.params.m + 1;
@@ -317,7 +367,7 @@ impl<B: AsRef<[u8]>> VectorSearch for HnswView<B> {
         self.metric
     }
     fn len(&self) -> usize {
-        self.info.count as usize
+        self.info.count as usize - self.dead
     }
     fn search_into(
         &self,

@@ -29,14 +29,14 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 /// A freshly built index of any kind.
 pub enum Built {
     Flat(FlatIndex),
-    Hnsw(HnswIndex),
+    Hnsw(Box<HnswIndex>),
 }
 
 impl Built {
     pub fn save(&self, path: &Path) -> CliResult<u64> {
         Ok(match self {
             Self::Flat(i) => quiverdb::save(i, path)?,
-            Self::Hnsw(i) => quiverdb::save(i, path)?,
+            Self::Hnsw(i) => quiverdb::save(i.as_ref(), path)?,
         })
     }
     pub fn isa(&self) -> &'static str {
@@ -72,7 +72,7 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
                 bar.inc((chunk.len() / dim) as u64);
             }
             bar.finish_and_clear();
-            Ok(Built::Hnsw(idx))
+            Ok(Built::Hnsw(Box::new(idx)))
         }
         other => Err(format!("unknown index type {other:?}").into()),
     }
