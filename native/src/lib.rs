@@ -14,10 +14,12 @@
 //! ```
 pub use quiverdb_core::*;
 
+mod concurrent;
 mod error;
 pub mod gen;
 mod index_file;
 pub mod io;
 
+pub use concurrent::ConcurrentHnsw;
 pub use error::FileError;
 pub use index_file::{load, load_with, open, open_with, save, search_batch_parallel, AnyIndex, Savable};

@@ -138,6 +138,11 @@ impl HnswIndex {
         self.params
     }
 
+    /// The top level of node `id` (0 for an unknown id).
+    pub fn node_level(&self, id: u32) -> u8 {
+        self.levels.get(id as usize).copied().unwrap_or(0)
+    }
+
     /// The highest level in the graph.
     pub fn max_level(&self) -> u8 {
         self.max_level
@@ -221,6 +226,52 @@ impl HnswIndex {
             self.link_new(id, &mut s, &NoLocks);
         }
         Ok(ids)
+    }
+
+    /// Step 1 of an insert that runs beside searches (see `quiverdb::ConcurrentHnsw`):
+    /// validates `vector` and gives it a new slot, not yet linked (so no search can reach it).
+    /// Needs exclusive access, briefly. Freed slots are left to batch [`add`](HnswIndex::add),
+    /// whose reuse needs a pass over the whole graph.
+    pub fn reserve_node(&mut self, vector: &[f32]) -> Result<u32> {
+        if vector.len() != self.dim {
+            return Err(Error::DimensionMismatch { expected: self.dim, got: vector.len() });
+        }
+        let data = self.prepare(vector)?;
+        let id = self.allocate(&data);
+        if self.entry == NONE {
+            self.entry = id;
+            self.max_level = self.levels[id as usize];
+        }
+        Ok(id)
+    }
+
+    /// Step 2: links a reserved node into the graph through shared access, so searches run
+    /// meanwhile; the node's own lists are complete before anything links to it. One linking
+    /// thread at a time (concurrent linkers would not corrupt memory but could lose links).
+    pub fn link_node(&self, id: u32, scratch: &mut Scratch) {
+        let level = self.levels[id as usize];
+        if id != self.entry {
+            let g = self.graph();
+            link_into(
+                &g,
+                id,
+                level,
+                self.entry,
+                self.max_level,
+                self.params.ef_construction,
+                scratch,
+                &NoLocks,
+            );
+        }
+    }
+
+    /// Step 3: makes a linked node the entry point if it reaches above the current top level.
+    pub fn publish_node(&mut self, id: u32) {
+        let level = self.levels[id as usize];
+        if level > self.max_level {
+            self.entry = id;
+            self.max_level = level;
+        }
     }
 
     /// Takes freed slots for the first rows of `data`: purges every link to them, stores the
