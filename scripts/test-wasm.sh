@@ -64,7 +64,21 @@ log "versions: $(rustc --version); $(wasm-bindgen --version); $(chromedriver --v
 log "cargo build -p quiverdb-core --no-default-features --target $TARGET"
 cargo build -p quiverdb-core --no-default-features --target "$TARGET"
 
-# 5. The browser suite (the runner comes from .cargo/config.toml).
+# 5. Native fixtures for the parity test: a seeded, single-thread HNSW build and its answers,
+#    made by the native CLI (wasm/build.rs copies them in; wasm/tests/parity.rs checks them).
+fixtures="$PWD/target/wasm-fixtures"
+log "building native parity fixtures in $fixtures"
+cargo build -p quiverdb --bin quiver
+quiver=target/debug/quiver
+"$quiver" gen --kind clustered --n 3000 --dim 48 --queries 25 --metric cosine --clusters 15 --truth-k 10 \
+  --seed 7 --output "$fixtures" 2>/dev/null
+"$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
+  --seed 42 --threads 1 --output "$fixtures/hnsw.qvdb" >/dev/null
+"$quiver" search --index "$fixtures/hnsw.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
+  >"$fixtures/results.json"
+export QUIVER_WASM_FIXTURES="$fixtures"
+
+# 6. The browser suite (the runner comes from .cargo/config.toml).
 log "cargo test -p quiverdb-wasm --target $TARGET"
 start=$SECONDS
 cargo test -p quiverdb-wasm --target "$TARGET"

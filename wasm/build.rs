@@ -1,0 +1,30 @@
+//! Brings the natively built fixtures of the parity test (`tests/parity.rs`) into the build:
+//! `scripts/test-wasm.sh` builds them with the native `quiver` and names their folder in
+//! `QUIVER_WASM_FIXTURES`. Without it the files are empty and the parity test says it skipped.
+use std::path::{Path, PathBuf};
+use std::{env, fs};
+
+const FILES: [&str; 4] = ["base.fvecs", "query.fvecs", "hnsw.qvdb", "results.json"];
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=QUIVER_WASM_FIXTURES");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
+    let source = env::var_os("QUIVER_WASM_FIXTURES");
+    for name in FILES {
+        let dst = out.join(name);
+        match &source {
+            Some(dir) => {
+                let src = Path::new(dir).join(name);
+                println!("cargo:rerun-if-changed={}", src.display());
+                if let Err(e) = fs::copy(&src, &dst) {
+                    panic!(
+                        "QUIVER_WASM_FIXTURES names {}, but {} cannot be copied: {e}",
+                        Path::new(dir).display(),
+                        src.display()
+                    );
+                }
+            }
+            None => fs::write(&dst, b"").expect("OUT_DIR is writable"),
+        }
+    }
+}

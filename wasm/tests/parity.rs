@@ -1,0 +1,83 @@
+//! Native ↔ browser parity, in headless Chromium: an HNSW file built natively by `quiver build`
+//! (seeded, one thread) is rebuilt here in wasm from the same vectors and must come out byte for
+//! byte the same; and the native file, opened in place here, must return exactly the ids and
+//! distances the native `quiver search` returned.
+#![cfg(target_arch = "wasm32")]
+
+use quiverdb_core::format::AlignedBytes;
+use quiverdb_core::{HnswIndex, HnswParams, HnswView, Metric, SearchParams, VectorSearch};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const BASE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/base.fvecs"));
+const QUERIES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/query.fvecs"));
+const NATIVE_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw.qvdb"));
+const NATIVE_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results.json"));
+
+/// The parameters `scripts/test-wasm.sh` passes to `quiver build`.
+const PARAMS: HnswParams = HnswParams { m: 12, ef_construction: 100, seed: 42 };
+
+fn fixtures_present() -> bool {
+    if NATIVE_INDEX.is_empty() {
+        web_sys_log("skipped: no native fixtures (scripts/test-wasm.sh builds them)");
+        return false;
+    }
+    true
+}
+
+fn web_sys_log(msg: &str) {
+    wasm_bindgen_test::console_log!("{msg}");
+}
+
+/// Rows of an .fvecs file and their dimension.
+fn fvecs(bytes: &[u8]) -> (Vec<f32>, usize) {
+    let dim = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+    let rec = 4 + 4 * dim;
+    let mut out = Vec::with_capacity(bytes.len() / rec * dim);
+    for r in bytes.chunks_exact(rec) {
+        assert_eq!(u32::from_le_bytes(r[..4].try_into().unwrap()) as usize, dim);
+        out.extend(r[4..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+    }
+    (out, dim)
+}
+
+#[wasm_bindgen_test]
+fn seeded_build_in_the_browser_is_byte_identical_to_the_native_file() {
+    if !fixtures_present() {
+        return;
+    }
+    let (base, dim) = fvecs(BASE);
+    let mut index = HnswIndex::new(dim, Metric::Cosine, PARAMS).unwrap();
+    index.add(&base).unwrap();
+    let ours = index.to_bytes();
+    assert_eq!(ours.len(), NATIVE_INDEX.len());
+    assert!(ours == NATIVE_INDEX, "the browser build differs from the native file");
+}
+
+#[wasm_bindgen_test]
+fn native_file_searched_in_place_answers_exactly_as_natively() {
+    if !fixtures_present() {
+        return;
+    }
+    let (queries, dim) = fvecs(QUERIES);
+    let bytes = AlignedBytes::copy_from(NATIVE_INDEX);
+    let view = HnswView::open(bytes.as_slice()).unwrap();
+    let text = core::str::from_utf8(NATIVE_RESULTS).unwrap();
+    let mut checked = 0;
+    for (line, q) in text.lines().zip(queries.chunks_exact(dim)) {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids: Vec<u32> =
+            row["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let dists: Vec<f32> =
+            row["distances"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let got = view.search(q, ids.len(), &SearchParams::new(), None).unwrap();
+        assert_eq!(got.iter().map(|n| n.id).collect::<Vec<_>>(), ids);
+        assert_eq!(
+            got.iter().map(|n| n.distance.to_bits()).collect::<Vec<_>>(),
+            dists.iter().map(|d| d.to_bits()).collect::<Vec<_>>()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, queries.len() / dim);
+}
