@@ -149,6 +149,8 @@ pub struct Scratch {
 /// words (a file opened in place).
 pub(crate) trait LinkWords: Sync {
     fn word(&self, i: usize) -> u32;
+    /// Starts loading the cache line of word `i` (a hint; out-of-range `i` is ignored).
+    fn prefetch(&self, i: usize);
 }
 
 impl LinkWords for [u32] {
@@ -156,12 +158,24 @@ impl LinkWords for [u32] {
     fn word(&self, i: usize) -> u32 {
         self[i]
     }
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        if let Some(w) = self.get(i) {
+            crate::simd::prefetch_line(w);
+        }
+    }
 }
 
 impl LinkWords for [AtomicU32] {
     #[inline(always)]
     fn word(&self, i: usize) -> u32 {
         self[i].load(Relaxed)
+    }
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        if let Some(w) = self.get(i) {
+            crate::simd::prefetch_line(w);
+        }
     }
 }
 
@@ -263,6 +277,15 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
                     if worst.before(c) {
                         break;
                     }
+                }
+            }
+            // The next candidate's list is likely the next cache miss: start loading it now, so it
+            // arrives while this candidate's neighbours are scored.
+            if level == 0 {
+                if let Some(next) = s.candidates.peek() {
+                    let base = next.id as usize * (self.m0 + 1);
+                    self.links0.prefetch(base);
+                    self.links0.prefetch(base + 16);
                 }
             }
             let (start, len) = self.list(c.id, level);

@@ -206,6 +206,20 @@ pub fn prefetch(data: &[f32]) {
     let _ = data;
 }
 
+/// Asks the CPU to start loading the cache line holding `value`. A hint only.
+#[inline(always)]
+pub fn prefetch_line<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: the address comes from a live reference; prefetch never faults and has no
+        // architectural effect.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(value as *const T as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 impl Default for Kernels {
     fn default() -> Self {
         Self::best()
