@@ -133,6 +133,17 @@ impl HnswIndex {
         self
     }
 
+    /// Makes room for `additional` more vectors up front, so a large build does not grow its
+    /// arrays by doubling (which briefly holds old and new copies).
+    pub fn reserve(&mut self, additional: usize) {
+        self.vectors.reserve_exact(additional * self.dim);
+        self.levels.reserve_exact(additional);
+        self.upper_offsets.reserve_exact(additional);
+        self.links0.reserve_exact(additional * (self.m0 + 1));
+        // About one node in m has upper levels, each a block of m + 1 words.
+        self.upper.reserve(additional / self.params.m.max(1) * (self.params.m + 1) * 2);
+    }
+
     /// Construction parameters.
     pub fn params(&self) -> HnswParams {
         self.params
@@ -628,8 +639,7 @@ fn link_into(
             ep = *first;
         }
         g.select(&sorted, g.m, &mut selected);
-        let cap = if lc == 0 { g.m0 } else { g.m };
-        locks.run(id, &mut || set_own_list(g, id, lc, &selected, cap));
+        locks.run(id, &mut || set_own_list(g, id, lc, &selected));
         chosen.push((lc, selected.len()));
         s.chosen_cands.extend_from_slice(&selected);
     }
@@ -650,7 +660,7 @@ fn link_into(
 /// Sets a new node's list at `level` to its selection. In a parallel build other nodes may
 /// already have linked to it (they reached it through a level above); those links are kept
 /// by choosing among both sets with the heuristic. Sequentially the list is always empty.
-fn set_own_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, selected: &[Cand], cap: usize) {
+fn set_own_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, selected: &[Cand]) {
     let (start, len) = g.list(id, level);
     if len == 0 {
         write_list(g, id, level, selected.iter().map(|c| c.id));
@@ -665,16 +675,16 @@ fn set_own_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, selected: &[C
             cands.push(Cand { d: g.metric.distance(&g.kernels, base, g.vector(n)), id: n });
         }
     }
-    cands.sort_unstable_by(|a, b| {
-        if a.before(*b) {
-            core::cmp::Ordering::Less
-        } else {
-            core::cmp::Ordering::Greater
-        }
-    });
+    reselect(g, id, level, cands);
+}
+
+/// Sets `node`'s list at `level` to the heuristic's choice among `cands` (any order).
+fn reselect(g: &Graph<'_, [AtomicU32]>, node: u32, level: usize, mut cands: Vec<Cand>) {
+    cands.sort_unstable_by(Cand::order);
+    let cap = if level == 0 { g.m0 } else { g.m };
     let mut kept = Vec::with_capacity(cap);
     g.select(&cands, cap, &mut kept);
-    write_list(g, id, level, kept.iter().map(|c| c.id));
+    write_list(g, node, level, kept.iter().map(|c| c.id));
 }
 
 /// Adds `new` (at distance `d` from `node`) to `node`'s list, pruning with the heuristic when
@@ -698,16 +708,7 @@ fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, level: u
         })
         .collect();
     cands.push(Cand { d, id: new });
-    cands.sort_unstable_by(|a, b| {
-        if a.before(*b) {
-            core::cmp::Ordering::Less
-        } else {
-            core::cmp::Ordering::Greater
-        }
-    });
-    let mut kept = Vec::with_capacity(cap);
-    g.select(&cands, cap, &mut kept);
-    write_list(g, node, level, kept.iter().map(|c| c.id));
+    reselect(g, node, level, cands);
 }
 
 /// Validates a query and runs it against any graph storage.
@@ -829,19 +830,9 @@ fn repair_list(
     }
     ids.sort_unstable();
     ids.dedup();
-    let mut cands: Vec<Cand> =
+    let cands: Vec<Cand> =
         ids.iter().map(|&id| Cand { d: g.metric.distance(&g.kernels, base, g.vector(id)), id }).collect();
-    cands.sort_unstable_by(|a, b| {
-        if a.before(*b) {
-            core::cmp::Ordering::Less
-        } else {
-            core::cmp::Ordering::Greater
-        }
-    });
-    let cap = if level == 0 { g.m0 } else { g.m };
-    let mut kept = Vec::with_capacity(cap);
-    g.select(&cands, cap, &mut kept);
-    write_list(g, node, level, kept.iter().map(|c| c.id));
+    reselect(g, node, level, cands);
 }
 
 /// How many of the `n` ids `filter` allows: exact when the filter knows, else estimated from a

@@ -21,6 +21,15 @@ impl Cand {
     pub fn before(self, other: Self) -> bool {
         self.d < other.d || (self.d == other.d && self.id < other.id)
     }
+
+    /// The same order as [`Cand::before`], for sorting.
+    pub fn order(a: &Self, b: &Self) -> core::cmp::Ordering {
+        if a.before(*b) {
+            core::cmp::Ordering::Less
+        } else {
+            core::cmp::Ordering::Greater
+        }
+    }
 }
 
 /// A binary heap over `Cand`, max-first when `MAX` else min-first.
@@ -92,13 +101,7 @@ impl<const MAX: bool> Heap<MAX> {
         out.clear();
         out.extend_from_slice(&self.items);
         self.items.clear();
-        out.sort_unstable_by(|a, b| {
-            if a.before(*b) {
-                core::cmp::Ordering::Less
-            } else {
-                core::cmp::Ordering::Greater
-            }
-        });
+        out.sort_unstable_by(Cand::order);
     }
 }
 

@@ -59,6 +59,7 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
             let params = HnswParams { m: opts.m, ef_construction: opts.ef_construction, seed: opts.seed };
             let mut idx = HnswIndex::new(dim, metric, params)?;
             let n = data.len() / dim;
+            idx.reserve(n);
             let bar = progress(n as u64, "insert");
             // One thread: the reproducible sequential build. More: linked concurrently.
             let parallel = rayon::current_num_threads() > 1;
