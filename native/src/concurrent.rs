@@ -36,7 +36,7 @@ impl ConcurrentHnsw {
         let id = self.write().reserve_node(vector)?;
         let raises_top = {
             let index = self.read();
-            index.link_node(id, &mut scratch);
+            index.link_node(id, &mut scratch)?;
             index.node_level(id) > index.max_level()
         };
         // Rare (one node in thousands): only then are readers held up a second time.
@@ -65,7 +65,7 @@ impl ConcurrentHnsw {
         {
             let index = self.read();
             for &id in &ids {
-                index.link_node(id, &mut scratch);
+                index.link_node(id, &mut scratch)?;
                 if index.node_level(id) > index.max_level() {
                     raises_top.push(id);
                 }

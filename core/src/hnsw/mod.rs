@@ -159,8 +159,11 @@ impl HnswIndex {
         self.max_level
     }
 
-    /// The stored vector `id` (normalised, for cosine).
+    /// The stored vector `id` (normalised, for cosine); deleted ids are unknown.
     pub fn get(&self, id: u32) -> Result<&[f32]> {
+        if self.is_deleted(id) {
+            return Err(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 });
+        }
         let s = id as usize * self.dim;
         self.vectors
             .get(s..s + self.dim)
@@ -259,8 +262,10 @@ impl HnswIndex {
     /// Step 2: links a reserved node into the graph through shared access, so searches run
     /// meanwhile; the node's own lists are complete before anything links to it. One linking
     /// thread at a time (concurrent linkers would not corrupt memory but could lose links).
-    pub fn link_node(&self, id: u32, scratch: &mut Scratch) {
-        let level = self.levels[id as usize];
+    pub fn link_node(&self, id: u32, scratch: &mut Scratch) -> Result<()> {
+        let Some(&level) = self.levels.get(id as usize) else {
+            return Err(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 });
+        };
         if id != self.entry {
             let g = self.graph();
             link_into(
@@ -274,12 +279,13 @@ impl HnswIndex {
                 &NoLocks,
             );
         }
+        Ok(())
     }
 
     /// Step 3: makes a linked node the entry point if it reaches above the current top level.
     pub fn publish_node(&mut self, id: u32) {
-        let level = self.levels[id as usize];
-        if level > self.max_level {
+        let level = self.node_level(id);
+        if (id as usize) < self.levels.len() && level > self.max_level {
             self.entry = id;
             self.max_level = level;
         }
