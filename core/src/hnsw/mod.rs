@@ -21,7 +21,7 @@ pub use view::HnswView;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use search::{Cand, Graph};
+use search::{Cand, Graph, ScratchPool};
 pub(crate) use Live as LiveFilter;
 
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
@@ -83,7 +83,7 @@ pub struct HnswIndex {
     entry: u32,
     max_level: u8,
     rng: Rng,
-    scratch: spin::Mutex<Vec<Scratch>>,
+    scratch: ScratchPool,
     /// Deleted slots (bit set = deleted); empty while nothing was ever deleted.
     deleted: Vec<u64>,
     /// Deleted slots waiting to be reused by later inserts.
@@ -121,7 +121,7 @@ impl HnswIndex {
             entry: NONE,
             max_level: 0,
             rng: Rng::new(params.seed),
-            scratch: spin::Mutex::new(Vec::new()),
+            scratch: ScratchPool::default(),
             deleted: Vec::new(),
             free: Vec::new(),
         })
@@ -563,10 +563,7 @@ impl VectorSearch for HnswIndex {
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        let mut s = self.scratch.lock().pop().unwrap_or_default();
-        let r = self.search_with(query, k, params, filter, &mut s, out);
-        self.scratch.lock().push(s);
-        r
+        self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
     }
 }
 

@@ -148,6 +148,21 @@ pub struct Scratch {
     pub(crate) chosen_cands: Vec<Cand>,
 }
 
+/// Reusable scratch for searches through `&self`: one per concurrent caller, kept after use,
+/// so steady-state queries allocate nothing.
+#[derive(Default)]
+pub(crate) struct ScratchPool(spin::Mutex<Vec<Scratch>>);
+
+impl ScratchPool {
+    /// Runs `f` with a pooled scratch (a new one when all are in use).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let mut s = self.0.lock().pop().unwrap_or_default();
+        let r = f(&mut s);
+        self.0.lock().push(s);
+        r
+    }
+}
+
 /// Read access to link words, stored as atomics (owned, buildable in parallel) or as plain
 /// words (a file opened in place).
 pub(crate) trait LinkWords: Sync {

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
-use super::search::{Graph, Scratch};
+use super::search::{Graph, Scratch, ScratchPool};
 use super::{search_graph, HnswIndex, HnswParams, LiveFilter, MAX_LEVEL, NONE};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
 use crate::rng::Rng;
@@ -110,7 +110,7 @@ pub struct HnswView<B: AsRef<[u8]>> {
     /// The deleted-slot bitset, when the file has one.
     deleted: Option<Range<usize>>,
     dead: usize,
-    scratch: spin::Mutex<Vec<Scratch>>,
+    scratch: ScratchPool,
 }
 
 impl<B: AsRef<[u8]>> HnswView<B> {
@@ -185,7 +185,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             max_level: d.max_level,
             info,
             bytes,
-            scratch: spin::Mutex::new(Vec::new()),
+            scratch: ScratchPool::default(),
         };
         Ok(out)
     }
@@ -274,7 +274,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             // Continue with a stream derived from the seed and the count: deterministic, though
             // not the stream an uninterrupted build would have used.
             rng: Rng::derive(self.params.seed, count as u64),
-            scratch: spin::Mutex::new(Vec::new()),
+            scratch: ScratchPool::default(),
             deleted: self.deleted_words().to_vec(),
             free: (0..count as u32)
                 .filter(|&i| {
@@ -377,9 +377,6 @@ impl<B: AsRef<[u8]>> VectorSearch for HnswView<B> {
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        let mut s = self.scratch.lock().pop().unwrap_or_default();
-        let r = self.search_with(query, k, params, filter, &mut s, out);
-        self.scratch.lock().push(s);
-        r
+        self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
     }
 }
