@@ -281,3 +281,117 @@ fn bad_inputs_fail_with_clear_messages() {
         fails(&["gen", "--n", "0", "--dim", "4", "--output", s(&d.root.join("g"))]).contains("at least 1")
     );
 }
+
+#[test]
+fn hnsw_build_bench_and_peer_reach_recall_and_reproduce_with_one_thread() {
+    let d = dataset("l2");
+    let base = d.root.join("base.fvecs");
+    let queries = d.root.join("query.fvecs");
+    let gt = d.root.join("groundtruth.ivecs");
+    let index = d.root.join("hnsw.qvdb");
+    let build = |out: &Path| {
+        ok(&[
+            "build",
+            "--base",
+            s(&base),
+            "--metric",
+            "l2",
+            "--index",
+            "hnsw",
+            "--m",
+            "12",
+            "--ef-construction",
+            "100",
+            "--threads",
+            "1",
+            "--seed",
+            "9",
+            "--output",
+            s(out),
+        ])
+    };
+    build(&index);
+    let again = d.root.join("hnsw-again.qvdb");
+    build(&again);
+    assert_eq!(std::fs::read(&index).unwrap(), std::fs::read(&again).unwrap(), "one-thread builds reproduce");
+    let info = last_json(&ok(&["info", s(&index), "--json"]));
+    assert_eq!(info["kind"], "hnsw");
+    for load in ["ram", "mmap"] {
+        let out = ok(&[
+            "bench",
+            "--index",
+            s(&index),
+            "--queries",
+            s(&queries),
+            "--truth",
+            s(&gt),
+            "-k",
+            "10",
+            "--param",
+            "16,128",
+            "--json",
+            "--min-time",
+            "0",
+            "--max-repeat",
+            "1",
+            "--load",
+            load,
+        ]);
+        let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["param"], 16);
+        let (low, high) = (rows[0]["recall"].as_f64().unwrap(), rows[1]["recall"].as_f64().unwrap());
+        assert!(high >= 0.98 && high >= low, "{load}: recall {low} at ef 16, {high} at ef 128");
+    }
+    // The harness's hnsw entry, exactly as it calls us.
+    let peer_index = d.root.join("peer-hnsw");
+    ok(&[
+        "peer",
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--threads",
+        "2",
+        "--index",
+        s(&peer_index),
+        "--opt",
+        "index=hnsw",
+        "--opt",
+        "M=16",
+        "--opt",
+        "ef_construction=200",
+    ]);
+    let res = d.root.join("peer.ivecs");
+    ok(&[
+        "peer",
+        "search",
+        "--index",
+        s(&peer_index),
+        "--base",
+        s(&base),
+        "--queries",
+        s(&queries),
+        "--k",
+        "10",
+        "--param",
+        "64",
+        "--mode",
+        "single",
+        "--threads",
+        "1",
+        "--min-time",
+        "0",
+        "--max-repeat",
+        "1",
+        "--out",
+        s(&res),
+    ]);
+    let (r, _) = read_ivecs(&res).unwrap();
+    let (t, tk) = read_ivecs(&gt).unwrap();
+    let hits: usize = (0..50)
+        .map(|q| r[q * 10..q * 10 + 10].iter().filter(|id| t[q * tk..q * tk + 10].contains(id)).count())
+        .sum();
+    assert!(hits >= 480, "peer hnsw recall {} / 500", hits);
+}
