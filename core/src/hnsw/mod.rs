@@ -22,7 +22,6 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use search::{Cand, Graph, ScratchPool};
-pub(crate) use Live as LiveFilter;
 
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
 use crate::rng::Rng;
@@ -442,6 +441,9 @@ impl HnswIndex {
             links0: &self.links0,
             upper: &self.upper,
             count: self.levels.len(),
+            entry: self.entry,
+            max_level: self.max_level,
+            deleted: &self.deleted,
         }
     }
 
@@ -472,19 +474,7 @@ impl HnswIndex {
         scratch: &mut Scratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        let live = Live::new(&self.deleted);
-        search_graph(
-            &self.graph(),
-            self.entry,
-            self.max_level,
-            query,
-            k,
-            params,
-            filter,
-            live.as_ref(),
-            scratch,
-            out,
-        )
+        search_graph(&self.graph(), query, k, params, filter, scratch, out)
     }
 
     /// Writes the index in the file format to `sink`; returns the bytes written.
@@ -715,26 +705,23 @@ fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, level: u
 }
 
 /// Validates a query and runs it against any graph storage.
-#[allow(clippy::too_many_arguments)]
 fn search_graph<L: ?Sized + search::LinkWords>(
     g: &Graph<'_, L>,
-    entry: u32,
-    max_level: u8,
     query: &[f32],
     k: usize,
     params: &SearchParams,
     filter: Option<&dyn Filter>,
-    live: Option<&Live<'_>>,
     s: &mut Scratch,
     out: &mut Vec<Neighbor>,
 ) -> Result<()> {
     check_query(query, g.dim, k)?;
-    if g.count == 0 || entry == NONE {
+    if g.count == 0 || g.entry == NONE {
         return Err(Error::EmptyIndex);
     }
     // With deletions, results are limited to live slots (tombstones are still walked through).
+    let live = Live::new(g.deleted);
     let combined;
-    let filter: Option<&dyn Filter> = match live {
+    let filter: Option<&dyn Filter> = match &live {
         Some(l) => {
             combined = l.with(filter);
             Some(&combined)
@@ -757,7 +744,7 @@ fn search_graph<L: ?Sized + search::LinkWords>(
     // More results than nodes cannot exist; capping here keeps a huge k from sizing heaps.
     let k = k.min(g.count);
     let ef = if params.ef == 0 { DEFAULT_EF } else { params.ef }.max(k);
-    let r = search_filtered(g, entry, max_level, q, k, ef, filter, s, out);
+    let r = search_filtered(g, q, k, ef, filter, s, out);
     s.query = qbuf;
     r
 }
@@ -852,11 +839,8 @@ fn estimate_matches(filter: &dyn Filter, n: usize) -> usize {
 /// Graph search, or exact search over the allowed ids where the filter is selective enough
 /// that a graph walk would visit more nodes than there are matches. Never returns fewer than
 /// `min(k, matches)` results: a graph walk that comes back short is redone exactly.
-#[allow(clippy::too_many_arguments)]
 fn search_filtered<L: ?Sized + search::LinkWords>(
     g: &Graph<'_, L>,
-    entry: u32,
-    max_level: u8,
     q: &[f32],
     k: usize,
     ef: usize,
@@ -874,7 +858,7 @@ fn search_filtered<L: ?Sized + search::LinkWords>(
             return Ok(());
         }
     }
-    g.search(q, entry, max_level as usize, ef, filter, s);
+    g.search(q, g.entry, g.max_level as usize, ef, filter, s);
     let mut sorted = core::mem::take(&mut s.sorted);
     s.top.drain_sorted(&mut sorted);
     let mut top = TopK::new(k, out);

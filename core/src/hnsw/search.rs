@@ -210,6 +210,11 @@ pub(crate) struct Graph<'a, L: ?Sized + LinkWords> {
     pub links0: &'a L,
     pub upper: &'a L,
     pub count: usize,
+    /// Entry point of searches (`u32::MAX` when the graph has none).
+    pub entry: u32,
+    pub max_level: u8,
+    /// Deleted-slot bitset; empty when nothing is deleted.
+    pub deleted: &'a [u64],
 }
 
 impl<L: ?Sized + LinkWords> Graph<'_, L> {

@@ -7,7 +7,7 @@ use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
 use super::search::{Graph, Scratch, ScratchPool};
-use super::{search_graph, HnswIndex, HnswParams, LiveFilter, MAX_LEVEL, NONE};
+use super::{search_graph, HnswIndex, HnswParams, MAX_LEVEL, NONE};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
 use crate::rng::Rng;
 use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
@@ -221,6 +221,9 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             links0: bytemuck::cast_slice(&raw[self.links0.clone()]),
             upper: bytemuck::cast_slice(&raw[self.upper.clone()]),
             count: self.info.count as usize,
+            entry: self.entry,
+            max_level: self.max_level,
+            deleted: self.deleted_words(),
         }
     }
 
@@ -234,19 +237,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         scratch: &mut Scratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        let live = LiveFilter::new(self.deleted_words());
-        search_graph(
-            &self.graph(),
-            self.entry,
-            self.max_level,
-            query,
-            k,
-            params,
-            filter,
-            live.as_ref(),
-            scratch,
-            out,
-        )
+        search_graph(&self.graph(), query, k, params, filter, scratch, out)
     }
 
     fn deleted_words(&self) -> &[u64] {
