@@ -65,7 +65,8 @@ log "cargo build -p quiverdb-core --no-default-features --target $TARGET"
 cargo build -p quiverdb-core --no-default-features --target "$TARGET"
 
 # 5. Native fixtures for the parity test: a seeded, single-thread HNSW build and its answers,
-#    made by the native CLI (wasm/build.rs copies them in; wasm/tests/parity.rs checks them).
+#    made by the native CLI (tests/build.rs copies them in; tests/tests/browser_parity.rs checks
+#    them in the browser).
 fixtures="$PWD/target/wasm-fixtures"
 log "building native parity fixtures in $fixtures"
 cargo build -p quiverdb --bin quiver
@@ -79,7 +80,7 @@ quiver=target/debug/quiver
 export QUIVER_WASM_FIXTURES="$fixtures"
 
 # 6. The browser suite (the runner comes from .cargo/config.toml).
-log "cargo test -p quiverdb-wasm --target $TARGET"
+log "cargo test -p quiverdb-wasm -p quiverdb-tests --target $TARGET"
 start=$SECONDS
-cargo test -p quiverdb-wasm --target "$TARGET"
+cargo test -p quiverdb-wasm -p quiverdb-tests --target "$TARGET"
 log "browser tests passed in $((SECONDS - start)) s (including the build)"

@@ -64,6 +64,27 @@ pub enum Error {
         /// Number of ids in the index.
         count: u64,
     },
+    /// An id given for a new vector is already in use (or given twice in one batch), or a
+    /// file maps two vectors to one id.
+    #[error("duplicate id {id}: every vector needs its own id")]
+    DuplicateId {
+        /// The id given twice.
+        id: u64,
+    },
+    /// The id value reserved to mean "no vector".
+    #[error("id {id} is reserved (it marks empty slots); use ids below it")]
+    ReservedId {
+        /// The reserved value.
+        id: u32,
+    },
+    /// A batch of vectors with a different number of ids.
+    #[error("{vectors} vectors were given {ids} ids: give one id per vector, or none")]
+    IdCountMismatch {
+        /// Vectors in the batch.
+        vectors: usize,
+        /// Ids supplied.
+        ids: usize,
+    },
     /// The index cannot grow past `u32` slots.
     #[error("the index is full: adding {adding} vectors to {count} exceeds {max}")]
     CapacityExceeded {

@@ -9,7 +9,7 @@ use core::ops::Range;
 use crate::format::{cast_f32, write_index, FileInfo, IndexKind, OpenOptions, SectionKind, SectionRef};
 use crate::validate::{check_dim, check_query, check_vectors};
 use crate::{
-    Error, Filter, FormatError, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch,
+    Error, Filter, FormatError, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch,
     ZeroVectorKind,
 };
 
@@ -101,7 +101,34 @@ impl FlatIndex {
 
     /// Streams the index in the file format to `sink`; returns the bytes written.
     pub fn write<E>(&self, sink: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<u64, E> {
-        write_flat(self.metric, self.dim, &self.data, sink)
+        write_flat(self.metric, self.dim, &self.data, None, sink)
+    }
+
+    /// Like [`write`](Self::write), storing caller ids (an `ids` section unless `ids` is the
+    /// identity). `ids` must cover exactly this index's slots.
+    pub fn write_with_ids<E>(
+        &self,
+        ids: &IdMap,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        debug_assert!(ids.section().is_none_or(|s| s.len() == self.len()));
+        write_flat(self.metric, self.dim, &self.data, ids.section(), sink)
+    }
+
+    /// Removes vector `id` by moving the last vector into its slot (so slots stay dense).
+    /// Returns the slot the moved vector came from, `None` when `id` was the last slot.
+    pub fn swap_remove(&mut self, id: u32) -> Result<Option<u32>> {
+        let n = self.len();
+        if id as usize >= n {
+            return Err(Error::UnknownId { id: id as u64, count: n as u64 });
+        }
+        let last = n - 1;
+        if id as usize != last {
+            let (head, tail) = self.data.split_at_mut(last * self.dim);
+            head[id as usize * self.dim..(id as usize + 1) * self.dim].copy_from_slice(tail);
+        }
+        self.data.truncate(last * self.dim);
+        Ok((id as usize != last).then_some(last as u32))
     }
 
     /// An owned copy of an index file's contents.
@@ -121,10 +148,15 @@ pub(crate) fn write_flat<E>(
     metric: Metric,
     dim: usize,
     data: &[f32],
+    ids: Option<&[u32]>,
     sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<u64, E> {
     let count = (data.len() / dim) as u64;
-    let sections = [SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(data) }];
+    let mut sections =
+        alloc::vec![SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(data) }];
+    if let Some(ids) = ids {
+        sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
+    }
     write_index(IndexKind::Flat, metric, dim as u32, count, &sections, sink)
 }
 
@@ -158,6 +190,7 @@ pub struct FlatView<B: AsRef<[u8]>> {
     metric: Metric,
     kernels: Kernels,
     range: Range<usize>,
+    ids: Option<Range<usize>>,
 }
 
 impl<B: AsRef<[u8]>> FlatView<B> {
@@ -189,7 +222,8 @@ impl<B: AsRef<[u8]>> FlatView<B> {
         let start = section.as_ptr() as usize - bytes.as_ref().as_ptr() as usize;
         let range = start..start + section.len();
         let metric = info.metric;
-        Ok(Self { bytes, info, dim, metric, kernels: Kernels::best(), range })
+        let ids = crate::format::ids_section(&info, bytes.as_ref())?;
+        Ok(Self { bytes, info, dim, metric, kernels: Kernels::best(), range, ids })
     }
 
     /// Uses `kernels` instead of the best detected ones.
@@ -206,6 +240,12 @@ impl<B: AsRef<[u8]>> FlatView<B> {
     /// The underlying bytes.
     pub fn bytes(&self) -> &[u8] {
         self.bytes.as_ref()
+    }
+
+    /// The file's caller ids, one per slot, when it has an `ids` section (else ids are slots).
+    pub fn ids(&self) -> Option<&[u32]> {
+        // Validated at open: in bounds, aligned, one u32 per slot.
+        self.ids.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
     }
 
     /// All vectors, row-major, borrowed from the file bytes.

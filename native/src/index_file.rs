@@ -128,6 +128,20 @@ impl AnyIndex {
         }
     }
 
+    /// Caller ids of the slots, when the file has an `ids` section (written by an index given
+    /// its own ids, e.g. in the browser); search results hold slots, `ids[slot]` is the id.
+    pub fn external_ids(&self) -> Option<&[u32]> {
+        match self {
+            Self::Flat(v) => v.ids(),
+            Self::Hnsw(v) => v.ids(),
+        }
+    }
+
+    /// The caller id of `slot`: the `ids` section's entry, or the slot itself.
+    pub fn external_id(&self, slot: u32) -> u32 {
+        self.external_ids().and_then(|ids| ids.get(slot as usize).copied()).unwrap_or(slot)
+    }
+
     /// Searches all queries (row-major), in parallel where the build has threads.
     pub fn search_batch(
         &self,

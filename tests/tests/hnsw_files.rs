@@ -1,5 +1,6 @@
 //! Across crates: an HNSW index built natively, saved, then memory-mapped (`open`) or read into
 //! huge-page memory (`load`) answers exactly like the in-memory index, with deletions too.
+#![cfg(not(target_arch = "wasm32"))]
 
 use quiverdb::gen::{DataKind, DataSpec, Generator};
 use quiverdb::{Bitset, FlatIndex, HnswIndex, HnswParams, Metric, SearchParams, VectorSearch};

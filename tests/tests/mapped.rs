@@ -1,6 +1,7 @@
 //! Across crates: a generated dataset built in memory, saved, memory-mapped and searched in
 //! place gives the same answers as the in-memory index, and exact search reproduces the
 //! generator's ground truth.
+#![cfg(not(target_arch = "wasm32"))]
 
 use quiverdb::format::OpenOptions;
 use quiverdb::gen::{DataKind, DataSpec, Generator};

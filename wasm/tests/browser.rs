@@ -100,13 +100,27 @@ fn simd128_and_scalar_give_exact_integer_sums() {
 
 /// The JavaScript `FlatIndex` class exactly as wasm-bindgen generated it.
 fn js_class() -> Function {
-    let instance = JsValue::from(quiverdb_wasm::FlatIndex::new(1.0, "l2").expect("a valid index"));
+    let instance =
+        JsValue::from(quiverdb_wasm::FlatIndex::new(1.into(), "l2".into()).expect("a valid index"));
+    Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
+}
+
+/// The JavaScript `HnswIndex` class.
+fn hnsw_class() -> Function {
+    let instance =
+        JsValue::from(quiverdb_wasm::HnswIndex::new(1.into(), "l2".into(), None).expect("a valid index"));
     Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
 }
 
 /// `new FlatIndex(dim, metric)` in JavaScript.
 fn js_new(dim: f64, metric: &str) -> Result<JsValue, JsValue> {
     Reflect::construct(&js_class(), &Array::of2(&dim.into(), &metric.into()))
+}
+
+/// `new HnswIndex(dim, metric, options)` in JavaScript, options given as JSON.
+fn hnsw_new(dim: f64, metric: &str, options: &str) -> Result<JsValue, JsValue> {
+    let opts = js_sys::JSON::parse(options).expect("valid JSON");
+    Reflect::construct(&hnsw_class(), &Array::of3(&dim.into(), &metric.into(), &opts))
 }
 
 /// `obj[method](...args)` in JavaScript; a thrown exception is the `Err`.
@@ -124,19 +138,42 @@ fn f32s(v: &[f32]) -> JsValue {
     Float32Array::from(v).into()
 }
 
-fn add(index: &JsValue, vectors: &[f32]) -> Result<JsValue, JsValue> {
-    call(index, "add", &[f32s(vectors)])
+fn u32s(v: &[u32]) -> JsValue {
+    Uint32Array::from(v).into()
 }
 
-/// Runs `index.search(query, k)` and returns `(ids, distances)` read back through the
-/// `SearchResult` getters.
-fn search(index: &JsValue, query: &[f32], k: f64) -> Result<(Vec<u32>, Vec<f32>), JsValue> {
-    let result = call(index, "search", &[f32s(query), k.into()])?;
-    let ids: Uint32Array = get(&result, "ids").dyn_into().expect("ids is a Uint32Array");
-    let distances: Float32Array = get(&result, "distances").dyn_into().expect("a Float32Array");
-    assert_eq!(get(&result, "length").as_f64(), Some(ids.length() as f64));
+fn json(text: &str) -> JsValue {
+    js_sys::JSON::parse(text).expect("valid JSON")
+}
+
+/// `index.add(vectors)`; returns the ids it gave.
+fn add(index: &JsValue, vectors: &[f32]) -> Result<Vec<u32>, JsValue> {
+    let ids: Uint32Array =
+        call(index, "add", &[f32s(vectors)])?.dyn_into().expect("add returns a Uint32Array");
+    Ok(ids.to_vec())
+}
+
+/// A `{ ids, distances }` result object read back.
+fn read_result(result: &JsValue) -> (Vec<u32>, Vec<f32>) {
+    let ids: Uint32Array = get(result, "ids").dyn_into().expect("ids is a Uint32Array");
+    let distances: Float32Array = get(result, "distances").dyn_into().expect("a Float32Array");
     assert_eq!(ids.length(), distances.length());
-    Ok((ids.to_vec(), distances.to_vec()))
+    (ids.to_vec(), distances.to_vec())
+}
+
+/// Runs `index.search(query, k)` and returns `(ids, distances)`.
+fn search(index: &JsValue, query: &[f32], k: f64) -> Result<(Vec<u32>, Vec<f32>), JsValue> {
+    Ok(read_result(&call(index, "search", &[f32s(query), k.into()])?))
+}
+
+/// Runs `index.search(query, k, options)`.
+fn search_with(
+    index: &JsValue,
+    query: &[f32],
+    k: f64,
+    options: JsValue,
+) -> Result<(Vec<u32>, Vec<f32>), JsValue> {
+    Ok(read_result(&call(index, "search", &[f32s(query), k.into(), options])?))
 }
 
 fn to_bytes(index: &JsValue) -> Vec<u8> {
@@ -223,9 +260,9 @@ fn flat_search_through_js_equals_naive_loop_for_every_metric() {
     let mut rng = Rng::new(12);
     for metric in Metric::ALL {
         let index = js_new(dim as f64, metric.name()).expect("new FlatIndex");
-        assert_eq!(add(&index, &data[..100 * dim]).expect("add").as_f64(), Some(0.0));
-        assert_eq!(add(&index, &data[100 * dim..]).expect("add").as_f64(), Some(100.0));
-        assert_eq!(add(&index, &[]).expect("empty add").as_f64(), Some(n as f64));
+        assert_eq!(add(&index, &data[..100 * dim]).expect("add"), (0..100).collect::<Vec<u32>>());
+        assert_eq!(add(&index, &data[100 * dim..]).expect("add"), (100..n as u32).collect::<Vec<u32>>());
+        assert!(add(&index, &[]).expect("empty add").is_empty());
         assert_eq!(get(&index, "length").as_f64(), Some(n as f64));
         assert_eq!(get(&index, "isEmpty").as_bool(), Some(false));
         assert_eq!(get(&index, "dim").as_f64(), Some(dim as f64));
@@ -309,7 +346,7 @@ fn to_bytes_from_bytes_round_trip_is_byte_exact_and_searches_identically() {
         assert_eq!(to_bytes(&c), bytes);
 
         // Adding to an opened file makes it owned; it then matches an index grown directly.
-        assert_eq!(add(&b, &more).expect("add to opened").as_f64(), Some(n as f64));
+        assert_eq!(add(&b, &more).expect("add to opened")[0], n as u32);
         add(&a, &more).expect("add");
         assert_eq!(to_bytes(&b), to_bytes(&a), "{metric}: after add");
         let q = random_vec(&mut rng, dim, 1.5);
@@ -336,7 +373,7 @@ fn construction_errors() {
     let idx = js_new(2.0, "DOT").expect("alias");
     assert_eq!(get(&idx, "metric").as_string().as_deref(), Some("ip"));
     // The Rust side returns the same Error values.
-    match quiverdb_wasm::FlatIndex::new(4.0, "nope") {
+    match quiverdb_wasm::FlatIndex::new(4.into(), "nope".into()) {
         Ok(_) => panic!("unknown metric accepted"),
         Err(e) => assert!(message(e).starts_with("unknown metric \"nope\"")),
     }
@@ -363,7 +400,7 @@ fn add_and_search_errors() {
     // A rejected batch adds nothing.
     assert_eq!(get(&index, "length").as_f64(), Some(0.0));
 
-    assert_eq!(add(&index, &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]).expect("add").as_f64(), Some(0.0));
+    assert_eq!(add(&index, &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]).expect("add"), [0, 1]);
     assert_throws(
         search(&index, &[1.0, 2.0], 1.0),
         "dimension mismatch: the index has 4 dimensions, the input has 2",
@@ -424,4 +461,379 @@ fn file_errors() {
     magic[..4].copy_from_slice(b"GGUF");
     assert_throws(from_bytes(&magic), "not a QuiverDB index: magic is [71, 71, 85, 70], expected \"QVDB\"");
     assert_throws(from_bytes(b"<!doctype html><html>404</html>"), "not a QuiverDB index");
+}
+
+#[wasm_bindgen_test]
+fn unsupported_version_is_a_clear_error() {
+    let index = js_new(4.0, "l2").expect("new");
+    add(&index, &[1.0, 2.0, 3.0, 4.0]).expect("add");
+    let mut bytes = to_bytes(&index);
+    bytes[4] = 2; // format version 2
+    assert_throws(from_bytes(&bytes), "index file format version 2 is newer than this build reads (up to 1)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HnswIndex
+// ---------------------------------------------------------------------------------------------
+
+/// Clustered data: `clusters` Gaussian blobs, so the graph has structure to find.
+fn clustered(seed: u64, n: usize, dim: usize, clusters: usize) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let centres: Vec<f32> = (0..clusters * dim).map(|_| rng.normal() as f32 * 4.0).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        let c = &centres[(i % clusters) * dim..(i % clusters + 1) * dim];
+        out.extend(c.iter().map(|x| x + rng.normal() as f32));
+    }
+    out
+}
+
+fn recall(found: &[u32], truth: &[u32]) -> f64 {
+    found.iter().filter(|id| truth.contains(id)).count() as f64 / truth.len() as f64
+}
+
+#[wasm_bindgen_test]
+fn hnsw_through_js_reaches_recall_and_batch_equals_single() {
+    let (n, dim, k) = (3000, 24, 10);
+    let data = clustered(41, n, dim, 30);
+    let queries = clustered(42, 40, dim, 30);
+    for metric in ["l2", "cosine"] {
+        let hnsw =
+            hnsw_new(dim as f64, metric, r#"{"m": 12, "efConstruction": 100, "seed": 7}"#).expect("new");
+        assert_eq!(get(&hnsw, "m").as_f64(), Some(12.0));
+        assert_eq!(get(&hnsw, "efConstruction").as_f64(), Some(100.0));
+        assert_eq!(get(&hnsw, "efSearch").as_f64(), Some(64.0));
+        assert_eq!(add(&hnsw, &data).expect("add"), (0..n as u32).collect::<Vec<_>>());
+        assert_eq!(get(&hnsw, "length").as_f64(), Some(n as f64));
+        let flat = js_new(dim as f64, metric).expect("flat");
+        add(&flat, &data).expect("add");
+        let mut total = 0.0;
+        let batch = call(&hnsw, "searchBatch", &[f32s(&queries), (k as f64).into(), json(r#"{"ef": 48}"#)])
+            .expect("searchBatch");
+        let batch: Array = batch.dyn_into().expect("an Array");
+        assert_eq!(batch.length(), 40);
+        for (i, q) in queries.chunks_exact(dim).enumerate() {
+            let truth = search(&flat, q, k as f64).expect("flat").0;
+            let got = search_with(&hnsw, q, k as f64, json(r#"{"ef": 48}"#)).expect("hnsw");
+            assert_eq!(got.0.len(), k);
+            total += recall(&got.0, &truth);
+            let b = read_result(&batch.get(i as u32));
+            assert_eq!(b.0, got.0, "{metric} batch query {i}");
+            assert_eq!(bits(&b.1), bits(&got.1));
+        }
+        let mean = total / 40.0;
+        assert!(mean >= 0.92, "{metric}: recall@10 {mean} at ef 48");
+        // A larger ef is at least as good; efSearch changes the default.
+        Reflect::set(&hnsw, &"efSearch".into(), &200.into()).expect("set efSearch");
+        assert_eq!(get(&hnsw, "efSearch").as_f64(), Some(200.0));
+        let mut total_200 = 0.0;
+        for q in queries.chunks_exact(dim) {
+            let truth = search(&flat, q, k as f64).expect("flat").0;
+            total_200 += recall(&search(&hnsw, q, k as f64).expect("hnsw").0, &truth);
+        }
+        assert!(total_200 / 40.0 >= mean.min(0.99), "{metric}: ef 200 recall {}", total_200 / 40.0);
+    }
+}
+
+#[wasm_bindgen_test]
+fn hnsw_bytes_round_trip_is_byte_exact_and_equals_the_core_build() {
+    let (n, dim) = (800, 16);
+    let data = clustered(51, n, dim, 8);
+    let hnsw = hnsw_new(dim as f64, "l2", r#"{"m": 8, "efConstruction": 60, "seed": 3}"#).expect("new");
+    add(&hnsw, &data).expect("add");
+    let bytes = to_bytes(&hnsw);
+    let params = quiverdb_core::HnswParams { m: 8, ef_construction: 60, seed: 3 };
+    let mut core_index = quiverdb_core::HnswIndex::new(dim, Metric::L2, params).expect("core");
+    core_index.add(&data).expect("core add");
+    assert_eq!(bytes, core_index.to_bytes(), "the JS class writes exactly the core's file");
+
+    let opened =
+        call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into(), json(r#"{"efSearch": 80}"#)])
+            .expect("fromBytes");
+    assert_eq!(get(&opened, "efSearch").as_f64(), Some(80.0));
+    assert_eq!(get(&opened, "m").as_f64(), Some(8.0));
+    assert_eq!(to_bytes(&opened), bytes);
+    for q in clustered(52, 10, dim, 8).chunks_exact(dim) {
+        let a = search_with(&hnsw, q, 5.0, json(r#"{"ef": 80}"#)).expect("a");
+        let b = search(&opened, q, 5.0).expect("b");
+        assert_eq!(a.0, b.0);
+        assert_eq!(bits(&a.1), bits(&b.1));
+    }
+    // Corrupted graph bytes (checksum fixed up would be needed to pass): rejected, not a panic.
+    let mut bad = bytes.clone();
+    let last = bad.len() - 1;
+    bad[last / 2] ^= 0x10;
+    let r = call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&bad[..]).into()]);
+    assert_throws(r, "checksum mismatch");
+    // A flat file is not an HNSW file.
+    let flat = js_new(dim as f64, "l2").expect("flat");
+    add(&flat, &data).expect("add");
+    let r = call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&to_bytes(&flat)[..]).into()]);
+    assert_throws(r, "flat");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Caller ids, remove, get
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn caller_ids_survive_search_remove_and_the_file_round_trip() {
+    let (n, dim) = (300, 8);
+    let data = clustered(61, n, dim, 6);
+    let ids: Vec<u32> = (0..n as u32).map(|i| 1_000_000 + 7 * i).collect();
+    for class in ["flat", "hnsw"] {
+        let index = match class {
+            "flat" => js_new(dim as f64, "l2"),
+            _ => hnsw_new(dim as f64, "l2", r#"{"m": 8, "efConstruction": 80}"#),
+        }
+        .expect("new");
+        let given = call(&index, "add", &[f32s(&data), u32s(&ids)]).expect("add with ids");
+        assert_eq!(given.dyn_into::<Uint32Array>().expect("ids").to_vec(), ids);
+        // Searching for a stored vector finds its id first, at distance 0.
+        let (found, d) = search_with(&index, &data[5 * dim..6 * dim], 3.0, json(r#"{}"#)).expect("search");
+        assert_eq!(found[0], ids[5], "{class}");
+        assert_eq!(d[0], 0.0);
+        // get returns the stored vector; unknown ids throw.
+        let v: Float32Array = call(&index, "get", &[ids[5].into()]).expect("get").dyn_into().expect("f32");
+        assert_eq!(v.to_vec(), &data[5 * dim..6 * dim]);
+        assert_throws(call(&index, "get", &[5.into()]), "unknown id 5");
+        assert_eq!(call(&index, "has", &[ids[5].into()]).expect("has").as_bool(), Some(true));
+        // Without ids, the next id is one past the largest.
+        let next = add(&index, &data[..dim]).expect("add without ids");
+        assert_eq!(next, [ids[n - 1] + 1], "{class}");
+        // Errors: duplicate, reserved, count mismatch; nothing is added by a failed call.
+        assert_throws(call(&index, "add", &[f32s(&data[..dim]), u32s(&[ids[3]])]), "duplicate id 1000021");
+        assert_throws(call(&index, "add", &[f32s(&data[..2 * dim]), u32s(&[9, 9])]), "duplicate id 9");
+        assert_throws(call(&index, "add", &[f32s(&data[..dim]), u32s(&[u32::MAX])]), "reserved");
+        assert_throws(
+            call(&index, "add", &[f32s(&data[..2 * dim]), u32s(&[1])]),
+            "2 vectors were given 1 ids",
+        );
+        assert_throws(call(&index, "add", &[f32s(&data[..dim]), "7".into()]), "ids must be a Uint32Array");
+        assert_eq!(get(&index, "length").as_f64(), Some(n as f64 + 1.0));
+
+        // Remove: gone from results, from has/get, from length; a second remove throws.
+        call(&index, "remove", &[ids[5].into()]).expect("remove");
+        assert_throws(call(&index, "remove", &[ids[5].into()]), &format!("unknown id {}", ids[5]));
+        assert_eq!(call(&index, "has", &[ids[5].into()]).expect("has").as_bool(), Some(false));
+        assert_eq!(get(&index, "length").as_f64(), Some(n as f64));
+        let (found, _) = search_with(&index, &data[5 * dim..6 * dim], 10.0, json(r#"{}"#)).expect("search");
+        assert!(!found.contains(&ids[5]), "{class}: a removed id was returned");
+        // The removed id can be given again; the vector is found under it.
+        call(&index, "add", &[f32s(&data[5 * dim..6 * dim]), u32s(&[ids[5]])]).expect("re-add");
+        let (found, _) = search(&index, &data[5 * dim..6 * dim], 1.0).expect("search");
+        assert_eq!(found, [ids[5]], "{class}");
+
+        // The file carries the ids: reopened (here and in the core) it answers the same.
+        let bytes = to_bytes(&index);
+        let reopened = match class {
+            "flat" => from_bytes(&bytes),
+            _ => call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]),
+        }
+        .expect("fromBytes");
+        assert_eq!(to_bytes(&reopened), bytes);
+        for q in clustered(62, 5, dim, 6).chunks_exact(dim) {
+            assert_eq!(search(&index, q, 10.0).expect("a").0, search(&reopened, q, 10.0).expect("b").0);
+        }
+        let aligned = quiverdb_core::format::AlignedBytes::copy_from(&bytes);
+        let core_ids = match class {
+            "flat" => quiverdb_core::FlatView::open(aligned.as_slice())
+                .expect("core open")
+                .ids()
+                .map(<[u32]>::to_vec),
+            _ => quiverdb_core::HnswView::open(aligned.as_slice())
+                .expect("core open")
+                .ids()
+                .map(<[u32]>::to_vec),
+        }
+        .expect("an ids section");
+        assert!(core_ids.contains(&ids[5]) && core_ids.contains(&(ids[n - 1] + 1)));
+        // Removing from an opened file works too (it is copied into owned memory first).
+        call(&reopened, "remove", &[ids[0].into()]).expect("remove from opened");
+        assert_eq!(get(&reopened, "length").as_f64(), Some(n as f64));
+    }
+}
+
+#[wasm_bindgen_test]
+fn flat_remove_keeps_search_exact() {
+    let (n, dim) = (120, 6);
+    let data = dataset(71, n, dim);
+    let index = js_new(dim as f64, "l2").expect("new");
+    add(&index, &data).expect("add");
+    let removed = [0u32, 17, 119, 60];
+    for id in removed {
+        call(&index, "remove", &[id.into()]).expect("remove");
+    }
+    let kept: Vec<u32> = (0..n as u32).filter(|i| !removed.contains(i)).collect();
+    let mut rng = Rng::new(72);
+    for _ in 0..5 {
+        let q = random_vec(&mut rng, dim, 2.0);
+        let (ids, d) = search(&index, &q, 200.0).expect("search");
+        // Exact over the kept vectors, under their original ids.
+        let (all_ids, all_d) = naive(Metric::L2, &data, dim, &q, n);
+        let want: Vec<(u32, u32)> = all_ids
+            .iter()
+            .zip(&all_d)
+            .filter(|(i, _)| kept.contains(i))
+            .map(|(&i, &d)| (i, d.to_bits()))
+            .collect();
+        let got: Vec<(u32, u32)> = ids.iter().zip(&d).map(|(&i, &d)| (i, d.to_bits())).collect();
+        // Equal distances may come in either order after the swap-removes moved slots.
+        let sort = |mut v: Vec<(u32, u32)>| {
+            v.sort_by_key(|&(i, d)| (d, i));
+            v
+        };
+        assert_eq!(sort(got), sort(want));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filters
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn filters_in_the_browser_are_never_short_at_any_selectivity() {
+    let (n, dim, k) = (4000, 16, 10);
+    let data = clustered(81, n, dim, 20);
+    let hnsw = hnsw_new(dim as f64, "l2", r#"{"m": 12, "efConstruction": 100}"#).expect("new");
+    add(&hnsw, &data).expect("add");
+    let flat = js_new(dim as f64, "l2").expect("flat");
+    add(&flat, &data).expect("add");
+    let queries = clustered(82, 10, dim, 20);
+    for permille in [1u32, 10, 100, 500, 1000] {
+        let allowed: Vec<u32> = (0..n as u32).filter(|i| (i * 7919) % 1000 < permille).collect();
+        let set = Uint32Array::from(&allowed[..]);
+        let mut total = 0.0;
+        for q in queries.chunks_exact(dim) {
+            let opts = js_sys::Object::new();
+            Reflect::set(&opts, &"filter".into(), &set).expect("set");
+            let (ids, _) = search_with(&hnsw, q, k as f64, opts.clone().into()).expect("filtered");
+            assert_eq!(ids.len(), k.min(allowed.len()), "{permille}‰: short result");
+            assert!(ids.iter().all(|i| allowed.binary_search(i).is_ok()), "{permille}‰: disallowed id");
+            let truth = search_with(&flat, q, k as f64, opts.into()).expect("flat filtered").0;
+            assert!(truth.iter().all(|i| allowed.binary_search(i).is_ok()));
+            total += recall(&ids, &truth);
+        }
+        assert!(total / 10.0 >= 0.9, "{permille}‰: filtered recall {}", total / 10.0);
+    }
+    // A plain array and a predicate function select the same thing as a Uint32Array.
+    let q = &queries[..dim];
+    let even: Vec<u32> = (0..n as u32).filter(|i| i % 2 == 0).collect();
+    let arr: Array = even.iter().map(|&i| JsValue::from(i)).collect();
+    let opts = js_sys::Object::new();
+    Reflect::set(&opts, &"filter".into(), &arr).expect("set");
+    let a = search_with(&hnsw, q, 5.0, opts.into()).expect("array filter").0;
+    let f = Function::new_with_args("id", "return id % 2 === 0");
+    let opts = js_sys::Object::new();
+    Reflect::set(&opts, &"filter".into(), &f).expect("set");
+    let b = search_with(&hnsw, q, 5.0, opts.into()).expect("function filter").0;
+    assert_eq!(a, b);
+    assert!(a.iter().all(|i| i % 2 == 0));
+    // A predicate that throws: its error reaches the caller unchanged.
+    let boom = Function::new_with_args("id", "throw new RangeError('boom ' + id)");
+    let opts = js_sys::Object::new();
+    Reflect::set(&opts, &"filter".into(), &boom).expect("set");
+    let e = search_with(&hnsw, q, 5.0, opts.into()).expect_err("throws");
+    assert!(e.is_instance_of::<js_sys::RangeError>());
+    // No match at all: an empty result, not an error.
+    let r = search_with(&hnsw, q, 5.0, json(r#"{"filter": []}"#)).expect("empty filter");
+    assert!(r.0.is_empty());
+    assert_throws(search_with(&hnsw, q, 5.0, json(r#"{"filter": "even"}"#)), "filter must be a Uint32Array");
+    assert_throws(
+        search_with(&hnsw, q, 5.0, json(r#"{"filter": [1, -2]}"#)),
+        "filter[1] must be a whole number",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options and JavaScript types
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn options_are_checked_field_by_field() {
+    assert_throws(hnsw_new(4.0, "l2", r#"{"M": 16}"#), "unknown field `M`");
+    assert_throws(
+        hnsw_new(4.0, "l2", r#"{"m": "16"}"#),
+        "HNSW options: m: invalid type: string \"16\", expected usize",
+    );
+    assert_throws(hnsw_new(4.0, "l2", r#"{"m": 2.5}"#), "HNSW options");
+    assert_throws(hnsw_new(4.0, "l2", r#"{"m": -1}"#), "HNSW options");
+    assert_throws(hnsw_new(4.0, "l2", r#"{"m": 1}"#), "invalid parameter m: must be between 2 and 256");
+    assert_throws(hnsw_new(4.0, "l2", r#"{"efConstruction": 0}"#), "ef_construction");
+    assert_throws(hnsw_new(4.0, "l2", r#"{"efSearch": 0}"#), "efSearch must be at least 1");
+    assert_throws(hnsw_new(4.0, "l2", "5"), "HNSW options must be an object, got a number");
+    assert_throws(hnsw_new(4.0, "l2", "[1]"), "HNSW options must be an object, got an Array");
+    hnsw_new(4.0, "l2", "null").expect("null options are the defaults");
+    hnsw_new(4.0, "l2", r#"{"seed": 9007199254740991}"#).expect("a seed up to 2^53 - 1");
+
+    let hnsw = hnsw_new(2.0, "l2", "{}").expect("new");
+    add(&hnsw, &[0.0, 0.0, 1.0, 1.0]).expect("add");
+    let q = [0.5, 0.5];
+    assert_throws(
+        search_with(&hnsw, &q, 1.0, json(r#"{"eff": 3}"#)),
+        "unknown field `eff`, expected `ef` or `filter`",
+    );
+    assert_throws(search_with(&hnsw, &q, 1.0, json(r#"{"ef": "10"}"#)), "search options: ef: invalid type");
+    assert_throws(search_with(&hnsw, &q, 1.0, json(r#"{"ef": 0}"#)), "ef must be at least 1");
+    assert_throws(Reflect::set(&hnsw, &"efSearch".into(), &0.into()), "efSearch must be at least 1");
+    let flat = js_new(2.0, "l2").expect("flat");
+    add(&flat, &[0.0, 0.0]).expect("add");
+    assert_throws(
+        search_with(&flat, &q, 1.0, json(r#"{"ef": 10}"#)),
+        "unknown field `ef`, expected `filter`",
+    );
+}
+
+#[wasm_bindgen_test]
+fn wrong_javascript_types_throw_errors_that_name_the_argument() {
+    let hnsw = hnsw_new(2.0, "l2", "{}").expect("new");
+    let flat = js_new(2.0, "l2").expect("new");
+    for index in [&hnsw, &flat] {
+        add(index, &[0.0, 0.0, 1.0, 1.0]).expect("add");
+        let q = f32s(&[0.5, 0.5]);
+        assert_throws(
+            call(index, "search", &["abc".into(), 1.into()]),
+            "query must be a Float32Array, got a string",
+        );
+        assert_throws(
+            call(index, "search", &[JsValue::UNDEFINED, 1.into()]),
+            "query must be a Float32Array, got undefined",
+        );
+        assert_throws(call(index, "search", &[q.clone(), "3".into()]), "k must be a number, got a string");
+        assert_throws(call(index, "search", std::slice::from_ref(&q)), "k must be a number, got undefined");
+        assert_throws(
+            call(index, "search", &[q.clone(), 1.into(), 7.into()]),
+            "search options must be an object",
+        );
+        assert_throws(call(index, "add", &[json("{}")]), "vectors must be a Float32Array, got an object");
+        assert_throws(
+            call(index, "add", &[Uint8Array::new_with_length(8).into()]),
+            "vectors must be a Float32Array, got a Uint8Array",
+        );
+        assert_throws(
+            call(index, "add", &[json(r#"[1, "2"]"#)]),
+            "vectors[1] must be a number, got a string",
+        );
+        assert_throws(call(index, "remove", &["0".into()]), "id must be a number, got a string");
+        assert_throws(call(index, "remove", &[(-1).into()]), "id must be a whole number");
+        assert_throws(call(index, "get", &[JsValue::NULL]), "id must be a number, got null");
+        assert_throws(
+            call(index, "searchBatch", &[f32s(&[0.5, 0.5, 0.5]), 1.into()]),
+            "3 floats do not split into vectors of dimension 2",
+        );
+        // A plain array of numbers is accepted where a Float32Array is expected.
+        let (ids, _) =
+            read_result(&call(index, "search", &[json("[0.9, 0.9]"), 1.into()]).expect("array query"));
+        assert_eq!(ids, [1]);
+    }
+    assert_throws(
+        Reflect::construct(&js_class(), &Array::of2(&"4".into(), &"l2".into())),
+        "dim must be a number, got a string",
+    );
+    assert_throws(
+        Reflect::construct(&js_class(), &Array::of2(&4.into(), &5.into())),
+        "metric must be a string",
+    );
+    assert_throws(call(&js_class(), "fromBytes", &["QVDB".into()]), "bytes must be a Uint8Array");
+    assert_throws(call(&hnsw_class(), "fromBytes", &[JsValue::UNDEFINED]), "bytes must be a Uint8Array");
 }

@@ -380,3 +380,17 @@ impl core::fmt::Debug for AlignedBytes {
         write!(f, "AlignedBytes({} bytes)", self.len)
     }
 }
+
+/// The `ids` section of a file, if it has one, as a byte range of `bytes`: checked to hold one
+/// `u32` per slot. (Whether the ids are unique is checked by [`crate::IdMap::from_ids`], which
+/// only the owners of a mutable map need.)
+pub fn ids_section(info: &FileInfo, bytes: &[u8]) -> Result<Option<core::ops::Range<usize>>, FormatError> {
+    if info.entry(SectionKind::IDS).is_none() {
+        return Ok(None);
+    }
+    let expected = info.count.checked_mul(4).ok_or(FormatError::TooLarge { what: "ids section" })?;
+    let s = info.section_sized(bytes, SectionKind::IDS, expected)?;
+    cast_u32(SectionKind::IDS, s)?;
+    let start = s.as_ptr() as usize - bytes.as_ptr() as usize;
+    Ok(Some(start..start + s.len()))
+}

@@ -26,7 +26,9 @@ mod error;
 mod layout;
 
 pub use error::{FormatError, Region};
-pub use layout::{cast_f32, cast_u32, write_index, AlignedBytes, FileInfo, SectionEntry, SectionRef};
+pub use layout::{
+    cast_f32, cast_u32, ids_section, write_index, AlignedBytes, FileInfo, SectionEntry, SectionRef,
+};
 
 use core::fmt;
 
@@ -102,8 +104,11 @@ impl SectionKind {
     pub const UPPER_OFFSETS: Self = Self(6);
     /// Bitset (u64 words) of deleted slots.
     pub const DELETED: Self = Self(7);
+    /// Caller ids of the slots (`u32` each, [`crate::NO_ID`] for empty slots); absent when
+    /// every id equals its slot.
+    pub const IDS: Self = Self(8);
 
-    const KNOWN: [(Self, &'static str); 7] = [
+    const KNOWN: [(Self, &'static str); 8] = [
         (Self::VECTORS, "vectors"),
         (Self::PARAMS, "params"),
         (Self::GRAPH_LEVEL0, "graph-level0"),
@@ -111,6 +116,7 @@ impl SectionKind {
         (Self::NODE_LEVELS, "node-levels"),
         (Self::UPPER_OFFSETS, "upper-offsets"),
         (Self::DELETED, "deleted"),
+        (Self::IDS, "ids"),
     ];
 
     /// Name of a known kind.

@@ -377,6 +377,11 @@ impl HnswIndex {
         Ok(())
     }
 
+    /// Number of slots, live or deleted (ids of live vectors are below it).
+    pub fn slot_count(&self) -> usize {
+        self.levels.len()
+    }
+
     /// Whether slot `id` holds a deleted vector.
     pub fn is_deleted(&self, id: u32) -> bool {
         self.deleted.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
@@ -482,6 +487,17 @@ impl HnswIndex {
         &self,
         sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
     ) -> core::result::Result<u64, E> {
+        self.write_with_ids(&crate::IdMap::identity(self.levels.len() as u32), sink)
+    }
+
+    /// Like [`write`](Self::write), storing caller ids (an `ids` section unless `ids` is the
+    /// identity). `ids` must cover exactly this index's slots.
+    pub fn write_with_ids<E>(
+        &self,
+        ids: &crate::IdMap,
+        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<u64, E> {
+        debug_assert!(ids.section().is_none_or(|s| s.len() == self.levels.len()));
         let links0: Vec<u32> = self.links0.iter().map(|a| a.load(Relaxed)).collect();
         let upper: Vec<u32> = self.upper.iter().map(|a| a.load(Relaxed)).collect();
         let params =
@@ -500,14 +516,11 @@ impl HnswIndex {
         ];
         // The deleted section is written only when something was deleted.
         let used = if self.free.is_empty() { sections.len() - 1 } else { sections.len() };
-        write_index(
-            IndexKind::Hnsw,
-            self.metric,
-            self.dim as u32,
-            self.levels.len() as u64,
-            &sections[..used],
-            sink,
-        )
+        let mut sections = sections[..used].to_vec();
+        if let Some(ids) = ids.section() {
+            sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
+        }
+        write_index(IndexKind::Hnsw, self.metric, self.dim as u32, self.levels.len() as u64, &sections, sink)
     }
 
     /// The index as file-format bytes.

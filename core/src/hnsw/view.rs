@@ -110,6 +110,7 @@ pub struct HnswView<B: AsRef<[u8]>> {
     /// The deleted-slot bitset, when the file has one.
     deleted: Option<Range<usize>>,
     dead: usize,
+    ids: Option<Range<usize>>,
     scratch: ScratchPool,
 }
 
@@ -168,6 +169,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             }
         };
         validate_graph(&d, count, dead == count, &levels[..count], &levels[count..], offsets, links0, upper)?;
+        let ids = crate::format::ids_section(&info, raw)?;
         let out = Self {
             vectors: range_of(raw, vec_bytes),
             levels: range_of(raw, levels),
@@ -176,6 +178,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             upper: range_of(raw, upper_b),
             deleted,
             dead,
+            ids,
             dim,
             metric: info.metric,
             kernels: Kernels::best(),
@@ -199,6 +202,37 @@ impl<B: AsRef<[u8]>> HnswView<B> {
     /// The validated header and section table.
     pub fn info(&self) -> &FileInfo {
         &self.info
+    }
+
+    /// The file's caller ids, one per slot, when it has an `ids` section (else ids are slots).
+    pub fn ids(&self) -> Option<&[u32]> {
+        // Validated at open: in bounds, aligned, one u32 per slot.
+        self.ids.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
+    }
+
+    /// Number of slots, live or deleted (ids of live vectors are below it).
+    pub fn slot_count(&self) -> usize {
+        self.info.count as usize
+    }
+
+    /// The underlying file bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    /// The stored vector `id` (normalised, for cosine), read in place; deleted ids are unknown.
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        let count = self.slot_count();
+        if (id as usize) >= count || self.is_deleted(id) {
+            return Err(crate::Error::UnknownId { id: id as u64, count: count as u64 });
+        }
+        let s = id as usize * self.dim;
+        Ok(&self.graph().vectors[s..s + self.dim])
+    }
+
+    /// Whether slot `id` holds a deleted vector.
+    pub fn is_deleted(&self, id: u32) -> bool {
+        self.deleted_words().get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
     }
 
     /// Construction parameters recorded in the file.

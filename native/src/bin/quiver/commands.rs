@@ -106,8 +106,14 @@ pub fn search(a: SearchArgs) -> CliResult {
     }
     let params = SearchParams::new().with_ef(a.ef);
     let t0 = Instant::now();
-    let results = index.search_batch(&queries, a.k, &params, None)?;
+    let mut results = index.search_batch(&queries, a.k, &params, None)?;
     let secs = t0.elapsed().as_secs_f64();
+    // Report the caller's ids when the file has them (an index built with its own ids).
+    if index.external_ids().is_some() {
+        for h in results.iter_mut().flatten() {
+            h.id = index.external_id(h.id);
+        }
+    }
     if let Some(path) = &a.output {
         let mut ids = vec![-1i32; results.len() * a.k];
         for (row, hits) in ids.chunks_exact_mut(a.k).zip(&results) {

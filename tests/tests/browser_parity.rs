@@ -1,11 +1,14 @@
 //! Native ↔ browser parity, in headless Chromium: an HNSW file built natively by `quiver build`
 //! (seeded, one thread) is rebuilt here in wasm from the same vectors and must come out byte for
-//! byte the same; and the native file, opened in place here, must return exactly the ids and
-//! distances the native `quiver search` returned.
+//! byte the same; and the native file, opened in place here (by the core and by the JavaScript
+//! `HnswIndex.fromBytes`), must return exactly the ids and distances the native `quiver search`
+//! returned. `scripts/test-wasm.sh` makes the native fixtures first.
 #![cfg(target_arch = "wasm32")]
 
+use js_sys::{Array, Float32Array, Function, Reflect, Uint32Array, Uint8Array};
 use quiverdb_core::format::AlignedBytes;
 use quiverdb_core::{HnswIndex, HnswParams, HnswView, Metric, SearchParams, VectorSearch};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -53,6 +56,47 @@ fn seeded_build_in_the_browser_is_byte_identical_to_the_native_file() {
     let ours = index.to_bytes();
     assert_eq!(ours.len(), NATIVE_INDEX.len());
     assert!(ours == NATIVE_INDEX, "the browser build differs from the native file");
+}
+
+/// The native answers: per query, ids and distances.
+fn native_results() -> Vec<(Vec<u32>, Vec<f32>)> {
+    let text = core::str::from_utf8(NATIVE_RESULTS).unwrap();
+    text.lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let ids = row["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+            let d = row["distances"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            (ids, d)
+        })
+        .collect()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[wasm_bindgen_test]
+fn native_file_opened_by_the_javascript_class_answers_exactly_as_natively() {
+    if !fixtures_present() {
+        return;
+    }
+    let (queries, dim) = fvecs(QUERIES);
+    // `HnswIndex.fromBytes(bytes)` and `index.search(query, k)`, called through JavaScript.
+    let some = JsValue::from(quiverdb_wasm::HnswIndex::new(1.into(), "l2".into(), None).unwrap());
+    let class: Function = Reflect::get(&some, &"constructor".into()).unwrap().unchecked_into();
+    let from_bytes: Function = Reflect::get(&class, &"fromBytes".into()).unwrap().unchecked_into();
+    let index = from_bytes.call1(&class, &Uint8Array::from(NATIVE_INDEX)).unwrap();
+    let search: Function = Reflect::get(&index, &"search".into()).unwrap().unchecked_into();
+    let native = native_results();
+    assert_eq!(native.len(), queries.len() / dim);
+    for (q, (ids, dists)) in queries.chunks_exact(dim).zip(&native) {
+        let args = Array::of2(&Float32Array::from(q), &JsValue::from(ids.len() as u32));
+        let result = Reflect::apply(&search, &index, &args).unwrap();
+        let got_ids: Uint32Array = Reflect::get(&result, &"ids".into()).unwrap().unchecked_into();
+        let got_d: Float32Array = Reflect::get(&result, &"distances".into()).unwrap().unchecked_into();
+        assert_eq!(&got_ids.to_vec(), ids);
+        assert_eq!(bits(&got_d.to_vec()), bits(dists));
+    }
 }
 
 #[wasm_bindgen_test]

@@ -1,4 +1,5 @@
-//! Brings the natively built fixtures of the parity test (`tests/parity.rs`) into the build:
+//! Brings the natively built fixtures of the browser parity test (`tests/browser_parity.rs`)
+//! into the build:
 //! `scripts/test-wasm.sh` builds them with the native `quiver` and names their folder in
 //! `QUIVER_WASM_FIXTURES`. Without it the files are empty and the parity test says it skipped.
 use std::path::{Path, PathBuf};

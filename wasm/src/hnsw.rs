@@ -1,0 +1,333 @@
+//! `HnswIndex` for JavaScript: the graph index, grown in memory or opened in place from a file
+//! (a native `quiver build`, or `toBytes` of another tab).
+
+use js_sys::{Float32Array, Uint32Array};
+use quiverdb_core::format::AlignedBytes;
+use quiverdb_core::{HnswParams, HnswView, IdMap, SearchParams, VectorSearch};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use crate::js::{self, js_error, Searcher};
+
+/// The index behind an [`HnswIndex`].
+enum Inner {
+    /// Owned and growable.
+    Owned(quiverdb_core::HnswIndex),
+    /// A file copied once into an aligned buffer and searched in place.
+    File(HnswView<AlignedBytes>),
+}
+
+/// Construction options (all optional): `{ m, efConstruction, efSearch, seed }`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct HnswOptions {
+    m: Option<usize>,
+    ef_construction: Option<usize>,
+    ef_search: Option<usize>,
+    seed: Option<u64>,
+}
+
+/// Search options: `{ ef, filter }`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HnswSearchOptions {
+    ef: Option<usize>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    filter: JsValue,
+}
+
+/// The fields of [`HnswSearchOptions`].
+const SEARCH_FIELDS: &[&str] = &["ef", "filter"];
+
+/// Approximate nearest-neighbour search over an HNSW graph.
+#[wasm_bindgen(js_name = HnswIndex)]
+pub struct HnswIndex {
+    inner: Inner,
+    ids: IdMap,
+    ef_search: usize,
+}
+
+impl HnswIndex {
+    fn index(&self) -> &dyn VectorSearch {
+        match &self.inner {
+            Inner::Owned(index) => index,
+            Inner::File(view) => view,
+        }
+    }
+
+    fn slots(&self) -> u32 {
+        // At most u32::MAX - 1 slots (checked when added or opened).
+        match &self.inner {
+            Inner::Owned(index) => index.slot_count() as u32,
+            Inner::File(view) => view.slot_count() as u32,
+        }
+    }
+
+    fn is_live(&self, slot: u32) -> bool {
+        (slot < self.slots())
+            && match &self.inner {
+                Inner::Owned(index) => !index.is_deleted(slot),
+                Inner::File(view) => !view.is_deleted(slot),
+            }
+    }
+
+    /// The live slot holding `id`.
+    fn slot(&self, id: u32) -> Result<u32, JsValue> {
+        self.ids
+            .slot_of(id)
+            .filter(|&s| self.is_live(s))
+            .ok_or_else(|| js_error(format_args!("unknown id {id}: no vector has it")))
+    }
+
+    /// The owned index, copying a file's contents out the first time it is modified.
+    fn owned(&mut self) -> Result<&mut quiverdb_core::HnswIndex, JsValue> {
+        if let Inner::File(view) = &self.inner {
+            self.inner = Inner::Owned(view.to_index());
+        }
+        match &mut self.inner {
+            Inner::Owned(index) => Ok(index),
+            Inner::File(_) => Err(js_error("internal error: the index is still read-only")),
+        }
+    }
+
+    fn params(&self, ef: Option<usize>) -> Result<SearchParams, JsValue> {
+        let ef = ef.unwrap_or(self.ef_search);
+        if ef == 0 {
+            return Err(js_error("ef must be at least 1"));
+        }
+        Ok(SearchParams::new().with_ef(ef))
+    }
+}
+
+#[wasm_bindgen(js_class = HnswIndex)]
+impl HnswIndex {
+    /// An empty index of `dim`-dimensional vectors ranked by `metric`. `options` (all
+    /// optional): `m` (links per node, default 16), `efConstruction` (default 200),
+    /// `efSearch` (default `ef` of searches, 64), `seed` (level generator; the same seed and
+    /// insertion order give a byte-identical index here and natively).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "number")] dim: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Metric")] metric: JsValue,
+        options: Option<crate::HnswOptionsArg>,
+    ) -> Result<HnswIndex, JsValue> {
+        let dim = js::number_u32("dim", &dim)? as usize;
+        let metric = js::metric(&metric)?;
+        let opts: HnswOptions = js::options(
+            "HNSW options",
+            options.map(JsValue::from),
+            &["m", "efConstruction", "efSearch", "seed"],
+        )?;
+        let d = HnswParams::default();
+        let params = HnswParams {
+            m: opts.m.unwrap_or(d.m),
+            ef_construction: opts.ef_construction.unwrap_or(d.ef_construction),
+            seed: opts.seed.unwrap_or(d.seed),
+        };
+        let ef_search = opts.ef_search.unwrap_or(quiverdb_core::hnsw::DEFAULT_EF);
+        if ef_search == 0 {
+            return Err(js_error("HNSW options: efSearch must be at least 1"));
+        }
+        let index = quiverdb_core::HnswIndex::new(dim, metric, params).map_err(js_error)?;
+        Ok(Self { inner: Inner::Owned(index), ids: IdMap::identity(0), ef_search })
+    }
+
+    /// Adds a row-major batch of vectors under the given `ids` (one per vector, none in use)
+    /// or else the next free ids (one past the largest id so far); returns the ids. Slots of
+    /// removed vectors are reused. Validates everything first: on error nothing is added.
+    #[wasm_bindgen(unchecked_return_type = "Uint32Array")]
+    pub fn add(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] vectors: JsValue,
+        ids: Option<crate::IdsArg>,
+    ) -> Result<Uint32Array, JsValue> {
+        let vectors = js::floats("vectors", &vectors)?;
+        let given = match ids.map(JsValue::from).filter(|v| !v.is_null()) {
+            Some(ids) => Some(js::ids("ids", &ids)?),
+            None => None,
+        };
+        let n = js::count_vectors(&vectors, self.index().dim())?;
+        self.ids.check_new(n, given.as_deref()).map_err(js_error)?;
+        let slots = self.owned()?.add(&vectors).map_err(js_error)?;
+        self.ids.record_add(&slots, given.as_deref());
+        Ok(slots.iter().map(|&s| self.ids.id_of(s)).collect::<Vec<_>>().as_slice().into())
+    }
+
+    /// Removes the vector `id`: it leaves results at once, its neighbours are re-linked, and
+    /// its slot is reused by a later `add`. Throws if no vector has that id.
+    pub fn remove(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
+    ) -> Result<(), JsValue> {
+        let id = js::number_u32("id", &id)?;
+        let slot = self.slot(id)?;
+        self.owned()?.remove(slot).map_err(js_error)?;
+        self.ids.record_remove(id);
+        Ok(())
+    }
+
+    /// Whether a vector has the id `id`.
+    pub fn has(&self, id: f64) -> bool {
+        js::whole_u32("id", id).ok().is_some_and(|id| self.slot(id).is_ok())
+    }
+
+    /// The stored vector `id` (normalised, for cosine), as a copy. Throws for an unknown id.
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
+    ) -> Result<Float32Array, JsValue> {
+        let id = js::number_u32("id", &id)?;
+        let slot = self.slot(id)?;
+        let v = match &self.inner {
+            Inner::Owned(index) => index.get(slot),
+            Inner::File(view) => view.get(slot),
+        };
+        Ok(v.map_err(js_error)?.into())
+    }
+
+    /// The `k` nearest neighbours of `query`, closest first (ties by smaller id). `options`:
+    /// `ef` (candidate list, at least `k` is used; default `efSearch`), `filter` (allowed
+    /// ids, or a function `(id) => boolean`). Always returns `min(k, matches)` results: at low
+    /// selectivity the search switches to exact search over the allowed vectors.
+    #[wasm_bindgen(unchecked_return_type = "SearchResult")]
+    pub fn search(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] query: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
+        options: Option<crate::HnswSearchOptionsArg>,
+    ) -> Result<JsValue, JsValue> {
+        let opts: HnswSearchOptions =
+            js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
+        let params = self.params(opts.ef)?;
+        let live = |s| self.is_live(s);
+        let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
+        s.one(&query, &k, &params, &opts.filter)
+    }
+
+    /// Searches every row of a row-major batch of queries; one result per query.
+    #[wasm_bindgen(js_name = searchBatch, unchecked_return_type = "SearchResult[]")]
+    pub fn search_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] queries: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
+        options: Option<crate::HnswSearchOptionsArg>,
+    ) -> Result<js_sys::Array, JsValue> {
+        let opts: HnswSearchOptions =
+            js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
+        let params = self.params(opts.ef)?;
+        let live = |s| self.is_live(s);
+        let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
+        s.batch(&queries, &k, &params, &opts.filter)
+    }
+
+    /// The `ef` searches use when their options give none.
+    #[wasm_bindgen(getter, js_name = efSearch)]
+    pub fn ef_search(&self) -> u32 {
+        // Set from a checked u32 or the default.
+        self.ef_search as u32
+    }
+
+    /// Sets the default `ef` of searches (a whole number ≥ 1).
+    #[wasm_bindgen(setter, js_name = efSearch)]
+    pub fn set_ef_search(&mut self, ef: f64) -> Result<(), JsValue> {
+        match js::whole_u32("efSearch", ef)? {
+            0 => Err(js_error("efSearch must be at least 1")),
+            ef => {
+                self.ef_search = ef as usize;
+                Ok(())
+            }
+        }
+    }
+
+    /// Links per node on the upper levels (level 0 holds twice as many).
+    #[wasm_bindgen(getter)]
+    pub fn m(&self) -> u32 {
+        self.hnsw_params().m as u32
+    }
+
+    /// Candidate-list size used while inserting.
+    #[wasm_bindgen(getter, js_name = efConstruction)]
+    pub fn ef_construction(&self) -> u32 {
+        self.hnsw_params().ef_construction as u32
+    }
+
+    /// Number of vectors stored (removed ones not counted).
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> u32 {
+        // Live vectors, at most the slot count.
+        self.index().len() as u32
+    }
+
+    /// Whether the index holds no vector.
+    #[wasm_bindgen(getter, js_name = isEmpty)]
+    pub fn is_empty(&self) -> bool {
+        self.index().is_empty()
+    }
+
+    /// Dimension of the vectors.
+    #[wasm_bindgen(getter)]
+    pub fn dim(&self) -> u32 {
+        // At most quiverdb_core::MAX_DIM (65536).
+        self.index().dim() as u32
+    }
+
+    /// The metric's canonical name: `"l2"`, `"cosine"`, `"ip"` or `"l1"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "Metric")]
+    pub fn metric(&self) -> String {
+        self.index().metric().name().into()
+    }
+
+    /// The index in the QuiverDB file format, byte for byte what the native library writes.
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.inner {
+            Inner::Owned(index) => {
+                let mut out = Vec::new();
+                let _ = index.write_with_ids(
+                    &self.ids,
+                    &mut |b: &[u8]| -> Result<(), core::convert::Infallible> {
+                        out.extend_from_slice(b);
+                        Ok(())
+                    },
+                );
+                out
+            }
+            Inner::File(view) => view.bytes().to_vec(),
+        }
+    }
+
+    /// Opens an HNSW index file (from `toBytes`, `quiver build`, or a `fetch`): copied once
+    /// into wasm memory, validated (structure, checksums, the whole graph), then searched in
+    /// place. `options` may set `efSearch`.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
+        options: Option<crate::OpenOptionsArg>,
+    ) -> Result<HnswIndex, JsValue> {
+        #[derive(Default, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        struct OpenOptions {
+            ef_search: Option<usize>,
+        }
+        let opts: OpenOptions = js::options("open options", options.map(JsValue::from), &["efSearch"])?;
+        let ef_search = opts.ef_search.unwrap_or(quiverdb_core::hnsw::DEFAULT_EF);
+        if ef_search == 0 {
+            return Err(js_error("open options: efSearch must be at least 1"));
+        }
+        let view = HnswView::open(js::aligned_copy(&bytes)?).map_err(js_error)?;
+        let ids = match view.ids() {
+            Some(ids) => IdMap::from_ids(ids, |s| !view.is_deleted(s)).map_err(js_error)?,
+            None => IdMap::identity(view.slot_count() as u32),
+        };
+        Ok(Self { inner: Inner::File(view), ids, ef_search })
+    }
+}
+
+impl HnswIndex {
+    fn hnsw_params(&self) -> HnswParams {
+        match &self.inner {
+            Inner::Owned(index) => index.params(),
+            Inner::File(view) => view.params(),
+        }
+    }
+}

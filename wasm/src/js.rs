@@ -1,0 +1,274 @@
+//! The border with JavaScript: every value that comes in is checked here (type, range,
+//! finiteness) and every error goes out as a JS `Error`, so the classes deal in Rust types.
+
+use core::fmt::Display;
+
+use js_sys::Uint8Array;
+use js_sys::{Array, Float32Array, Function, Object, Reflect, Uint32Array};
+use quiverdb_core::format::AlignedBytes;
+use quiverdb_core::{Bitset, IdMap, Metric, Neighbor, SearchParams, VectorSearch, NO_ID};
+use serde::de::DeserializeOwned;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// A JavaScript `Error` carrying `msg`.
+pub(crate) fn js_error(msg: impl Display) -> JsValue {
+    js_sys::Error::new(&msg.to_string()).into()
+}
+
+/// How a value looks to a JavaScript programmer, for error messages.
+fn describe(v: &JsValue) -> String {
+    if v.is_undefined() {
+        "undefined".into()
+    } else if v.is_null() {
+        "null".into()
+    } else if Array::is_array(v) {
+        "an Array".into()
+    } else if v.is_instance_of::<Float32Array>() {
+        "a Float32Array".into()
+    } else if let Some(name) = v
+        .dyn_ref::<Object>()
+        .and_then(|o| Reflect::get(&o.constructor(), &"name".into()).ok())
+        .and_then(|n| n.as_string())
+        .filter(|n| n != "Object" && n != "Function")
+    {
+        article(&name)
+    } else {
+        v.js_typeof().as_string().map_or_else(|| "a value".into(), |t| article(&t))
+    }
+}
+
+fn article(noun: &str) -> String {
+    if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {noun}")
+    } else {
+        format!("a {noun}")
+    }
+}
+
+/// A whole number in `0..=u32::MAX` from a JavaScript number.
+pub(crate) fn whole_u32(name: &str, x: f64) -> Result<u32, JsValue> {
+    if x.is_finite() && x.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&x) {
+        // Exact: x is a whole number within the u32 range.
+        Ok(x as u32)
+    } else {
+        Err(js_error(format_args!("{name} must be a whole number between 0 and {}, got {x}", u32::MAX)))
+    }
+}
+
+/// A count or id argument: must be a JavaScript number holding a whole `u32`.
+pub(crate) fn number_u32(name: &str, v: &JsValue) -> Result<u32, JsValue> {
+    match v.as_f64() {
+        Some(x) => whole_u32(name, x),
+        None => Err(js_error(format_args!("{name} must be a number, got {}", describe(v)))),
+    }
+}
+
+/// Vectors or a query: a `Float32Array` (or a plain array of numbers), copied into wasm
+/// memory. Values are checked by the core (NaN, infinity, dimension).
+pub(crate) fn floats(name: &str, v: &JsValue) -> Result<Vec<f32>, JsValue> {
+    if let Some(a) = v.dyn_ref::<Float32Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(a) = v.dyn_ref::<Array>() {
+        let mut out = Vec::with_capacity(a.length() as usize);
+        for (i, x) in a.iter().enumerate() {
+            match x.as_f64() {
+                Some(x) => out.push(x as f32),
+                None => {
+                    return Err(js_error(format_args!("{name}[{i}] must be a number, got {}", describe(&x))))
+                }
+            }
+        }
+        return Ok(out);
+    }
+    Err(js_error(format_args!("{name} must be a Float32Array, got {}", describe(v))))
+}
+
+/// Ids: a `Uint32Array` or an array of whole numbers.
+pub(crate) fn ids(name: &str, v: &JsValue) -> Result<Vec<u32>, JsValue> {
+    if let Some(a) = v.dyn_ref::<Uint32Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(a) = v.dyn_ref::<Array>() {
+        return a.iter().enumerate().map(|(i, x)| number_u32(&format!("{name}[{i}]"), &x)).collect();
+    }
+    Err(js_error(format_args!(
+        "{name} must be a Uint32Array or an array of whole numbers, got {}",
+        describe(v)
+    )))
+}
+
+/// An options object read with serde-wasm-bindgen: `undefined` and `null` mean "all
+/// defaults"; unknown fields and wrongly typed values are errors that name the field.
+/// serde-wasm-bindgen reads only the fields a struct declares, so unknown ones (a typo such as
+/// `efConstuction`, silently ignored otherwise) are caught here against `fields`.
+pub(crate) fn options<T: DeserializeOwned + Default>(
+    what: &str,
+    v: Option<JsValue>,
+    fields: &[&str],
+) -> Result<T, JsValue> {
+    let Some(v) = v.filter(|v| !v.is_undefined() && !v.is_null()) else {
+        return Ok(T::default());
+    };
+    if !v.is_object() || Array::is_array(&v) || v.is_function() {
+        return Err(js_error(format_args!("{what} must be an object, got {}", describe(&v))));
+    }
+    for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !fields.contains(&key.as_str()) {
+            let expected: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+            return Err(js_error(format_args!(
+                "{what}: unknown field `{key}`, expected {}",
+                expected.join(" or ")
+            )));
+        }
+    }
+    // serde_path_to_error names the field whose value has the wrong type.
+    serde_path_to_error::deserialize(serde_wasm_bindgen::Deserializer::from(v)).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = JsValue::from(e.into_inner());
+        let reason = match inner.dyn_ref::<js_sys::Error>() {
+            Some(err) => String::from(err.message()),
+            None => describe(&inner),
+        };
+        js_error(format_args!("{what}: {field}: {reason}"))
+    })
+}
+
+/// How many vectors a row-major batch holds, with the core's errors (a batch shorter than one
+/// vector is a dimension mismatch; NaN or infinity anywhere is rejected).
+pub(crate) fn count_vectors(vectors: &[f32], dim: usize) -> Result<usize, JsValue> {
+    if vectors.len() < dim && !vectors.is_empty() {
+        return Err(js_error(quiverdb_core::Error::DimensionMismatch { expected: dim, got: vectors.len() }));
+    }
+    quiverdb_core::check_vectors(vectors, dim).map_err(js_error)
+}
+
+/// The slots a search may return, from a JavaScript filter: a `Uint32Array` or array of
+/// allowed ids, or a function `(id) => boolean` called once per live vector. `None` for
+/// `undefined`/`null` (no filter). Ids the index does not hold are ignored.
+pub(crate) fn filter(
+    v: &JsValue,
+    map: &IdMap,
+    slots: u32,
+    live: &dyn Fn(u32) -> bool,
+) -> Result<Option<Bitset>, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    let mut allowed = Bitset::new(slots);
+    if let Some(f) = v.dyn_ref::<Function>() {
+        for slot in (0..slots).filter(|&s| live(s)) {
+            let id = map.id_of(slot);
+            if f.call1(&JsValue::NULL, &JsValue::from(id))?.is_truthy() {
+                allowed.insert(slot);
+            }
+        }
+        return Ok(Some(allowed));
+    }
+    if v.is_instance_of::<Uint32Array>() || Array::is_array(v) {
+        for id in ids("filter", v)? {
+            if let Some(slot) = map.slot_of(id) {
+                allowed.insert(slot);
+            }
+        }
+        return Ok(Some(allowed));
+    }
+    Err(js_error(format_args!(
+        "filter must be a Uint32Array or array of ids, or a function (id) => boolean, got {}",
+        describe(v)
+    )))
+}
+
+/// `{ ids: Uint32Array, distances: Float32Array }` with slots turned into caller ids.
+pub(crate) fn result(found: &[Neighbor], map: &IdMap) -> Result<JsValue, JsValue> {
+    let ids: Vec<u32> = found.iter().map(|n| map.id_of(n.id)).collect();
+    debug_assert!(!ids.contains(&NO_ID));
+    let distances: Vec<f32> = found.iter().map(|n| n.distance).collect();
+    let out = Object::new();
+    Reflect::set(&out, &"ids".into(), &Uint32Array::from(ids.as_slice()))?;
+    Reflect::set(&out, &"distances".into(), &Float32Array::from(distances.as_slice()))?;
+    Ok(out.into())
+}
+
+/// The part of `search` and `searchBatch` both index classes share: argument checks,
+/// filter, id mapping.
+pub(crate) struct Searcher<'a> {
+    pub index: &'a dyn VectorSearch,
+    pub map: &'a IdMap,
+    pub slots: u32,
+    pub live: &'a dyn Fn(u32) -> bool,
+}
+
+impl Searcher<'_> {
+    fn k(&self, k: &JsValue) -> Result<usize, JsValue> {
+        let k = number_u32("k", k)? as usize;
+        // No search returns more than `len` results, so a larger k changes nothing but the
+        // memory reserved for results; clamping keeps a huge k from exhausting memory. k = 0
+        // and an empty index still reach the core and get its errors.
+        Ok(if k == 0 { 0 } else { k.min(self.index.len().max(1)) })
+    }
+
+    pub fn one(
+        &self,
+        query: &JsValue,
+        k: &JsValue,
+        params: &SearchParams,
+        filter_value: &JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let query = floats("query", query)?;
+        let k = self.k(k)?;
+        let allowed = filter(filter_value, self.map, self.slots, self.live)?;
+        let found = self
+            .index
+            .search(&query, k, params, allowed.as_ref().map(|b| b as &dyn quiverdb_core::Filter))
+            .map_err(js_error)?;
+        result(&found, self.map)
+    }
+
+    pub fn batch(
+        &self,
+        queries: &JsValue,
+        k: &JsValue,
+        params: &SearchParams,
+        filter_value: &JsValue,
+    ) -> Result<Array, JsValue> {
+        let queries = floats("queries", queries)?;
+        let k = self.k(k)?;
+        let dim = self.index.dim();
+        if queries.len() % dim != 0 {
+            return Err(js_error(quiverdb_core::Error::RaggedVectors { len: queries.len(), dim }));
+        }
+        let allowed = filter(filter_value, self.map, self.slots, self.live)?;
+        let allowed = allowed.as_ref().map(|b| b as &dyn quiverdb_core::Filter);
+        let out = Array::new();
+        let mut found = Vec::new();
+        for (i, q) in queries.chunks_exact(dim).enumerate() {
+            self.index
+                .search_into(q, k, params, allowed, &mut found)
+                .map_err(|e| js_error(format_args!("query {i}: {e}")))?;
+            out.push(&result(&found, self.map)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Copies a `Uint8Array` into an 8-byte aligned buffer in wasm memory (the one copy).
+pub(crate) fn aligned_copy(bytes: &JsValue) -> Result<AlignedBytes, JsValue> {
+    let Some(bytes) = bytes.dyn_ref::<Uint8Array>() else {
+        return Err(js_error("bytes must be a Uint8Array"));
+    };
+    let mut aligned = AlignedBytes::zeroed(bytes.length() as usize);
+    // Same length on both sides, so `copy_to` cannot fail.
+    bytes.copy_to(aligned.as_mut_slice());
+    Ok(aligned)
+}
+
+/// Parses a metric name given from JavaScript.
+pub(crate) fn metric(v: &JsValue) -> Result<Metric, JsValue> {
+    match v.as_string() {
+        Some(s) => s.parse().map_err(js_error),
+        None => Err(js_error("metric must be a string: \"l2\", \"cosine\", \"ip\" or \"l1\"")),
+    }
+}
