@@ -33,6 +33,9 @@ cargo test 2>&1 | tee -a "$log"
 step "wasm: no_std build, then browser tests in headless Chromium"
 scripts/test-wasm.sh 2>&1 | tee -a "$log"
 
+step "TypeScript: the generated .d.ts checked by tsc --noEmit on wasm/ts-check/example.ts"
+scripts/test-ts.sh
+
 step "web app: trunk build and a headless page check"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 if ! command -v trunk >/dev/null 2>&1; then
