@@ -69,6 +69,11 @@ impl FlatIndex {
         Ok(start as u32..end as u32)
     }
 
+    /// Makes room for `additional` more vectors up front (no doubling while a big batch grows).
+    pub fn reserve(&mut self, additional: usize) {
+        self.data.reserve_exact(additional.saturating_mul(self.dim));
+    }
+
     /// The stored vector `id` (normalised, for cosine).
     pub fn get(&self, id: u32) -> Result<&[f32]> {
         vector_at(&self.data, self.dim, id)

@@ -166,6 +166,18 @@ impl HnswIndex {
         Ok(())
     }
 
+    /// Makes room for `additional` more vectors before a large build, so memory grows once
+    /// instead of by doubling (WebAssembly memory never shrinks, so doubling's old copies stay
+    /// as free space for the life of the page).
+    pub fn reserve(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "number")] additional: JsValue,
+    ) -> Result<(), JsValue> {
+        let additional = js::number_u32("additional", &additional)? as usize;
+        self.owned()?.reserve(additional);
+        Ok(())
+    }
+
     /// Whether a vector has the id `id`.
     pub fn has(&self, id: f64) -> bool {
         js::whole_u32("id", id).ok().is_some_and(|id| self.slot(id).is_ok())

@@ -203,9 +203,28 @@ pub fn prefetch(data: &[f32]) {
             off += 64;
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "wasm32")]
+    {
+        // WebAssembly has no prefetch instruction. An ordinary load of one float per cache line
+        // does the same job: the loads of all unvisited neighbours are independent, so the CPU
+        // keeps their misses in flight together instead of taking them one by one when each
+        // distance starts. `black_box` keeps the otherwise unused loads from being removed.
+        let floats = data.len().min(WASM_TOUCH_BYTES / 4);
+        let mut at = 0;
+        while at < floats {
+            core::hint::black_box(data[at]);
+            at += 16;
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
     let _ = data;
 }
+
+/// How much of a vector [`prefetch`] touches in WebAssembly (see there). Measured in headless
+/// Chromium on 100k × 384 cosine, mean ms per query at ef 32 / ef 128: no touch 0.200–0.247 /
+/// 0.409–0.417, first line 0.178 / 0.358, 512 B 0.186 / 0.340, the whole 1.5 KiB 0.163 / 0.304.
+#[cfg(target_arch = "wasm32")]
+const WASM_TOUCH_BYTES: usize = 2048;
 
 /// Asks the CPU to start loading the cache line holding `value`. A hint only.
 #[inline(always)]
