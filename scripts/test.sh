@@ -21,8 +21,8 @@ cargo fmt --all -- --check
 step "lints (native targets of every crate)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "lints (wasm32: the browser crate and browser tests)"
-cargo clippy -p quiverdb-wasm -p quiverdb-tests --target wasm32-unknown-unknown --all-targets -- -D warnings
+step "lints (wasm32: the browser crate, its tests and the web app)"
+cargo clippy -p quiverdb-wasm -p quiverdb-tests -p quiverdb-web --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "no_std core (host)"
 cargo build -p quiverdb-core --no-default-features

@@ -15,7 +15,7 @@ fn main() {
 mod demo {
     use core::fmt::Write;
 
-    use js_sys::Error;
+    use js_sys::{Error, Float32Array, Reflect, Uint32Array};
     use quiverdb_core::rng::Rng;
     use quiverdb_wasm::{kernel_isa, FlatIndex};
     use wasm_bindgen::{JsCast, JsValue};
@@ -65,16 +65,21 @@ mod demo {
         let data: Vec<f32> = (0..COUNT * DIM).map(|_| rng.normal() as f32).collect();
         let query: Vec<f32> = (0..DIM).map(|_| rng.normal() as f32).collect();
 
+        let query = JsValue::from(Float32Array::from(query.as_slice()));
+        let k = JsValue::from(K as u32);
         let t0 = now();
-        let mut index = FlatIndex::new(DIM as f64, "l2").map_err(message)?;
-        index.add(&data).map_err(message)?;
+        let mut index = FlatIndex::new(JsValue::from(DIM as u32), "l2".into()).map_err(message)?;
+        index.add(Float32Array::from(data.as_slice()).into(), None).map_err(message)?;
         let t1 = now();
-        let result = index.search(&query, K as f64).map_err(message)?;
+        let result = index.search(query.clone(), k.clone(), None).map_err(message)?;
         let t2 = now();
         for _ in 0..REPEATS {
-            index.search(&query, K as f64).map_err(message)?;
+            index.search(query.clone(), k.clone(), None).map_err(message)?;
         }
         let t3 = now();
+        let field = |name: &str| Reflect::get(&result, &name.into()).map_err(message);
+        let ids: Vec<u32> = field("ids")?.unchecked_into::<Uint32Array>().to_vec();
+        let distances: Vec<f32> = field("distances")?.unchecked_into::<Float32Array>().to_vec();
 
         let mut s = String::new();
         // Writing to a String cannot fail.
@@ -82,7 +87,7 @@ mod demo {
         let _ = writeln!(
             s,
             "index: {} vectors x {} dims, metric {}, built in {:.1} ms",
-            index.len(),
+            index.length(),
             index.dim(),
             index.metric(),
             t1 - t0
@@ -94,7 +99,7 @@ mod demo {
             (t3 - t2) / f64::from(REPEATS)
         );
         let _ = writeln!(s, "rank  id     squared L2 distance");
-        for (rank, (id, d)) in result.ids().iter().zip(result.distances()).enumerate() {
+        for (rank, (id, d)) in ids.iter().zip(distances).enumerate() {
             let _ = writeln!(s, "{:<5} {id:<6} {d:.4}", rank + 1);
         }
         Ok(s)
