@@ -27,7 +27,10 @@ cargo clippy -p quiverdb-wasm -p quiverdb-tests -p quiverdb-web --target wasm32-
 step "no_std core (host)"
 cargo build -p quiverdb-core --no-default-features
 
-step "native tests (core, native, cross-crate)"
+step "the embedding model (cached outside the clone; its tests and the demo site need it)"
+scripts/fetch-model.sh
+
+step "native tests (core, native, cross-crate, embeddings)"
 cargo test 2>&1 | tee -a "$log"
 
 step "wasm: no_std build, then browser tests in headless Chromium"

@@ -395,3 +395,50 @@ fn hnsw_build_bench_and_peer_reach_recall_and_reproduce_with_one_thread() {
         .sum();
     assert!(hits >= 480, "peer hnsw recall {} / 500", hits);
 }
+
+#[test]
+fn corpus_dedupes_and_samples_and_embed_rejects_bad_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tr = dir.path().join("Translation-en");
+    std::fs::write(
+        &tr,
+        "Package: mpg123\nDescription-md5: 1\nDescription-en: console MPEG audio player\n plays mp3 files\n\n\
+         Package: mpg123\nDescription-md5: 2\nDescription-en: a second copy\n\n\
+         Package: twin\nDescription-md5: 3\nDescription-en: console MPEG audio player\n plays mp3 files\n\n\
+         Package: sox\nDescription-md5: 4\nDescription-en: Swiss army knife of sound processing\n\n\
+         Package: vim\nDescription-md5: 5\nDescription-en: Vi IMproved - enhanced vi editor\n",
+    )
+    .expect("write");
+    let docs = dir.path().join("docs.jsonl");
+    let shown = dir.path().join("docs.json");
+    ok(&["corpus", "--translations", s(&tr), "--output", s(&docs), "--docs-json", s(&shown)]);
+    let names: Vec<String> = std::fs::read_to_string(&docs)
+        .expect("read")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["name"].as_str().expect("name").into()
+        })
+        .collect();
+    // The second mpg123 and the word-for-word twin are dropped.
+    assert_eq!(names, ["mpg123", "sox", "vim"]);
+    let list: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&shown).expect("read")).expect("json");
+    assert_eq!(list[0]["long"], "plays mp3 files");
+    assert_eq!(list.as_array().map(Vec::len), Some(3));
+    ok(&["corpus", "--translations", s(&tr), "--output", s(&docs), "--every", "2"]);
+    assert_eq!(std::fs::read_to_string(&docs).expect("read").lines().count(), 2);
+    assert!(fails(&["corpus", "--translations", s(&tr), "--output", s(&docs), "--every", "0"])
+        .contains("--every"));
+
+    let out = dir.path().join("v.fvecs");
+    let err = fails(&["embed", "--input", s(&docs), "--field", "body", "--output", s(&out)]);
+    assert!(err.contains("no string field \"body\""), "{err}");
+    let err = fails(&["embed", "--input", s(&docs), "--output", s(&out), "--batch", "0"]);
+    assert!(err.contains("--batch must be at least 1"), "{err}");
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"text\": \"ok\"}\nnot json\n").expect("write");
+    let err = fails(&["embed", "--input", s(&bad), "--output", s(&out)]);
+    assert!(err.contains("bad.jsonl:2"), "{err}");
+    let err = fails(&["embed", "--input", s(&docs), "--output", s(&out), "--model", s(dir.path())]);
+    assert!(err.contains("loading the model"), "{err}");
+}

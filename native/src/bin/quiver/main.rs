@@ -4,6 +4,7 @@
 mod commands;
 mod measure;
 mod peer;
+mod text;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,14 @@ enum Command {
     Gen(GenArgs),
     /// The main job on an embedded default: generate, build, search, report recall and QPS.
     Demo(DemoArgs),
+    /// Turn Debian package descriptions (Translation-en files) into a JSON-lines corpus.
+    Corpus(text::CorpusArgs),
+    /// Embed a JSON-lines text field with all-MiniLM-L6-v2 into an .fvecs file.
+    Embed(text::EmbedArgs),
+    /// Rewrite model weights (safetensors) in f16: half the download for the browser.
+    ModelF16(text::ModelF16Args),
+    /// Hand-written queries against an embedded corpus: HNSW recall and expected-package hits.
+    Relevance(text::RelevanceArgs),
     /// The benchmark harness's CLI peer contract (../shared/bench/README.md).
     #[command(subcommand)]
     Peer(peer::PeerCommand),
@@ -252,6 +261,10 @@ fn main() -> ExitCode {
         Command::Info(a) => commands::info(a),
         Command::Gen(a) => commands::gen(a),
         Command::Demo(a) => commands::demo(a),
+        Command::Corpus(a) => text::corpus(a),
+        Command::Embed(a) => text::embed(a),
+        Command::ModelF16(a) => text::model_f16(a),
+        Command::Relevance(a) => text::relevance(a),
         Command::Peer(p) => peer::run(p),
     };
     match result {
