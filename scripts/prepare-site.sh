@@ -13,12 +13,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 cache="${QUIVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quiverdb}"
 every="${EVERY:-1}"
-log() { printf '==> %s\n' "$*" >&2; }
-as_root() {
-  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
-}
 fresh() { [[ -f "$1" && ! "$1" -ot "$2" ]]; } # $1 exists and is not older than $2
 
 # 1. Model.

@@ -9,19 +9,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
-log() { printf '==> %s\n' "$*" >&2; }
 
-as_root() {
-  if [[ $(id -u) -eq 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo -n "$@"
-  else
-    log "need root to run: $*"
-    return 1
-  fi
-}
 
 # 1. Node.js and npm.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -10,10 +10,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-log() { printf '==> %s\n' "$*" >&2; }
-as_root() {
-  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 command -v trunk >/dev/null 2>&1 || { log "trunk is not installed (scripts/web.sh installs 0.21.14)"; exit 1; }
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

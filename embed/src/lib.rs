@@ -129,6 +129,20 @@ impl Embedder {
     }
 }
 
+/// Where the model lives unless told otherwise (scripts/fetch-model.sh fills it):
+/// `$QUIVER_MODEL_DIR`, else `$XDG_CACHE_HOME/quiverdb/minilm`, else `~/.cache/quiverdb/minilm`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn default_model_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    if let Some(dir) = std::env::var_os("QUIVER_MODEL_DIR") {
+        return dir.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+    cache.join("quiverdb/minilm")
+}
+
 /// Cosine similarity of two unit vectors (their dot product).
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

@@ -3,23 +3,11 @@
 //! reads (`QUIVER_MODEL_DIR`, default `$XDG_CACHE_HOME/quiverdb/minilm` or `~/.cache/...`).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::path::PathBuf;
-
-use quiverdb_embed::{cosine, Embedder, DIM};
-
-fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("QUIVER_MODEL_DIR") {
-        return dir.into();
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
-    cache.join("quiverdb/minilm")
-}
+use quiverdb_embed::{cosine, default_model_dir, Embedder, DIM};
 
 #[test]
 fn known_pairs_and_unit_length() {
-    let dir = model_dir();
+    let dir = default_model_dir();
     let embedder = Embedder::from_dir(&dir)
         .unwrap_or_else(|e| panic!("model not found in {} ({e}); run scripts/fetch-model.sh", dir.display()));
     let v = embedder

@@ -141,16 +141,10 @@ impl HnswIndex {
         #[wasm_bindgen(unchecked_param_type = "Float32Array")] vectors: JsValue,
         ids: Option<crate::IdsArg>,
     ) -> Result<Uint32Array, JsValue> {
-        let vectors = js::floats("vectors", &vectors)?;
-        let given = match ids.map(JsValue::from).filter(|v| !v.is_null()) {
-            Some(ids) => Some(js::ids("ids", &ids)?),
-            None => None,
-        };
-        let n = js::count_vectors(&vectors, self.index().dim())?;
-        self.ids.check_new(n, given.as_deref()).map_err(js_error)?;
+        let (vectors, given) =
+            js::new_batch(&vectors, ids.map(JsValue::from), self.index().dim(), &self.ids)?;
         let slots = self.owned()?.add(&vectors).map_err(js_error)?;
-        self.ids.record_add(&slots, given.as_deref());
-        Ok(slots.iter().map(|&s| self.ids.id_of(s)).collect::<Vec<_>>().as_slice().into())
+        Ok(js::record_added(&mut self.ids, &slots, given.as_deref()))
     }
 
     /// Removes the vector `id`: it leaves results at once, its neighbours are re-linked, and
@@ -263,47 +257,11 @@ impl HnswIndex {
         self.hnsw_params().ef_construction as u32
     }
 
-    /// Number of vectors stored (removed ones not counted).
-    #[wasm_bindgen(getter)]
-    pub fn length(&self) -> u32 {
-        // Live vectors, at most the slot count.
-        self.index().len() as u32
-    }
-
-    /// Whether the index holds no vector.
-    #[wasm_bindgen(getter, js_name = isEmpty)]
-    pub fn is_empty(&self) -> bool {
-        self.index().is_empty()
-    }
-
-    /// Dimension of the vectors.
-    #[wasm_bindgen(getter)]
-    pub fn dim(&self) -> u32 {
-        // At most quiverdb_core::MAX_DIM (65536).
-        self.index().dim() as u32
-    }
-
-    /// The metric's canonical name: `"l2"`, `"cosine"`, `"ip"` or `"l1"`.
-    #[wasm_bindgen(getter, unchecked_return_type = "Metric")]
-    pub fn metric(&self) -> String {
-        self.index().metric().name().into()
-    }
-
     /// The index in the QuiverDB file format, byte for byte what the native library writes.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Vec<u8> {
         match &self.inner {
-            Inner::Owned(index) => {
-                let mut out = Vec::new();
-                let _ = index.write_with_ids(
-                    &self.ids,
-                    &mut |b: &[u8]| -> Result<(), core::convert::Infallible> {
-                        out.extend_from_slice(b);
-                        Ok(())
-                    },
-                );
-                out
-            }
+            Inner::Owned(index) => js::collect_bytes(|sink| index.write_with_ids(&self.ids, sink)),
             Inner::File(view) => view.bytes().to_vec(),
         }
     }
@@ -343,3 +301,5 @@ impl HnswIndex {
         }
     }
 }
+
+js::shared_getters!(HnswIndex, "HnswIndex");

@@ -272,3 +272,78 @@ pub(crate) fn metric(v: &JsValue) -> Result<Metric, JsValue> {
         None => Err(js_error("metric must be a string: \"l2\", \"cosine\", \"ip\" or \"l1\"")),
     }
 }
+
+/// A batch for `add`, checked before anything changes: the vectors (a whole number of rows, no
+/// NaN/infinity) and the caller's ids, if any (one per vector, none in use).
+pub(crate) fn new_batch(
+    vectors: &JsValue,
+    ids: Option<JsValue>,
+    dim: usize,
+    map: &IdMap,
+) -> Result<(Vec<f32>, Option<Vec<u32>>), JsValue> {
+    let vectors = floats("vectors", vectors)?;
+    let given = match ids.filter(|v| !v.is_null() && !v.is_undefined()) {
+        Some(v) => Some(self::ids("ids", &v)?),
+        None => None,
+    };
+    let n = count_vectors(&vectors, dim)?;
+    map.check_new(n, given.as_deref()).map_err(js_error)?;
+    Ok((vectors, given))
+}
+
+/// Records the slots an `add` filled and returns the ids they got, as `add` reports them.
+pub(crate) fn record_added(map: &mut IdMap, slots: &[u32], given: Option<&[u32]>) -> Uint32Array {
+    map.record_add(slots, given);
+    let ids: Vec<u32> = slots.iter().map(|&s| map.id_of(s)).collect();
+    ids.as_slice().into()
+}
+
+/// The bytes an index's streaming writer produces.
+pub(crate) fn collect_bytes(
+    write: impl FnOnce(
+        &mut dyn FnMut(&[u8]) -> Result<(), core::convert::Infallible>,
+    ) -> Result<u64, core::convert::Infallible>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = write(&mut |b: &[u8]| {
+        out.extend_from_slice(b);
+        Ok(())
+    });
+    out
+}
+
+/// The read-only properties both index classes share, as one more `impl` block of each class
+/// (`$ty` needs a method `index(&self) -> &dyn VectorSearch`).
+macro_rules! shared_getters {
+    ($ty:ident, $js:literal) => {
+        #[wasm_bindgen(js_class = $js)]
+        impl $ty {
+            /// Number of vectors stored (removed ones not counted).
+            #[wasm_bindgen(getter)]
+            pub fn length(&self) -> u32 {
+                // At most u32::MAX vectors (checked when added or opened).
+                self.index().len() as u32
+            }
+
+            /// Whether the index holds no vector.
+            #[wasm_bindgen(getter, js_name = isEmpty)]
+            pub fn is_empty(&self) -> bool {
+                self.index().is_empty()
+            }
+
+            /// Dimension of the vectors.
+            #[wasm_bindgen(getter)]
+            pub fn dim(&self) -> u32 {
+                // At most quiverdb_core::MAX_DIM (65536).
+                self.index().dim() as u32
+            }
+
+            /// The metric's canonical name: `"l2"`, `"cosine"`, `"ip"` or `"l1"`.
+            #[wasm_bindgen(getter, unchecked_return_type = "Metric")]
+            pub fn metric(&self) -> String {
+                self.index().metric().name().into()
+            }
+        }
+    };
+}
+pub(crate) use shared_getters;

@@ -182,18 +182,6 @@ pub fn model_f16(a: ModelF16Args) -> CliResult {
     Ok(())
 }
 
-/// The default model folder: `$QUIVER_MODEL_DIR`, else `$XDG_CACHE_HOME/quiverdb/minilm`, else
-/// `~/.cache/quiverdb/minilm`.
-pub fn default_model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("QUIVER_MODEL_DIR") {
-        return dir.into();
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
-    cache.join("quiverdb/minilm")
-}
-
 fn read_field(path: &Path, field: &str) -> CliResult<Vec<String>> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
@@ -219,7 +207,7 @@ pub fn embed(a: EmbedArgs) -> CliResult {
     }
     crate::set_threads(a.threads)?;
     let texts = read_field(&a.input, &a.field)?;
-    let dir = a.model.unwrap_or_else(default_model_dir);
+    let dir = a.model.unwrap_or_else(quiverdb_embed::default_model_dir);
     let mut embedder = quiverdb_embed::Embedder::from_dir(&dir).map_err(|e| {
         format!("loading the model from {}: {e} (scripts/fetch-model.sh fetches it)", dir.display())
     })?;
@@ -322,7 +310,7 @@ pub fn relevance(a: RelevanceArgs) -> CliResult {
     flat.add(&vectors)?;
     let index = quiverdb::open(&a.index)?;
     let queries: Vec<RelevanceQuery> = serde_json::from_slice(&std::fs::read(&a.queries)?)?;
-    let dir = a.model.unwrap_or_else(default_model_dir);
+    let dir = a.model.unwrap_or_else(quiverdb_embed::default_model_dir);
     let embedder = quiverdb_embed::Embedder::from_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let k = 10;
     let params = SearchParams::new().with_ef(a.ef);
