@@ -146,6 +146,7 @@ async function main() {
   window.quiverDemo = {
     timing,
     embed: (texts) => Array.from(embedder.embedBatch(texts)),
+    embedder,
     search: (text) => search(text),
   };
   $("q").disabled = false;

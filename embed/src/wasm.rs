@@ -2,6 +2,7 @@
 
 use js_sys::{Array, Float32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::{Embedder, DIM};
 
@@ -21,17 +22,27 @@ impl TextEmbedder {
     /// and `config.json`. Throws if any of them is not what the model needs.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        weights: &Uint8Array,
-        tokenizer: &Uint8Array,
-        config: &Uint8Array,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] weights: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] tokenizer: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] config: JsValue,
     ) -> Result<TextEmbedder, JsValue> {
-        let inner = Embedder::from_bytes(weights.to_vec(), &tokenizer.to_vec(), &config.to_vec())
-            .map_err(js_error)?;
+        let bytes = |name: &str, v: &JsValue| {
+            v.dyn_ref::<Uint8Array>()
+                .map(Uint8Array::to_vec)
+                .ok_or_else(|| js_error(format_args!("{name} must be a Uint8Array")))
+        };
+        let weights = bytes("weights", &weights)?;
+        let tokenizer = bytes("tokenizer", &tokenizer)?;
+        let config = bytes("config", &config)?;
+        let inner = Embedder::from_bytes(weights, &tokenizer, &config).map_err(js_error)?;
         Ok(Self { inner })
     }
 
     /// The embedding of one text.
-    pub fn embed(&self, text: &JsValue) -> Result<Float32Array, JsValue> {
+    pub fn embed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue,
+    ) -> Result<Float32Array, JsValue> {
         let Some(text) = text.as_string() else {
             return Err(js_error("text must be a string"));
         };
@@ -41,7 +52,13 @@ impl TextEmbedder {
 
     /// The embeddings of many texts, row-major (`texts.length × 384`).
     #[wasm_bindgen(js_name = embedBatch)]
-    pub fn embed_batch(&self, texts: &Array) -> Result<Float32Array, JsValue> {
+    pub fn embed_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+    ) -> Result<Float32Array, JsValue> {
+        let Some(texts) = texts.dyn_ref::<Array>() else {
+            return Err(js_error("texts must be an array of strings"));
+        };
         let mut owned = Vec::with_capacity(texts.length() as usize);
         for (i, t) in texts.iter().enumerate() {
             owned.push(t.as_string().ok_or_else(|| js_error(format_args!("texts[{i}] must be a string")))?);

@@ -110,6 +110,28 @@ if (args.native) {
   if (summary.native_vs_browser_cos.some((c) => !(c > 0.9999))) fail(`native vs browser: ${summary.native_vs_browser_cos}`);
 }
 
+// Wrong JavaScript types give Errors that say what is wrong (and the module keeps working).
+const typeErrors = await page.evaluate(() => {
+  const w = window.wasmBindings;
+  const msg = (f) => {
+    try {
+      f();
+      return "no error";
+    } catch (e) {
+      return e instanceof Error ? e.message : `not an Error: ${e}`;
+    }
+  };
+  return [
+    msg(() => new w.TextEmbedder("weights", new Uint8Array(1), new Uint8Array(1))),
+    msg(() => new w.TextEmbedder(new Uint8Array(8), new Uint8Array(1), new Uint8Array(1))),
+    msg(() => window.quiverDemo.embed("not an array")),
+  ];
+});
+summary.embedder_type_errors = typeErrors;
+if (!typeErrors[0].includes("weights must be a Uint8Array")) fail(`TextEmbedder type check: ${typeErrors[0]}`);
+if (typeErrors[1] === "no error" || typeErrors[1].startsWith("not an Error")) fail(`bad model bytes: ${typeErrors[1]}`);
+if (!typeErrors[2].includes("texts must be an array of strings")) fail(`embedBatch type check: ${typeErrors[2]}`);
+
 // 3. The music question, typed.
 await page.fill("#q", QUERY);
 await page.waitForFunction((q) => window.quiverLastQuery && window.quiverLastQuery.text === q, QUERY, { timeout: 60000 });
