@@ -58,6 +58,14 @@ impl FlatIndex {
         }
     }
 
+    /// The slot holding `id`.
+    fn slot(&self, id: u32) -> Result<u32, JsValue> {
+        self.ids
+            .slot_of(id)
+            .filter(|&s| s < self.slots())
+            .ok_or_else(|| js_error(format_args!("unknown id {id}: no vector has it")))
+    }
+
     fn searcher(&self) -> Searcher<'_> {
         Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &|_| true }
     }
@@ -100,9 +108,7 @@ impl FlatIndex {
         #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
     ) -> Result<(), JsValue> {
         let id = js::number_u32("id", &id)?;
-        let Some(slot) = self.ids.slot_of(id).filter(|&s| s < self.slots()) else {
-            return Err(js_error(format_args!("unknown id {id}: no vector has it")));
-        };
+        let slot = self.slot(id)?;
         self.owned()?.swap_remove(slot).map_err(js_error)?;
         self.ids.record_swap_remove(slot);
         Ok(())
@@ -122,7 +128,7 @@ impl FlatIndex {
 
     /// Whether a vector has the id `id`.
     pub fn has(&self, id: f64) -> bool {
-        js::whole_u32("id", id).ok().and_then(|id| self.ids.slot_of(id)).is_some_and(|s| s < self.slots())
+        js::whole_u32("id", id).ok().is_some_and(|id| self.slot(id).is_ok())
     }
 
     /// The stored vector `id` (normalised, for cosine), as a copy. Throws for an unknown id.
@@ -131,9 +137,7 @@ impl FlatIndex {
         #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
     ) -> Result<Float32Array, JsValue> {
         let id = js::number_u32("id", &id)?;
-        let Some(slot) = self.ids.slot_of(id).filter(|&s| s < self.slots()) else {
-            return Err(js_error(format_args!("unknown id {id}: no vector has it")));
-        };
+        let slot = self.slot(id)?;
         let v = match &self.inner {
             Inner::Owned(index) => index.get(slot),
             Inner::File(view) => view.get(slot),

@@ -309,6 +309,9 @@ pub fn relevance(a: RelevanceArgs) -> CliResult {
     let mut flat = FlatIndex::new(dim, Metric::Cosine)?;
     flat.add(&vectors)?;
     let index = quiverdb::open(&a.index)?;
+    if index.info().count != names.len() as u64 {
+        return Err(format!("{} docs but the index holds {} vectors", names.len(), index.info().count).into());
+    }
     let queries: Vec<RelevanceQuery> = serde_json::from_slice(&std::fs::read(&a.queries)?)?;
     let dir = a.model.unwrap_or_else(quiverdb_embed::default_model_dir);
     let embedder = quiverdb_embed::Embedder::from_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
