@@ -116,6 +116,10 @@ fn from_map(map: Mmap, path: &Path, opts: OpenOptions) -> Result<AnyIndex, FileE
         IndexKind::Hnsw => {
             Ok(AnyIndex::Hnsw(HnswView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
         }
+        kind @ (IndexKind::IvfPq | IndexKind::Binary) => Err(FileError::index(
+            path,
+            quiverdb_core::FormatError::KindMismatch { expected: IndexKind::Hnsw, found: kind },
+        )),
     }
 }
 

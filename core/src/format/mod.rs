@@ -55,6 +55,10 @@ pub enum IndexKind {
     Flat = 1,
     /// Hierarchical navigable small world graph.
     Hnsw = 2,
+    /// Inverted file over coarse centroids, residuals product-quantized.
+    IvfPq = 3,
+    /// Binary codes (random hyperplanes), Hamming scan or LSH tables, exact rerank.
+    Binary = 4,
 }
 
 impl IndexKind {
@@ -67,6 +71,8 @@ impl IndexKind {
         match code {
             1 => Some(Self::Flat),
             2 => Some(Self::Hnsw),
+            3 => Some(Self::IvfPq),
+            4 => Some(Self::Binary),
             _ => None,
         }
     }
@@ -75,6 +81,8 @@ impl IndexKind {
         match self {
             Self::Flat => "flat",
             Self::Hnsw => "hnsw",
+            Self::IvfPq => "ivfpq",
+            Self::Binary => "binary",
         }
     }
 }
@@ -107,8 +115,28 @@ impl SectionKind {
     /// Caller ids of the slots (`u32` each, [`crate::NO_ID`] for empty slots); absent when
     /// every id equals its slot.
     pub const IDS: Self = Self(8);
+    /// Scalar quantizer ranges: `dim` minima then `dim` step sizes (`f32`).
+    pub const SQ_RANGES: Self = Self(9);
+    /// Scalar-quantized vectors: `count × dim` bytes.
+    pub const SQ_CODES: Self = Self(10);
+    /// Coarse (IVF) centroids: `nlist × dim` `f32`.
+    pub const COARSE_CENTROIDS: Self = Self(11);
+    /// Product-quantizer codebooks: `m × ksub × dsub` `f32`.
+    pub const PQ_CODEBOOKS: Self = Self(12);
+    /// Product-quantized codes: `count × code_len` bytes.
+    pub const PQ_CODES: Self = Self(13);
+    /// Inverted lists: `nlist + 1` `u32` offsets into the list-ordered ids and codes.
+    pub const IVF_LISTS: Self = Self(14);
+    /// Inverted lists: the slot of each list entry (`u32`).
+    pub const IVF_IDS: Self = Self(15);
+    /// Binary-code hyperplanes: `bits × dim` `f32`.
+    pub const BINARY_PLANES: Self = Self(16);
+    /// Binary codes: `count × words` `u64`.
+    pub const BINARY_CODES: Self = Self(17);
+    /// LSH tables: bucket offsets and slots.
+    pub const LSH_TABLES: Self = Self(18);
 
-    const KNOWN: [(Self, &'static str); 8] = [
+    const KNOWN: [(Self, &'static str); 18] = [
         (Self::VECTORS, "vectors"),
         (Self::PARAMS, "params"),
         (Self::GRAPH_LEVEL0, "graph-level0"),
@@ -117,6 +145,16 @@ impl SectionKind {
         (Self::UPPER_OFFSETS, "upper-offsets"),
         (Self::DELETED, "deleted"),
         (Self::IDS, "ids"),
+        (Self::SQ_RANGES, "sq-ranges"),
+        (Self::SQ_CODES, "sq-codes"),
+        (Self::COARSE_CENTROIDS, "coarse-centroids"),
+        (Self::PQ_CODEBOOKS, "pq-codebooks"),
+        (Self::PQ_CODES, "pq-codes"),
+        (Self::IVF_LISTS, "ivf-lists"),
+        (Self::IVF_IDS, "ivf-ids"),
+        (Self::BINARY_PLANES, "binary-planes"),
+        (Self::BINARY_CODES, "binary-codes"),
+        (Self::LSH_TABLES, "lsh-tables"),
     ];
 
     /// Name of a known kind.

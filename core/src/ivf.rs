@@ -1,0 +1,1 @@
+//! IVF and IVF-PQ: coarse centroids, inverted lists of residual PQ codes, exact rerank.

@@ -1,0 +1,1 @@
+//! Binary codes: random-hyperplane (or sign) bits and Hamming distance.

@@ -1,0 +1,1 @@
+//! k-means: k-means++ seeding, Lloyd iterations, empty-cluster repair, sampling.

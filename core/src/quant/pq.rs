@@ -1,0 +1,1 @@
+//! Product quantization: codebooks, encode/decode, ADC lookup tables and table scans.

@@ -1,0 +1,1 @@
+//! Scalar quantization to one byte per dimension, with a per-dimension range.
