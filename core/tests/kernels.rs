@@ -177,3 +177,79 @@ proptest! {
         }
     }
 }
+
+type SqKernelPair = (&'static str, fn(&Kernels, &[f32], &[f32], &[u8]) -> f32, fn(&[f32], &[f32], &[u8]) -> f32);
+const SQ_KERNELS: [SqKernelPair; 3] = [
+    ("sq_dot", |k, w, _, c| k.sq_dot(w, c), |w, _, c| scalar::sq_dot(w, c)),
+    ("sq_l2", |k, p, s, c| k.sq_l2(p, s, c), scalar::sq_l2),
+    ("sq_l1", |k, p, s, c| k.sq_l1(p, s, c), scalar::sq_l1),
+];
+
+fn assert_sq_identical(path: &Kernels, p: &[f32], s: &[f32], c: &[u8], what: &str) {
+    for (name, simd, reference) in SQ_KERNELS {
+        let got = simd(path, p, s, c);
+        let want = reference(p, s, c);
+        assert!(
+            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+            "{} {name} {what} n={}: {got:e} != scalar {want:e}",
+            path.isa().name(),
+            p.len()
+        );
+    }
+}
+
+#[test]
+fn every_sq_path_equals_scalar_bit_for_bit_for_all_dims() {
+    let paths = simd_paths();
+    let mut rng = Rng::new(0x5EED_0008);
+    for n in 1..=1100 {
+        for (scale, label) in [(1.0, "unit"), (1e17, "huge"), (1e-22, "tiny"), (3.0e5, "large")] {
+            let p = random_vec(&mut rng, n, scale);
+            let s: Vec<f32> = random_vec(&mut rng, n, scale / 255.0).iter().map(|x| x.abs()).collect();
+            // Every byte value, including 0 and 255, in a different place for each n.
+            let c: Vec<u8> = (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect();
+            for k in &paths {
+                assert_sq_identical(k, &p, &s, &c, label);
+            }
+        }
+    }
+}
+
+#[test]
+fn sq_scalar_reference_matches_decoded_f32_arithmetic() {
+    // Integer-valued inputs make every sum exact, so the SQ kernels must equal the f32 kernels
+    // on decoded vectors exactly.
+    let n = 77;
+    let w: Vec<f32> = (0..n).map(|i| (i % 5) as f32 - 2.0).collect();
+    let s: Vec<f32> = (0..n).map(|i| (i % 3 + 1) as f32).collect();
+    let c: Vec<u8> = (0..n).map(|i| (i * 31 % 256) as u8).collect();
+    let decoded_w: Vec<f32> = c.iter().map(|&b| b as f32).collect();
+    let decoded_s: Vec<f32> = c.iter().zip(&s).map(|(&b, &st)| st * b as f32).collect();
+    assert_eq!(scalar::sq_dot(&w, &c), scalar::dot(&w, &decoded_w));
+    assert_eq!(scalar::sq_l2(&w, &s, &c), scalar::l2sq(&w, &decoded_s));
+    assert_eq!(scalar::sq_l1(&w, &s, &c), scalar::l1(&w, &decoded_s));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+    #[test]
+    fn random_codes_match_scalar(
+        v in (1usize..=1100).prop_flat_map(|n| (
+            proptest::collection::vec(-1e6f32..1e6, n),
+            proptest::collection::vec(0f32..1e4, n),
+            proptest::collection::vec(any::<u8>(), n),
+        )),
+        exp in -30i32..30,
+    ) {
+        let scale = 10f32.powi(exp);
+        let p: Vec<f32> = v.0.iter().map(|x| x * scale).collect();
+        let s: Vec<f32> = v.1.iter().map(|x| x * scale).collect();
+        for k in simd_paths() {
+            for (name, simd, reference) in SQ_KERNELS {
+                let (got, want) = (simd(&k, &p, &s, &v.2), reference(&p, &s, &v.2));
+                prop_assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "{:?} {} n={}: {} vs {}", k.isa(), name, p.len(), got, want);
+            }
+        }
+    }
+}

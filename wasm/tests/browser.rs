@@ -71,6 +71,33 @@ fn simd128_equals_scalar_bit_for_bit_for_every_dim() {
 }
 
 #[wasm_bindgen_test]
+fn simd128_sq_kernels_equal_scalar_bit_for_bit_for_every_dim() {
+    let simd = simd128();
+    let mut rng = Rng::new(0x5EED_0008);
+    let mut checked = 0usize;
+    for n in 1..=1100 {
+        for (scale, label) in [(1.0f32, "unit"), (1e17, "huge"), (1e-22, "tiny")] {
+            let p = random_vec(&mut rng, n, scale);
+            let s: Vec<f32> = random_vec(&mut rng, n, scale / 255.0).iter().map(|x| x.abs()).collect();
+            let c: Vec<u8> = (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect();
+            let pairs = [
+                ("sq_dot", simd.sq_dot(&p, &c), scalar::sq_dot(&p, &c)),
+                ("sq_l2", simd.sq_l2(&p, &s, &c), scalar::sq_l2(&p, &s, &c)),
+                ("sq_l1", simd.sq_l1(&p, &s, &c), scalar::sq_l1(&p, &s, &c)),
+            ];
+            for (name, got, want) in pairs {
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "simd128 {name} {label} n={n}: {got:e} != scalar {want:e}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 1100 * 3 * 3);
+}
+
+#[wasm_bindgen_test]
 fn simd128_and_scalar_give_exact_integer_sums() {
     // Integer components in -8..=8: every partial sum is an integer far below 2^24, so f32
     // arithmetic is exact and both paths must return the true sum.

@@ -1,5 +1,8 @@
 //! Distance kernels and their dispatch.
 //!
+//! The scalar-quantization kernels (`sq_*`) widen byte codes to `f32` and follow the same
+//! lanes, order and tree, so they too are bit-identical everywhere.
+//!
 //! Every path computes the **same** sum in the same order: the input is split into 32 lanes
 //! (element `i` goes to lane `i % 32`, the tail is zero-padded), each lane accumulates with a
 //! separate multiply and add (no fused multiply-add), and the 32 lanes are combined by one fixed
@@ -21,6 +24,10 @@ mod x86;
 
 /// A distance kernel over two equal-length slices.
 pub type F32Kernel = fn(&[f32], &[f32]) -> f32;
+/// A scalar-quantized inner-product kernel: prepared query weights and byte codes.
+pub type SqDotKernel = fn(&[f32], &[u8]) -> f32;
+/// A scalar-quantized difference kernel: query minus minima, step sizes, byte codes.
+pub type SqDiffKernel = fn(&[f32], &[f32], &[u8]) -> f32;
 
 /// Lanes of the canonical accumulation order shared by every path.
 pub const LANES: usize = 32;
@@ -65,6 +72,9 @@ pub struct Kernels {
     dot: F32Kernel,
     l2sq: F32Kernel,
     l1: F32Kernel,
+    sq_dot: SqDotKernel,
+    sq_l2: SqDiffKernel,
+    sq_l1: SqDiffKernel,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -76,7 +86,15 @@ impl core::fmt::Debug for Kernels {
 impl Kernels {
     /// The portable reference kernels.
     pub const fn scalar() -> Self {
-        Self { isa: Isa::Scalar, dot: scalar::dot, l2sq: scalar::l2sq, l1: scalar::l1 }
+        Self {
+            isa: Isa::Scalar,
+            dot: scalar::dot,
+            l2sq: scalar::l2sq,
+            l1: scalar::l1,
+            sq_dot: scalar::sq_dot,
+            sq_l2: scalar::sq_l2,
+            sq_l1: scalar::sq_l1,
+        }
     }
 
     /// The kernels for `isa`, if this build and this CPU support it.
@@ -120,6 +138,27 @@ impl Kernels {
         (self.l1)(a, b)
     }
 
+    /// Scalar-quantized inner product `Σ w_i c_i` of prepared query weights and byte codes.
+    #[inline]
+    pub fn sq_dot(&self, w: &[f32], codes: &[u8]) -> f32 {
+        debug_assert_eq!(w.len(), codes.len());
+        (self.sq_dot)(w, codes)
+    }
+
+    /// Scalar-quantized squared distance `Σ (p_i - s_i c_i)²`.
+    #[inline]
+    pub fn sq_l2(&self, p: &[f32], s: &[f32], codes: &[u8]) -> f32 {
+        debug_assert_eq!(p.len(), codes.len());
+        (self.sq_l2)(p, s, codes)
+    }
+
+    /// Scalar-quantized Manhattan distance `Σ |p_i - s_i c_i|`.
+    #[inline]
+    pub fn sq_l1(&self, p: &[f32], s: &[f32], codes: &[u8]) -> f32 {
+        debug_assert_eq!(p.len(), codes.len());
+        (self.sq_l1)(p, s, codes)
+    }
+
     /// Scales `v` to unit length; returns `false` (leaving `v` alone) for the zero vector.
     /// Uses the canonical dot and a correctly rounded square root, so the result is identical
     /// on every target.
@@ -142,6 +181,9 @@ impl Kernels {
             dot: x86::avx2::dot,
             l2sq: x86::avx2::l2sq,
             l1: x86::avx2::l1,
+            sq_dot: x86::avx2::sq_dot,
+            sq_l2: x86::avx2::sq_l2,
+            sq_l1: x86::avx2::sq_l1,
         })
     }
 
@@ -152,6 +194,9 @@ impl Kernels {
             dot: x86::avx512::dot,
             l2sq: x86::avx512::l2sq,
             l1: x86::avx512::l1,
+            sq_dot: x86::avx512::sq_dot,
+            sq_l2: x86::avx512::sq_l2,
+            sq_l1: x86::avx512::sq_l1,
         })
     }
 
@@ -172,6 +217,9 @@ impl Kernels {
             dot: wasm::simd128::dot,
             l2sq: wasm::simd128::l2sq,
             l1: wasm::simd128::l1,
+            sq_dot: wasm::simd128::sq_dot,
+            sq_l2: wasm::simd128::sq_l2,
+            sq_l1: wasm::simd128::sq_l1,
         })
     }
 

@@ -78,3 +78,46 @@ pub fn l2sq_sequential(a: &[f32], b: &[f32]) -> f32 {
     }
     s
 }
+
+/// Sums `term(i)` for the `n` elements of a code in the canonical lane order.
+#[inline(always)]
+fn accumulate_codes(n: usize, term: impl Fn(usize) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let body = n - n % LANES;
+    let mut i = 0;
+    while i < body {
+        for (j, lane) in acc.iter_mut().enumerate() {
+            *lane += term(i + j);
+        }
+        i += LANES;
+    }
+    for (j, lane) in acc.iter_mut().enumerate().take(n - body) {
+        *lane += term(body + j);
+    }
+    reduce(&acc)
+}
+
+/// Scalar-quantized inner product `Σ w_i c_i` (`w` a prepared query, `c` the byte codes).
+pub fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
+    let n = w.len().min(c.len());
+    let (w, c) = (&w[..n], &c[..n]);
+    accumulate_codes(n, |i| w[i] * c[i] as f32)
+}
+
+/// Scalar-quantized squared distance `Σ (p_i - s_i c_i)²` (`p` the query minus the range
+/// minima, `s` the step sizes).
+pub fn sq_l2(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
+    let n = p.len().min(s.len()).min(c.len());
+    let (p, s, c) = (&p[..n], &s[..n], &c[..n]);
+    accumulate_codes(n, |i| {
+        let d = p[i] - s[i] * c[i] as f32;
+        d * d
+    })
+}
+
+/// Scalar-quantized Manhattan distance `Σ |p_i - s_i c_i|`.
+pub fn sq_l1(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
+    let n = p.len().min(s.len()).min(c.len());
+    let (p, s, c) = (&p[..n], &s[..n], &c[..n]);
+    accumulate_codes(n, |i| (p[i] - s[i] * c[i] as f32).abs())
+}

@@ -56,3 +56,67 @@ simd128_kernel!(l2sq, |x, y| {
     f32x4_mul(d, d)
 });
 simd128_kernel!(l1, |x, y| f32x4_abs(f32x4_sub(x, y)));
+
+/// Thirty-two codes widened to eight 4-float registers (lanes `4r..4r+4` in register `r`).
+#[inline(always)]
+fn widen32(pc: *const u8) -> [v128; 8] {
+    // SAFETY: callers pass a pointer to at least 32 readable bytes; wasm loads are unaligned.
+    let (a, b) = unsafe { (v128_load(pc as *const v128), v128_load(pc.add(16) as *const v128)) };
+    let mut out = [f32x4_splat(0.0); 8];
+    for (half, bytes) in [a, b].into_iter().enumerate() {
+        let lo = u16x8_extend_low_u8x16(bytes);
+        let hi = u16x8_extend_high_u8x16(bytes);
+        out[4 * half] = f32x4_convert_u32x4(u32x4_extend_low_u16x8(lo));
+        out[4 * half + 1] = f32x4_convert_u32x4(u32x4_extend_high_u16x8(lo));
+        out[4 * half + 2] = f32x4_convert_u32x4(u32x4_extend_low_u16x8(hi));
+        out[4 * half + 3] = f32x4_convert_u32x4(u32x4_extend_high_u16x8(hi));
+    }
+    out
+}
+
+/// Scalar-quantized kernel over a query stream `p`, a second stream `s` (the dot kernel passes
+/// `p` again and ignores it) and codes `c`; same blocks and tail as the f32 kernels.
+#[inline(always)]
+fn sq_kernel(p: &[f32], s: &[f32], c: &[u8], term: impl Fn(v128, v128, v128) -> v128) -> f32 {
+    let n = p.len().min(s.len()).min(c.len());
+    let body = n - n % 32;
+    let mut acc = [f32x4_splat(0.0); 8];
+    let step = |acc: &mut [v128; 8], pp: *const f32, ps: *const f32, pc: *const u8| {
+        let codes = widen32(pc);
+        for (r, lane) in acc.iter_mut().enumerate() {
+            // SAFETY: callers pass pointers to at least 32 readable floats.
+            let (x, y) =
+                unsafe { (v128_load(pp.add(4 * r) as *const v128), v128_load(ps.add(4 * r) as *const v128)) };
+            *lane = f32x4_add(*lane, term(x, y, codes[r]));
+        }
+    };
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 32 <= body <= n, and all three slices hold at least n elements.
+        step(&mut acc, unsafe { p.as_ptr().add(i) }, unsafe { s.as_ptr().add(i) }, unsafe { c.as_ptr().add(i) });
+        i += 32;
+    }
+    if body < n {
+        let (mut tp, mut ts, mut tc) = ([0.0f32; 32], [0.0f32; 32], [0u8; 32]);
+        tp[..n - body].copy_from_slice(&p[body..n]);
+        ts[..n - body].copy_from_slice(&s[body..n]);
+        tc[..n - body].copy_from_slice(&c[body..n]);
+        step(&mut acc, tp.as_ptr(), ts.as_ptr(), tc.as_ptr());
+    }
+    reduce(&acc)
+}
+
+pub(in crate::simd) fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
+    sq_kernel(w, w, c, |x, _, y| f32x4_mul(x, y))
+}
+
+pub(in crate::simd) fn sq_l2(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
+    sq_kernel(p, s, c, |x, st, y| {
+        let d = f32x4_sub(x, f32x4_mul(st, y));
+        f32x4_mul(d, d)
+    })
+}
+
+pub(in crate::simd) fn sq_l1(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
+    sq_kernel(p, s, c, |x, st, y| f32x4_abs(f32x4_sub(x, f32x4_mul(st, y))))
+}

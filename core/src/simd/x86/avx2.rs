@@ -62,3 +62,101 @@ avx2_kernel!(l2sq, l2sq_imp, |x, y| {
     _mm256_mul_ps(d, d)
 });
 avx2_kernel!(l1, l1_imp, |x, y| _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y)));
+
+/// Eight codes widened to eight floats.
+#[target_feature(enable = "avx2")]
+fn widen8(pc: *const u8) -> __m256 {
+    // SAFETY: callers pass a pointer to at least 8 readable bytes; loadl reads exactly 8.
+    let b = unsafe { _mm_loadl_epi64(pc as *const __m128i) };
+    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b))
+}
+
+/// Scalar-quantized kernels: `$term` sees the query stream(s) and the widened codes `$y` of
+/// eight lanes; blocks and tail as the f32 kernels, so the sums equal the scalar reference.
+macro_rules! avx2_sq_kernel {
+    ($name:ident, $imp:ident, |$p:ident, $s:ident, $y:ident| $term:expr) => {
+        #[target_feature(enable = "avx2")]
+        fn $imp(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
+            let n = p.len().min(s.len()).min(c.len());
+            let body = n - n % 32;
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let step = |acc: &mut [__m256; 4], pp: *const f32, ps: *const f32, pc: *const u8| {
+                for (r, lane) in acc.iter_mut().enumerate() {
+                    // SAFETY: callers pass pointers to at least 32 readable floats and bytes.
+                    let ($p, $s, $y) = unsafe {
+                        (_mm256_loadu_ps(pp.add(8 * r)), _mm256_loadu_ps(ps.add(8 * r)), widen8(pc.add(8 * r)))
+                    };
+                    *lane = _mm256_add_ps(*lane, $term);
+                }
+            };
+            let mut i = 0;
+            while i < body {
+                // SAFETY: i + 32 <= body <= n, and all three slices hold at least n elements.
+                step(&mut acc, unsafe { p.as_ptr().add(i) }, unsafe { s.as_ptr().add(i) }, unsafe {
+                    c.as_ptr().add(i)
+                });
+                i += 32;
+            }
+            if body < n {
+                let mut tp = [0.0f32; 32];
+                let mut ts = [0.0f32; 32];
+                let mut tc = [0u8; 32];
+                tp[..n - body].copy_from_slice(&p[body..n]);
+                ts[..n - body].copy_from_slice(&s[body..n]);
+                tc[..n - body].copy_from_slice(&c[body..n]);
+                step(&mut acc, tp.as_ptr(), ts.as_ptr(), tc.as_ptr());
+            }
+            let u = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            reduce8(u)
+        }
+
+        pub(in crate::simd) fn $name(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
+            // SAFETY: only stored in a kernel table by `Kernels::avx2`, after `avx2_supported()`
+            // confirmed the CPU has AVX2.
+            unsafe { $imp(p, s, c) }
+        }
+    };
+}
+
+avx2_sq_kernel!(sq_l2, sq_l2_imp, |p, s, y| {
+    let d = _mm256_sub_ps(p, _mm256_mul_ps(s, y));
+    _mm256_mul_ps(d, d)
+});
+avx2_sq_kernel!(sq_l1, sq_l1_imp, |p, s, y| _mm256_andnot_ps(
+    _mm256_set1_ps(-0.0),
+    _mm256_sub_ps(p, _mm256_mul_ps(s, y))
+));
+#[target_feature(enable = "avx2")]
+fn sq_dot_imp(w: &[f32], c: &[u8]) -> f32 {
+    let n = w.len().min(c.len());
+    let body = n - n % 32;
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let step = |acc: &mut [__m256; 4], pw: *const f32, pc: *const u8| {
+        for (r, lane) in acc.iter_mut().enumerate() {
+            // SAFETY: callers pass pointers to at least 32 readable floats and bytes.
+            let (x, y) = unsafe { (_mm256_loadu_ps(pw.add(8 * r)), widen8(pc.add(8 * r))) };
+            *lane = _mm256_add_ps(*lane, _mm256_mul_ps(x, y));
+        }
+    };
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 32 <= body <= n, and both slices hold at least n elements.
+        step(&mut acc, unsafe { w.as_ptr().add(i) }, unsafe { c.as_ptr().add(i) });
+        i += 32;
+    }
+    if body < n {
+        let mut tw = [0.0f32; 32];
+        let mut tc = [0u8; 32];
+        tw[..n - body].copy_from_slice(&w[body..n]);
+        tc[..n - body].copy_from_slice(&c[body..n]);
+        step(&mut acc, tw.as_ptr(), tc.as_ptr());
+    }
+    let u = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    reduce8(u)
+}
+
+pub(in crate::simd) fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
+    // SAFETY: only stored in a kernel table by `Kernels::avx2`, after `avx2_supported()`
+    // confirmed the CPU has AVX2.
+    unsafe { sq_dot_imp(w, c) }
+}

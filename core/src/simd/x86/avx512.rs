@@ -92,3 +92,105 @@ avx512_kernel!(l2sq, l2sq_imp, |x, y| {
     _mm512_mul_ps(d, d)
 });
 avx512_kernel!(l1, l1_imp, |x, y| _mm512_abs_ps(_mm512_sub_ps(x, y)));
+
+/// Sixteen codes widened to sixteen floats.
+#[target_feature(enable = "avx512f")]
+fn widen16(pc: *const u8) -> __m512 {
+    // SAFETY: callers pass a pointer to at least 16 readable bytes; loadu reads exactly 16.
+    let b = unsafe { _mm_loadu_si128(pc as *const __m128i) };
+    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b))
+}
+
+/// Runs `step` over 32-element blocks of `n` elements, the tail zero-padded through `pad`
+/// (which copies the tail into stack buffers and returns their pointers).
+macro_rules! avx512_sq_blocks {
+    ($n:expr, $step:expr, $at:expr, $pad:expr) => {{
+        let n = $n;
+        let body = n - n % 32;
+        let mut lo = _mm512_setzero_ps();
+        let mut hi = _mm512_setzero_ps();
+        let mut i = 0;
+        while i < body {
+            let (a, b) = $step($at(i));
+            lo = _mm512_add_ps(lo, a);
+            hi = _mm512_add_ps(hi, b);
+            i += 32;
+        }
+        if body < n {
+            let (a, b) = $step($pad(body));
+            lo = _mm512_add_ps(lo, a);
+            hi = _mm512_add_ps(hi, b);
+        }
+        reduce16(_mm512_add_ps(lo, hi))
+    }};
+}
+
+#[target_feature(enable = "avx512f")]
+fn sq_dot_imp(w: &[f32], c: &[u8]) -> f32 {
+    let n = w.len().min(c.len());
+    let (mut tw, mut tc) = ([0.0f32; 32], [0u8; 32]);
+    let step = |(pw, pc): (*const f32, *const u8)| {
+        // SAFETY: `pw`/`pc` point at 32 readable floats/bytes (a body block or the padded tail).
+        unsafe {
+            (
+                _mm512_mul_ps(_mm512_loadu_ps(pw), widen16(pc)),
+                _mm512_mul_ps(_mm512_loadu_ps(pw.add(16)), widen16(pc.add(16))),
+            )
+        }
+    };
+    // SAFETY (both closures): `i + 32 <= n` in the body; the tail copies `n - i < 32` elements.
+    let at = |i: usize| unsafe { (w.as_ptr().add(i), c.as_ptr().add(i)) };
+    let mut pad = |i: usize| {
+        tw[..n - i].copy_from_slice(&w[i..n]);
+        tc[..n - i].copy_from_slice(&c[i..n]);
+        (tw.as_ptr(), tc.as_ptr())
+    };
+    avx512_sq_blocks!(n, step, at, pad)
+}
+
+macro_rules! avx512_sq_kernel {
+    ($name:ident, $imp:ident, |$p:ident, $s:ident, $y:ident| $term:expr) => {
+        #[target_feature(enable = "avx512f")]
+        fn $imp(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
+            let n = p.len().min(s.len()).min(c.len());
+            let (mut tp, mut ts, mut tc) = ([0.0f32; 32], [0.0f32; 32], [0u8; 32]);
+            let step = |(pp, ps, pc): (*const f32, *const f32, *const u8)| {
+                let half = |o: usize| {
+                    // SAFETY: the pointers address 32 readable elements; o is 0 or 16.
+                    let ($p, $s, $y) = unsafe {
+                        (_mm512_loadu_ps(pp.add(o)), _mm512_loadu_ps(ps.add(o)), widen16(pc.add(o)))
+                    };
+                    $term
+                };
+                (half(0), half(16))
+            };
+            // SAFETY: `i + 32 <= n` in the body, and all three slices hold n elements.
+            let at = |i: usize| unsafe { (p.as_ptr().add(i), s.as_ptr().add(i), c.as_ptr().add(i)) };
+            let mut pad = |i: usize| {
+                tp[..n - i].copy_from_slice(&p[i..n]);
+                ts[..n - i].copy_from_slice(&s[i..n]);
+                tc[..n - i].copy_from_slice(&c[i..n]);
+                (tp.as_ptr(), ts.as_ptr(), tc.as_ptr())
+            };
+            avx512_sq_blocks!(n, step, at, pad)
+        }
+
+        pub(in crate::simd) fn $name(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
+            // SAFETY: only stored in a kernel table by `Kernels::avx512`, after
+            // `avx512_supported()` confirmed the CPU has AVX-512F.
+            unsafe { $imp(p, s, c) }
+        }
+    };
+}
+
+avx512_sq_kernel!(sq_l2, sq_l2_imp, |p, s, y| {
+    let d = _mm512_sub_ps(p, _mm512_mul_ps(s, y));
+    _mm512_mul_ps(d, d)
+});
+avx512_sq_kernel!(sq_l1, sq_l1_imp, |p, s, y| _mm512_abs_ps(_mm512_sub_ps(p, _mm512_mul_ps(s, y))));
+
+pub(in crate::simd) fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
+    // SAFETY: only stored in a kernel table by `Kernels::avx512`, after `avx512_supported()`
+    // confirmed the CPU has AVX-512F.
+    unsafe { sq_dot_imp(w, c) }
+}
