@@ -21,7 +21,9 @@ pub use view::HnswView;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use search::{Cand, Graph, ScratchPool};
+use search::{Cand, Graph, Scorer, ScratchPool, SqData};
+
+use crate::quant::sq::ScalarQuantizer;
 
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
 use crate::rng::Rng;
@@ -87,6 +89,17 @@ pub struct HnswIndex {
     deleted: Vec<u64>,
     /// Deleted slots waiting to be reused by later inserts.
     free: Vec<u32>,
+    /// Scalar-quantized codes searches traverse with (see [`HnswIndex::quantize_sq8`]).
+    sq: Option<SqStore>,
+}
+
+/// An index's scalar quantizer, the codes of every slot, and the default re-rank factor
+/// (0: the index answers from codes alone and its file keeps no `f32` vectors).
+#[derive(Clone, Debug)]
+struct SqStore {
+    quantizer: ScalarQuantizer,
+    codes: Vec<u8>,
+    rerank: usize,
 }
 
 impl core::fmt::Debug for HnswIndex {
@@ -123,7 +136,39 @@ impl HnswIndex {
             scratch: ScratchPool::default(),
             deleted: Vec::new(),
             free: Vec::new(),
+            sq: None,
         })
+    }
+
+    /// Quantizes the stored vectors to one byte per dimension (ranges learnt from the live
+    /// vectors) and makes searches walk the graph over the codes, a quarter of the bytes per
+    /// distance. With `rerank_factor` R > 0 the best `k × R` candidates of a walk (at most
+    /// `ef`) are re-ranked exactly with the `f32` vectors, and results carry exact distances;
+    /// with 0 the index answers from codes alone and its file keeps only the codes (about a
+    /// quarter of the vector bytes). Later inserts are encoded with the same ranges (clamped).
+    /// The graph itself is built, and keeps being extended, over the exact vectors.
+    pub fn quantize_sq8(&mut self, rerank_factor: usize) -> Result<()> {
+        let live: Vec<f32> = (0..self.levels.len() as u32)
+            .filter(|&i| !self.is_deleted(i))
+            .flat_map(|i| {
+                let s = i as usize * self.dim;
+                self.vectors[s..s + self.dim].iter().copied()
+            })
+            .collect();
+        let quantizer = ScalarQuantizer::train(&live, self.dim)?;
+        let codes = quantizer.encode(&self.vectors);
+        self.sq = Some(SqStore { quantizer, codes, rerank: rerank_factor });
+        Ok(())
+    }
+
+    /// The scalar quantizer searches use, if the index is quantized.
+    pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
+        self.sq.as_ref().map(|s| &s.quantizer)
+    }
+
+    /// The default re-rank factor of a quantized index (0: codes only).
+    pub fn sq_rerank(&self) -> Option<usize> {
+        self.sq.as_ref().map(|s| s.rerank)
     }
 
     /// Uses `kernels` instead of the best detected ones.
@@ -211,6 +256,13 @@ impl HnswIndex {
         let first = self.levels.len() as u32;
         let n = data.len() / self.dim;
         self.vectors.extend_from_slice(data);
+        if let Some(sq) = &mut self.sq {
+            let at = sq.codes.len();
+            sq.codes.resize(at + data.len(), 0);
+            for (v, c) in data.chunks_exact(self.dim).zip(sq.codes[at..].chunks_exact_mut(self.dim)) {
+                sq.quantizer.encode_into(v, c);
+            }
+        }
         for _ in 0..n {
             let level = self.draw_level();
             let offset = self.upper.len() as u32;
@@ -303,6 +355,9 @@ impl HnswIndex {
         for (row, &slot) in data.chunks_exact(self.dim).zip(&slots) {
             let at = slot as usize * self.dim;
             self.vectors[at..at + self.dim].copy_from_slice(row);
+            if let Some(sq) = &mut self.sq {
+                sq.quantizer.encode_into(row, &mut sq.codes[at..at + self.dim]);
+            }
             self.links0[slot as usize * (self.m0 + 1)].store(0, Relaxed);
             let off = self.upper_offsets[slot as usize] as usize;
             for l in 0..self.levels[slot as usize] as usize {
@@ -449,6 +504,7 @@ impl HnswIndex {
             entry: self.entry,
             max_level: self.max_level,
             deleted: &self.deleted,
+            sq: self.sq.as_ref().map(|s| SqData { quantizer: &s.quantizer, codes: &s.codes, rerank: s.rerank }),
         }
     }
 
@@ -500,8 +556,15 @@ impl HnswIndex {
         debug_assert!(ids.section().is_none_or(|s| s.len() == self.levels.len()));
         let links0: Vec<u32> = self.links0.iter().map(|a| a.load(Relaxed)).collect();
         let upper: Vec<u32> = self.upper.iter().map(|a| a.load(Relaxed)).collect();
-        let params =
-            view::encode_params(&self.params, self.m0, self.entry, self.max_level, upper.len() as u64);
+        let rerank = self.sq.as_ref().map_or(0, |s| s.rerank);
+        let params = view::encode_params(
+            &self.params,
+            self.m0,
+            self.entry,
+            self.max_level,
+            upper.len() as u64,
+            rerank as u32,
+        );
         let mut levels = self.levels.clone();
         // Sections hold whole words; pad the byte array.
         levels.resize(self.levels.len().div_ceil(4) * 4, 0);
@@ -517,6 +580,16 @@ impl HnswIndex {
         // The deleted section is written only when something was deleted.
         let used = if self.free.is_empty() { sections.len() - 1 } else { sections.len() };
         let mut sections = sections[..used].to_vec();
+        let ranges;
+        if let Some(sq) = &self.sq {
+            ranges = sq.quantizer.to_section();
+            sections.push(SectionRef { kind: SectionKind::SQ_RANGES, bytes: bytemuck::cast_slice(&ranges) });
+            sections.push(SectionRef { kind: SectionKind::SQ_CODES, bytes: &sq.codes });
+            if sq.rerank == 0 {
+                // Codes only: the point of the choice is a file without the f32 vectors.
+                sections.retain(|s| s.kind != SectionKind::VECTORS);
+            }
+        }
         if let Some(ids) = ids.section() {
             sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
         }
@@ -627,8 +700,9 @@ fn link_into(
     s: &mut Scratch,
     locks: &dyn NodeLocks,
 ) {
-    let q = g.vector(id);
-    let mut ep = Cand { d: g.dist(q, entry), id: entry };
+    let q = g.exact(g.vector(id));
+    let q = &q;
+    let mut ep = Cand { d: q.dist(entry), id: entry };
     for lc in ((level as usize + 1)..=(max_level as usize)).rev() {
         ep = g.greedy(q, ep, lc);
     }
@@ -757,7 +831,30 @@ fn search_graph<L: ?Sized + search::LinkWords>(
     // More results than nodes cannot exist; capping here keeps a huge k from sizing heaps.
     let k = k.min(g.count);
     let ef = if params.ef == 0 { DEFAULT_EF } else { params.ef }.max(k);
-    let r = search_filtered(g, q, k, ef, filter, s, out);
+    let r = match g.sq {
+        Some(sq) => {
+            let mut prepared = core::mem::take(&mut s.sq_query);
+            prepared.prepare(sq.quantizer, g.metric, &g.kernels, q);
+            // A codes-only index (default factor 0) has no f32 vectors to re-rank with (its
+            // file has none), so the owned index answers as its file does.
+            let factor = if g.vectors.is_empty() || sq.rerank == 0 {
+                0
+            } else if params.rerank_factor > 0 {
+                params.rerank_factor
+            } else {
+                sq.rerank
+            };
+            // Re-rank the best k × factor of the ef candidates the walk kept.
+            let pool = if factor > 0 { k.saturating_mul(factor).min(ef).max(k) } else { k };
+            let r = search_filtered(g, &g.quantized(sq.codes, &prepared), pool, ef, filter, s, out);
+            s.sq_query = prepared;
+            if factor > 0 {
+                rerank_exact(g, q, k, s, out);
+            }
+            r
+        }
+        None => search_filtered(g, &g.exact(q), k, ef, filter, s, out),
+    };
     s.query = qbuf;
     r
 }
@@ -852,9 +949,9 @@ fn estimate_matches(filter: &dyn Filter, n: usize) -> usize {
 /// Graph search, or exact search over the allowed ids where the filter is selective enough
 /// that a graph walk would visit more nodes than there are matches. Never returns fewer than
 /// `min(k, matches)` results: a graph walk that comes back short is redone exactly.
-fn search_filtered<L: ?Sized + search::LinkWords>(
+fn search_filtered<L: ?Sized + search::LinkWords, S: search::Scorer>(
     g: &Graph<'_, L>,
-    q: &[f32],
+    q: &S,
     k: usize,
     ef: usize,
     filter: Option<&dyn Filter>,
@@ -889,9 +986,9 @@ fn search_filtered<L: ?Sized + search::LinkWords>(
 }
 
 /// Exact top-k among the ids `filter` allows.
-fn exact_filtered<L: ?Sized + search::LinkWords>(
+fn exact_filtered<L: ?Sized + search::LinkWords, S: search::Scorer>(
     g: &Graph<'_, L>,
-    q: &[f32],
+    q: &S,
     k: usize,
     filter: &dyn Filter,
     out: &mut Vec<Neighbor>,
@@ -899,11 +996,33 @@ fn exact_filtered<L: ?Sized + search::LinkWords>(
     let mut top = TopK::new(k, out);
     for id in 0..g.count as u32 {
         if filter.allows(id) {
-            let c = Neighbor::new(id, g.dist(q, id));
+            let c = Neighbor::new(id, q.dist(id));
             if top.worst().is_none_or(|w| c.cmp_rank(w).is_lt()) {
                 top.push(c);
             }
         }
+    }
+    top.finish();
+}
+
+/// Replaces the approximate candidates in `out` by the `k` nearest of them under exact
+/// distances to the `f32` vectors.
+fn rerank_exact<L: ?Sized + search::LinkWords>(
+    g: &Graph<'_, L>,
+    q: &[f32],
+    k: usize,
+    s: &mut Scratch,
+    out: &mut Vec<Neighbor>,
+) {
+    let exact = g.exact(q);
+    for n in out.iter() {
+        search::Scorer::prefetch(&exact, n.id);
+    }
+    s.rerank.clear();
+    s.rerank.extend(out.iter().map(|n| Neighbor::new(n.id, search::Scorer::dist(&exact, n.id))));
+    let mut top = TopK::new(k, out);
+    for &n in &s.rerank {
+        top.push(n);
     }
     top.finish();
 }

@@ -5,8 +5,9 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
+use crate::quant::sq::{ScalarQuantizer, SqQuery};
 use crate::simd::prefetch;
-use crate::{Filter, Kernels, Metric};
+use crate::{Filter, Kernels, Metric, Neighbor};
 
 /// A candidate: distance to the query and node id. Ordered by distance, then id, so every
 /// choice the graph makes is deterministic.
@@ -146,6 +147,10 @@ pub struct Scratch {
     /// Insert bookkeeping: (level, how many) of the selections in `chosen_cands`.
     pub(crate) chosen: Vec<(usize, usize)>,
     pub(crate) chosen_cands: Vec<Cand>,
+    /// The query prepared for scalar-quantized codes.
+    pub(crate) sq_query: SqQuery,
+    /// Candidates awaiting an exact re-rank.
+    pub(crate) rerank: Vec<Neighbor>,
 }
 
 /// Reusable scratch for searches through `&self`: one per concurrent caller, kept after use,
@@ -197,6 +202,72 @@ impl LinkWords for [AtomicU32] {
     }
 }
 
+/// How a search scores nodes against its query: exactly on `f32` vectors, or on codes.
+pub(crate) trait Scorer {
+    /// Distance from the query to node `id` (NaN ranked as infinity).
+    fn dist(&self, id: u32) -> f32;
+    /// Starts loading what [`Scorer::dist`] will read for `id`.
+    fn prefetch(&self, id: u32);
+}
+
+/// Exact distances to `f32` vectors.
+pub(crate) struct Exact<'a> {
+    kernels: Kernels,
+    metric: Metric,
+    dim: usize,
+    vectors: &'a [f32],
+    q: &'a [f32],
+}
+
+impl Scorer for Exact<'_> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        let s = id as usize * self.dim;
+        let d = self.metric.distance(&self.kernels, self.q, &self.vectors[s..s + self.dim]);
+        // NaN only arises when finite inputs overflow; rank it as the farthest.
+        if d.is_nan() {
+            f32::INFINITY
+        } else {
+            d
+        }
+    }
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        let s = id as usize * self.dim;
+        prefetch(&self.vectors[s..s + self.dim]);
+    }
+}
+
+/// Approximate distances to scalar-quantized codes.
+pub(crate) struct Quantized<'a> {
+    kernels: Kernels,
+    dim: usize,
+    codes: &'a [u8],
+    query: &'a SqQuery,
+}
+
+impl Scorer for Quantized<'_> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        let s = id as usize * self.dim;
+        self.query.distance(&self.kernels, &self.codes[s..s + self.dim])
+    }
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        let s = id as usize * self.dim;
+        crate::simd::prefetch_bytes(&self.codes[s..s + self.dim]);
+    }
+}
+
+/// Scalar-quantized codes of every slot, beside (or instead of) the `f32` vectors.
+#[derive(Clone, Copy)]
+pub(crate) struct SqData<'a> {
+    pub quantizer: &'a ScalarQuantizer,
+    pub codes: &'a [u8],
+    /// Default re-rank factor; 0 when the index keeps no `f32` vectors.
+    pub rerank: usize,
+}
+
 /// A read-only view of a graph and its vectors.
 pub(crate) struct Graph<'a, L: ?Sized + LinkWords> {
     pub kernels: Kernels,
@@ -215,6 +286,8 @@ pub(crate) struct Graph<'a, L: ?Sized + LinkWords> {
     pub max_level: u8,
     /// Deleted-slot bitset; empty when nothing is deleted.
     pub deleted: &'a [u64],
+    /// Scalar-quantized codes that searches traverse with, when the index has them.
+    pub sq: Option<SqData<'a>>,
 }
 
 impl<L: ?Sized + LinkWords> Graph<'_, L> {
@@ -224,15 +297,16 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         &self.vectors[s..s + self.dim]
     }
 
+    /// Exact scoring of `q` against the `f32` vectors.
     #[inline(always)]
-    pub fn dist(&self, q: &[f32], id: u32) -> f32 {
-        let d = self.metric.distance(&self.kernels, q, self.vector(id));
-        // NaN only arises when finite inputs overflow; rank it as the farthest.
-        if d.is_nan() {
-            f32::INFINITY
-        } else {
-            d
-        }
+    pub fn exact<'q>(&'q self, q: &'q [f32]) -> Exact<'q> {
+        Exact { kernels: self.kernels, metric: self.metric, dim: self.dim, vectors: self.vectors, q }
+    }
+
+    /// Scoring of a prepared query against the scalar-quantized codes.
+    #[inline(always)]
+    pub fn quantized<'q>(&'q self, codes: &'q [u8], query: &'q SqQuery) -> Quantized<'q> {
+        Quantized { kernels: self.kernels, dim: self.dim, codes, query }
     }
 
     /// Start index and length of `id`'s neighbour list at `level`.
@@ -257,13 +331,13 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
     }
 
     /// Greedy descent at one upper level: the closest node reachable from `ep`.
-    pub fn greedy(&self, q: &[f32], mut ep: Cand, level: usize) -> Cand {
+    pub fn greedy<S: Scorer>(&self, q: &S, mut ep: Cand, level: usize) -> Cand {
         loop {
             let mut improved = false;
             let (start, len) = self.list(ep.id, level);
             for i in start..start + len {
                 let n = self.link(level, i);
-                let c = Cand { d: self.dist(q, n), id: n };
+                let c = Cand { d: q.dist(n), id: n };
                 if c.before(ep) {
                     ep = c;
                     improved = true;
@@ -277,9 +351,9 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
 
     /// Best-first search of one level from `entry`, keeping the `ef` nearest in `s.top`.
     /// With a filter, every node is traversed but only allowed ones enter the results.
-    pub fn search_level(
+    pub fn search_level<S: Scorer>(
         &self,
-        q: &[f32],
+        q: &S,
         entry: Cand,
         ef: usize,
         level: usize,
@@ -318,12 +392,12 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
             for i in start..start + len {
                 let n = self.link(level, i);
                 if !s.visited.test_and_set(n) {
-                    prefetch(self.vector(n));
+                    q.prefetch(n);
                     s.neighbors.push(n);
                 }
             }
             for &n in &s.neighbors {
-                let cand = Cand { d: self.dist(q, n), id: n };
+                let cand = Cand { d: q.dist(n), id: n };
                 let full = s.top.len() >= ef;
                 if !full || s.top.peek().is_some_and(|w| cand.before(w)) {
                     s.candidates.push(cand);
@@ -363,16 +437,16 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
     }
 
     /// Full query: greedy descent from the entry point, then a level-0 search with `ef`.
-    pub fn search(
+    pub fn search<S: Scorer>(
         &self,
-        q: &[f32],
+        q: &S,
         entry: u32,
         max_level: usize,
         ef: usize,
         filter: Option<&dyn Filter>,
         s: &mut Scratch,
     ) {
-        let mut ep = Cand { d: self.dist(q, entry), id: entry };
+        let mut ep = Cand { d: q.dist(entry), id: entry };
         for level in (1..=max_level).rev() {
             ep = self.greedy(q, ep, level);
         }

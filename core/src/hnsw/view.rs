@@ -6,7 +6,8 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
-use super::search::{Graph, Scratch, ScratchPool};
+use super::search::{Graph, Scratch, ScratchPool, SqData};
+use crate::quant::sq::ScalarQuantizer;
 use super::{search_graph, HnswIndex, HnswParams, MAX_LEVEL, NONE};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
 use crate::rng::Rng;
@@ -14,14 +15,16 @@ use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearc
 
 const PARAMS_LEN: usize = 48;
 
-/// The PARAMS section: m, m0, ef_construction, entry, max_level, reserved (u32 each), seed,
-/// upper word count, reserved (u64 each).
+/// The PARAMS section: m, m0, ef_construction, entry, max_level, SQ re-rank factor (u32 each),
+/// seed, upper word count, reserved (u64 each). The re-rank factor is 0 unless the file has
+/// scalar-quantized codes; with codes, 0 means the file keeps no `f32` vectors.
 pub(super) fn encode_params(
     p: &HnswParams,
     m0: usize,
     entry: u32,
     max_level: u8,
     upper_words: u64,
+    sq_rerank: u32,
 ) -> [u8; PARAMS_LEN] {
     let mut b = [0u8; PARAMS_LEN];
     b[0..4].copy_from_slice(&(p.m as u32).to_le_bytes());
@@ -29,6 +32,7 @@ pub(super) fn encode_params(
     b[8..12].copy_from_slice(&(p.ef_construction as u32).to_le_bytes());
     b[12..16].copy_from_slice(&entry.to_le_bytes());
     b[16..20].copy_from_slice(&(max_level as u32).to_le_bytes());
+    b[20..24].copy_from_slice(&sq_rerank.to_le_bytes());
     b[24..32].copy_from_slice(&p.seed.to_le_bytes());
     b[32..40].copy_from_slice(&upper_words.to_le_bytes());
     b
@@ -40,7 +44,11 @@ struct Decoded {
     entry: u32,
     max_level: u8,
     upper_words: u64,
+    sq_rerank: u32,
 }
+
+/// The largest default re-rank factor a file may ask for.
+const MAX_RERANK: u32 = 1 << 16;
 
 fn bad(kind: SectionKind, reason: &'static str) -> FormatError {
     FormatError::InvalidSection { kind, reason }
@@ -73,8 +81,12 @@ fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
     if max_level > MAX_LEVEL as u32 {
         return Err(bad(k, "max level above 31"));
     }
-    if u32_at(20) != 0 || u64_at(40) != 0 {
+    if u64_at(40) != 0 {
         return Err(bad(k, "reserved fields must be zero"));
+    }
+    let sq_rerank = u32_at(20);
+    if sq_rerank > MAX_RERANK {
+        return Err(bad(k, "re-rank factor above 65536"));
     }
     Ok(Decoded {
         params: HnswParams { m, ef_construction, seed: u64_at(24) },
@@ -82,6 +94,7 @@ fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
         entry: u32_at(12),
         max_level: max_level as u8,
         upper_words: u64_at(32),
+        sq_rerank,
     })
 }
 
@@ -102,7 +115,10 @@ pub struct HnswView<B: AsRef<[u8]>> {
     m0: usize,
     entry: u32,
     max_level: u8,
-    vectors: Range<usize>,
+    /// The `f32` vectors; absent in a codes-only quantized file.
+    vectors: Option<Range<usize>>,
+    /// Scalar quantizer, codes and default re-rank factor of a quantized file.
+    sq: Option<(ScalarQuantizer, Range<usize>, usize)>,
     levels: Range<usize>,
     offsets: Range<usize>,
     links0: Range<usize>,
@@ -135,11 +151,37 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         let size = |n: usize, each: usize| -> Result<u64, FormatError> {
             n.checked_mul(each).map(|b| b as u64).ok_or(FormatError::TooLarge { what: "section size" })
         };
-        let vec_bytes = info.section_sized(raw, SectionKind::VECTORS, size(count, dim * 4)?)?;
-        let vectors = cast_f32(SectionKind::VECTORS, vec_bytes)?;
-        if opts.verify_checksums && vectors.iter().any(|x| !x.is_finite()) {
-            return Err(bad(SectionKind::VECTORS, "holds NaN or infinity").into());
+        let sq = match (info.entry(SectionKind::SQ_RANGES), info.entry(SectionKind::SQ_CODES)) {
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                let ranges_b = info.section_sized(raw, SectionKind::SQ_RANGES, size(dim, 8)?)?;
+                let ranges = cast_f32(SectionKind::SQ_RANGES, ranges_b)?;
+                let quantizer = ScalarQuantizer::from_section(ranges, dim)?;
+                let codes = info.section_sized(raw, SectionKind::SQ_CODES, size(count, dim)?)?;
+                Some((quantizer, range_of(raw, codes), d.sq_rerank as usize))
+            }
+            (Some(_), None) => return Err(FormatError::MissingSection { kind: SectionKind::SQ_CODES }.into()),
+            (None, Some(_)) => return Err(FormatError::MissingSection { kind: SectionKind::SQ_RANGES }.into()),
+        };
+        // A codes-only file (re-rank factor 0) has no f32 vectors; every other file has them.
+        let codes_only = sq.is_some() && d.sq_rerank == 0;
+        if sq.is_none() && d.sq_rerank != 0 {
+            return Err(bad(SectionKind::PARAMS, "re-rank factor set without quantized codes").into());
         }
+        let vectors = match (codes_only, info.entry(SectionKind::VECTORS)) {
+            (true, None) => None,
+            (true, Some(_)) => {
+                return Err(bad(SectionKind::VECTORS, "present in a codes-only file (re-rank factor 0)").into())
+            }
+            (false, _) => {
+                let vec_bytes = info.section_sized(raw, SectionKind::VECTORS, size(count, dim * 4)?)?;
+                let vectors = cast_f32(SectionKind::VECTORS, vec_bytes)?;
+                if opts.verify_checksums && vectors.iter().any(|x| !x.is_finite()) {
+                    return Err(bad(SectionKind::VECTORS, "holds NaN or infinity").into());
+                }
+                Some(range_of(raw, vec_bytes))
+            }
+        };
         let levels = info.section_sized(raw, SectionKind::NODE_LEVELS, size(count.div_ceil(4), 4)?)?;
         let offsets_b = info.section_sized(raw, SectionKind::UPPER_OFFSETS, size(count, 4)?)?;
         let offsets = cast_u32(SectionKind::UPPER_OFFSETS, offsets_b)?;
@@ -171,7 +213,8 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         validate_graph(&d, count, dead == count, &levels[..count], &levels[count..], offsets, links0, upper)?;
         let ids = crate::format::ids_section(&info, raw)?;
         let out = Self {
-            vectors: range_of(raw, vec_bytes),
+            vectors,
+            sq,
             levels: range_of(raw, levels),
             offsets: range_of(raw, offsets_b),
             links0: range_of(raw, links0_b),
@@ -221,13 +264,48 @@ impl<B: AsRef<[u8]>> HnswView<B> {
     }
 
     /// The stored vector `id` (normalised, for cosine), read in place; deleted ids are unknown.
+    /// A codes-only quantized file has no `f32` vectors: use [`HnswView::get_decoded`].
     pub fn get(&self, id: u32) -> Result<&[f32]> {
         let count = self.slot_count();
         if (id as usize) >= count || self.is_deleted(id) {
             return Err(crate::Error::UnknownId { id: id as u64, count: count as u64 });
         }
+        if self.vectors.is_none() {
+            return Err(crate::Error::InvalidParameter {
+                name: "id",
+                reason: "this index keeps only quantized codes; read them with get_decoded",
+            });
+        }
         let s = id as usize * self.dim;
         Ok(&self.graph().vectors[s..s + self.dim])
+    }
+
+    /// The vector `id`: stored `f32` values when the file has them, else decoded from its
+    /// scalar-quantized code.
+    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
+        match (&self.vectors, &self.sq) {
+            (None, Some((q, codes, _))) => {
+                let count = self.slot_count();
+                if (id as usize) >= count || self.is_deleted(id) {
+                    return Err(crate::Error::UnknownId { id: id as u64, count: count as u64 });
+                }
+                let s = codes.start + id as usize * self.dim;
+                let mut out = alloc::vec![0.0; self.dim];
+                q.decode_into(&self.bytes.as_ref()[s..s + self.dim], &mut out);
+                Ok(out)
+            }
+            _ => self.get(id).map(<[f32]>::to_vec),
+        }
+    }
+
+    /// The scalar quantizer of a quantized file.
+    pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
+        self.sq.as_ref().map(|(q, _, _)| q)
+    }
+
+    /// The default re-rank factor of a quantized file (0: codes only).
+    pub fn sq_rerank(&self) -> Option<usize> {
+        self.sq.as_ref().map(|(_, _, r)| *r)
     }
 
     /// Whether slot `id` holds a deleted vector.
@@ -249,7 +327,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             dim: self.dim,
             m: self.params.m,
             m0: self.m0,
-            vectors: bytemuck::cast_slice(&raw[self.vectors.clone()]),
+            vectors: self.vectors.as_ref().map_or(&[], |r| bytemuck::cast_slice(&raw[r.clone()])),
             levels: &raw[self.levels.clone()],
             upper_offsets: bytemuck::cast_slice(&raw[self.offsets.clone()]),
             links0: bytemuck::cast_slice(&raw[self.links0.clone()]),
@@ -258,6 +336,11 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             entry: self.entry,
             max_level: self.max_level,
             deleted: self.deleted_words(),
+            sq: self.sq.as_ref().map(|(quantizer, codes, rerank)| SqData {
+                quantizer,
+                codes: &raw[codes.clone()],
+                rerank: *rerank,
+            }),
         }
     }
 
@@ -289,7 +372,11 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             kernels: self.kernels,
             params: self.params,
             m0: self.m0,
-            vectors: g.vectors.to_vec(),
+            // A codes-only file gives its decoded codes: later inserts link against those.
+            vectors: match (&g.sq, g.vectors.is_empty()) {
+                (Some(sq), true) => sq.quantizer.decode(sq.codes),
+                _ => g.vectors.to_vec(),
+            },
             levels: g.levels[..count].to_vec(),
             upper_offsets: g.upper_offsets.to_vec(),
             links0: g.links0.iter().map(|&w| AtomicU32::new(w)).collect(),
@@ -306,6 +393,11 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                     self.deleted_words().get(i as usize / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1)
                 })
                 .collect(),
+            sq: g.sq.map(|sq| super::SqStore {
+                quantizer: sq.quantizer.clone(),
+                codes: sq.codes.to_vec(),
+                rerank: sq.rerank,
+            }),
         }
     }
 }
