@@ -73,6 +73,11 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
                 bar.inc((chunk.len() / dim) as u64);
             }
             bar.finish_and_clear();
+            match opts.quantize.as_str() {
+                "none" => {}
+                "sq8" => idx.quantize_sq8(opts.rerank)?,
+                other => return Err(format!("--quantize {other} is not available for hnsw").into()),
+            }
             Ok(Built::Hnsw(Box::new(idx)))
         }
         other => Err(format!("unknown index type {other:?}").into()),
@@ -206,6 +211,7 @@ pub fn truth(a: TruthArgs) -> CliResult {
 /// One row of a benchmark sweep.
 pub struct BenchRow {
     pub param: Option<usize>,
+    pub rerank: Option<usize>,
     pub recall: f64,
     pub qps: f64,
     pub qps_batch: f64,
@@ -216,7 +222,7 @@ pub struct BenchRow {
 impl BenchRow {
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
-            "param": self.param, "recall": self.recall, "qps": self.qps, "qps_batch": self.qps_batch,
+            "param": self.param, "rerank": self.rerank, "recall": self.recall, "qps": self.qps, "qps_batch": self.qps_batch,
             "p50_us": self.p50_us, "p99_us": self.p99_us,
         })
     }
@@ -230,6 +236,7 @@ pub struct Sweep<'a> {
     pub truth_dim: usize,
     pub k: usize,
     pub params: &'a [usize],
+    pub reranks: &'a [usize],
     pub min_time: f64,
     pub max_repeat: usize,
 }
@@ -239,7 +246,7 @@ pub fn run_bench(
     s: &Sweep<'_>,
     mut each: impl FnMut(&BenchRow),
 ) -> CliResult<Vec<BenchRow>> {
-    let Sweep { queries, truth, truth_dim, k, params, min_time, max_repeat } = *s;
+    let Sweep { queries, truth, truth_dim, k, params, reranks, min_time, max_repeat } = *s;
     let nq = queries.len() / index.dim();
     if truth.len() / truth_dim.max(1) < nq {
         return Err(
@@ -249,15 +256,26 @@ pub fn run_bench(
     if truth_dim < k {
         return Err(format!("ground truth has {truth_dim} columns, fewer than k = {k}").into());
     }
-    let sweep: Vec<Option<usize>> =
-        if params.is_empty() { vec![None] } else { params.iter().map(|&p| Some(p)).collect() };
+    let options = |v: &[usize]| -> Vec<Option<usize>> {
+        if v.is_empty() {
+            vec![None]
+        } else {
+            v.iter().map(|&p| Some(p)).collect()
+        }
+    };
+    let sweep: Vec<(Option<usize>, Option<usize>)> = options(reranks)
+        .into_iter()
+        .flat_map(|r| options(params).into_iter().map(move |p| (p, r)))
+        .collect();
     let mut rows = Vec::new();
-    for p in sweep {
-        let sp = SearchParams::new().with_ef(p.unwrap_or(0));
+    for (p, r) in sweep {
+        let p0 = p.unwrap_or(0);
+        let sp = SearchParams::new().with_ef(p0).with_nprobe(p0).with_rerank_factor(r.unwrap_or(0));
         let single = time_single(index, queries, k, &sp, min_time, max_repeat)?;
         let batch = time_batch(index, queries, k, &sp, min_time, max_repeat)?;
         let row = BenchRow {
             param: p,
+            rerank: r,
             recall: recall(&single.ids, k, truth, truth_dim),
             qps: single.qps(nq),
             qps_batch: batch.qps(nq),
@@ -272,15 +290,16 @@ pub fn run_bench(
 
 fn print_bench_header() {
     println!(
-        "{:>8}  {:>8}  {:>10}  {:>11}  {:>9}  {:>9}",
-        "param", "recall", "qps(1t)", "qps(batch)", "p50 µs", "p99 µs"
+        "{:>8}  {:>6}  {:>8}  {:>10}  {:>11}  {:>9}  {:>9}",
+        "param", "rerank", "recall", "qps(1t)", "qps(batch)", "p50 µs", "p99 µs"
     );
 }
 
 fn print_bench_row(r: &BenchRow) {
     let p = r.param.map_or("-".to_string(), |p| p.to_string());
+    let rr = r.rerank.map_or("-".to_string(), |p| p.to_string());
     println!(
-        "{p:>8}  {:>8.4}  {:>10.1}  {:>11.1}  {:>9.1}  {:>9.1}",
+        "{p:>8}  {rr:>6}  {:>8.4}  {:>10.1}  {:>11.1}  {:>9.1}  {:>9.1}",
         r.recall, r.qps, r.qps_batch, r.p50_us, r.p99_us
     );
 }
@@ -312,6 +331,7 @@ pub fn bench(a: BenchArgs) -> CliResult {
         truth_dim: tdim,
         k: a.k,
         params: &a.param,
+        reranks: &a.rerank,
         min_time: a.min_time,
         max_repeat: a.max_repeat,
     };
@@ -443,6 +463,7 @@ pub fn demo(a: DemoArgs) -> CliResult {
             truth_dim: tdim,
             k: 10,
             params: &params,
+            reranks: &[],
             min_time: 0.3,
             max_repeat: 3,
         };

@@ -65,13 +65,28 @@ pub struct IndexOptions {
     /// HNSW: seed of the level generator (a single-thread build is reproducible).
     #[arg(long = "seed", default_value_t = quiverdb::HnswParams::default().seed)]
     pub seed: u64,
+    /// Compress the vectors searches read: `none`, or `sq8` (HNSW walks one byte per
+    /// dimension).
+    #[arg(long, default_value = "none", value_parser = ["none", "sq8"])]
+    pub quantize: String,
+    /// Quantized indexes: re-rank the best k × R candidates with the exact vectors by default
+    /// (a search may ask for another R); 0 keeps only the codes, in memory and in the file.
+    #[arg(long, default_value_t = 4)]
+    pub rerank: usize,
 }
 
 impl IndexOptions {
     /// Flat index, default graph parameters.
     pub fn flat() -> Self {
         let d = quiverdb::HnswParams::default();
-        Self { kind: "flat".into(), m: d.m, ef_construction: d.ef_construction, seed: d.seed }
+        Self {
+            kind: "flat".into(),
+            m: d.m,
+            ef_construction: d.ef_construction,
+            seed: d.seed,
+            quantize: "none".into(),
+            rerank: 4,
+        }
     }
 }
 
@@ -157,9 +172,13 @@ pub struct BenchArgs {
     /// Results per query.
     #[arg(short = 'k', long = "k", default_value_t = 10)]
     pub k: usize,
-    /// Values of the index's effort knob to sweep (HNSW ef), comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    /// Values of the index's effort knob to sweep (HNSW ef, IVF nprobe), comma-separated.
+    #[arg(long, visible_alias = "nprobe", visible_alias = "ef", value_delimiter = ',')]
     pub param: Vec<usize>,
+    /// Re-rank factors to sweep for quantized indexes (each with every --param value);
+    /// default: the index's own.
+    #[arg(long, value_delimiter = ',')]
+    pub rerank: Vec<usize>,
     /// Print JSON lines (param, recall, qps, qps_batch, p50_us, p99_us) instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -90,6 +90,11 @@ fn index_options(opts: &[String]) -> CliResult<IndexOptions> {
             "M" | "m" => o.m = number(k, v)?,
             "ef_construction" | "efc" => o.ef_construction = number(k, v)?,
             "seed" => o.seed = number(k, v)? as u64,
+            "quantize" => match v {
+                "none" | "sq8" => o.quantize = v.into(),
+                _ => return Err(format!("--opt quantize={v}: expected none or sq8").into()),
+            },
+            "rerank" => o.rerank = number(k, v)?,
             _ => return Err(format!("unknown build option {k:?}").into()),
         }
     }
