@@ -453,7 +453,7 @@ impl Parts<'_> {
             // leads to "shift" (its largest bit moves up one) and "expand" (the next bit is
             // added); each subset is reached exactly once.
             s.probes.clear();
-            s.probes.push(Probe { score: s.scores[0], mask: 1 });
+            s.probes.push(Probe { score: s.scores.first().copied().unwrap_or(0.0), mask: 1 });
             let mut mask = 0u32;
             for i in 0..probes {
                 if i > 0 {

@@ -490,3 +490,38 @@ fn bad_inputs_are_errors() {
     assert_eq!(v.search(&q, 1, &sp, None).unwrap_err(), Error::EmptyIndex);
     assert!(!v.to_index().unwrap().is_trained());
 }
+
+/// Prints the Hamming scan speed of each available path (no assertion: timing is not a
+/// test). Run with `cargo test --release --test binary -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn hamming_scan_speed() {
+    let mut rng = Rng::new(21);
+    for bits in [256, 1024] {
+        let words = bits / 64;
+        // 8192 codes (256 KiB at 256 bits, 1 MiB at 1024) stay in cache: this measures the
+        // kernel, not memory bandwidth (100k × 1024-bit codes stream at ~8 GB/s here).
+        let n = 8192;
+        let codes: Vec<u64> = (0..n * words).map(|_| rng.next_u64()).collect();
+        let q: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
+        let mut out = vec![0u32; n];
+        for isa in HammingIsa::ALL {
+            let Some(h) = Hamming::for_isa(isa) else {
+                println!("{bits} bits, {}: skipped (not supported here)", isa.name());
+                continue;
+            };
+            h.scan(&q, &codes, &mut out);
+            let reps = 500;
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                h.scan(std::hint::black_box(&q), std::hint::black_box(&codes), &mut out);
+            }
+            let ns = t.elapsed().as_nanos() as f64 / (reps * n) as f64;
+            println!(
+                "{bits} bits, {}: {ns:.2} ns per code (checksum {})",
+                isa.name(),
+                out.iter().sum::<u32>()
+            );
+        }
+    }
+}
