@@ -6,3 +6,5 @@ pub mod binary;
 pub mod kmeans;
 pub mod pq;
 pub mod sq;
+
+pub use binary::{BinaryQuantizer, Encoder, Hamming, HammingIsa};
