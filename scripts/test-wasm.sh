@@ -68,6 +68,12 @@ quiver=target/debug/quiver
   --seed 42 --threads 1 --output "$fixtures/hnsw.qvdb" >/dev/null
 "$quiver" search --index "$fixtures/hnsw.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
   >"$fixtures/results.json"
+# Compressed: HNSW over SQ8 codes alone (no f32 vectors, approximate distances), so the answers
+# compare the quantization kernels natively and in simd128 bit for bit.
+"$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
+  --seed 42 --threads 1 --quantize sq8 --rerank 0 --output "$fixtures/hnsw-sq8.qvdb" >/dev/null
+"$quiver" search --index "$fixtures/hnsw-sq8.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
+  >"$fixtures/results-sq8.json"
 export QUIVER_WASM_FIXTURES="$fixtures"
 
 # 6. The browser suite (the runner comes from .cargo/config.toml).

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-const FILES: [&str; 4] = ["base.fvecs", "query.fvecs", "hnsw.qvdb", "results.json"];
+const FILES: [&str; 6] =
+    ["base.fvecs", "query.fvecs", "hnsw.qvdb", "results.json", "hnsw-sq8.qvdb", "results-sq8.json"];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=QUIVER_WASM_FIXTURES");

@@ -178,7 +178,8 @@ proptest! {
     }
 }
 
-type SqKernelPair = (&'static str, fn(&Kernels, &[f32], &[f32], &[u8]) -> f32, fn(&[f32], &[f32], &[u8]) -> f32);
+type SqKernelPair =
+    (&'static str, fn(&Kernels, &[f32], &[f32], &[u8]) -> f32, fn(&[f32], &[f32], &[u8]) -> f32);
 const SQ_KERNELS: [SqKernelPair; 3] = [
     ("sq_dot", |k, w, _, c| k.sq_dot(w, c), |w, _, c| scalar::sq_dot(w, c)),
     ("sq_l2", |k, p, s, c| k.sq_l2(p, s, c), scalar::sq_l2),

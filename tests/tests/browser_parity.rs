@@ -17,6 +17,8 @@ const BASE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/base.fvecs"));
 const QUERIES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/query.fvecs"));
 const NATIVE_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw.qvdb"));
 const NATIVE_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results.json"));
+const NATIVE_SQ8_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-sq8.qvdb"));
+const NATIVE_SQ8_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-sq8.json"));
 
 /// The parameters `scripts/test-wasm.sh` passes to `quiver build`.
 const PARAMS: HnswParams = HnswParams { m: 12, ef_construction: 100, seed: 42 };
@@ -60,7 +62,11 @@ fn seeded_build_in_the_browser_is_byte_identical_to_the_native_file() {
 
 /// The native answers: per query, ids and distances.
 fn native_results() -> Vec<(Vec<u32>, Vec<f32>)> {
-    let text = core::str::from_utf8(NATIVE_RESULTS).unwrap();
+    parse_results(NATIVE_RESULTS)
+}
+
+fn parse_results(bytes: &[u8]) -> Vec<(Vec<u32>, Vec<f32>)> {
+    let text = core::str::from_utf8(bytes).unwrap();
     text.lines()
         .map(|line| {
             let row: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -124,4 +130,33 @@ fn native_file_searched_in_place_answers_exactly_as_natively() {
         checked += 1;
     }
     assert_eq!(checked, queries.len() / dim);
+}
+
+/// Every query of the fixture against `index`, which must answer exactly `results`.
+fn assert_answers_as_natively(index: &dyn VectorSearch, results: &[u8]) {
+    let (queries, dim) = fvecs(QUERIES);
+    let expected = parse_results(results);
+    assert_eq!(expected.len(), queries.len() / dim);
+    for ((ids, dists), q) in expected.iter().zip(queries.chunks_exact(dim)) {
+        let got = index.search(q, ids.len(), &SearchParams::new(), None).unwrap();
+        assert_eq!(&got.iter().map(|n| n.id).collect::<Vec<_>>(), ids);
+        assert_eq!(got.iter().map(|n| n.distance.to_bits()).collect::<Vec<_>>(), bits(dists));
+    }
+}
+
+#[wasm_bindgen_test]
+fn native_sq8_file_answers_exactly_as_natively_and_rebuilds_identically() {
+    if !fixtures_present() {
+        return;
+    }
+    let bytes = AlignedBytes::copy_from(NATIVE_SQ8_INDEX);
+    let view = HnswView::open(bytes.as_slice()).unwrap();
+    assert_eq!(view.sq_rerank(), Some(0), "the fixture is a codes-only SQ8 file");
+    assert_answers_as_natively(&view, NATIVE_SQ8_RESULTS);
+    // The same seeded build and quantization here gives the same bytes.
+    let (base, dim) = fvecs(BASE);
+    let mut index = HnswIndex::new(dim, Metric::Cosine, PARAMS).unwrap();
+    index.add(&base).unwrap();
+    index.quantize_sq8(0).unwrap();
+    assert!(index.to_bytes() == NATIVE_SQ8_INDEX, "the browser SQ8 build differs from the native file");
 }

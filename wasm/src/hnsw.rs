@@ -27,17 +27,18 @@ struct HnswOptions {
     seed: Option<u64>,
 }
 
-/// Search options: `{ ef, filter }`.
+/// Search options: `{ ef, rerank, filter }`.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HnswSearchOptions {
     ef: Option<usize>,
+    rerank: Option<usize>,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     filter: JsValue,
 }
 
 /// The fields of [`HnswSearchOptions`].
-const SEARCH_FIELDS: &[&str] = &["ef", "filter"];
+const SEARCH_FIELDS: &[&str] = &["ef", "rerank", "filter"];
 
 /// Approximate nearest-neighbour search over an HNSW graph.
 #[wasm_bindgen(js_name = HnswIndex)]
@@ -90,12 +91,15 @@ impl HnswIndex {
         }
     }
 
-    fn params(&self, ef: Option<usize>) -> Result<SearchParams, JsValue> {
-        let ef = ef.unwrap_or(self.ef_search);
+    fn params(&self, opts: &HnswSearchOptions) -> Result<SearchParams, JsValue> {
+        let ef = opts.ef.unwrap_or(self.ef_search);
         if ef == 0 {
             return Err(js_error("ef must be at least 1"));
         }
-        Ok(SearchParams::new().with_ef(ef))
+        if opts.rerank == Some(0) {
+            return Err(js_error("rerank must be at least 1 (leave it out for the index default)"));
+        }
+        Ok(SearchParams::new().with_ef(ef).with_rerank_factor(opts.rerank.unwrap_or(0)))
     }
 }
 
@@ -185,10 +189,35 @@ impl HnswIndex {
         let id = js::number_u32("id", &id)?;
         let slot = self.slot(id)?;
         let v = match &self.inner {
-            Inner::Owned(index) => index.get(slot),
-            Inner::File(view) => view.get(slot),
+            Inner::Owned(index) => index.get(slot).map(|v| v.to_vec()),
+            // A codes-only quantized file has no f32 vectors: its codes are decoded.
+            Inner::File(view) => view.get_decoded(slot),
         };
-        Ok(v.map_err(js_error)?.into())
+        Ok(v.map_err(js_error)?.as_slice().into())
+    }
+
+    /// Quantizes the vectors to one byte per dimension (SQ8): searches walk the graph over
+    /// the codes, and `toBytes` writes them. With `rerankFactor` R ≥ 1 the best `k × R`
+    /// candidates are re-ranked with the exact vectors (kept); with 0 only the codes are kept
+    /// in the written file, about a quarter of the vector bytes, and results carry approximate
+    /// distances.
+    #[wasm_bindgen(js_name = quantizeSq8)]
+    pub fn quantize_sq8(
+        &mut self,
+        #[wasm_bindgen(js_name = rerankFactor, unchecked_param_type = "number")] rerank_factor: JsValue,
+    ) -> Result<(), JsValue> {
+        let r = js::number_u32("rerankFactor", &rerank_factor)?;
+        self.owned()?.quantize_sq8(r as usize).map_err(js_error)
+    }
+
+    /// `"sq8"` for a quantized index, else `"none"`.
+    #[wasm_bindgen(getter)]
+    pub fn quantization(&self) -> String {
+        let sq = match &self.inner {
+            Inner::Owned(index) => index.sq_quantizer().is_some(),
+            Inner::File(view) => view.sq_quantizer().is_some(),
+        };
+        if sq { "sq8" } else { "none" }.into()
     }
 
     /// The `k` nearest neighbours of `query`, closest first (ties by smaller id). `options`:
@@ -204,7 +233,7 @@ impl HnswIndex {
     ) -> Result<JsValue, JsValue> {
         let opts: HnswSearchOptions =
             js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
-        let params = self.params(opts.ef)?;
+        let params = self.params(&opts)?;
         let live = |s| self.is_live(s);
         let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
         s.one(&query, &k, &params, &opts.filter)
@@ -220,7 +249,7 @@ impl HnswIndex {
     ) -> Result<js_sys::Array, JsValue> {
         let opts: HnswSearchOptions =
             js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
-        let params = self.params(opts.ef)?;
+        let params = self.params(&opts)?;
         let live = |s| self.is_live(s);
         let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
         s.batch(&queries, &k, &params, &opts.filter)

@@ -68,6 +68,11 @@ export interface FlatSearchOptions {
 export interface HnswSearchOptions {
   /** Candidate-list size (recall/speed knob); at least `k` is used. */
   ef?: number;
+  /**
+   * Quantized indexes: re-rank the best `k × rerank` candidates with the exact vectors
+   * (default: the factor given to `quantizeSq8`; ignored by a codes-only index).
+   */
+  rerank?: number;
   filter?: IdFilter;
 }
 

@@ -599,6 +599,60 @@ fn hnsw_bytes_round_trip_is_byte_exact_and_equals_the_core_build() {
     assert_throws(r, "flat");
 }
 
+#[wasm_bindgen_test]
+fn sq8_quantized_hnsw_through_js_keeps_recall_and_round_trips() {
+    let (n, dim, k) = (3000, 32, 10);
+    let data = clustered(61, n, dim, 30);
+    let queries = clustered(62, 30, dim, 30);
+    let flat = js_new(dim as f64, "cosine").expect("flat");
+    add(&flat, &data).expect("add");
+    let truth: Vec<Vec<u32>> =
+        queries.chunks_exact(dim).map(|q| search(&flat, q, k as f64).expect("flat").0).collect();
+    let recall_of = |index: &JsValue, options: &str| -> f64 {
+        let mut total = 0.0;
+        for (q, t) in queries.chunks_exact(dim).zip(&truth) {
+            total += recall(&search_with(index, q, k as f64, json(options)).expect("search").0, t);
+        }
+        total / truth.len() as f64
+    };
+    let hnsw = hnsw_new(dim as f64, "cosine", r#"{"m": 12, "efConstruction": 100, "seed": 5}"#).expect("new");
+    add(&hnsw, &data).expect("add");
+    let f32_file = to_bytes(&hnsw).len();
+    assert_eq!(get(&hnsw, "quantization").as_string().as_deref(), Some("none"));
+    let exact = recall_of(&hnsw, r#"{"ef": 64}"#);
+    call(&hnsw, "quantizeSq8", &[4.into()]).expect("quantizeSq8");
+    assert_eq!(get(&hnsw, "quantization").as_string().as_deref(), Some("sq8"));
+    let reranked = recall_of(&hnsw, r#"{"ef": 64}"#);
+    let more = recall_of(&hnsw, r#"{"ef": 64, "rerank": 6}"#);
+    assert!(reranked >= exact - 0.02, "sq8 + rerank {reranked} vs f32 {exact}");
+    assert!(more >= exact - 0.02, "sq8 + rerank 6: {more} vs f32 {exact}");
+    // Codes only: a smaller file that answers identically once reopened, with decoded `get`.
+    call(&hnsw, "quantizeSq8", &[0.into()]).expect("quantizeSq8(0)");
+    let codes_only = recall_of(&hnsw, r#"{"ef": 64}"#);
+    assert!(codes_only >= exact - 0.08, "sq8 only {codes_only} vs f32 {exact}");
+    let bytes = to_bytes(&hnsw);
+    // The codes replace the f32 vectors: three quarters of their bytes are gone.
+    assert!(f32_file - bytes.len() >= n * dim * 3 - 4096, "{f32_file} → {} bytes", bytes.len());
+    let opened = call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]).expect("fromBytes");
+    assert_eq!(get(&opened, "quantization").as_string().as_deref(), Some("sq8"));
+    for q in queries.chunks_exact(dim) {
+        let a = search(&hnsw, q, 5.0).expect("a");
+        let b = search(&opened, q, 5.0).expect("b");
+        assert_eq!(a.0, b.0);
+        assert_eq!(bits(&a.1), bits(&b.1));
+    }
+    let v: Float32Array = call(&opened, "get", &[7.into()]).expect("get").dyn_into().expect("Float32Array");
+    assert_eq!(v.length() as usize, dim);
+    // Bad arguments are Errors that say what is wrong.
+    assert_throws(call(&hnsw, "quantizeSq8", &["4".into()]), "rerankFactor must be a number");
+    assert_throws(call(&hnsw, "quantizeSq8", &[(-1).into()]), "rerankFactor must be a whole number");
+    assert_throws(
+        search_with(&hnsw, &queries[..dim], 5.0, json(r#"{"rerank": 0}"#)),
+        "rerank must be at least 1",
+    );
+    assert_throws(search_with(&hnsw, &queries[..dim], 5.0, json(r#"{"rerank": "x"}"#)), "rerank");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Caller ids, remove, get
 // ---------------------------------------------------------------------------------------------
@@ -798,7 +852,7 @@ fn options_are_checked_field_by_field() {
     let q = [0.5, 0.5];
     assert_throws(
         search_with(&hnsw, &q, 1.0, json(r#"{"eff": 3}"#)),
-        "unknown field `eff`, expected `ef` or `filter`",
+        "unknown field `eff`, expected `ef` or `rerank` or `filter`",
     );
     assert_throws(search_with(&hnsw, &q, 1.0, json(r#"{"ef": "10"}"#)), "search options: ef: invalid type");
     assert_throws(search_with(&hnsw, &q, 1.0, json(r#"{"ef": 0}"#)), "ef must be at least 1");

@@ -80,6 +80,13 @@ const searchOpts: HnswSearchOptions = { filter: (id) => id >= 100 && id < 200 };
 show("hnsw, predicate", hnsw.search(query, 10, searchOpts));
 for (const r of hnsw.searchBatch(randomVectors(3), 5, { ef: 32 })) show("batch", r);
 
+// Compression: graph walks over one byte per dimension, the best k × 4 re-ranked exactly.
+const compressed = HnswIndex.fromBytes(hnsw.toBytes());
+compressed.quantizeSq8(4);
+const quantization: string = compressed.quantization;
+show("sq8", compressed.search(query, 10, { ef: 64, rerank: 8 }));
+console.log(quantization);
+
 hnsw.efSearch = 100;
 const ef: number = hnsw.efSearch;
 const m: number = hnsw.m;

@@ -504,7 +504,11 @@ impl HnswIndex {
             entry: self.entry,
             max_level: self.max_level,
             deleted: &self.deleted,
-            sq: self.sq.as_ref().map(|s| SqData { quantizer: &s.quantizer, codes: &s.codes, rerank: s.rerank }),
+            sq: self.sq.as_ref().map(|s| SqData {
+                quantizer: &s.quantizer,
+                codes: &s.codes,
+                rerank: s.rerank,
+            }),
         }
     }
 

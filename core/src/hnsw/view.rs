@@ -7,9 +7,9 @@ use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
 use super::search::{Graph, Scratch, ScratchPool, SqData};
-use crate::quant::sq::ScalarQuantizer;
 use super::{search_graph, HnswIndex, HnswParams, MAX_LEVEL, NONE};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
+use crate::quant::sq::ScalarQuantizer;
 use crate::rng::Rng;
 use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
 
@@ -161,7 +161,9 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 Some((quantizer, range_of(raw, codes), d.sq_rerank as usize))
             }
             (Some(_), None) => return Err(FormatError::MissingSection { kind: SectionKind::SQ_CODES }.into()),
-            (None, Some(_)) => return Err(FormatError::MissingSection { kind: SectionKind::SQ_RANGES }.into()),
+            (None, Some(_)) => {
+                return Err(FormatError::MissingSection { kind: SectionKind::SQ_RANGES }.into())
+            }
         };
         // A codes-only file (re-rank factor 0) has no f32 vectors; every other file has them.
         let codes_only = sq.is_some() && d.sq_rerank == 0;
@@ -171,7 +173,9 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         let vectors = match (codes_only, info.entry(SectionKind::VECTORS)) {
             (true, None) => None,
             (true, Some(_)) => {
-                return Err(bad(SectionKind::VECTORS, "present in a codes-only file (re-rank factor 0)").into())
+                return Err(
+                    bad(SectionKind::VECTORS, "present in a codes-only file (re-rank factor 0)").into()
+                )
             }
             (false, _) => {
                 let vec_bytes = info.section_sized(raw, SectionKind::VECTORS, size(count, dim * 4)?)?;

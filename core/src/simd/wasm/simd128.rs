@@ -93,7 +93,9 @@ fn sq_kernel(p: &[f32], s: &[f32], c: &[u8], term: impl Fn(v128, v128, v128) -> 
     let mut i = 0;
     while i < body {
         // SAFETY: i + 32 <= body <= n, and all three slices hold at least n elements.
-        step(&mut acc, unsafe { p.as_ptr().add(i) }, unsafe { s.as_ptr().add(i) }, unsafe { c.as_ptr().add(i) });
+        step(&mut acc, unsafe { p.as_ptr().add(i) }, unsafe { s.as_ptr().add(i) }, unsafe {
+            c.as_ptr().add(i)
+        });
         i += 32;
     }
     if body < n {

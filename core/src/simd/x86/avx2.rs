@@ -84,7 +84,11 @@ macro_rules! avx2_sq_kernel {
                 for (r, lane) in acc.iter_mut().enumerate() {
                     // SAFETY: callers pass pointers to at least 32 readable floats and bytes.
                     let ($p, $s, $y) = unsafe {
-                        (_mm256_loadu_ps(pp.add(8 * r)), _mm256_loadu_ps(ps.add(8 * r)), widen8(pc.add(8 * r)))
+                        (
+                            _mm256_loadu_ps(pp.add(8 * r)),
+                            _mm256_loadu_ps(ps.add(8 * r)),
+                            widen8(pc.add(8 * r)),
+                        )
                     };
                     *lane = _mm256_add_ps(*lane, $term);
                 }

@@ -109,7 +109,7 @@ pub fn search(a: SearchArgs) -> CliResult {
     if qdim != index.dim() {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
     }
-    let params = SearchParams::new().with_ef(a.ef);
+    let params = SearchParams::new().with_ef(a.ef).with_nprobe(a.nprobe).with_rerank_factor(a.rerank);
     let t0 = Instant::now();
     let mut results = index.search_batch(&queries, a.k, &params, None)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -263,10 +263,8 @@ pub fn run_bench(
             v.iter().map(|&p| Some(p)).collect()
         }
     };
-    let sweep: Vec<(Option<usize>, Option<usize>)> = options(reranks)
-        .into_iter()
-        .flat_map(|r| options(params).into_iter().map(move |p| (p, r)))
-        .collect();
+    let sweep: Vec<(Option<usize>, Option<usize>)> =
+        options(reranks).into_iter().flat_map(|r| options(params).into_iter().map(move |p| (p, r))).collect();
     let mut rows = Vec::new();
     for (p, r) in sweep {
         let p0 = p.unwrap_or(0);

@@ -122,6 +122,12 @@ pub struct SearchArgs {
     /// Search effort (HNSW ef; ignored by flat).
     #[arg(long, default_value_t = 0)]
     pub ef: usize,
+    /// IVF: inverted lists probed (0: the index default).
+    #[arg(long, default_value_t = 0)]
+    pub nprobe: usize,
+    /// Quantized indexes: re-rank k × R candidates exactly (0: the index default).
+    #[arg(long, default_value_t = 0)]
+    pub rerank: usize,
     /// Write result ids as .ivecs (nq × k, -1 padding).
     #[arg(long, conflicts_with = "json")]
     pub output: Option<PathBuf>,
