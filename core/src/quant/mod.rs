@@ -6,3 +6,6 @@ pub mod binary;
 pub mod kmeans;
 pub mod pq;
 pub mod sq;
+
+pub use kmeans::{kmeans, KMeansParams};
+pub use pq::ProductQuantizer;
