@@ -6,8 +6,11 @@
 //! Both run the one search in [`search`], so the same query gives the same ids and
 //! bit-identical distances on either.
 //!
-//! Metrics: L2 (squared), inner product, and cosine (vectors and queries normalised, then
-//! ranked by inner product; distances are `1 − cos`). L1 has no decomposition over
+//! Metrics: L2 (squared), inner product, and cosine. Cosine vectors and queries are
+//! normalised and ranked by the L2 ADC distance, returned halved (`‖q − x‖² / 2 = 1 − cos` for
+//! unit vectors): its error is `2⟨x − q, x̂ − x⟩ + ‖x̂ − x‖²`, which shrinks as `x` nears `q`,
+//! while the inner-product estimate's error `⟨q, x̂ − x⟩` does not (measured on a 96-d
+//! mixture, recall@10 without rerank 0.45 by inner product). L1 has no decomposition over
 //! sub-vectors that ADC could use, so it is refused rather than approximated badly.
 
 mod search;
@@ -152,7 +155,7 @@ impl InvertedLists for OwnedLists<'_> {
 fn residual_terms_for(metric: Metric, pq: &ProductQuantizer, centroids: &[f32]) -> Option<Vec<f32>> {
     let nlist = centroids.len() / pq.dim();
     let floats = nlist.checked_mul(pq.m() * pq.ksub())?;
-    (metric == Metric::L2 && pq.is_trained() && floats.saturating_mul(4) <= RESIDUAL_TERMS_BUDGET)
+    (metric != Metric::InnerProduct && pq.is_trained() && floats.saturating_mul(4) <= RESIDUAL_TERMS_BUDGET)
         .then(|| pq.residual_terms(centroids))
 }
 

@@ -50,7 +50,7 @@ pub(crate) struct Engine<'a, L> {
     /// `nlist × dim`; empty when untrained.
     pub centroids: &'a [f32],
     pub pq: &'a ProductQuantizer,
-    /// L2 only: `nlist × m × ksub` query-independent terms (see
+    /// L2 and cosine: `nlist × m × ksub` query-independent terms (see
     /// [`ProductQuantizer::residual_terms`]); `None` computes residual tables per list.
     pub residual_terms: Option<&'a [f32]>,
     pub lists: L,
@@ -136,9 +136,9 @@ impl<L: InvertedLists> Engine<'_, L> {
         coarse.sort_unstable_by(Neighbor::cmp_rank);
 
         match (self.metric, self.residual_terms) {
-            (Metric::L2, Some(_)) => self.pq.dot_table_unchecked(q, query_table),
-            (Metric::L2, None) => {}
-            _ => self.pq.ip_table_unchecked(q, query_table),
+            (Metric::InnerProduct, _) => self.pq.ip_table_unchecked(q, query_table),
+            (_, Some(_)) => self.pq.dot_table_unchecked(q, query_table),
+            (_, None) => {}
         }
         let table_len = self.pq.m() * self.pq.ksub();
         let keep = if rerank > 0 { k.saturating_mul(rerank) } else { k }.min(self.count);
@@ -152,21 +152,20 @@ impl<L: InvertedLists> Engine<'_, L> {
             }
             let centroid = &self.centroids[list * dim..(list + 1) * dim];
             let (table, base): (&[f32], f32) = match (self.metric, self.residual_terms) {
-                (Metric::L2, Some(terms)) => {
+                (Metric::InnerProduct, _) => (query_table, probe.distance),
+                (_, Some(terms)) => {
                     // ‖q − c − r‖² = ‖q − c‖² + Σ_j (‖r_j‖² + 2⟨c_j, r_j⟩) − 2 Σ_j ⟨q_j, r_j⟩
                     let terms = terms.get(list * table_len..(list + 1) * table_len).unwrap_or(&[]);
                     list_table.clear();
                     list_table.extend(terms.iter().zip(query_table.iter()).map(|(&t, &d)| t - 2.0 * d));
                     (list_table, probe.distance)
                 }
-                (Metric::L2, None) => {
+                (_, None) => {
                     residual.clear();
                     residual.extend(q.iter().zip(centroid).map(|(&x, &c)| x - c));
                     self.pq.l2_table_unchecked(residual, list_table);
                     (list_table, 0.0)
                 }
-                (Metric::Cosine, _) => (query_table, 1.0 - self.kernels.dot(q, centroid)),
-                _ => (query_table, probe.distance),
             };
             if table.len() != table_len {
                 continue;
@@ -188,6 +187,11 @@ impl<L: InvertedLists> Engine<'_, L> {
         }
         top.finish();
         if rerank == 0 {
+            if self.metric == Metric::Cosine {
+                // ‖q − x‖² = 2 − 2⟨q, x⟩ for unit vectors: half the squared distance is the
+                // cosine distance. Halving is exact, so the order is unchanged.
+                out.iter_mut().for_each(|n| n.distance *= 0.5);
+            }
             return Ok(());
         }
         let vectors = self.vectors.unwrap_or(&[]);
