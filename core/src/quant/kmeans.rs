@@ -175,6 +175,59 @@ fn init_plus_plus(kernels: &Kernels, points: &[f32], dim: usize, k: usize, rng: 
     centroids
 }
 
+/// `k` row-major centroids of dimension `dim` transposed to `dim × k` (dimension-major), the
+/// layout [`nearest_transposed`] reads.
+pub fn transpose(centroids: &[f32], dim: usize) -> Vec<f32> {
+    let k = centroids.len() / dim;
+    let mut out = vec![0.0f32; centroids.len()];
+    for (c, row) in centroids.chunks_exact(dim).enumerate() {
+        for (d, &x) in row.iter().enumerate() {
+            out[d * k + c] = x;
+        }
+    }
+    out
+}
+
+/// Centroids scored together by [`nearest_transposed`]: independent accumulators the compiler
+/// keeps in vector registers.
+const BLOCK: usize = 8;
+
+/// [`nearest`] for short vectors, reading centroids transposed (`dim × k`, see [`transpose`]):
+/// eight centroids at a time, each summing its squared differences in dimension order from
+/// zero, exactly as the sequential loop of [`l2_distance`] does, so the distances, and the
+/// choice, are bit-identical to [`nearest`]'s; only eight sums run side by side.
+#[inline]
+pub fn nearest_transposed(transposed: &[f32], k: usize, x: &[f32]) -> (u32, f32) {
+    let mut best = (0u32, f32::INFINITY);
+    let full = k / BLOCK * BLOCK;
+    for block in (0..full).step_by(BLOCK) {
+        let mut acc = [0.0f32; BLOCK];
+        for (d, &xd) in x.iter().enumerate() {
+            let Some(row) = transposed.get(d * k + block..d * k + block + BLOCK) else { break };
+            for (a, &c) in acc.iter_mut().zip(row) {
+                let t = xd - c;
+                *a += t * t;
+            }
+        }
+        for (l, &a) in acc.iter().enumerate() {
+            if a < best.1 {
+                best = ((block + l) as u32, a);
+            }
+        }
+    }
+    for c in full..k {
+        let mut a = 0.0f32;
+        for (d, &xd) in x.iter().enumerate() {
+            let t = xd - transposed.get(d * k + c).copied().unwrap_or(0.0);
+            a += t * t;
+        }
+        if a < best.1 {
+            best = (c as u32, a);
+        }
+    }
+    best
+}
+
 /// The centroid nearest to `x` (ties to the lower index) and its squared distance.
 #[inline]
 pub fn nearest(kernels: &Kernels, centroids: &[f32], dim: usize, x: &[f32]) -> (u32, f32) {
@@ -198,8 +251,15 @@ pub fn assign_into(
     assignment: &mut [u32],
     distance: &mut [f32],
 ) {
+    let small = dim < SMALL_DIM;
+    let transposed = if small { transpose(centroids, dim) } else { Vec::new() };
+    let k = centroids.len() / dim;
     let one = |row: &[f32], a: &mut u32, d: &mut f32| {
-        let (c, dist) = nearest(kernels, centroids, dim, row);
+        let (c, dist) = if small {
+            nearest_transposed(&transposed, k, row)
+        } else {
+            nearest(kernels, centroids, dim, row)
+        };
         *a = c;
         *d = dist;
     };
@@ -339,6 +399,21 @@ mod tests {
         let a = kmeans(Kernels::best(), &data, dim, &p).unwrap();
         assert_eq!(a, kmeans(Kernels::best(), &data, dim, &p).unwrap());
         assert_eq!(sample_rows(&data, dim, 40, &mut Rng::new(2)).len(), 40 * dim);
+    }
+
+    #[test]
+    fn transposed_search_matches_the_row_major_one_bit_for_bit() {
+        let mut rng = Rng::new(12);
+        for (dim, k) in [(1, 3), (4, 16), (8, 256), (7, 21)] {
+            let centroids: Vec<f32> = (0..k * dim).map(|_| rng.normal() as f32).collect();
+            let t = transpose(&centroids, dim);
+            for _ in 0..50 {
+                let x: Vec<f32> = (0..dim).map(|_| rng.normal() as f32).collect();
+                let (a, da) = nearest(&Kernels::scalar(), &centroids, dim, &x);
+                let (b, db) = nearest_transposed(&t, k, &x);
+                assert_eq!((a, da.to_bits()), (b, db.to_bits()));
+            }
+        }
     }
 
     #[test]

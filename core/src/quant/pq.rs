@@ -14,7 +14,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::kmeans::{kmeans, nearest, KMeansParams};
+use super::kmeans::{kmeans, nearest_transposed, transpose, KMeansParams};
 use crate::rng::Rng;
 use crate::validate::check_vectors;
 use crate::{Error, Kernels, Result};
@@ -27,6 +27,9 @@ pub struct ProductQuantizer {
     nbits: u8,
     /// `m × ksub × dsub`, row-major; empty until trained.
     codebooks: Vec<f32>,
+    /// The same, per sub-quantizer transposed to `dsub × ksub`: tables and encoding then
+    /// compute `ksub` sums side by side (vectorised), each still in dimension order.
+    transposed: Vec<f32>,
 }
 
 impl ProductQuantizer {
@@ -49,7 +52,7 @@ impl ProductQuantizer {
         if nbits != 8 && nbits != 4 {
             return Err(Error::InvalidParameter { name: "nbits", reason: "must be 8 or 4" });
         }
-        Ok(Self { dim, m, nbits, codebooks: Vec::new() })
+        Ok(Self { dim, m, nbits, codebooks: Vec::new(), transposed: Vec::new() })
     }
 
     /// A trained quantizer from its codebooks (`m × 2^nbits × dim / m` finite floats).
@@ -64,7 +67,7 @@ impl ProductQuantizer {
         if codebooks.iter().any(|x| !x.is_finite()) {
             return Err(Error::InvalidParameter { name: "codebooks", reason: "hold NaN or infinity" });
         }
-        pq.codebooks = codebooks;
+        pq.set_codebooks(codebooks);
         Ok(pq)
     }
 
@@ -139,8 +142,22 @@ impl ProductQuantizer {
         for book in books {
             codebooks.extend_from_slice(&book?);
         }
-        self.codebooks = codebooks;
+        self.set_codebooks(codebooks);
         Ok(())
+    }
+
+    fn set_codebooks(&mut self, codebooks: Vec<f32>) {
+        let size = self.ksub() * self.dsub();
+        self.transposed =
+            codebooks.chunks_exact(size).flat_map(|book| transpose(book, self.dsub())).collect();
+        self.codebooks = codebooks;
+    }
+
+    /// Sub-quantizer `j`'s codebook transposed (`dsub × ksub`).
+    #[inline]
+    fn book_t(&self, j: usize) -> &[f32] {
+        let size = self.ksub() * self.dsub();
+        &self.transposed[j * size..(j + 1) * size]
     }
 
     fn check_ready(&self, len: usize) -> Result<()> {
@@ -171,11 +188,11 @@ impl ProductQuantizer {
     }
 
     /// [`encode`](Self::encode) for callers that validated the lengths and training.
-    pub(crate) fn encode_unchecked(&self, kernels: &Kernels, x: &[f32], code: &mut [u8]) {
+    pub(crate) fn encode_unchecked(&self, _kernels: &Kernels, x: &[f32], code: &mut [u8]) {
         let dsub = self.dsub();
         code.fill(0);
         for (j, sub) in x.chunks_exact(dsub).enumerate() {
-            let (c, _) = nearest(kernels, self.book(j), dsub, sub);
+            let (c, _) = nearest_transposed(self.book_t(j), self.ksub(), sub);
             if self.nbits == 8 {
                 code[j] = c as u8;
             } else {
@@ -208,14 +225,20 @@ impl ProductQuantizer {
         Ok(())
     }
 
-    /// Fills `table` (`m × ksub`) with `f(query_j, centroid_jk)` for every sub-quantizer `j`
-    /// and centroid `k`.
+    /// Fills `table` (`m × ksub`) with `Σ_d term(q_jd, c_jkd)` for every sub-quantizer `j` and
+    /// centroid `k`, each sum from zero in dimension order (as a sequential loop sums),
+    /// `ksub` of them side by side over the transposed codebooks.
     #[inline]
-    fn fill_table(&self, query: &[f32], table: &mut Vec<f32>, f: impl Fn(&[f32], &[f32]) -> f32) {
-        let dsub = self.dsub();
+    fn fill_table(&self, query: &[f32], table: &mut Vec<f32>, term: impl Fn(f32, f32) -> f32) {
+        let (dsub, ksub) = (self.dsub(), self.ksub());
         table.clear();
-        for (j, q) in query.chunks_exact(dsub).enumerate() {
-            table.extend(self.book(j).chunks_exact(dsub).map(|c| f(q, c)));
+        table.resize(self.m * ksub, 0.0);
+        for (j, (q, out)) in query.chunks_exact(dsub).zip(table.chunks_exact_mut(ksub)).enumerate() {
+            for (&qd, row) in q.iter().zip(self.book_t(j).chunks_exact(ksub)) {
+                for (o, &c) in out.iter_mut().zip(row) {
+                    *o += term(qd, c);
+                }
+            }
         }
     }
 
@@ -224,7 +247,7 @@ impl ProductQuantizer {
     /// decoded vector.
     pub fn l2_table(&self, query: &[f32], table: &mut Vec<f32>) -> Result<()> {
         self.check_ready(query.len())?;
-        self.fill_table(query, table, sub_l2);
+        self.fill_table(query, table, l2_term);
         Ok(())
     }
 
@@ -233,23 +256,25 @@ impl ProductQuantizer {
     /// vector.
     pub fn ip_table(&self, query: &[f32], table: &mut Vec<f32>) -> Result<()> {
         self.check_ready(query.len())?;
-        self.fill_table(query, table, |a, b| -sub_dot(a, b));
+        self.fill_table(query, table, dot_term);
+        table.iter_mut().for_each(|x| *x = -*x);
         Ok(())
     }
 
     /// Positive sub-dot products `⟨q_j, c_jk⟩` (the query term of IVF's L2 decomposition).
     pub(crate) fn dot_table_unchecked(&self, query: &[f32], table: &mut Vec<f32>) {
-        self.fill_table(query, table, sub_dot);
+        self.fill_table(query, table, dot_term);
     }
 
     /// Negated inner-product table for callers that validated the query.
     pub(crate) fn ip_table_unchecked(&self, query: &[f32], table: &mut Vec<f32>) {
-        self.fill_table(query, table, |a, b| -sub_dot(a, b));
+        self.fill_table(query, table, dot_term);
+        table.iter_mut().for_each(|x| *x = -*x);
     }
 
     /// L2 table for callers that validated the query.
     pub(crate) fn l2_table_unchecked(&self, query: &[f32], table: &mut Vec<f32>) {
-        self.fill_table(query, table, sub_l2);
+        self.fill_table(query, table, l2_term);
     }
 
     /// For every coarse centroid `c` (row-major `nlist × dim`): `‖r_jk‖² + 2⟨c_j, r_jk⟩` for
@@ -297,13 +322,24 @@ impl ProductQuantizer {
     }
 }
 
-/// Squared distance of two sub-vectors, one sequential sum (sub-vectors are short).
 #[inline(always)]
+fn l2_term(q: f32, c: f32) -> f32 {
+    let d = q - c;
+    d * d
+}
+
+#[inline(always)]
+fn dot_term(q: f32, c: f32) -> f32 {
+    q * c
+}
+
+/// Squared distance of two sub-vectors, one sequential sum (the specification
+/// [`ProductQuantizer::fill_table`] matches).
+#[cfg(test)]
 fn sub_l2(a: &[f32], b: &[f32]) -> f32 {
     let mut s = 0.0f32;
     for (x, y) in a.iter().zip(b) {
-        let d = x - y;
-        s += d * d;
+        s += l2_term(*x, *y);
     }
     s
 }
@@ -447,6 +483,26 @@ mod tests {
                 let want_ip = -k.dot(&q, &decoded);
                 let got_ip = pq.adc(&ip, c, 0.0);
                 assert!((got_ip - want_ip).abs() <= 1e-4 * want_ip.abs().max(1.0), "{got_ip} vs {want_ip}");
+            }
+        }
+    }
+
+    #[test]
+    fn tables_equal_sequential_sub_sums_bit_for_bit() {
+        let (dim, m) = (24, 3);
+        let data = gaussian(300, dim, 5);
+        let mut pq = ProductQuantizer::new(dim, m, 8).unwrap();
+        pq.train(Kernels::best(), &data, 2, 4).unwrap();
+        let q = gaussian(1, dim, 6);
+        let (mut l2, mut ip) = (Vec::new(), Vec::new());
+        pq.l2_table(&q, &mut l2).unwrap();
+        pq.ip_table(&q, &mut ip).unwrap();
+        let dsub = pq.dsub();
+        for j in 0..m {
+            for (k, c) in pq.book(j).chunks_exact(dsub).enumerate() {
+                let qj = &q[j * dsub..(j + 1) * dsub];
+                assert_eq!(l2[j * 256 + k].to_bits(), sub_l2(qj, c).to_bits());
+                assert_eq!(ip[j * 256 + k].to_bits(), (-sub_dot(qj, c)).to_bits());
             }
         }
     }
