@@ -145,6 +145,25 @@ fn bytes_round_trip_and_view_answers_like_the_owned_index() {
 }
 
 #[test]
+fn caller_ids_are_stored_and_read_back() {
+    let data = mixture(500, 16, 5, 10);
+    let index = IvfPqIndex::build(16, Metric::L2, IvfPqParams::new(4, 4), &data).unwrap();
+    let by_slot: Vec<u32> = (0..500).map(|i| 10_000 + 3 * i).collect();
+    let ids = quiverdb_core::IdMap::from_ids(&by_slot, |_| true).unwrap();
+    let mut bytes = Vec::new();
+    index
+        .write_with_ids(&ids, &mut |b: &[u8]| -> Result<(), ()> {
+            bytes.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+    let aligned = quiverdb_core::format::AlignedBytes::copy_from(&bytes);
+    let view = IvfPqView::open(aligned.as_slice()).unwrap();
+    assert_eq!(view.ids(), Some(&by_slot[..]));
+    assert_eq!(IvfPqView::open(&index.to_bytes()[..]).unwrap().ids(), None);
+}
+
+#[test]
 fn builds_are_deterministic_across_kernel_paths() {
     let data = mixture(2000, 48, 10, 5);
     let params = IvfPqParams::new(20, 6).with_seed(77);
@@ -242,6 +261,10 @@ fn train_add_search_lifecycle_and_input_errors() {
     cos.train(&data).unwrap();
     cos.add(&data).unwrap();
     assert!(matches!(cos.search(&[0.0; 16], 3, &p(0, 0), None), Err(Error::ZeroVector { .. })));
+
+    let sampled = IvfPqIndex::build(dim, Metric::L2, params.with_train_sample(300), &data).unwrap();
+    assert_eq!(sampled.len(), 600);
+    assert_ne!(sampled.centroids(), index.centroids(), "a 300-vector sample trains other centroids");
 
     let lean = IvfPqIndex::build(dim, Metric::L2, params.with_keep_vectors(false), &data).unwrap();
     assert!(matches!(

@@ -356,6 +356,12 @@ fn sub_dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// 8-bit scan: four codes at a time with independent accumulators, so four table-lookup
 /// chains are in flight at once; each code still sums its entries in order of `j`.
+///
+/// Measured on Zen 3 (ns per code at m = 16 / 32 / 48): this loop 4.5 / 9.3 / 15.4; eight
+/// codes at a time 4.8 / 9.6 / 16.5; sub-codes read eight per `u64` load 5.1 / 10.3 / 16.4;
+/// the same compiled for AVX2 9.2 / 16.2 / 24.4; AVX2 gathers (one 32-bit gather for four
+/// sub-codes of eight codes, then float gathers) 12.0 / 23.5 / 35.8. The loop is bound by its
+/// two loads per lookup, and gathers are slow on AMD cores, so no SIMD path is kept.
 fn scan8(tables: &[[f32; 256]], codes: &[u8], base: f32, out: &mut [f32]) {
     let m = tables.len();
     let mut blocks = codes.chunks_exact(4 * m);
