@@ -411,7 +411,7 @@ fn speed_report() {
         pq.train(k, &data, 1, 4).unwrap();
         let mut codes = vec![0u8; 4000 * m];
         for (x, c) in data.chunks_exact(dim).zip(codes.chunks_exact_mut(m)) {
-            pq.encode(&k, x, c).unwrap();
+            pq.encode(x, c).unwrap();
         }
         let mut table = Vec::new();
         pq.l2_table(&data[..dim], &mut table).unwrap();

@@ -361,7 +361,7 @@ impl IvfPqIndex {
             let c = &centroids[*list as usize * dim..(*list as usize + 1) * dim];
             residual.clear();
             residual.extend(x.iter().zip(c).map(|(&a, &b)| a - b));
-            pq.encode_unchecked(kernels, residual, code);
+            pq.encode_unchecked(residual, code);
         };
         #[cfg(feature = "parallel")]
         {

@@ -178,17 +178,17 @@ impl ProductQuantizer {
     }
 
     /// Encodes `x` into `code` (`code_len` bytes).
-    pub fn encode(&self, kernels: &Kernels, x: &[f32], code: &mut [u8]) -> Result<()> {
+    pub fn encode(&self, x: &[f32], code: &mut [u8]) -> Result<()> {
         self.check_ready(x.len())?;
         if code.len() != self.code_len() {
             return Err(Error::InvalidParameter { name: "code", reason: "must hold code_len bytes" });
         }
-        self.encode_unchecked(kernels, x, code);
+        self.encode_unchecked(x, code);
         Ok(())
     }
 
     /// [`encode`](Self::encode) for callers that validated the lengths and training.
-    pub(crate) fn encode_unchecked(&self, _kernels: &Kernels, x: &[f32], code: &mut [u8]) {
+    pub(crate) fn encode_unchecked(&self, x: &[f32], code: &mut [u8]) {
         let dsub = self.dsub();
         code.fill(0);
         for (j, sub) in x.chunks_exact(dsub).enumerate() {
@@ -428,7 +428,7 @@ pub fn reconstruction_error(pq: &ProductQuantizer, kernels: &Kernels, data: &[f3
     let mut decoded = vec![0.0f32; pq.dim()];
     let mut total = 0.0f64;
     for x in data.chunks_exact(pq.dim()) {
-        pq.encode(kernels, x, &mut code)?;
+        pq.encode(x, &mut code)?;
         pq.decode(&code, &mut decoded)?;
         total += kernels.l2sq(x, &decoded) as f64;
     }
@@ -475,7 +475,7 @@ mod tests {
             let n = 37;
             let mut codes = vec![0u8; n * pq.code_len()];
             for (x, c) in data.chunks_exact(dim).zip(codes.chunks_exact_mut(pq.code_len())) {
-                pq.encode(&k, x, c).unwrap();
+                pq.encode(x, c).unwrap();
             }
             let mut scanned = vec![0.0f32; n];
             pq.scan(&l2, &codes, 0.5, &mut scanned);
@@ -528,7 +528,7 @@ mod tests {
             pq.decode(&code, &mut decoded).unwrap();
             // A decoded vector is made of codebook entries, so it encodes back to itself
             // unless two sub-centroids coincide.
-            pq.encode(&k, &decoded, &mut again).unwrap();
+            pq.encode(&decoded, &mut again).unwrap();
             let mut redecoded = vec![0.0f32; dim];
             pq.decode(&again, &mut redecoded).unwrap();
             assert_eq!(decoded, redecoded);
