@@ -190,9 +190,10 @@ impl ProductQuantizer {
     /// [`encode`](Self::encode) for callers that validated the lengths and training.
     pub(crate) fn encode_unchecked(&self, x: &[f32], code: &mut [u8]) {
         let dsub = self.dsub();
+        let mut scores = [0.0f32; 256];
         code.fill(0);
         for (j, sub) in x.chunks_exact(dsub).enumerate() {
-            let (c, _) = nearest_transposed(self.book_t(j), self.ksub(), sub);
+            let (c, _) = nearest_transposed(self.book_t(j), self.ksub(), sub, &mut scores);
             if self.nbits == 8 {
                 code[j] = c as u8;
             } else {
