@@ -441,6 +441,11 @@ fn speed_report() {
         let mean_probed: f64 = queries
             .chunks_exact(dim)
             .map(|q| {
+                let mut q = q.to_vec();
+                if metric == Metric::Cosine {
+                    Kernels::scalar().normalize(&mut q);
+                }
+                let q = &q[..];
                 let mut c: Vec<(f32, usize)> = index
                     .centroids()
                     .chunks_exact(dim)

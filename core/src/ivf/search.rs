@@ -170,8 +170,10 @@ impl<L: InvertedLists> Engine<'_, L> {
             if table.len() != table_len {
                 continue;
             }
-            distances.clear();
-            distances.resize(slots.len(), 0.0);
+            if distances.len() < slots.len() {
+                distances.resize(slots.len(), 0.0);
+            }
+            let distances = &mut distances[..slots.len()];
             self.pq.scan(table, codes, base, distances);
             for (&slot, &d) in slots.iter().zip(distances.iter()) {
                 // Strictly worse only: an equal distance may still win on the smaller id, so the
