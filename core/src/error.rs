@@ -56,6 +56,9 @@ pub enum Error {
     /// A search on an index holding no vector.
     #[error("the index is empty: add vectors before searching")]
     EmptyIndex,
+    /// An index (or quantizer) that must be trained before it can add or search.
+    #[error("the index is not trained: call train (or build) with sample vectors first")]
+    NotTrained,
     /// An id that names no vector in the index.
     #[error("unknown id {id}: the index holds ids 0..{count}")]
     UnknownId {

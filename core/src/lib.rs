@@ -35,6 +35,7 @@ pub use flat::{FlatIndex, FlatView};
 pub use format::{FormatError, IndexKind};
 pub use hnsw::{HnswIndex, HnswParams, HnswView};
 pub use ids::{IdMap, NO_ID};
+pub use ivf::{IvfPqIndex, IvfPqParams, IvfPqView};
 pub use lsh::{BinaryIndex, BinaryParams, BinaryView};
 pub use metric::{Metric, UnknownMetric};
 pub use neighbor::{Neighbor, TopK};

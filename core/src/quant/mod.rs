@@ -8,3 +8,5 @@ pub mod pq;
 pub mod sq;
 
 pub use binary::{BinaryQuantizer, Encoder, Hamming, HammingIsa};
+pub use kmeans::{kmeans, KMeansParams};
+pub use pq::ProductQuantizer;

@@ -1,0 +1,217 @@
+//! The IVF-PQ search shared by the owned index and the in-place view: coarse probing, ADC
+//! tables, list scans into a bounded heap, exact rerank, and the reusable scratch.
+
+use alloc::vec::Vec;
+
+use crate::quant::kmeans::l2_distance;
+use crate::quant::ProductQuantizer;
+use crate::validate::check_query;
+use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, TopK, ZeroVectorKind};
+
+/// Lists probed when [`SearchParams::nprobe`] is 0.
+pub const DEFAULT_NPROBE: usize = 8;
+
+/// Access to inverted list `i`: the slots of its entries and their codes (contiguous).
+pub(crate) trait InvertedLists {
+    fn list(&self, i: usize) -> (&[u32], &[u8]);
+}
+
+/// Per-caller working memory of a search, reused so a steady-state query allocates nothing.
+#[derive(Default, Clone, Debug)]
+pub struct IvfScratch {
+    query: Vec<f32>,
+    coarse: Vec<Neighbor>,
+    query_table: Vec<f32>,
+    list_table: Vec<f32>,
+    residual: Vec<f32>,
+    distances: Vec<f32>,
+    candidates: Vec<Neighbor>,
+}
+
+/// Scratch kept for searches through `&self`: one per concurrent caller.
+#[derive(Default)]
+pub(crate) struct ScratchPool(spin::Mutex<Vec<IvfScratch>>);
+
+impl ScratchPool {
+    pub fn with<R>(&self, f: impl FnOnce(&mut IvfScratch) -> R) -> R {
+        let mut s = self.0.lock().pop().unwrap_or_default();
+        let r = f(&mut s);
+        self.0.lock().push(s);
+        r
+    }
+}
+
+/// Everything a search reads, borrowed from an owned index or from file bytes.
+pub(crate) struct Engine<'a, L> {
+    pub kernels: Kernels,
+    pub metric: Metric,
+    pub dim: usize,
+    pub count: usize,
+    /// `nlist × dim`; empty when untrained.
+    pub centroids: &'a [f32],
+    pub pq: &'a ProductQuantizer,
+    /// L2 and cosine: `nlist × m × ksub` query-independent terms (see
+    /// [`ProductQuantizer::residual_terms`]); `None` computes residual tables per list.
+    pub residual_terms: Option<&'a [f32]>,
+    pub lists: L,
+    /// `count × dim` full vectors by slot, when kept.
+    pub vectors: Option<&'a [f32]>,
+}
+
+/// The coarse distance that ranks lists (and assigns vectors): squared L2 for L2 and cosine
+/// (unit vectors: nearest centroid = smallest residual), negated inner product for IP.
+#[inline]
+pub(crate) fn coarse_distance(kernels: &Kernels, metric: Metric, q: &[f32], c: &[f32]) -> f32 {
+    match metric {
+        Metric::InnerProduct => -kernels.dot(q, c),
+        _ => l2_distance(kernels, q, c),
+    }
+}
+
+/// The list of `x`: the centroid with the smallest coarse distance (ties to the lower list).
+pub(crate) fn assign_list(
+    kernels: &Kernels,
+    metric: Metric,
+    centroids: &[f32],
+    dim: usize,
+    x: &[f32],
+) -> u32 {
+    let mut best = (0u32, f32::INFINITY);
+    for (i, c) in centroids.chunks_exact(dim).enumerate() {
+        let d = coarse_distance(kernels, metric, x, c);
+        if d < best.1 {
+            best = (i as u32, d);
+        }
+    }
+    best.0
+}
+
+impl<L: InvertedLists> Engine<'_, L> {
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        s: &mut IvfScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        check_query(query, self.dim, k)?;
+        if !self.pq.is_trained() {
+            return Err(Error::NotTrained);
+        }
+        if self.count == 0 {
+            return Err(Error::EmptyIndex);
+        }
+        let rerank = params.rerank_factor;
+        if rerank > 0 && self.vectors.is_none() {
+            return Err(Error::InvalidParameter {
+                name: "rerank_factor",
+                reason: "this index keeps no full vectors to rerank with; use 0",
+            });
+        }
+        let IvfScratch { query: q, coarse, query_table, list_table, residual, distances, candidates } = s;
+        q.clear();
+        q.extend_from_slice(query);
+        if self.metric.normalizes() && !self.kernels.normalize(q) {
+            return Err(Error::ZeroVector { what: ZeroVectorKind::Query });
+        }
+        let q: &[f32] = q;
+        let dim = self.dim;
+        let nlist = self.centroids.len() / dim;
+        let nprobe = if params.nprobe == 0 { DEFAULT_NPROBE } else { params.nprobe }.clamp(1, nlist.max(1));
+
+        coarse.clear();
+        coarse.extend(
+            self.centroids
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(i, c)| Neighbor::new(i as u32, coarse_distance(&self.kernels, self.metric, q, c))),
+        );
+        if nprobe < coarse.len() {
+            coarse.select_nth_unstable_by(nprobe - 1, Neighbor::cmp_rank);
+            coarse.truncate(nprobe);
+        }
+        // Nearest lists first: the heap threshold tightens early and later lists skip more.
+        coarse.sort_unstable_by(Neighbor::cmp_rank);
+
+        match (self.metric, self.residual_terms) {
+            (Metric::InnerProduct, _) => self.pq.ip_table_unchecked(q, query_table),
+            (_, Some(_)) => self.pq.dot_table_unchecked(q, query_table),
+            (_, None) => {}
+        }
+        let table_len = self.pq.m() * self.pq.ksub();
+        let keep = if rerank > 0 { k.saturating_mul(rerank) } else { k }.min(self.count);
+        let heap: &mut Vec<Neighbor> = if rerank > 0 { candidates } else { out };
+        let mut top = TopK::new(keep, heap);
+        for probe in coarse.iter() {
+            let list = probe.id as usize;
+            let (slots, codes) = self.lists.list(list);
+            if slots.is_empty() {
+                continue;
+            }
+            let centroid = &self.centroids[list * dim..(list + 1) * dim];
+            let (table, base): (&[f32], f32) = match (self.metric, self.residual_terms) {
+                (Metric::InnerProduct, _) => (query_table, probe.distance),
+                (_, Some(terms)) => {
+                    // ‖q − c − r‖² = ‖q − c‖² + Σ_j (‖r_j‖² + 2⟨c_j, r_j⟩) − 2 Σ_j ⟨q_j, r_j⟩
+                    let terms = terms.get(list * table_len..(list + 1) * table_len).unwrap_or(&[]);
+                    list_table.clear();
+                    list_table.extend(terms.iter().zip(query_table.iter()).map(|(&t, &d)| t - 2.0 * d));
+                    (list_table, probe.distance)
+                }
+                (_, None) => {
+                    residual.clear();
+                    residual.extend(q.iter().zip(centroid).map(|(&x, &c)| x - c));
+                    self.pq.l2_table_unchecked(residual, list_table);
+                    (list_table, 0.0)
+                }
+            };
+            if table.len() != table_len {
+                continue;
+            }
+            if distances.len() < slots.len() {
+                distances.resize(slots.len(), 0.0);
+            }
+            let distances = &mut distances[..slots.len()];
+            self.pq.scan(table, codes, base, distances);
+            for (&slot, &d) in slots.iter().zip(distances.iter()) {
+                // Strictly worse only: an equal distance may still win on the smaller id, so the
+                // result does not depend on the order lists are scanned in.
+                if top.worst().is_some_and(|w| d > w.distance) {
+                    continue;
+                }
+                if filter.is_some_and(|f| !f.allows(slot)) {
+                    continue;
+                }
+                top.push(Neighbor::new(slot, d));
+            }
+        }
+        top.finish();
+        if rerank == 0 {
+            if self.metric == Metric::Cosine {
+                // ‖q − x‖² = 2 − 2⟨q, x⟩ for unit vectors: half the squared distance is the
+                // cosine distance. Halving is exact, so the order is unchanged.
+                out.iter_mut().for_each(|n| n.distance *= 0.5);
+            }
+            return Ok(());
+        }
+        let vectors = self.vectors.unwrap_or(&[]);
+        let vector = |slot: u32| vectors.get(slot as usize * dim..(slot as usize + 1) * dim);
+        // Start every candidate's load before the first distance: the rerank is bound by
+        // memory misses, and independent misses overlap.
+        for c in candidates.iter() {
+            if let Some(v) = vector(c.id) {
+                crate::simd::prefetch(v);
+            }
+        }
+        let mut top = TopK::new(k, out);
+        for c in candidates.iter() {
+            if let Some(v) = vector(c.id) {
+                top.push(Neighbor::new(c.id, self.metric.distance(&self.kernels, q, v)));
+            }
+        }
+        top.finish();
+        Ok(())
+    }
+}
