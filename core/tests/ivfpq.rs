@@ -423,7 +423,7 @@ fn speed_report() {
         let reps = 2000;
         let t = Instant::now();
         for _ in 0..reps {
-            pq.scan(&table, std::hint::black_box(&codes), 0.0, &mut out);
+            pq.scan(&table, std::hint::black_box(&codes), 0.0, &mut out).unwrap();
             std::hint::black_box(&out);
         }
         let ns = t.elapsed().as_nanos() as f64 / (reps * 4000) as f64;
