@@ -3,7 +3,7 @@
 //! for an exact rerank of the best ADC candidates.
 //!
 //! [`IvfPqIndex`] owns its lists and grows; [`IvfPqView`] searches a file's bytes in place.
-//! Both run the one search in [`search`], so the same query gives the same ids and
+//! Both run the one search (the private `search` module), so the same query gives the same ids and
 //! bit-identical distances on either.
 //!
 //! Metrics: L2 (squared), inner product, and cosine. Cosine vectors and queries are
