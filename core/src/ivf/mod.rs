@@ -12,6 +12,12 @@
 //! while the inner-product estimate's error `⟨q, x̂ − x⟩` does not (measured on a 96-d
 //! mixture, recall@10 without rerank 0.45 by inner product). L1 has no decomposition over
 //! sub-vectors that ADC could use, so it is refused rather than approximated badly.
+//!
+//! Search: the `nprobe` nearest lists (default [`DEFAULT_NPROBE`], clamped to `nlist`) are
+//! scanned with ADC into a bounded heap of `k` (or `k × rerank_factor`, reranked exactly with
+//! the full vectors; exact distances are then returned). A filter skips disallowed ids while
+//! scanning, so with a selective filter fewer than `k` results may come back even though
+//! more matches live in lists that were not probed; probing more lists finds them.
 
 mod search;
 mod view;
