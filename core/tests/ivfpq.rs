@@ -184,7 +184,7 @@ fn builds_are_deterministic_across_kernel_paths() {
     let crcs: Vec<u32> = info.sections.iter().map(|s| s.crc).collect();
     assert_eq!(
         crcs,
-        [0x8a4ee097, 0x097185bd, 0x086b0bc3, 0xeb90acaa, 0x8f81bbf0, 0xefe079e8, 0x65d3ef4b],
+        [0x88b2394d, 0x097185bd, 0x086b0bc3, 0xeb90acaa, 0x8f81bbf0, 0xefe079e8, 0x65d3ef4b],
         "section checksums of the seeded build (the same with and without `parallel`)"
     );
 }
@@ -211,6 +211,10 @@ fn train_add_search_lifecycle_and_input_errors() {
         Err(Error::InvalidParameter { .. })
     ));
     assert!(matches!(IvfPqIndex::new(0, Metric::L2, params), Err(Error::InvalidDimension { .. })));
+    assert!(matches!(
+        IvfPqIndex::new(dim, Metric::L2, params.with_pq_iterations(0)),
+        Err(Error::InvalidParameter { name: "pq_iterations", .. })
+    ));
 
     let mut index = IvfPqIndex::new(dim, Metric::L2, params).unwrap();
     let q = &data[..dim];
@@ -419,7 +423,7 @@ fn speed_report() {
         let reps = 2000;
         let t = Instant::now();
         for _ in 0..reps {
-            pq.scan(&table, std::hint::black_box(&codes), 0.0, &mut out);
+            pq.scan(&table, std::hint::black_box(&codes), 0.0, &mut out).unwrap();
             std::hint::black_box(&out);
         }
         let ns = t.elapsed().as_nanos() as f64 / (reps * 4000) as f64;
@@ -480,5 +484,66 @@ fn speed_report() {
                 (queries.len() / dim) as f64 / secs
             );
         }
+    }
+}
+
+/// Reads `.fvecs`/`.ivecs` (each row: an i32 length, then that many 4-byte values).
+fn read_vecs(path: &std::path::Path) -> (usize, Vec<[u8; 4]>) {
+    let bytes = std::fs::read(path).unwrap();
+    let dim = i32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+    let rows = bytes.len() / (4 * (dim + 1));
+    let mut out = Vec::with_capacity(rows * dim);
+    for row in bytes.chunks_exact(4 * (dim + 1)) {
+        out.extend(row[4..].chunks_exact(4).map(|c| <[u8; 4]>::try_from(c).unwrap()));
+    }
+    (dim, out)
+}
+
+/// Not a test: `IVFPQ_DATA=/work/shared/bench/data/clustered-128-100k cargo test --release
+/// --test ivfpq -- --ignored --nocapture dataset` sweeps nprobe/rerank on a benchmark data set
+/// (base/query `.fvecs`, `groundtruth.ivecs`, `meta.json` naming the metric), one query at a
+/// time like the benchmark harness.
+#[test]
+#[ignore]
+fn dataset_report() {
+    use std::time::Instant;
+    let Ok(dir) = std::env::var("IVFPQ_DATA") else { return };
+    let dir = std::path::Path::new(&dir);
+    let meta = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+    let metric = if meta.contains("\"metric\": \"cos") { Metric::Cosine } else { Metric::L2 };
+    let (dim, base) = read_vecs(&dir.join("base.fvecs"));
+    let base: Vec<f32> = base.into_iter().map(f32::from_le_bytes).collect();
+    let (_, queries) = read_vecs(&dir.join("query.fvecs"));
+    let queries: Vec<f32> = queries.into_iter().map(f32::from_le_bytes).collect();
+    let (gt_k, gt) = read_vecs(&dir.join("groundtruth.ivecs"));
+    let gt: Vec<u32> = gt.into_iter().map(u32::from_le_bytes).collect();
+    let n = base.len() / dim;
+    let params = IvfPqParams::auto(n, dim);
+    let t = Instant::now();
+    let index = IvfPqIndex::build(dim, metric, params, &base).unwrap();
+    eprintln!(
+        "{} {metric} {n}x{dim} nlist {} m {}: build {:.1} s",
+        dir.display(),
+        params.nlist,
+        params.pq_m,
+        t.elapsed().as_secs_f64()
+    );
+    let mut out = Vec::new();
+    for (nprobe, rerank) in
+        [(1, 8), (2, 4), (2, 8), (3, 8), (4, 4), (4, 8), (6, 8), (8, 8), (8, 16), (16, 16)]
+    {
+        let sp = p(nprobe, rerank);
+        let mut hits = 0;
+        let t = Instant::now();
+        for (q, truth) in queries.chunks_exact(dim).zip(gt.chunks_exact(gt_k)) {
+            index.search_into(q, 10, &sp, None, &mut out).unwrap();
+            hits += out.iter().filter(|g| truth[..10].contains(&g.id)).count();
+        }
+        let nq = queries.len() / dim;
+        eprintln!(
+            "  nprobe {nprobe:2} rerank {rerank:2}: recall@10 {:.3}  QPS {:.0}",
+            hits as f64 / (nq * 10) as f64,
+            nq as f64 / t.elapsed().as_secs_f64()
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! for an exact rerank of the best ADC candidates.
 //!
 //! [`IvfPqIndex`] owns its lists and grows; [`IvfPqView`] searches a file's bytes in place.
-//! Both run the one search in [`search`], so the same query gives the same ids and
+//! Both run the one search (the private `search` module), so the same query gives the same ids and
 //! bit-identical distances on either.
 //!
 //! Metrics: L2 (squared), inner product, and cosine. Cosine vectors and queries are
@@ -12,6 +12,12 @@
 //! while the inner-product estimate's error `⟨q, x̂ − x⟩` does not (measured on a 96-d
 //! mixture, recall@10 without rerank 0.45 by inner product). L1 has no decomposition over
 //! sub-vectors that ADC could use, so it is refused rather than approximated badly.
+//!
+//! Search: the `nprobe` nearest lists (default [`DEFAULT_NPROBE`], clamped to `nlist`) are
+//! scanned with ADC into a bounded heap of `k` (or `k × rerank_factor`, reranked exactly with
+//! the full vectors; exact distances are then returned). A filter skips disallowed ids while
+//! scanning, so with a selective filter fewer than `k` results may come back even though
+//! more matches live in lists that were not probed; probing more lists finds them.
 
 mod search;
 mod view;
@@ -58,8 +64,12 @@ pub struct IvfPqParams {
     /// Training uses at most this many of the given vectors (seeded sample); 0 = all of them
     /// (k-means still samples down to 256 points per centroid).
     pub train_sample: usize,
-    /// Lloyd iterations of every k-means run.
+    /// Lloyd iterations of the coarse k-means (10 by default, as FAISS's IVF uses: the
+    /// centroids only route queries, and the iterations cost most of a build).
     pub kmeans_iterations: usize,
+    /// Lloyd iterations of each sub-quantizer's k-means (20 by default: codebook quality is
+    /// what ADC accuracy, and so the rerank depth needed, depends on).
+    pub pq_iterations: usize,
     /// Keep the full vectors for exact rerank (`rerank_factor > 0`); without them the index
     /// is `m` bytes per vector plus ids, and a search asking for rerank is an error.
     pub keep_vectors: bool,
@@ -73,7 +83,8 @@ impl Default for IvfPqParams {
             nbits: 8,
             seed: 0x0005_EED0_1BF0,
             train_sample: 0,
-            kmeans_iterations: 20,
+            kmeans_iterations: 10,
+            pq_iterations: 20,
             keep_vectors: true,
         }
     }
@@ -113,9 +124,14 @@ impl IvfPqParams {
         self.train_sample = train_sample;
         self
     }
-    /// Sets the k-means iterations.
+    /// Sets the coarse k-means iterations.
     pub fn with_kmeans_iterations(mut self, iterations: usize) -> Self {
         self.kmeans_iterations = iterations;
+        self
+    }
+    /// Sets the sub-quantizer k-means iterations.
+    pub fn with_pq_iterations(mut self, iterations: usize) -> Self {
+        self.pq_iterations = iterations;
         self
     }
     /// Sets whether full vectors are kept for rerank.
@@ -128,8 +144,12 @@ impl IvfPqParams {
         if self.nlist == 0 || self.nlist > MAX_NLIST {
             return Err(Error::InvalidParameter { name: "nlist", reason: "must be between 1 and 2^22" });
         }
-        if self.kmeans_iterations == 0 || self.kmeans_iterations > u32::MAX as usize {
-            return Err(Error::InvalidParameter { name: "kmeans_iterations", reason: "must be at least 1" });
+        for (name, iterations) in
+            [("kmeans_iterations", self.kmeans_iterations), ("pq_iterations", self.pq_iterations)]
+        {
+            if iterations == 0 || iterations > u32::MAX as usize {
+                return Err(Error::InvalidParameter { name, reason: "must be between 1 and 2^32 - 1" });
+            }
         }
         ProductQuantizer::new(dim, self.pq_m, self.nbits)
     }
@@ -329,7 +349,7 @@ impl IvfPqIndex {
                 *x -= c;
             }
         }
-        pq.train(self.kernels, &residuals, Rng::derive(p.seed, 3).next_u64(), p.kmeans_iterations)?;
+        pq.train(self.kernels, &residuals, Rng::derive(p.seed, 3).next_u64(), p.pq_iterations)?;
         self.residual_terms = residual_terms_for(self.metric, &pq, &centroids);
         self.centroids = centroids;
         self.pq = pq;

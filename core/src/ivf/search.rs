@@ -174,7 +174,7 @@ impl<L: InvertedLists> Engine<'_, L> {
                 distances.resize(slots.len(), 0.0);
             }
             let distances = &mut distances[..slots.len()];
-            self.pq.scan(table, codes, base, distances);
+            self.pq.scan(table, codes, base, distances)?;
             for (&slot, &d) in slots.iter().zip(distances.iter()) {
                 // Strictly worse only: an equal distance may still win on the smaller id, so the
                 // result does not depend on the order lists are scanned in.

@@ -22,7 +22,7 @@ const FLAG_VECTORS: u32 = 2;
 
 /// The PARAMS section (little-endian):
 /// `0` nlist u32, `4` pq_m u32, `8` nbits u32, `12` flags u32 (bit 0 trained, bit 1 full
-/// vectors kept), `16` seed u64, `24` kmeans_iterations u32, `28` reserved u32,
+/// vectors kept), `16` seed u64, `24` kmeans_iterations u32, `28` pq_iterations u32,
 /// `32` train_sample u64, `40..64` reserved; reserved bytes are zero.
 pub(super) fn encode_params(p: &IvfPqParams, trained: bool) -> [u8; PARAMS_LEN] {
     let mut b = [0u8; PARAMS_LEN];
@@ -33,6 +33,7 @@ pub(super) fn encode_params(p: &IvfPqParams, trained: bool) -> [u8; PARAMS_LEN] 
     b[12..16].copy_from_slice(&flags.to_le_bytes());
     b[16..24].copy_from_slice(&p.seed.to_le_bytes());
     b[24..28].copy_from_slice(&(p.kmeans_iterations as u32).to_le_bytes());
+    b[28..32].copy_from_slice(&(p.pq_iterations as u32).to_le_bytes());
     b[32..40].copy_from_slice(&(p.train_sample as u64).to_le_bytes());
     b
 }
@@ -65,10 +66,11 @@ fn decode_params(b: &[u8]) -> Result<(IvfPqParams, bool), FormatError> {
         return Err(bad(k, "unknown flags set"));
     }
     let kmeans_iterations = u32_at(24) as usize;
-    if kmeans_iterations == 0 {
-        return Err(bad(k, "kmeans_iterations must be at least 1"));
+    let pq_iterations = u32_at(28) as usize;
+    if kmeans_iterations == 0 || pq_iterations == 0 {
+        return Err(bad(k, "k-means iterations must be at least 1"));
     }
-    if u32_at(28) != 0 || b[40..].iter().any(|&x| x != 0) {
+    if b[40..].iter().any(|&x| x != 0) {
         return Err(bad(k, "reserved fields must be zero"));
     }
     let train_sample =
@@ -80,6 +82,7 @@ fn decode_params(b: &[u8]) -> Result<(IvfPqParams, bool), FormatError> {
         seed: u64_at(16),
         train_sample,
         kmeans_iterations,
+        pq_iterations,
         keep_vectors: flags & FLAG_VECTORS != 0,
     };
     Ok((params, flags & FLAG_TRAINED != 0))

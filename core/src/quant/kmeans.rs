@@ -224,7 +224,7 @@ pub(crate) fn nearest_transposed(
 
 /// The centroid nearest to `x` (ties to the lower index) and its squared distance.
 #[inline]
-pub fn nearest(kernels: &Kernels, centroids: &[f32], dim: usize, x: &[f32]) -> (u32, f32) {
+pub(crate) fn nearest(kernels: &Kernels, centroids: &[f32], dim: usize, x: &[f32]) -> (u32, f32) {
     let mut best = (0u32, f32::INFINITY);
     for (c, centre) in centroids.chunks_exact(dim).enumerate() {
         let d = l2_distance(kernels, x, centre);
@@ -237,7 +237,7 @@ pub fn nearest(kernels: &Kernels, centroids: &[f32], dim: usize, x: &[f32]) -> (
 
 /// Assigns every row of `data` to its nearest centroid; fills `assignment` and `distance`
 /// (one entry per row). Runs on all cores with the `parallel` feature, with identical results.
-pub fn assign_into(
+pub(crate) fn assign_into(
     kernels: &Kernels,
     centroids: &[f32],
     dim: usize,

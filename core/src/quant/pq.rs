@@ -297,22 +297,38 @@ impl ProductQuantizer {
         out
     }
 
-    /// The ADC distance of one code: `base + Σ_j table[j][code_j]`, summed in order of `j`.
-    pub fn adc(&self, table: &[f32], code: &[u8], base: f32) -> f32 {
-        let ksub = self.ksub();
-        let mut sum = base;
-        for j in 0..self.m {
-            sum += table.get(j * ksub + self.sub_code(code, j).min(ksub - 1)).copied().unwrap_or(0.0);
+    fn check_table(&self, table: &[f32]) -> Result<()> {
+        if table.len() != self.m * self.ksub() {
+            return Err(Error::InvalidParameter { name: "table", reason: "must hold m × 2^nbits entries" });
         }
-        sum
+        Ok(())
     }
 
-    /// The ADC distances of many codes (`out.len()` codes of `code_len` bytes, contiguous),
+    /// The ADC distance of one code: `base + Σ_j table[j][code_j]`, summed in order of `j`.
+    pub fn adc(&self, table: &[f32], code: &[u8], base: f32) -> Result<f32> {
+        self.check_table(table)?;
+        if code.len() != self.code_len() {
+            return Err(Error::InvalidParameter { name: "code", reason: "must hold code_len bytes" });
+        }
+        let ksub = self.ksub();
+        let mut sum = base;
+        for (j, t) in table.chunks_exact(ksub).enumerate() {
+            sum += t[self.sub_code(code, j)];
+        }
+        Ok(sum)
+    }
+
+    /// The ADC distances of `out.len()` codes (`codes` holds exactly that many, back to back),
     /// each `base + Σ_j table[j][code_j]` summed in order of `j`: identical to
     /// [`adc`](Self::adc) code by code. The hot loop of every IVF-PQ search.
-    pub fn scan(&self, table: &[f32], codes: &[u8], base: f32, out: &mut [f32]) {
-        let n = out.len().min(codes.len() / self.code_len());
-        let (codes, out) = (&codes[..n * self.code_len()], &mut out[..n]);
+    pub fn scan(&self, table: &[f32], codes: &[u8], base: f32, out: &mut [f32]) -> Result<()> {
+        self.check_table(table)?;
+        if codes.len() != out.len() * self.code_len() {
+            return Err(Error::InvalidParameter {
+                name: "codes",
+                reason: "must hold code_len bytes per output",
+            });
+        }
         if self.nbits == 8 {
             let tables: &[[f32; 256]] = bytemuck::cast_slice(&table[..self.m * 256]);
             scan8(tables, codes, base, out);
@@ -320,6 +336,7 @@ impl ProductQuantizer {
             let tables: &[[f32; 16]] = bytemuck::cast_slice(&table[..self.m * 16]);
             scan4(tables, self.code_len(), codes, base, out);
         }
+        Ok(())
     }
 }
 
@@ -479,16 +496,20 @@ mod tests {
                 pq.encode(x, c).unwrap();
             }
             let mut scanned = vec![0.0f32; n];
-            pq.scan(&l2, &codes, 0.5, &mut scanned);
+            pq.scan(&l2, &codes, 0.5, &mut scanned).unwrap();
             let mut decoded = vec![0.0f32; dim];
             for (i, c) in codes.chunks_exact(pq.code_len()).enumerate() {
                 pq.decode(c, &mut decoded).unwrap();
                 let want_l2 = k.l2sq(&q, &decoded);
-                let got_l2 = pq.adc(&l2, c, 0.0);
+                let got_l2 = pq.adc(&l2, c, 0.0).unwrap();
                 assert!((got_l2 - want_l2).abs() <= 1e-4 * want_l2.max(1.0), "{got_l2} vs {want_l2}");
-                assert_eq!(scanned[i].to_bits(), pq.adc(&l2, c, 0.5).to_bits(), "scan == adc, bit for bit");
+                assert_eq!(
+                    scanned[i].to_bits(),
+                    pq.adc(&l2, c, 0.5).unwrap().to_bits(),
+                    "scan == adc, bit for bit"
+                );
                 let want_ip = -k.dot(&q, &decoded);
-                let got_ip = pq.adc(&ip, c, 0.0);
+                let got_ip = pq.adc(&ip, c, 0.0).unwrap();
                 assert!((got_ip - want_ip).abs() <= 1e-4 * want_ip.abs().max(1.0), "{got_ip} vs {want_ip}");
             }
         }
@@ -550,5 +571,12 @@ mod tests {
         let mut pq = ProductQuantizer::new(8, 2, 8).unwrap();
         assert!(pq.train(Kernels::best(), &gaussian(100, 8, 1), 1, 5).is_err(), "fewer points than ksub");
         assert!(ProductQuantizer::from_codebooks(8, 2, 4, vec![f32::NAN; 16 * 8]).is_err());
+        let pq = ProductQuantizer::from_codebooks(8, 2, 4, vec![0.5; 16 * 8]).unwrap();
+        let mut table = Vec::new();
+        pq.l2_table(&[0.0; 8], &mut table).unwrap();
+        assert!(pq.adc(&table, &[], 0.0).is_err(), "short code");
+        assert!(pq.adc(&table[1..], &[0], 0.0).is_err(), "short table");
+        assert!(pq.scan(&table, &[0, 1, 2], 0.0, &mut [0.0; 2]).is_err(), "codes for 3, outputs for 2");
+        assert_eq!(pq.adc(&table, &[0x21], 1.0), Ok(1.0 + 0.25 * 8.0));
     }
 }
