@@ -725,6 +725,12 @@ impl BinaryIndex {
         self.write_parts(None, true, sink)
     }
 
+    /// Like [`write`](Self::write) without the vectors (see
+    /// [`to_bytes_without_vectors`](Self::to_bytes_without_vectors)).
+    pub fn write_without_vectors<E>(&self, sink: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<u64, E> {
+        self.write_parts(None, false, sink)
+    }
+
     /// Like [`write`](Self::write), storing caller ids (an `ids` section unless `ids` is the
     /// identity). `ids` must cover exactly this index's slots.
     pub fn write_with_ids<E>(

@@ -7,7 +7,8 @@ use std::path::Path;
 use memmap2::Mmap;
 use quiverdb_core::format::{FileInfo, IndexKind, OpenOptions};
 use quiverdb_core::{
-    Filter, FlatIndex, FlatView, HnswIndex, HnswView, Metric, Neighbor, SearchParams, VectorSearch,
+    BinaryIndex, BinaryView, Filter, FlatIndex, FlatView, HnswIndex, HnswView, IvfPqIndex, IvfPqView, Metric,
+    Neighbor, SearchParams, VectorSearch,
 };
 
 use crate::FileError;
@@ -27,6 +28,27 @@ impl Savable for FlatIndex {
 impl Savable for HnswIndex {
     fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
         self.write(sink)
+    }
+}
+
+impl Savable for IvfPqIndex {
+    fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+        self.write(sink)
+    }
+}
+
+impl Savable for BinaryIndex {
+    fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+        self.write(sink)
+    }
+}
+
+/// A binary-code index saved without its vectors (codes only; no re-rank possible).
+pub struct WithoutVectors<'a>(pub &'a BinaryIndex);
+
+impl Savable for WithoutVectors<'_> {
+    fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+        self.0.write_without_vectors(sink)
     }
 }
 
@@ -50,6 +72,10 @@ pub enum AnyIndex {
     Flat(FlatView<Mmap>),
     /// HNSW graph.
     Hnsw(HnswView<Mmap>),
+    /// Inverted file over product-quantized residuals.
+    IvfPq(IvfPqView<Mmap>),
+    /// Binary codes: Hamming scan or LSH tables.
+    Binary(BinaryView<Mmap>),
 }
 
 /// Opens an index file through a memory map, validating structure and checksums.
@@ -116,10 +142,12 @@ fn from_map(map: Mmap, path: &Path, opts: OpenOptions) -> Result<AnyIndex, FileE
         IndexKind::Hnsw => {
             Ok(AnyIndex::Hnsw(HnswView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
         }
-        kind @ (IndexKind::IvfPq | IndexKind::Binary) => Err(FileError::index(
-            path,
-            quiverdb_core::FormatError::KindMismatch { expected: IndexKind::Hnsw, found: kind },
-        )),
+        IndexKind::IvfPq => {
+            Ok(AnyIndex::IvfPq(IvfPqView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
+        }
+        IndexKind::Binary => {
+            Ok(AnyIndex::Binary(BinaryView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
+        }
     }
 }
 
@@ -129,6 +157,8 @@ impl AnyIndex {
         match self {
             Self::Flat(v) => v.info(),
             Self::Hnsw(v) => v.info(),
+            Self::IvfPq(v) => v.info(),
+            Self::Binary(v) => v.info(),
         }
     }
 
@@ -138,6 +168,8 @@ impl AnyIndex {
         match self {
             Self::Flat(v) => v.ids(),
             Self::Hnsw(v) => v.ids(),
+            Self::IvfPq(v) => v.ids(),
+            Self::Binary(v) => v.ids(),
         }
     }
 
@@ -157,6 +189,8 @@ impl AnyIndex {
         match self {
             Self::Flat(v) => v.search_batch(queries, k, filter),
             Self::Hnsw(v) => search_batch_parallel(v, queries, k, params, filter),
+            Self::IvfPq(v) => search_batch_parallel(v, queries, k, params, filter),
+            Self::Binary(v) => search_batch_parallel(v, queries, k, params, filter),
         }
     }
 
@@ -164,6 +198,8 @@ impl AnyIndex {
         match self {
             Self::Flat(v) => v,
             Self::Hnsw(v) => v,
+            Self::IvfPq(v) => v,
+            Self::Binary(v) => v,
         }
     }
 }

@@ -22,4 +22,6 @@ pub mod io;
 
 pub use concurrent::ConcurrentHnsw;
 pub use error::FileError;
-pub use index_file::{load, load_with, open, open_with, save, search_batch_parallel, AnyIndex, Savable};
+pub use index_file::{
+    load, load_with, open, open_with, save, search_batch_parallel, AnyIndex, Savable, WithoutVectors,
+};

@@ -442,3 +442,127 @@ fn corpus_dedupes_and_samples_and_embed_rejects_bad_input() {
     let err = fails(&["embed", "--input", s(&docs), "--output", s(&out), "--model", s(dir.path())]);
     assert!(err.contains("loading the model"), "{err}");
 }
+
+/// Recall@10 of an `.ivecs` result file against the dataset's ground truth.
+fn recall_of(d: &Dataset, results: &Path) -> f64 {
+    let (t, tk) = read_ivecs(&d.root.join("groundtruth.ivecs")).unwrap();
+    let (r, rk) = read_ivecs(results).unwrap();
+    assert_eq!(rk, 10);
+    let nq = r.len() / rk;
+    let hits: usize = (0..nq)
+        .map(|q| r[q * 10..q * 10 + 10].iter().filter(|id| t[q * tk..q * tk + 10].contains(id)).count())
+        .sum();
+    hits as f64 / (nq * 10) as f64
+}
+
+#[test]
+fn compressed_indexes_build_search_bench_and_serve_the_harness() {
+    let d = dataset("l2");
+    let base = d.root.join("base.fvecs");
+    let queries = d.root.join("query.fvecs");
+    let truth = d.root.join("groundtruth.ivecs");
+    // (build options, harness --param, recall floor with that param, file smaller than the
+    // f32 vectors alone; a 24-d HNSW file is mostly graph, so only IVF-PQ and binary qualify)
+    let cases: [(&[&str], &str, f64, bool); 7] = [
+        (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8", "rerank=4"], "64", 0.9, false),
+        (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8", "rerank=0"], "64", 0.8, false),
+        (&["index=ivfpq", "nlist=32", "m=8"], "8/16", 0.9, false),
+        (&["index=ivfpq", "nlist=32", "m=8", "rerank=0"], "32/0", 0.4, true),
+        (&["index=flat", "quantize=pq:12"], "1/20", 0.9, false),
+        (&["index=binary", "bits=256", "rerank=0"], "-", 0.2, true),
+        (&["index=binary", "bits=128", "tables=8", "key_bits=8"], "16/20", 0.8, false),
+    ];
+    let flat_bytes = 3000 * 24 * 4;
+    for (opts, param, floor, small) in cases {
+        let index = d.root.join("c.qvdb");
+        let mut args = vec!["peer", "build", "--base", s(&base), "--metric", "l2", "--index", s(&index)];
+        for o in opts {
+            args.extend(["--opt", o]);
+        }
+        let built = last_json(&ok(&args));
+        let bytes = built["index_bytes"].as_u64().unwrap() as usize;
+        if small {
+            assert!(bytes < flat_bytes, "{opts:?}: {bytes} bytes");
+        }
+        let res = d.root.join("c.ivecs");
+        let mut args = vec!["peer", "search", "--index", s(&index), "--queries", s(&queries), "--k", "10"];
+        args.extend(["--param", param, "--min-time", "0.01", "--max-repeat", "1", "--out", s(&res)]);
+        ok(&args);
+        let r = recall_of(&d, &res);
+        assert!(r >= floor, "{opts:?} --param {param}: recall {r}");
+    }
+    // quiver build / bench with the same options, sweeping nprobe and rerank.
+    let index = d.root.join("ivf.qvdb");
+    ok(&[
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        "ivfpq",
+        "--nlist",
+        "16",
+        "--pq-m",
+        "6",
+        "-o",
+        s(&index),
+    ]);
+    let out = ok(&[
+        "bench",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&queries),
+        "--truth",
+        s(&truth),
+        "--nprobe",
+        "1,16",
+        "--rerank",
+        "1,10",
+        "--json",
+        "--min-time",
+        "0.01",
+        "--max-repeat",
+        "1",
+    ]);
+    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 4);
+    let recall = |p: u64, r: u64| {
+        rows.iter().find(|x| x["param"] == p && x["rerank"] == r).unwrap()["recall"].as_f64().unwrap()
+    };
+    // More lists probed and more candidates re-ranked never hurt, and together reach high recall.
+    assert!(recall(16, 10) >= recall(1, 10) && recall(16, 10) >= recall(16, 1), "{rows:?}");
+    assert!(recall(16, 10) >= 0.95, "{rows:?}");
+    // Options that make no sense are refused with a message.
+    let err = fails(&[
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        "hnsw",
+        "--quantize",
+        "pq:x",
+        "-o",
+        s(&index),
+    ]);
+    assert!(err.contains("not available") || err.contains("pq:M"), "{err}");
+    let err = fails(&[
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        "ivfpq",
+        "--pq-m",
+        "7",
+        "-o",
+        s(&index),
+    ]);
+    assert!(err.contains("divide"), "{err}");
+    let err = fails(&["build", "--base", s(&base), "--metric", "l1", "--index", "ivfpq", "-o", s(&index)]);
+    assert!(!err.is_empty());
+}

@@ -8,7 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use quiverdb::format::FORMAT_VERSION;
 use quiverdb::gen::{DataSpec, Generator};
 use quiverdb::io::{read_f32_vectors, read_ivecs, write_fvecs, write_ivecs};
-use quiverdb::{FlatIndex, HnswIndex, HnswParams, Metric, SearchParams, VectorSearch};
+use quiverdb::{
+    BinaryIndex, BinaryParams, FlatIndex, HnswIndex, HnswParams, IvfPqIndex, IvfPqParams, Metric,
+    SearchParams, VectorSearch,
+};
 
 use crate::measure::{recall, time_batch, time_single};
 use crate::{
@@ -30,6 +33,9 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 pub enum Built {
     Flat(FlatIndex),
     Hnsw(Box<HnswIndex>),
+    IvfPq(Box<IvfPqIndex>),
+    /// A binary-code index, and whether its file keeps the vectors (for re-rank).
+    Binary(Box<BinaryIndex>, bool),
 }
 
 impl Built {
@@ -37,25 +43,77 @@ impl Built {
         Ok(match self {
             Self::Flat(i) => quiverdb::save(i, path)?,
             Self::Hnsw(i) => quiverdb::save(i.as_ref(), path)?,
+            Self::IvfPq(i) => quiverdb::save(i.as_ref(), path)?,
+            Self::Binary(i, true) => quiverdb::save(i.as_ref(), path)?,
+            Self::Binary(i, false) => quiverdb::save(&quiverdb::WithoutVectors(i.as_ref()), path)?,
         })
     }
     pub fn isa(&self) -> &'static str {
         match self {
             Self::Flat(i) => i.kernels().isa().name(),
-            Self::Hnsw(_) => quiverdb::Kernels::best().isa().name(),
+            _ => quiverdb::Kernels::best().isa().name(),
         }
     }
 }
 
+/// `--quantize pq:M` → M.
+fn pq_m_of(quantize: &str) -> CliResult<Option<usize>> {
+    match quantize.strip_prefix("pq:") {
+        None => Ok(None),
+        Some(m) => m
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("--quantize {quantize}: expected pq:M with M a whole number").into()),
+    }
+}
+
+fn build_ivfpq(
+    opts: &IndexOptions,
+    metric: Metric,
+    dim: usize,
+    data: &[f32],
+    nlist: usize,
+) -> CliResult<Built> {
+    let n = data.len() / dim;
+    let auto = IvfPqParams::auto(n, dim);
+    let params = IvfPqParams {
+        nlist: if nlist > 0 { nlist } else { auto.nlist },
+        pq_m: if opts.pq_m > 0 { opts.pq_m } else { auto.pq_m },
+        nbits: opts.nbits,
+        seed: opts.seed,
+        keep_vectors: opts.rerank > 0,
+        ..IvfPqParams::default()
+    };
+    Ok(Built::IvfPq(Box::new(IvfPqIndex::build(dim, metric, params, data)?)))
+}
+
+fn build_binary(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]) -> CliResult<Built> {
+    let base = if opts.bits == 0 { BinaryParams::sign(dim) } else { BinaryParams::hyperplanes(opts.bits) };
+    let params = if opts.tables > 0 { base.with_lsh(opts.tables, opts.key_bits) } else { base };
+    let mut idx = BinaryIndex::new(dim, metric, params.with_seed(opts.seed))?;
+    idx.train(data)?;
+    idx.add(data)?;
+    Ok(Built::Binary(Box::new(idx), opts.rerank > 0))
+}
+
 /// Builds an index of `opts.kind` over row-major `data`, with a progress bar for slow kinds.
 pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]) -> CliResult<Built> {
-    match opts.kind.as_str() {
-        "flat" => {
+    match (opts.kind.as_str(), opts.quantize.as_str()) {
+        ("flat", "binary") | ("binary", _) => build_binary(opts, metric, dim, data),
+        ("flat", q) if q.starts_with("pq:") => {
+            let opts = IndexOptions { pq_m: pq_m_of(q)?.unwrap_or(0), ..opts.clone() };
+            build_ivfpq(&opts, metric, dim, data, 1)
+        }
+        ("ivfpq", q) => {
+            let opts = IndexOptions { pq_m: pq_m_of(q)?.unwrap_or(opts.pq_m), ..opts.clone() };
+            build_ivfpq(&opts, metric, dim, data, opts.nlist)
+        }
+        ("flat", "none") => {
             let mut idx = FlatIndex::new(dim, metric)?;
             idx.add(data)?;
             Ok(Built::Flat(idx))
         }
-        "hnsw" => {
+        ("hnsw", _) => {
             let params = HnswParams { m: opts.m, ef_construction: opts.ef_construction, seed: opts.seed };
             let mut idx = HnswIndex::new(dim, metric, params)?;
             let n = data.len() / dim;
@@ -80,7 +138,7 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
             }
             Ok(Built::Hnsw(Box::new(idx)))
         }
-        other => Err(format!("unknown index type {other:?}").into()),
+        (kind, q) => Err(format!("--quantize {q} is not available for --index {kind}").into()),
     }
 }
 

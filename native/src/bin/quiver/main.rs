@@ -54,7 +54,7 @@ enum Command {
 #[derive(Args, Clone, Debug)]
 pub struct IndexOptions {
     /// Index type.
-    #[arg(long = "index", default_value = "flat", value_parser = ["flat", "hnsw"])]
+    #[arg(long = "index", default_value = "flat", value_parser = ["flat", "hnsw", "ivfpq", "binary"])]
     pub kind: String,
     /// HNSW: links per node on upper levels (level 0 keeps 2 × m).
     #[arg(long = "m", default_value_t = 16)]
@@ -65,14 +65,35 @@ pub struct IndexOptions {
     /// HNSW: seed of the level generator (a single-thread build is reproducible).
     #[arg(long = "seed", default_value_t = quiverdb::HnswParams::default().seed)]
     pub seed: u64,
-    /// Compress the vectors searches read: `none`, or `sq8` (HNSW walks one byte per
-    /// dimension).
-    #[arg(long, default_value = "none", value_parser = ["none", "sq8"])]
+    /// Compress the vectors searches read: `none`; `sq8` (HNSW walks one byte per
+    /// dimension); with `--index flat`, `pq:M` (exhaustive PQ scan, M sub-quantizers) or
+    /// `binary` (exhaustive Hamming scan).
+    #[arg(long, default_value = "none")]
     pub quantize: String,
-    /// Quantized indexes: re-rank the best k × R candidates with the exact vectors by default
-    /// (a search may ask for another R); 0 keeps only the codes, in memory and in the file.
+    /// Quantized indexes: re-rank the best k × R candidates with the exact vectors (HNSW-SQ8:
+    /// by default; IVF-PQ and binary: when a search asks, e.g. `quiver bench --rerank`). 0
+    /// keeps only the codes, in memory and in the file.
     #[arg(long, default_value_t = 4)]
     pub rerank: usize,
+    /// IVF: inverted lists (0: round(√n)).
+    #[arg(long, default_value_t = 0)]
+    pub nlist: usize,
+    /// PQ: sub-quantizers; must divide the dimension (0: the largest of 48/32/16 dividing it
+    /// with ≥ 8 dimensions each).
+    #[arg(long = "pq-m", default_value_t = 0)]
+    pub pq_m: usize,
+    /// PQ: bits per sub-code, 8 or 4.
+    #[arg(long, default_value_t = 8)]
+    pub nbits: u8,
+    /// Binary: code bits from random hyperplanes (0: one sign bit per dimension).
+    #[arg(long, default_value_t = 0)]
+    pub bits: usize,
+    /// Binary: LSH tables (0: exhaustive Hamming scan); searches probe `--nprobe` buckets each.
+    #[arg(long, default_value_t = 0)]
+    pub tables: usize,
+    /// Binary: key bits per LSH table.
+    #[arg(long = "key-bits", default_value_t = 16)]
+    pub key_bits: usize,
 }
 
 impl IndexOptions {
@@ -86,6 +107,12 @@ impl IndexOptions {
             seed: d.seed,
             quantize: "none".into(),
             rerank: 4,
+            nlist: 0,
+            pq_m: 0,
+            nbits: 8,
+            bits: 0,
+            tables: 0,
+            key_bits: 16,
         }
     }
 }

@@ -75,28 +75,39 @@ fn index_options(opts: &[String]) -> CliResult<IndexOptions> {
     let number = |k: &str, v: &str| -> CliResult<usize> {
         v.parse().map_err(|_| format!("--opt {k}={v}: not a whole number").into())
     };
+    // M is HNSW's links per node; m (as FAISS names it) the PQ sub-quantizers of ivfpq.
+    let mut lower_m = None;
     for kv in opts {
         let (k, v) = kv.split_once('=').ok_or_else(|| format!("--opt {kv:?} is not KEY=VALUE"))?;
         match k {
             "index" => match v {
-                "flat" | "hnsw" => o.kind = v.into(),
-                _ => {
-                    return Err(format!(
-                        "index type {v:?} is not supported by this build (supported: flat, hnsw)"
-                    )
-                    .into())
-                }
+                "flat" | "hnsw" | "ivfpq" | "binary" => o.kind = v.into(),
+                _ => return Err(format!(
+                    "index type {v:?} is not supported by this build (supported: flat, hnsw, ivfpq, binary)"
+                )
+                .into()),
             },
-            "M" | "m" => o.m = number(k, v)?,
+            "nlist" => o.nlist = number(k, v)?,
+            "pq_m" | "pq-m" => o.pq_m = number(k, v)?,
+            "nbits" => {
+                o.nbits = u8::try_from(number(k, v)?).map_err(|_| format!("--opt nbits={v}: 4 or 8"))?
+            }
+            "bits" => o.bits = number(k, v)?,
+            "tables" => o.tables = number(k, v)?,
+            "key_bits" | "key-bits" => o.key_bits = number(k, v)?,
+            "M" => o.m = number(k, v)?,
+            "m" => lower_m = Some(number(k, v)?),
             "ef_construction" | "efc" => o.ef_construction = number(k, v)?,
             "seed" => o.seed = number(k, v)? as u64,
-            "quantize" => match v {
-                "none" | "sq8" => o.quantize = v.into(),
-                _ => return Err(format!("--opt quantize={v}: expected none or sq8").into()),
-            },
+            "quantize" => o.quantize = v.into(),
             "rerank" => o.rerank = number(k, v)?,
             _ => return Err(format!("unknown build option {k:?}").into()),
         }
+    }
+    match (lower_m, o.kind.as_str()) {
+        (Some(m), "ivfpq") => o.pq_m = m,
+        (Some(m), _) => o.m = m,
+        (None, _) => {}
     }
     Ok(o)
 }
@@ -183,5 +194,10 @@ mod tests {
         assert!(index_options(&["M=x".into()]).is_err());
         assert!(index_options(&["bogus=1".into()]).is_err());
         assert!(index_options(&["index".into()]).is_err());
+        let o = index_options(&["m=32".into(), "index=ivfpq".into(), "nlist=100".into()]).unwrap();
+        assert_eq!((o.kind.as_str(), o.pq_m, o.nlist, o.m), ("ivfpq", 32, 100, 16));
+        let o = index_options(&["index=binary".into(), "bits=512".into(), "tables=4".into()]).unwrap();
+        assert_eq!((o.bits, o.tables), (512, 4));
+        assert!(index_options(&["nbits=300".into()]).is_err());
     }
 }
