@@ -118,7 +118,14 @@ fn search_params(param: &str) -> CliResult<SearchParams> {
         return Ok(SearchParams::new());
     }
     if let Some((a, b)) = param.split_once('/') {
-        return Ok(SearchParams::new().with_nprobe(a.parse()?).with_rerank_factor(b.parse()?));
+        // "-" leaves that knob at the index default (e.g. "-/10" for an index without lists).
+        let knob = |x: &str| -> CliResult<usize> {
+            if x == "-" {
+                return Ok(0);
+            }
+            x.parse().map_err(|_| format!("--param {param:?}: expected NPROBE/RERANK").into())
+        };
+        return Ok(SearchParams::new().with_nprobe(knob(a)?).with_rerank_factor(knob(b)?));
     }
     let v: usize = param.parse().map_err(|_| format!("--param {param:?} is not a number, N/M or -"))?;
     Ok(SearchParams::new().with_ef(v).with_nprobe(v))
@@ -187,6 +194,9 @@ mod tests {
         assert_eq!(search_params("32").unwrap().ef, 32);
         let p = search_params("4/8").unwrap();
         assert_eq!((p.nprobe, p.rerank_factor), (4, 8));
+        let p = search_params("-/20").unwrap();
+        assert_eq!((p.nprobe, p.rerank_factor), (0, 20));
+        assert!(search_params("4/x").is_err());
         assert!(search_params("x").is_err());
         assert!(index_options(&["index=flat".into(), "M=16".into()]).is_ok());
         let o = index_options(&["index=hnsw".into(), "M=12".into(), "ef_construction=80".into()]).unwrap();
