@@ -74,6 +74,16 @@ quiver=target/debug/quiver
   --seed 42 --threads 1 --quantize sq8 --rerank 0 --output "$fixtures/hnsw-sq8.qvdb" >/dev/null
 "$quiver" search --index "$fixtures/hnsw-sq8.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
   >"$fixtures/results-sq8.json"
+# IVF-PQ (re-ranked: exact distances) and LSH over binary codes (Hamming only), built and searched
+# natively; the browser opens them in place and must answer identically.
+"$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index ivfpq --nlist 20 --pq-m 12 \
+  --seed 42 --threads 1 --output "$fixtures/ivfpq.qvdb" >/dev/null
+"$quiver" search --index "$fixtures/ivfpq.qvdb" --queries "$fixtures/query.fvecs" -k 10 --nprobe 4 \
+  --rerank 4 --json >"$fixtures/results-ivfpq.json"
+"$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index binary --bits 256 --tables 6 \
+  --key-bits 10 --rerank 0 --seed 42 --threads 1 --output "$fixtures/binary.qvdb" >/dev/null
+"$quiver" search --index "$fixtures/binary.qvdb" --queries "$fixtures/query.fvecs" -k 10 --nprobe 8 \
+  --json >"$fixtures/results-binary.json"
 export QUIVER_WASM_FIXTURES="$fixtures"
 
 # 6. The browser suite (the runner comes from .cargo/config.toml).

@@ -5,8 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-const FILES: [&str; 6] =
-    ["base.fvecs", "query.fvecs", "hnsw.qvdb", "results.json", "hnsw-sq8.qvdb", "results-sq8.json"];
+const FILES: [&str; 10] = [
+    "base.fvecs",
+    "query.fvecs",
+    "hnsw.qvdb",
+    "results.json",
+    "hnsw-sq8.qvdb",
+    "results-sq8.json",
+    "ivfpq.qvdb",
+    "results-ivfpq.json",
+    "binary.qvdb",
+    "results-binary.json",
+];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=QUIVER_WASM_FIXTURES");

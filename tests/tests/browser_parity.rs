@@ -7,7 +7,9 @@
 
 use js_sys::{Array, Float32Array, Function, Reflect, Uint32Array, Uint8Array};
 use quiverdb_core::format::AlignedBytes;
-use quiverdb_core::{HnswIndex, HnswParams, HnswView, Metric, SearchParams, VectorSearch};
+use quiverdb_core::{
+    BinaryView, HnswIndex, HnswParams, HnswView, IvfPqIndex, IvfPqView, Metric, SearchParams, VectorSearch,
+};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -19,6 +21,10 @@ const NATIVE_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw.qvdb"
 const NATIVE_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results.json"));
 const NATIVE_SQ8_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-sq8.qvdb"));
 const NATIVE_SQ8_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-sq8.json"));
+const NATIVE_IVFPQ_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ivfpq.qvdb"));
+const NATIVE_IVFPQ_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-ivfpq.json"));
+const NATIVE_BINARY_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/binary.qvdb"));
+const NATIVE_BINARY_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-binary.json"));
 
 /// The parameters `scripts/test-wasm.sh` passes to `quiver build`.
 const PARAMS: HnswParams = HnswParams { m: 12, ef_construction: 100, seed: 42 };
@@ -132,13 +138,14 @@ fn native_file_searched_in_place_answers_exactly_as_natively() {
     assert_eq!(checked, queries.len() / dim);
 }
 
-/// Every query of the fixture against `index`, which must answer exactly `results`.
-fn assert_answers_as_natively(index: &dyn VectorSearch, results: &[u8]) {
+/// Every query of the fixture against `index` with `params`, which must answer exactly
+/// `results`.
+fn assert_answers_as_natively(index: &dyn VectorSearch, params: &SearchParams, results: &[u8]) {
     let (queries, dim) = fvecs(QUERIES);
     let expected = parse_results(results);
     assert_eq!(expected.len(), queries.len() / dim);
     for ((ids, dists), q) in expected.iter().zip(queries.chunks_exact(dim)) {
-        let got = index.search(q, ids.len(), &SearchParams::new(), None).unwrap();
+        let got = index.search(q, ids.len(), params, None).unwrap();
         assert_eq!(&got.iter().map(|n| n.id).collect::<Vec<_>>(), ids);
         assert_eq!(got.iter().map(|n| n.distance.to_bits()).collect::<Vec<_>>(), bits(dists));
     }
@@ -152,11 +159,38 @@ fn native_sq8_file_answers_exactly_as_natively_and_rebuilds_identically() {
     let bytes = AlignedBytes::copy_from(NATIVE_SQ8_INDEX);
     let view = HnswView::open(bytes.as_slice()).unwrap();
     assert_eq!(view.sq_rerank(), Some(0), "the fixture is a codes-only SQ8 file");
-    assert_answers_as_natively(&view, NATIVE_SQ8_RESULTS);
+    assert_answers_as_natively(&view, &SearchParams::new(), NATIVE_SQ8_RESULTS);
     // The same seeded build and quantization here gives the same bytes.
     let (base, dim) = fvecs(BASE);
     let mut index = HnswIndex::new(dim, Metric::Cosine, PARAMS).unwrap();
     index.add(&base).unwrap();
     index.quantize_sq8(0).unwrap();
     assert!(index.to_bytes() == NATIVE_SQ8_INDEX, "the browser SQ8 build differs from the native file");
+}
+
+#[wasm_bindgen_test]
+fn native_ivfpq_file_answers_exactly_as_natively_and_rebuilds_identically() {
+    if !fixtures_present() {
+        return;
+    }
+    let bytes = AlignedBytes::copy_from(NATIVE_IVFPQ_INDEX);
+    let view = IvfPqView::open(bytes.as_slice()).unwrap();
+    assert_eq!((view.params().nlist, view.params().pq_m), (20, 12));
+    let params = SearchParams::new().with_nprobe(4).with_rerank_factor(4);
+    assert_answers_as_natively(&view, &params, NATIVE_IVFPQ_RESULTS);
+    // Training (k-means, PQ) and encoding in wasm give the native file byte for byte.
+    let (base, dim) = fvecs(BASE);
+    let ivf = IvfPqIndex::build(dim, Metric::Cosine, view.params(), &base).unwrap();
+    assert!(ivf.to_bytes() == NATIVE_IVFPQ_INDEX, "the browser IVF-PQ build differs from the native file");
+}
+
+#[wasm_bindgen_test]
+fn native_binary_lsh_file_answers_exactly_as_natively() {
+    if !fixtures_present() {
+        return;
+    }
+    let bytes = AlignedBytes::copy_from(NATIVE_BINARY_INDEX);
+    let view = BinaryView::open(bytes.as_slice()).unwrap();
+    assert!(!view.has_vectors(), "the fixture keeps codes only");
+    assert_answers_as_natively(&view, &SearchParams::new().with_nprobe(8), NATIVE_BINARY_RESULTS);
 }

@@ -35,10 +35,12 @@
 
 mod flat;
 mod hnsw;
+mod ivfpq;
 mod js;
 
 pub use flat::FlatIndex;
 pub use hnsw::HnswIndex;
+pub use ivfpq::IvfPqIndex;
 
 use quiverdb_core::Kernels;
 use wasm_bindgen::prelude::*;
@@ -87,6 +89,29 @@ export interface HnswOptions {
   /** Seed of the level generator. */
   seed?: number;
 }
+
+/** Construction options of `IvfPqIndex`. */
+export interface IvfPqOptions {
+  /** Inverted lists (coarse centroids). Default 256. */
+  nlist?: number;
+  /** PQ sub-quantizers; must divide the dimension. Default 16. */
+  pqM?: number;
+  /** Bits per sub-code: 8 or 4. Default 8. */
+  nbits?: number;
+  /** Seed of training. */
+  seed?: number;
+  /** Keep the exact vectors for re-rank. Default true. */
+  keepVectors?: boolean;
+}
+
+/** Options of `IvfPqIndex.search` / `searchBatch`. */
+export interface IvfPqSearchOptions {
+  /** Lists scanned (recall/speed knob). Default 8. */
+  nprobe?: number;
+  /** Re-rank the best `k × rerank` with the exact vectors. Default 0 (approximate distances). */
+  rerank?: number;
+  filter?: IdFilter;
+}
 "#;
 
 // Optional arguments arrive as these opaque types so that TypeScript sees them as optional
@@ -105,6 +130,12 @@ extern "C" {
     /// Options of the `HnswIndex` constructor.
     #[wasm_bindgen(typescript_type = "HnswOptions")]
     pub type HnswOptionsArg;
+    /// Options of the `IvfPqIndex` constructor.
+    #[wasm_bindgen(typescript_type = "IvfPqOptions")]
+    pub type IvfPqOptionsArg;
+    /// Options of `IvfPqIndex.search`.
+    #[wasm_bindgen(typescript_type = "IvfPqSearchOptions")]
+    pub type IvfPqSearchOptionsArg;
     /// Options of `HnswIndex.fromBytes`.
     #[wasm_bindgen(typescript_type = "{ efSearch?: number }")]
     pub type OpenOptionsArg;

@@ -653,6 +653,63 @@ fn sq8_quantized_hnsw_through_js_keeps_recall_and_round_trips() {
     assert_throws(search_with(&hnsw, &queries[..dim], 5.0, json(r#"{"rerank": "x"}"#)), "rerank");
 }
 
+/// The JavaScript `IvfPqIndex` class.
+fn ivfpq_class() -> Function {
+    let instance = JsValue::from(quiverdb_wasm::IvfPqIndex::new(8.into(), "l2".into(), None).expect("valid"));
+    Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
+}
+
+#[wasm_bindgen_test]
+fn ivfpq_through_js_trains_reaches_recall_with_rerank_and_round_trips() {
+    let (n, dim, k) = (3000, 32, 10);
+    let data = clustered(71, n, dim, 30);
+    let queries = clustered(72, 30, dim, 30);
+    let flat = js_new(dim as f64, "cosine").expect("flat");
+    add(&flat, &data).expect("add");
+    let options = json(r#"{"nlist": 32, "pqM": 8, "seed": 3}"#);
+    let ivf = Reflect::construct(&ivfpq_class(), &Array::of3(&(dim as f64).into(), &"cosine".into(), &options))
+        .expect("new IvfPqIndex");
+    // Adding before training is an Error, not a panic.
+    assert_throws(call(&ivf, "add", &[f32s(&data)]), "train");
+    call(&ivf, "train", &[f32s(&data)]).expect("train");
+    assert_eq!(add(&ivf, &data).expect("add"), (0..n as u32).collect::<Vec<_>>());
+    assert_eq!((get(&ivf, "nlist").as_f64(), get(&ivf, "pqM").as_f64()), (Some(32.0), Some(8.0)));
+    let mut total = 0.0;
+    for q in queries.chunks_exact(dim) {
+        let truth = search(&flat, q, k as f64).expect("flat").0;
+        let got = search_with(&ivf, q, k as f64, json(r#"{"nprobe": 8, "rerank": 10}"#)).expect("ivf");
+        total += recall(&got.0, &truth);
+    }
+    let mean = total / 30.0;
+    assert!(mean >= 0.9, "IVF-PQ + rerank recall@10 {mean}");
+    let bytes = to_bytes(&ivf);
+    let opened = call(&ivfpq_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]).expect("fromBytes");
+    assert_eq!(to_bytes(&opened), bytes);
+    for q in queries.chunks_exact(dim).take(10) {
+        let a = search_with(&ivf, q, 5.0, json(r#"{"nprobe": 4}"#)).expect("a");
+        let b = search_with(&opened, q, 5.0, json(r#"{"nprobe": 4}"#)).expect("b");
+        assert_eq!(a.0, b.0);
+        assert_eq!(bits(&a.1), bits(&b.1));
+    }
+    // Errors that name what is wrong.
+    assert_throws(search_with(&ivf, &queries[..dim], 5.0, json(r#"{"nprobe": 0}"#)), "nprobe must be at least 1");
+    assert_throws(search_with(&ivf, &queries[..dim], 5.0, json(r#"{"probes": 2}"#)), "unknown field `probes`");
+    let bad = Reflect::construct(&ivfpq_class(), &Array::of3(&30.into(), &"l2".into(), &json(r#"{"pqM": 7}"#)));
+    assert_throws(bad, "divide");
+    let no_vectors = Reflect::construct(
+        &ivfpq_class(),
+        &Array::of3(&(dim as f64).into(), &"l2".into(), &json(r#"{"nlist": 8, "pqM": 4, "keepVectors": false}"#)),
+    )
+    .expect("new");
+    call(&no_vectors, "train", &[f32s(&data)]).expect("train");
+    add(&no_vectors, &data).expect("add");
+    assert_throws(search_with(&no_vectors, &queries[..dim], 5.0, json(r#"{"rerank": 4}"#)), "rerank");
+    let mut broken = bytes.clone();
+    let mid = broken.len() / 2;
+    broken[mid] ^= 0x40;
+    assert_throws(call(&ivfpq_class(), "fromBytes", &[Uint8Array::from(&broken[..]).into()]), "checksum");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Caller ids, remove, get
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 import init, {
   FlatIndex,
   HnswIndex,
+  IvfPqIndex,
   kernelIsa,
   type FlatSearchOptions,
   type HnswOptions,
@@ -86,6 +87,14 @@ compressed.quantizeSq8(4);
 const quantization: string = compressed.quantization;
 show("sq8", compressed.search(query, 10, { ef: 64, rerank: 8 }));
 console.log(quantization);
+
+// IVF-PQ: trained in the tab, or opened from a native `quiver build --index ivfpq` file.
+const ivf = new IvfPqIndex(dim, "cosine", { nlist: 16, pqM: 4, nbits: 8, keepVectors: true });
+ivf.train(randomVectors(2000));
+ivf.add(randomVectors(2000));
+show("ivfpq", ivf.search(query, 10, { nprobe: 8, rerank: 4 }));
+const ivfCopy: IvfPqIndex = IvfPqIndex.fromBytes(ivf.toBytes());
+console.log(ivfCopy.nlist, ivfCopy.pqM, ivfCopy.length);
 
 hnsw.efSearch = 100;
 const ef: number = hnsw.efSearch;

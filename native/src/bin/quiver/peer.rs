@@ -82,10 +82,12 @@ fn index_options(opts: &[String]) -> CliResult<IndexOptions> {
         match k {
             "index" => match v {
                 "flat" | "hnsw" | "ivfpq" | "binary" => o.kind = v.into(),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "index type {v:?} is not supported by this build (supported: flat, hnsw, ivfpq, binary)"
                 )
-                .into()),
+                    .into())
+                }
             },
             "nlist" => o.nlist = number(k, v)?,
             "pq_m" | "pq-m" => o.pq_m = number(k, v)?,
