@@ -26,6 +26,7 @@ mod metric;
 mod neighbor;
 pub mod quant;
 pub mod rng;
+mod scratch;
 pub mod simd;
 mod validate;
 

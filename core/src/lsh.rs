@@ -261,39 +261,6 @@ impl PartialOrd for Probe {
     }
 }
 
-/// Visited marks with generation counters: clearing is one increment, not a pass over n.
-#[derive(Default)]
-struct Visited {
-    marks: Vec<u16>,
-    generation: u16,
-}
-
-impl Visited {
-    fn start(&mut self, n: usize) {
-        if self.marks.len() < n {
-            self.marks.resize(n, 0);
-        }
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            self.marks.iter_mut().for_each(|m| *m = 0);
-            self.generation = 1;
-        }
-    }
-
-    /// Marks `id`; returns whether it was already marked (ids beyond `n` count as marked).
-    #[inline]
-    fn test_and_set(&mut self, id: u32) -> bool {
-        match self.marks.get_mut(id as usize) {
-            Some(m) => {
-                let seen = *m == self.generation;
-                *m = self.generation;
-                seen
-            }
-            None => true,
-        }
-    }
-}
-
 /// Working memory of one search, kept in a pool so steady-state queries allocate nothing.
 #[derive(Default)]
 struct Scratch {
@@ -303,24 +270,14 @@ struct Scratch {
     code: Vec<u64>,
     dists: Vec<u32>,
     cands: Vec<Neighbor>,
-    visited: Visited,
+    visited: crate::scratch::Visited,
     order: Vec<u32>,
     scores: Vec<f32>,
     probes: BinaryHeap<Probe>,
 }
 
 /// One scratch per concurrent caller, kept after use.
-#[derive(Default)]
-struct ScratchPool(spin::Mutex<Vec<Scratch>>);
-
-impl ScratchPool {
-    fn with<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
-        let mut s = self.0.lock().pop().unwrap_or_default();
-        let r = f(&mut s);
-        self.0.lock().push(s);
-        r
-    }
-}
+type ScratchPool = crate::scratch::Pool<Scratch>;
 
 /// Everything a search reads, borrowed from an owned index or from file bytes.
 #[derive(Clone, Copy)]

@@ -655,7 +655,8 @@ fn sq8_quantized_hnsw_through_js_keeps_recall_and_round_trips() {
 
 /// The JavaScript `IvfPqIndex` class.
 fn ivfpq_class() -> Function {
-    let instance = JsValue::from(quiverdb_wasm::IvfPqIndex::new(8.into(), "l2".into(), None).expect("valid"));
+    let instance =
+        JsValue::from(quiverdb_wasm::IvfPqIndex::new(16.into(), "l2".into(), None).expect("valid"));
     Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
 }
 
@@ -667,8 +668,9 @@ fn ivfpq_through_js_trains_reaches_recall_with_rerank_and_round_trips() {
     let flat = js_new(dim as f64, "cosine").expect("flat");
     add(&flat, &data).expect("add");
     let options = json(r#"{"nlist": 32, "pqM": 8, "seed": 3}"#);
-    let ivf = Reflect::construct(&ivfpq_class(), &Array::of3(&(dim as f64).into(), &"cosine".into(), &options))
-        .expect("new IvfPqIndex");
+    let ivf =
+        Reflect::construct(&ivfpq_class(), &Array::of3(&(dim as f64).into(), &"cosine".into(), &options))
+            .expect("new IvfPqIndex");
     // Adding before training is an Error, not a panic.
     assert_throws(call(&ivf, "add", &[f32s(&data)]), "train");
     call(&ivf, "train", &[f32s(&data)]).expect("train");
@@ -683,7 +685,8 @@ fn ivfpq_through_js_trains_reaches_recall_with_rerank_and_round_trips() {
     let mean = total / 30.0;
     assert!(mean >= 0.9, "IVF-PQ + rerank recall@10 {mean}");
     let bytes = to_bytes(&ivf);
-    let opened = call(&ivfpq_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]).expect("fromBytes");
+    let opened =
+        call(&ivfpq_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]).expect("fromBytes");
     assert_eq!(to_bytes(&opened), bytes);
     for q in queries.chunks_exact(dim).take(10) {
         let a = search_with(&ivf, q, 5.0, json(r#"{"nprobe": 4}"#)).expect("a");
@@ -692,13 +695,24 @@ fn ivfpq_through_js_trains_reaches_recall_with_rerank_and_round_trips() {
         assert_eq!(bits(&a.1), bits(&b.1));
     }
     // Errors that name what is wrong.
-    assert_throws(search_with(&ivf, &queries[..dim], 5.0, json(r#"{"nprobe": 0}"#)), "nprobe must be at least 1");
-    assert_throws(search_with(&ivf, &queries[..dim], 5.0, json(r#"{"probes": 2}"#)), "unknown field `probes`");
-    let bad = Reflect::construct(&ivfpq_class(), &Array::of3(&30.into(), &"l2".into(), &json(r#"{"pqM": 7}"#)));
+    assert_throws(
+        search_with(&ivf, &queries[..dim], 5.0, json(r#"{"nprobe": 0}"#)),
+        "nprobe must be at least 1",
+    );
+    assert_throws(
+        search_with(&ivf, &queries[..dim], 5.0, json(r#"{"probes": 2}"#)),
+        "unknown field `probes`",
+    );
+    let bad =
+        Reflect::construct(&ivfpq_class(), &Array::of3(&30.into(), &"l2".into(), &json(r#"{"pqM": 7}"#)));
     assert_throws(bad, "divide");
     let no_vectors = Reflect::construct(
         &ivfpq_class(),
-        &Array::of3(&(dim as f64).into(), &"l2".into(), &json(r#"{"nlist": 8, "pqM": 4, "keepVectors": false}"#)),
+        &Array::of3(
+            &(dim as f64).into(),
+            &"l2".into(),
+            &json(r#"{"nlist": 8, "pqM": 4, "keepVectors": false}"#),
+        ),
     )
     .expect("new");
     call(&no_vectors, "train", &[f32s(&data)]).expect("train");

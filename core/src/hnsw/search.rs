@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::quant::sq::{ScalarQuantizer, SqQuery};
+use crate::scratch::Visited;
 use crate::simd::prefetch;
 use crate::{Filter, Kernels, Metric, Neighbor};
 
@@ -106,34 +107,6 @@ impl<const MAX: bool> Heap<MAX> {
     }
 }
 
-/// Visited marks with generation counters: clearing is one increment, not a pass over n.
-#[derive(Default, Clone)]
-pub(crate) struct Visited {
-    marks: Vec<u16>,
-    generation: u16,
-}
-
-impl Visited {
-    pub fn start(&mut self, n: usize) {
-        if self.marks.len() < n {
-            self.marks.resize(n, 0);
-        }
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            self.marks.iter_mut().for_each(|m| *m = 0);
-            self.generation = 1;
-        }
-    }
-    /// Marks `id`; returns whether it was already marked.
-    #[inline(always)]
-    pub fn test_and_set(&mut self, id: u32) -> bool {
-        let m = &mut self.marks[id as usize];
-        let seen = *m == self.generation;
-        *m = self.generation;
-        seen
-    }
-}
-
 /// Per-thread working memory of a search or an insert, reused so a query allocates nothing.
 #[derive(Default, Clone)]
 pub struct Scratch {
@@ -153,20 +126,8 @@ pub struct Scratch {
     pub(crate) rerank: Vec<Neighbor>,
 }
 
-/// Reusable scratch for searches through `&self`: one per concurrent caller, kept after use,
-/// so steady-state queries allocate nothing.
-#[derive(Default)]
-pub(crate) struct ScratchPool(spin::Mutex<Vec<Scratch>>);
-
-impl ScratchPool {
-    /// Runs `f` with a pooled scratch (a new one when all are in use).
-    pub fn with<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
-        let mut s = self.0.lock().pop().unwrap_or_default();
-        let r = f(&mut s);
-        self.0.lock().push(s);
-        r
-    }
-}
+/// Reusable scratch for searches through `&self`.
+pub(crate) type ScratchPool = crate::scratch::Pool<Scratch>;
 
 /// Read access to link words, stored as atomics (owned, buildable in parallel) or as plain
 /// words (a file opened in place).

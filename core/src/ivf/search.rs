@@ -29,17 +29,7 @@ pub struct IvfScratch {
 }
 
 /// Scratch kept for searches through `&self`: one per concurrent caller.
-#[derive(Default)]
-pub(crate) struct ScratchPool(spin::Mutex<Vec<IvfScratch>>);
-
-impl ScratchPool {
-    pub fn with<R>(&self, f: impl FnOnce(&mut IvfScratch) -> R) -> R {
-        let mut s = self.0.lock().pop().unwrap_or_default();
-        let r = f(&mut s);
-        self.0.lock().push(s);
-        r
-    }
-}
+pub(crate) type ScratchPool = crate::scratch::Pool<IvfScratch>;
 
 /// Everything a search reads, borrowed from an owned index or from file bytes.
 pub(crate) struct Engine<'a, L> {
