@@ -8,6 +8,9 @@ use crate::quant::ProductQuantizer;
 use crate::validate::check_query;
 use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, TopK, ZeroVectorKind};
 
+/// Codes scored per block of a list scan (their distances, 4 KiB, stay in L1).
+const SCAN_BLOCK: usize = 1024;
+
 /// Lists probed when [`SearchParams::nprobe`] is 0.
 pub const DEFAULT_NPROBE: usize = 8;
 
@@ -165,24 +168,29 @@ impl<L: InvertedLists> Engine<'_, L> {
             if table.len() != table_len {
                 continue;
             }
-            if distances.len() < slots.len() {
-                distances.resize(slots.len(), 0.0);
-            }
-            let distances = &mut distances[..slots.len()];
-            self.pq.scan(table, codes, base, distances)?;
-            for (&slot, &d) in slots.iter().zip(distances.iter()) {
-                // Strictly worse only: an equal distance may still win on the smaller id, so the
-                // result does not depend on the order lists are scanned in.
-                if d > bound {
-                    continue;
+            // Long lists (an exhaustive scan is one list of everything) go in blocks, so the
+            // distances just written are read back from L1 rather than from memory.
+            let code_len = self.pq.code_len();
+            for (slots, codes) in slots.chunks(SCAN_BLOCK).zip(codes.chunks(SCAN_BLOCK * code_len)) {
+                if distances.len() < slots.len() {
+                    distances.resize(slots.len(), 0.0);
                 }
-                if filter.is_some_and(|f| !f.allows(slot)) {
-                    continue;
+                let distances = &mut distances[..slots.len()];
+                self.pq.scan(table, codes, base, distances)?;
+                for (&slot, &d) in slots.iter().zip(distances.iter()) {
+                    // Strictly worse only: an equal distance may still win on the smaller id, so
+                    // the result does not depend on the order lists are scanned in.
+                    if d > bound {
+                        continue;
+                    }
+                    if filter.is_some_and(|f| !f.allows(slot)) {
+                        continue;
+                    }
+                    pool.push(Neighbor::new(slot, d));
                 }
-                pool.push(Neighbor::new(slot, d));
-            }
-            if pool.len() >= 2 * keep.max(32) {
-                bound = keep_best(pool, keep);
+                if pool.len() >= 2 * keep.max(32) {
+                    bound = keep_best(pool, keep);
+                }
             }
         }
         keep_best(pool, keep);
