@@ -42,6 +42,7 @@ use core::ops::Range;
 use crate::format::{
     cast_f32, cast_u32, write_index, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind, SectionRef,
 };
+use crate::format::{invalid as bad, range_in as range_of};
 use crate::quant::binary::{
     last_word_mask, pack_signs, words_for, BinaryQuantizer, Encoder, Hamming, Projector, MAX_BITS,
 };
@@ -767,10 +768,6 @@ fn encode_params(p: &BinaryParams, trained: bool) -> [u8; PARAMS_LEN] {
     b
 }
 
-fn bad(kind: SectionKind, reason: &'static str) -> FormatError {
-    FormatError::InvalidSection { kind, reason }
-}
-
 fn decode_params(b: &[u8], dim: usize, metric: Metric) -> Result<(BinaryParams, bool), FormatError> {
     let k = SectionKind::PARAMS;
     let b: &[u8; PARAMS_LEN] = b.try_into().map_err(|_| FormatError::SectionSize {
@@ -805,11 +802,6 @@ fn decode_params(b: &[u8], dim: usize, metric: Metric) -> Result<(BinaryParams, 
         return Err(bad(k, "key_bits must be 0 without tables"));
     }
     Ok((p, flags & FLAG_TRAINED != 0))
-}
-
-fn range_of(bytes: &[u8], section: &[u8]) -> Range<usize> {
-    let start = section.as_ptr() as usize - bytes.as_ptr() as usize;
-    start..start + section.len()
 }
 
 /// A binary-code index read in place from file bytes (a memory map natively, a buffer in

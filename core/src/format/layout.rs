@@ -394,3 +394,15 @@ pub fn ids_section(info: &FileInfo, bytes: &[u8]) -> Result<Option<core::ops::Ra
     let start = s.as_ptr() as usize - bytes.as_ptr() as usize;
     Ok(Some(start..start + s.len()))
 }
+
+/// Where `section` (a slice of `bytes`, as [`FileInfo::section`] returns) lies in `bytes`:
+/// views keep ranges, not borrows, so they can own the bytes they read.
+pub fn range_in(bytes: &[u8], section: &[u8]) -> core::ops::Range<usize> {
+    let start = section.as_ptr() as usize - bytes.as_ptr() as usize;
+    start..start + section.len()
+}
+
+/// A section whose contents break a rule of its index kind.
+pub fn invalid(kind: SectionKind, reason: &'static str) -> FormatError {
+    FormatError::InvalidSection { kind, reason }
+}

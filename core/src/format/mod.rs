@@ -27,7 +27,8 @@ mod layout;
 
 pub use error::{FormatError, Region};
 pub use layout::{
-    cast_f32, cast_u32, ids_section, write_index, AlignedBytes, FileInfo, SectionEntry, SectionRef,
+    cast_f32, cast_u32, ids_section, invalid, range_in, write_index, AlignedBytes, FileInfo, SectionEntry,
+    SectionRef,
 };
 
 use core::fmt;

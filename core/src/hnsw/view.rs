@@ -9,6 +9,7 @@ use core::sync::atomic::AtomicU32;
 use super::search::{Graph, Scratch, ScratchPool, SqData};
 use super::{search_graph, HnswIndex, HnswParams, MAX_LEVEL, NONE};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
+use crate::format::{invalid as bad, range_in as range_of};
 use crate::quant::sq::ScalarQuantizer;
 use crate::rng::Rng;
 use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
@@ -49,10 +50,6 @@ struct Decoded {
 
 /// The largest default re-rank factor a file may ask for.
 const MAX_RERANK: u32 = 1 << 16;
-
-fn bad(kind: SectionKind, reason: &'static str) -> FormatError {
-    FormatError::InvalidSection { kind, reason }
-}
 
 fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
     let k = SectionKind::PARAMS;
@@ -96,11 +93,6 @@ fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
         upper_words: u64_at(32),
         sq_rerank,
     })
-}
-
-fn range_of(bytes: &[u8], section: &[u8]) -> Range<usize> {
-    let start = section.as_ptr() as usize - bytes.as_ptr() as usize;
-    start..start + section.len()
 }
 
 /// An HNSW index read in place from file bytes (a memory map natively, a buffer in the

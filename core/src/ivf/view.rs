@@ -13,6 +13,7 @@ use core::ops::Range;
 use super::search::{Engine, InvertedLists, IvfScratch, ScratchPool};
 use super::{residual_terms_for, IvfPqIndex, IvfPqParams, List, MAX_NLIST};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
+use crate::format::{invalid as bad, range_in as range_of};
 use crate::quant::ProductQuantizer;
 use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
 
@@ -36,10 +37,6 @@ pub(super) fn encode_params(p: &IvfPqParams, trained: bool) -> [u8; PARAMS_LEN] 
     b[28..32].copy_from_slice(&(p.pq_iterations as u32).to_le_bytes());
     b[32..40].copy_from_slice(&(p.train_sample as u64).to_le_bytes());
     b
-}
-
-fn bad(kind: SectionKind, reason: &'static str) -> FormatError {
-    FormatError::InvalidSection { kind, reason }
 }
 
 fn decode_params(b: &[u8]) -> Result<(IvfPqParams, bool), FormatError> {
@@ -86,11 +83,6 @@ fn decode_params(b: &[u8]) -> Result<(IvfPqParams, bool), FormatError> {
         keep_vectors: flags & FLAG_VECTORS != 0,
     };
     Ok((params, flags & FLAG_TRAINED != 0))
-}
-
-fn range_of(bytes: &[u8], section: &[u8]) -> Range<usize> {
-    let start = section.as_ptr() as usize - bytes.as_ptr() as usize;
-    start..start + section.len()
 }
 
 /// Lists read from file bytes; offsets validated at open (monotonic, ending at the count).
