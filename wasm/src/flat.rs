@@ -188,10 +188,7 @@ impl FlatIndex {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
     ) -> Result<FlatIndex, JsValue> {
         let view = FlatView::open(js::aligned_copy(&bytes)?).map_err(js_error)?;
-        let ids = match view.ids() {
-            Some(ids) => IdMap::from_ids(ids, |_| true).map_err(js_error)?,
-            None => IdMap::identity(view.len() as u32),
-        };
+        let ids = js::file_ids(view.ids(), view.len(), |_| true)?;
         Ok(Self { inner: Inner::File(view), ids })
     }
 }

@@ -314,10 +314,7 @@ impl HnswIndex {
             return Err(js_error("open options: efSearch must be at least 1"));
         }
         let view = HnswView::open(js::aligned_copy(&bytes)?).map_err(js_error)?;
-        let ids = match view.ids() {
-            Some(ids) => IdMap::from_ids(ids, |s| !view.is_deleted(s)).map_err(js_error)?,
-            None => IdMap::identity(view.slot_count() as u32),
-        };
+        let ids = js::file_ids(view.ids(), view.slot_count(), |s| !view.is_deleted(s))?;
         Ok(Self { inner: Inner::File(view), ids, ef_search })
     }
 }

@@ -199,10 +199,7 @@ impl IvfPqIndex {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
     ) -> Result<IvfPqIndex, JsValue> {
         let view = IvfPqView::open(js::aligned_copy(&bytes)?).map_err(js_error)?;
-        let ids = match view.ids() {
-            Some(ids) => IdMap::from_ids(ids, |_| true).map_err(js_error)?,
-            None => IdMap::identity(view.len() as u32),
-        };
+        let ids = js::file_ids(view.ids(), view.len(), |_| true)?;
         Ok(Self { inner: Inner::File(view), ids })
     }
 }

@@ -312,6 +312,19 @@ pub(crate) fn collect_bytes(
     out
 }
 
+/// The id map of an opened file: its `ids` section (entries of `live` slots only), or the
+/// identity over `slots`.
+pub(crate) fn file_ids(
+    ids: Option<&[u32]>,
+    slots: usize,
+    live: impl Fn(u32) -> bool,
+) -> Result<IdMap, JsValue> {
+    match ids {
+        Some(ids) => IdMap::from_ids(ids, live).map_err(js_error),
+        None => Ok(IdMap::identity(slots as u32)),
+    }
+}
+
 /// The read-only properties both index classes share, as one more `impl` block of each class
 /// (`$ty` needs a method `index(&self) -> &dyn VectorSearch`).
 macro_rules! shared_getters {

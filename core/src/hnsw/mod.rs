@@ -148,14 +148,15 @@ impl HnswIndex {
     /// quarter of the vector bytes). Later inserts are encoded with the same ranges (clamped).
     /// The graph itself is built, and keeps being extended, over the exact vectors.
     pub fn quantize_sq8(&mut self, rerank_factor: usize) -> Result<()> {
-        let live: Vec<f32> = (0..self.levels.len() as u32)
-            .filter(|&i| !self.is_deleted(i))
-            .flat_map(|i| {
-                let s = i as usize * self.dim;
-                self.vectors[s..s + self.dim].iter().copied()
-            })
-            .collect();
-        let quantizer = ScalarQuantizer::train(&live, self.dim)?;
+        // Ranges from the live rows in place: a copy of every vector would double the memory
+        // for a moment (and in wasm, whose memory never shrinks, for good).
+        let live = self
+            .vectors
+            .chunks_exact(self.dim)
+            .enumerate()
+            .filter(|&(i, _)| !self.is_deleted(i as u32))
+            .map(|(_, row)| row);
+        let quantizer = ScalarQuantizer::train_rows(live)?;
         let codes = quantizer.encode(&self.vectors);
         self.sq = Some(SqStore { quantizer, codes, rerank: rerank_factor });
         Ok(())

@@ -26,13 +26,17 @@ pub struct ScalarQuantizer {
 impl ScalarQuantizer {
     /// Learns each dimension's range (minimum and maximum) from row-major `data`.
     pub fn train(data: &[f32], dim: usize) -> Result<Self> {
-        let n = check_vectors(data, dim)?;
-        if n == 0 {
-            return Err(Error::EmptyIndex);
-        }
-        let mut mins = data[..dim].to_vec();
+        check_vectors(data, dim)?;
+        Self::train_rows(data.chunks_exact(dim))
+    }
+
+    /// Like [`train`](Self::train) over rows an index already validated (finite, all of one
+    /// length), without gathering them into one buffer first.
+    pub(crate) fn train_rows<'a>(mut rows: impl Iterator<Item = &'a [f32]>) -> Result<Self> {
+        let first = rows.next().ok_or(Error::EmptyIndex)?;
+        let mut mins = first.to_vec();
         let mut maxs = mins.clone();
-        for row in data.chunks_exact(dim) {
+        for row in rows {
             for ((lo, hi), &x) in mins.iter_mut().zip(maxs.iter_mut()).zip(row) {
                 *lo = lo.min(x);
                 *hi = hi.max(x);
