@@ -22,6 +22,7 @@ pub mod hnsw;
 pub mod ids;
 pub mod ivf;
 pub mod lsh;
+mod memory;
 mod metric;
 mod neighbor;
 pub mod quant;

@@ -26,6 +26,7 @@ use search::{Cand, Graph, Scorer, ScratchPool, SqData};
 use crate::quant::sq::ScalarQuantizer;
 
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
+use crate::memory;
 use crate::rng::Rng;
 use crate::validate::{check_dim, check_query, check_vectors};
 use crate::{
@@ -181,10 +182,10 @@ impl HnswIndex {
     /// Makes room for `additional` more vectors up front, so a large build does not grow its
     /// arrays by doubling (which briefly holds old and new copies).
     pub fn reserve(&mut self, additional: usize) {
-        self.vectors.reserve_exact(additional * self.dim);
+        memory::reserve_exact_huge(&mut self.vectors, additional * self.dim);
         self.levels.reserve_exact(additional);
         self.upper_offsets.reserve_exact(additional);
-        self.links0.reserve_exact(additional * (self.m0 + 1));
+        memory::reserve_exact_huge(&mut self.links0, additional * (self.m0 + 1));
         // About one node in m has upper levels, each a block of m + 1 words.
         self.upper.reserve(additional / self.params.m.max(1) * (self.params.m + 1) * 2);
     }
@@ -256,6 +257,8 @@ impl HnswIndex {
     fn allocate(&mut self, data: &[f32]) -> u32 {
         let first = self.levels.len() as u32;
         let n = data.len() / self.dim;
+        memory::reserve_huge(&mut self.vectors, data.len());
+        memory::reserve_huge(&mut self.links0, n * (self.m0 + 1));
         self.vectors.extend_from_slice(data);
         if let Some(sq) = &mut self.sq {
             let at = sq.codes.len();
