@@ -217,6 +217,31 @@ fn every_sq_path_equals_scalar_bit_for_bit_for_all_dims() {
 }
 
 #[test]
+fn every_integer_sq_dot_path_equals_the_true_sum_for_all_dims() {
+    // Integer sums are exact, so every path must return Σ w_i c_i computed in i64 and wrapped,
+    // including weights at the i16 extremes and sums that overflow i32.
+    let paths = simd_paths();
+    let mut rng = Rng::new(0x5EED_0016);
+    for n in 1..=1100 {
+        for range in [300u64, 65_536] {
+            let w: Vec<i16> = (0..n).map(|_| (rng.below(range) as i64 - range as i64 / 2) as i16).collect();
+            let mut w_edges = w.clone();
+            w_edges[n / 2] = i16::MIN;
+            w_edges[n - 1] = i16::MAX;
+            let c: Vec<u8> = (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect();
+            for w in [&w, &w_edges] {
+                let exact: i64 = w.iter().zip(&c).map(|(&w, &c)| i64::from(w) * i64::from(c)).sum();
+                let want = exact as i32; // two's-complement wrap, as the kernels sum
+                assert_eq!(scalar::sq_dot_i16(w, &c), want, "scalar n={n}");
+                for k in &paths {
+                    assert_eq!(k.sq_dot_i16(w, &c), want, "{} n={n}", k.isa().name());
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn sq_scalar_reference_matches_decoded_f32_arithmetic() {
     // Integer-valued inputs make every sum exact, so the SQ kernels must equal the f32 kernels
     // on decoded vectors exactly.

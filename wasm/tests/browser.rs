@@ -98,6 +98,20 @@ fn simd128_sq_kernels_equal_scalar_bit_for_bit_for_every_dim() {
 }
 
 #[wasm_bindgen_test]
+fn simd128_integer_sq_dot_equals_the_true_sum_for_every_dim() {
+    let simd = simd128();
+    let mut rng = Rng::new(0x5EED_0016);
+    for n in 1..=1100usize {
+        let mut w: Vec<i16> = (0..n).map(|_| (rng.below(65_536) as i64 - 32_768) as i16).collect();
+        w[n / 2] = i16::MIN;
+        let c: Vec<u8> = (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect();
+        let exact: i64 = w.iter().zip(&c).map(|(&w, &c)| i64::from(w) * i64::from(c)).sum();
+        assert_eq!(simd.sq_dot_i16(&w, &c), exact as i32, "simd128 n={n}");
+        assert_eq!(scalar::sq_dot_i16(&w, &c), exact as i32, "scalar n={n}");
+    }
+}
+
+#[wasm_bindgen_test]
 fn simd128_and_scalar_give_exact_integer_sums() {
     // Integer components in -8..=8: every partial sum is an integer far below 2^24, so f32
     // arithmetic is exact and both paths must return the true sum.

@@ -26,6 +26,8 @@ mod x86;
 pub type F32Kernel = fn(&[f32], &[f32]) -> f32;
 /// A scalar-quantized inner-product kernel: prepared query weights and byte codes.
 pub type SqDotKernel = fn(&[f32], &[u8]) -> f32;
+/// An integer scalar-quantized inner product: 16-bit weights, byte codes, wrapping `i32` sum.
+pub type SqDotI16Kernel = fn(&[i16], &[u8]) -> i32;
 /// A scalar-quantized difference kernel: query minus minima, step sizes, byte codes.
 pub type SqDiffKernel = fn(&[f32], &[f32], &[u8]) -> f32;
 
@@ -73,6 +75,7 @@ pub struct Kernels {
     l2sq: F32Kernel,
     l1: F32Kernel,
     sq_dot: SqDotKernel,
+    sq_dot_i16: SqDotI16Kernel,
     sq_l2: SqDiffKernel,
     sq_l1: SqDiffKernel,
 }
@@ -92,6 +95,7 @@ impl Kernels {
             l2sq: scalar::l2sq,
             l1: scalar::l1,
             sq_dot: scalar::sq_dot,
+            sq_dot_i16: scalar::sq_dot_i16,
             sq_l2: scalar::sq_l2,
             sq_l1: scalar::sq_l1,
         }
@@ -145,6 +149,15 @@ impl Kernels {
         (self.sq_dot)(w, codes)
     }
 
+    /// Integer inner product `Σ w_i c_i` of 16-bit weights and byte codes, summed with
+    /// wrapping `i32` arithmetic: integer sums do not depend on their order, so every ISA gives
+    /// the same value, and it is exact whenever `255 · Σ |w_i| < 2³¹` (as `SqQuery` ensures).
+    #[inline]
+    pub fn sq_dot_i16(&self, w: &[i16], codes: &[u8]) -> i32 {
+        debug_assert_eq!(w.len(), codes.len());
+        (self.sq_dot_i16)(w, codes)
+    }
+
     /// Scalar-quantized squared distance `Σ (p_i - s_i c_i)²`.
     #[inline]
     pub fn sq_l2(&self, p: &[f32], s: &[f32], codes: &[u8]) -> f32 {
@@ -182,6 +195,7 @@ impl Kernels {
             l2sq: x86::avx2::l2sq,
             l1: x86::avx2::l1,
             sq_dot: x86::avx2::sq_dot,
+            sq_dot_i16: x86::avx2::sq_dot_i16,
             sq_l2: x86::avx2::sq_l2,
             sq_l1: x86::avx2::sq_l1,
         })
@@ -195,6 +209,7 @@ impl Kernels {
             l2sq: x86::avx512::l2sq,
             l1: x86::avx512::l1,
             sq_dot: x86::avx512::sq_dot,
+            sq_dot_i16: x86::avx2::sq_dot_i16,
             sq_l2: x86::avx512::sq_l2,
             sq_l1: x86::avx512::sq_l1,
         })
@@ -218,6 +233,7 @@ impl Kernels {
             l2sq: wasm::simd128::l2sq,
             l1: wasm::simd128::l1,
             sq_dot: wasm::simd128::sq_dot,
+            sq_dot_i16: wasm::simd128::sq_dot_i16,
             sq_l2: wasm::simd128::sq_l2,
             sq_l1: wasm::simd128::sq_l1,
         })

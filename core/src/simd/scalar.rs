@@ -104,6 +104,12 @@ pub fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
     accumulate_codes(n, |i| w[i] * c[i] as f32)
 }
 
+/// Integer inner product `Σ w_i c_i` with wrapping `i32` arithmetic (see
+/// [`Kernels::sq_dot_i16`](crate::Kernels::sq_dot_i16)).
+pub fn sq_dot_i16(w: &[i16], c: &[u8]) -> i32 {
+    w.iter().zip(c).fold(0i32, |acc, (&w, &c)| acc.wrapping_add(i32::from(w) * i32::from(c)))
+}
+
 /// Scalar-quantized squared distance `Σ (p_i - s_i c_i)²` (`p` the query minus the range
 /// minima, `s` the step sizes).
 pub fn sq_l2(p: &[f32], s: &[f32], c: &[u8]) -> f32 {

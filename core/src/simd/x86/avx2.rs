@@ -159,6 +159,41 @@ fn sq_dot_imp(w: &[f32], c: &[u8]) -> f32 {
     reduce8(u)
 }
 
+#[target_feature(enable = "avx2")]
+fn sq_dot_i16_imp(w: &[i16], c: &[u8]) -> i32 {
+    let n = w.len().min(c.len());
+    let body = n - n % 32;
+    let mut acc = [_mm256_setzero_si256(); 2];
+    let mut i = 0;
+    while i < body {
+        for (r, lane) in acc.iter_mut().enumerate() {
+            let at = i + 16 * r;
+            // SAFETY: at + 16 <= body <= n, and both slices hold at least n elements; the loads
+            // are unaligned.
+            let (codes, weights) = unsafe {
+                (
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(c.as_ptr().add(at) as *const __m128i)),
+                    _mm256_loadu_si256(w.as_ptr().add(at) as *const __m256i),
+                )
+            };
+            // Codes are at most 255, so no pair sum of vpmaddwd can overflow.
+            *lane = _mm256_add_epi32(*lane, _mm256_madd_epi16(codes, weights));
+        }
+        i += 32;
+    }
+    let mut lanes = [0i32; 8];
+    // SAFETY: `lanes` holds 8 i32, one 256-bit unaligned store.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, _mm256_add_epi32(acc[0], acc[1])) };
+    let sum = lanes.iter().fold(0i32, |a, &b| a.wrapping_add(b));
+    sum.wrapping_add(super::super::scalar::sq_dot_i16(&w[body..n], &c[body..n]))
+}
+
+pub(in crate::simd) fn sq_dot_i16(w: &[i16], c: &[u8]) -> i32 {
+    // SAFETY: only stored in a kernel table by `Kernels::avx2` or `Kernels::avx512`, after
+    // the CPU was found to have AVX2 (every AVX-512 CPU has it).
+    unsafe { sq_dot_i16_imp(w, c) }
+}
+
 pub(in crate::simd) fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
     // SAFETY: only stored in a kernel table by `Kernels::avx2`, after `avx2_supported()`
     // confirmed the CPU has AVX2.
