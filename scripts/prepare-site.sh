@@ -7,7 +7,7 @@
 #      `quiver build --index hnsw` (cosine), `quiver model-f16` (half-size weights);
 #   4. web/assets/: index.qvdb, docs.json, model.safetensors (f16), tokenizer.json, config.json.
 # Each step is skipped when its output is newer than its inputs. EVERY=N keeps every Nth
-# package (the test suite uses EVERY=10 for a quick end-to-end run); PROFILE=dev uses the debug
+# package (the test suite uses EVERY=20 for a quick end-to-end run); PROFILE=dev uses the debug
 # quiver the test suite has already built (dependencies are optimised there too).
 set -euo pipefail
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end test of the demo site (issue 5's acceptance), on a tenth of the corpus so it stays
-# quick: prepares the assets (scripts/prepare-site.sh with EVERY=10, the debug quiver), builds
+# End-to-end test of the demo site (issue 5's acceptance), on every 20th package of the corpus
+# so it stays quick (3 music players in that top 10 at session 4; the test asks for 2):
+# prepares the assets (scripts/prepare-site.sh with EVERY=20, the debug quiver), builds
 # web/ with trunk, embeds three known sentences natively with the site's own (f16) weights,
 # then runs web/e2e/e2e.mjs in headless Chromium (playwright-core): page ready, browser vs
 # native embeddings (cosine > 0.9999), known pairs, music players for "play music files from
@@ -23,7 +24,7 @@ if [[ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 fi
 
-PROFILE="${PROFILE:-dev}" EVERY="${EVERY:-10}" scripts/prepare-site.sh
+PROFILE="${PROFILE:-dev}" EVERY="${EVERY:-20}" scripts/prepare-site.sh
 
 log "trunk build $*"
 (cd web && trunk build "$@")

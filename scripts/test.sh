@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step prints the time since the start, so a slow CI run shows where the minutes went.
+step() { printf '\n== [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 # Every test runner's output also goes to this log, for the closing total.
 log="$(mktemp)"
@@ -51,4 +52,4 @@ scripts/test-web.sh
 # has already stopped this script).
 passed=$(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 echo
-echo "tests: ${passed} passed, 0 failed"
+echo "tests: ${passed} passed, 0 failed (in $((SECONDS / 60)) min $((SECONDS % 60)) s)"
