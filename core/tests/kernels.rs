@@ -180,8 +180,7 @@ proptest! {
 
 type SqKernelPair =
     (&'static str, fn(&Kernels, &[f32], &[f32], &[u8]) -> f32, fn(&[f32], &[f32], &[u8]) -> f32);
-const SQ_KERNELS: [SqKernelPair; 3] = [
-    ("sq_dot", |k, w, _, c| k.sq_dot(w, c), |w, _, c| scalar::sq_dot(w, c)),
+const SQ_KERNELS: [SqKernelPair; 2] = [
     ("sq_l2", |k, p, s, c| k.sq_l2(p, s, c), scalar::sq_l2),
     ("sq_l1", |k, p, s, c| k.sq_l1(p, s, c), scalar::sq_l1),
 ];
@@ -249,9 +248,7 @@ fn sq_scalar_reference_matches_decoded_f32_arithmetic() {
     let w: Vec<f32> = (0..n).map(|i| (i % 5) as f32 - 2.0).collect();
     let s: Vec<f32> = (0..n).map(|i| (i % 3 + 1) as f32).collect();
     let c: Vec<u8> = (0..n).map(|i| (i * 31 % 256) as u8).collect();
-    let decoded_w: Vec<f32> = c.iter().map(|&b| b as f32).collect();
     let decoded_s: Vec<f32> = c.iter().zip(&s).map(|(&b, &st)| st * b as f32).collect();
-    assert_eq!(scalar::sq_dot(&w, &c), scalar::dot(&w, &decoded_w));
     assert_eq!(scalar::sq_l2(&w, &s, &c), scalar::l2sq(&w, &decoded_s));
     assert_eq!(scalar::sq_l1(&w, &s, &c), scalar::l1(&w, &decoded_s));
 }

@@ -81,7 +81,6 @@ fn simd128_sq_kernels_equal_scalar_bit_for_bit_for_every_dim() {
             let s: Vec<f32> = random_vec(&mut rng, n, scale / 255.0).iter().map(|x| x.abs()).collect();
             let c: Vec<u8> = (0..n).map(|i| ((i * 7 + n) % 256) as u8).collect();
             let pairs = [
-                ("sq_dot", simd.sq_dot(&p, &c), scalar::sq_dot(&p, &c)),
                 ("sq_l2", simd.sq_l2(&p, &s, &c), scalar::sq_l2(&p, &s, &c)),
                 ("sq_l1", simd.sq_l1(&p, &s, &c), scalar::sq_l1(&p, &s, &c)),
             ];
@@ -94,7 +93,7 @@ fn simd128_sq_kernels_equal_scalar_bit_for_bit_for_every_dim() {
             }
         }
     }
-    assert_eq!(checked, 1100 * 3 * 3);
+    assert_eq!(checked, 1100 * 3 * 2);
 }
 
 #[wasm_bindgen_test]

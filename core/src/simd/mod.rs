@@ -24,8 +24,6 @@ mod x86;
 
 /// A distance kernel over two equal-length slices.
 pub type F32Kernel = fn(&[f32], &[f32]) -> f32;
-/// A scalar-quantized inner-product kernel: prepared query weights and byte codes.
-pub type SqDotKernel = fn(&[f32], &[u8]) -> f32;
 /// An integer scalar-quantized inner product: 16-bit weights, byte codes, wrapping `i32` sum.
 pub type SqDotI16Kernel = fn(&[i16], &[u8]) -> i32;
 /// A scalar-quantized difference kernel: query minus minima, step sizes, byte codes.
@@ -74,7 +72,6 @@ pub struct Kernels {
     dot: F32Kernel,
     l2sq: F32Kernel,
     l1: F32Kernel,
-    sq_dot: SqDotKernel,
     sq_dot_i16: SqDotI16Kernel,
     sq_l2: SqDiffKernel,
     sq_l1: SqDiffKernel,
@@ -94,7 +91,6 @@ impl Kernels {
             dot: scalar::dot,
             l2sq: scalar::l2sq,
             l1: scalar::l1,
-            sq_dot: scalar::sq_dot,
             sq_dot_i16: scalar::sq_dot_i16,
             sq_l2: scalar::sq_l2,
             sq_l1: scalar::sq_l1,
@@ -142,13 +138,6 @@ impl Kernels {
         (self.l1)(a, b)
     }
 
-    /// Scalar-quantized inner product `Σ w_i c_i` of prepared query weights and byte codes.
-    #[inline]
-    pub fn sq_dot(&self, w: &[f32], codes: &[u8]) -> f32 {
-        debug_assert_eq!(w.len(), codes.len());
-        (self.sq_dot)(w, codes)
-    }
-
     /// Integer inner product `Σ w_i c_i` of 16-bit weights and byte codes, summed with
     /// wrapping `i32` arithmetic: integer sums do not depend on their order, so every ISA gives
     /// the same value, and it is exact whenever `255 · Σ |w_i| < 2³¹` (as `SqQuery` ensures).
@@ -194,7 +183,6 @@ impl Kernels {
             dot: x86::avx2::dot,
             l2sq: x86::avx2::l2sq,
             l1: x86::avx2::l1,
-            sq_dot: x86::avx2::sq_dot,
             sq_dot_i16: x86::avx2::sq_dot_i16,
             sq_l2: x86::avx2::sq_l2,
             sq_l1: x86::avx2::sq_l1,
@@ -208,7 +196,6 @@ impl Kernels {
             dot: x86::avx512::dot,
             l2sq: x86::avx512::l2sq,
             l1: x86::avx512::l1,
-            sq_dot: x86::avx512::sq_dot,
             sq_dot_i16: x86::avx2::sq_dot_i16,
             sq_l2: x86::avx512::sq_l2,
             sq_l1: x86::avx512::sq_l1,
@@ -232,7 +219,6 @@ impl Kernels {
             dot: wasm::simd128::dot,
             l2sq: wasm::simd128::l2sq,
             l1: wasm::simd128::l1,
-            sq_dot: wasm::simd128::sq_dot,
             sq_dot_i16: wasm::simd128::sq_dot_i16,
             sq_l2: wasm::simd128::sq_l2,
             sq_l1: wasm::simd128::sq_l1,

@@ -97,13 +97,6 @@ fn accumulate_codes(n: usize, term: impl Fn(usize) -> f32) -> f32 {
     reduce(&acc)
 }
 
-/// Scalar-quantized inner product `Σ w_i c_i` (`w` a prepared query, `c` the byte codes).
-pub fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
-    let n = w.len().min(c.len());
-    let (w, c) = (&w[..n], &c[..n]);
-    accumulate_codes(n, |i| w[i] * c[i] as f32)
-}
-
 /// Integer inner product `Σ w_i c_i` with wrapping `i32` arithmetic (see
 /// [`Kernels::sq_dot_i16`](crate::Kernels::sq_dot_i16)).
 pub fn sq_dot_i16(w: &[i16], c: &[u8]) -> i32 {

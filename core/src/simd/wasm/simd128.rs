@@ -76,8 +76,8 @@ fn widen32(pc: *const u8) -> [v128; 8] {
     out
 }
 
-/// Scalar-quantized kernel over a query stream `p`, a second stream `s` (the dot kernel passes
-/// `p` again and ignores it) and codes `c`; same blocks and tail as the f32 kernels.
+/// Scalar-quantized kernel over a query stream `p`, the steps `s` and codes `c`; same blocks
+/// and tail as the f32 kernels.
 #[inline(always)]
 fn sq_kernel(p: &[f32], s: &[f32], c: &[u8], term: impl Fn(v128, v128, v128) -> v128) -> f32 {
     let n = p.len().min(s.len()).min(c.len());
@@ -108,10 +108,6 @@ fn sq_kernel(p: &[f32], s: &[f32], c: &[u8], term: impl Fn(v128, v128, v128) -> 
         step(&mut acc, tp.as_ptr(), ts.as_ptr(), tc.as_ptr());
     }
     reduce(&acc)
-}
-
-pub(in crate::simd) fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
-    sq_kernel(w, w, c, |x, _, y| f32x4_mul(x, y))
 }
 
 pub(in crate::simd) fn sq_dot_i16(w: &[i16], c: &[u8]) -> i32 {

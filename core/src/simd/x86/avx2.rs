@@ -131,35 +131,6 @@ avx2_sq_kernel!(sq_l1, sq_l1_imp, |p, s, y| _mm256_andnot_ps(
     _mm256_sub_ps(p, _mm256_mul_ps(s, y))
 ));
 #[target_feature(enable = "avx2")]
-fn sq_dot_imp(w: &[f32], c: &[u8]) -> f32 {
-    let n = w.len().min(c.len());
-    let body = n - n % 32;
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let step = |acc: &mut [__m256; 4], pw: *const f32, pc: *const u8| {
-        for (r, lane) in acc.iter_mut().enumerate() {
-            // SAFETY: callers pass pointers to at least 32 readable floats and bytes.
-            let (x, y) = unsafe { (_mm256_loadu_ps(pw.add(8 * r)), widen8(pc.add(8 * r))) };
-            *lane = _mm256_add_ps(*lane, _mm256_mul_ps(x, y));
-        }
-    };
-    let mut i = 0;
-    while i < body {
-        // SAFETY: i + 32 <= body <= n, and both slices hold at least n elements.
-        step(&mut acc, unsafe { w.as_ptr().add(i) }, unsafe { c.as_ptr().add(i) });
-        i += 32;
-    }
-    if body < n {
-        let mut tw = [0.0f32; 32];
-        let mut tc = [0u8; 32];
-        tw[..n - body].copy_from_slice(&w[body..n]);
-        tc[..n - body].copy_from_slice(&c[body..n]);
-        step(&mut acc, tw.as_ptr(), tc.as_ptr());
-    }
-    let u = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-    reduce8(u)
-}
-
-#[target_feature(enable = "avx2")]
 fn sq_dot_i16_imp(w: &[i16], c: &[u8]) -> i32 {
     let n = w.len().min(c.len());
     let body = n - n % 32;
@@ -192,10 +163,4 @@ pub(in crate::simd) fn sq_dot_i16(w: &[i16], c: &[u8]) -> i32 {
     // SAFETY: only stored in a kernel table by `Kernels::avx2` or `Kernels::avx512`, after
     // the CPU was found to have AVX2 (every AVX-512 CPU has it).
     unsafe { sq_dot_i16_imp(w, c) }
-}
-
-pub(in crate::simd) fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
-    // SAFETY: only stored in a kernel table by `Kernels::avx2`, after `avx2_supported()`
-    // confirmed the CPU has AVX2.
-    unsafe { sq_dot_imp(w, c) }
 }

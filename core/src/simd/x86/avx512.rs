@@ -125,29 +125,6 @@ macro_rules! avx512_sq_blocks {
     }};
 }
 
-#[target_feature(enable = "avx512f")]
-fn sq_dot_imp(w: &[f32], c: &[u8]) -> f32 {
-    let n = w.len().min(c.len());
-    let (mut tw, mut tc) = ([0.0f32; 32], [0u8; 32]);
-    let step = |(pw, pc): (*const f32, *const u8)| {
-        // SAFETY: `pw`/`pc` point at 32 readable floats/bytes (a body block or the padded tail).
-        unsafe {
-            (
-                _mm512_mul_ps(_mm512_loadu_ps(pw), widen16(pc)),
-                _mm512_mul_ps(_mm512_loadu_ps(pw.add(16)), widen16(pc.add(16))),
-            )
-        }
-    };
-    // SAFETY (both closures): `i + 32 <= n` in the body; the tail copies `n - i < 32` elements.
-    let at = |i: usize| unsafe { (w.as_ptr().add(i), c.as_ptr().add(i)) };
-    let mut pad = |i: usize| {
-        tw[..n - i].copy_from_slice(&w[i..n]);
-        tc[..n - i].copy_from_slice(&c[i..n]);
-        (tw.as_ptr(), tc.as_ptr())
-    };
-    avx512_sq_blocks!(n, step, at, pad)
-}
-
 macro_rules! avx512_sq_kernel {
     ($name:ident, $imp:ident, |$p:ident, $s:ident, $y:ident| $term:expr) => {
         #[target_feature(enable = "avx512f")]
@@ -188,9 +165,3 @@ avx512_sq_kernel!(sq_l2, sq_l2_imp, |p, s, y| {
     _mm512_mul_ps(d, d)
 });
 avx512_sq_kernel!(sq_l1, sq_l1_imp, |p, s, y| _mm512_abs_ps(_mm512_sub_ps(p, _mm512_mul_ps(s, y))));
-
-pub(in crate::simd) fn sq_dot(w: &[f32], c: &[u8]) -> f32 {
-    // SAFETY: only stored in a kernel table by `Kernels::avx512`, after `avx512_supported()`
-    // confirmed the CPU has AVX-512F.
-    unsafe { sq_dot_imp(w, c) }
-}
