@@ -21,9 +21,13 @@ pub use view::HnswView;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
+#[cfg(feature = "parallel")]
+use search::HalfData;
 use search::{Cand, Graph, Scorer, ScratchPool, SqData};
 
 use crate::quant::sq::ScalarQuantizer;
+#[cfg(feature = "parallel")]
+use crate::simd::half::HalfKernels;
 
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
 use crate::memory;
@@ -454,6 +458,22 @@ impl HnswIndex {
     /// [`add`]: HnswIndex::add
     #[cfg(feature = "parallel")]
     pub fn add_parallel(&mut self, vectors: &[f32]) -> Result<Vec<u32>> {
+        self.add_parallel_with(vectors, &|_| {})
+    }
+
+    /// [`add_parallel`](HnswIndex::add_parallel), calling `progress(n)` from the workers as
+    /// nodes are linked (for a progress bar).
+    ///
+    /// While linking, the build's distances read a binary16 copy of the vectors (half the
+    /// bytes of a build that waits on memory; distances within ~1e-3 relative). The copy is
+    /// dropped at the end: the index, its file and every search keep the exact `f32` vectors.
+    /// Vectors beyond binary16's range (|x| > 65504) are linked with exact distances.
+    #[cfg(feature = "parallel")]
+    pub fn add_parallel_with(
+        &mut self,
+        vectors: &[f32],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<u32>> {
         use rayon::prelude::*;
         let data = self.prepare(vectors)?;
         // Freed slots are refilled sequentially (their purge is one pass anyway).
@@ -472,7 +492,9 @@ impl HnswIndex {
         }
         let locks = SpinLocks((0..end).map(|_| spin::Mutex::new(())).collect());
         let top = spin::Mutex::new((self.entry, self.max_level));
-        let g = self.graph();
+        let rows = if first < end { crate::simd::half::encode(&self.vectors) } else { None };
+        let mut g = self.graph();
+        g.half = rows.as_deref().map(|rows| HalfData { rows, kernels: HalfKernels::best(self.metric) });
         let ef = self.params.ef_construction;
         (first..end).into_par_iter().for_each_init(Scratch::default, |s, id| {
             let level = g.levels[id as usize];
@@ -484,7 +506,9 @@ impl HnswIndex {
                     *t = (id, level);
                 }
             }
+            progress(1);
         });
+        drop(rows);
         let (entry, max_level) = top.into_inner();
         self.entry = entry;
         self.max_level = max_level;
@@ -513,6 +537,7 @@ impl HnswIndex {
                 codes: &s.codes,
                 rerank: s.rerank,
             }),
+            half: None,
         }
     }
 
@@ -708,8 +733,26 @@ fn link_into(
     s: &mut Scratch,
     locks: &dyn NodeLocks,
 ) {
-    let q = g.exact(g.vector(id));
-    let q = &q;
+    let v = g.vector(id);
+    match g.half(v) {
+        Some(q) => link_with(g, &q, id, level, entry, max_level, ef, s, locks),
+        None => link_with(g, &g.exact(v), id, level, entry, max_level, ef, s, locks),
+    }
+}
+
+/// [`link_into`] with the scorer its distances use.
+#[allow(clippy::too_many_arguments)]
+fn link_with<S: Scorer>(
+    g: &Graph<'_, [AtomicU32]>,
+    q: &S,
+    id: u32,
+    level: u8,
+    entry: u32,
+    max_level: u8,
+    ef: usize,
+    s: &mut Scratch,
+    locks: &dyn NodeLocks,
+) {
     let mut ep = Cand { d: q.dist(entry), id: entry };
     for lc in ((level as usize + 1)..=(max_level as usize)).rev() {
         ep = g.greedy(q, ep, lc);
@@ -717,6 +760,7 @@ fn link_into(
     let mut selected = core::mem::take(&mut s.selected);
     let mut sorted = core::mem::take(&mut s.sorted);
     let mut chosen = core::mem::take(&mut s.chosen);
+    let mut decoded = core::mem::take(&mut s.decoded);
     chosen.clear();
     let top = level.min(max_level) as usize;
     for lc in (0..=top).rev() {
@@ -726,7 +770,7 @@ fn link_into(
         if let Some(first) = sorted.first() {
             ep = *first;
         }
-        g.select(&sorted, g.m, &mut selected);
+        g.select(&sorted, g.m, &mut selected, &mut decoded);
         locks.run(id, &mut || set_own_list(g, id, lc, &selected));
         chosen.push((lc, selected.len()));
         s.chosen_cands.extend_from_slice(&selected);
@@ -740,6 +784,7 @@ fn link_into(
         at += n;
     }
     s.chosen_cands.clear();
+    s.decoded = decoded;
     s.selected = selected;
     s.sorted = sorted;
     s.chosen = chosen;
@@ -760,7 +805,7 @@ fn set_own_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, selected: &[C
     for w in &words[start..start + len] {
         let n = w.load(Relaxed);
         if n != id && !cands.iter().any(|c| c.id == n) {
-            cands.push(Cand { d: g.metric.distance(&g.kernels, base, g.vector(n)), id: n });
+            cands.push(Cand { d: g.pair(base, n), id: n });
         }
     }
     reselect(g, id, level, cands);
@@ -771,7 +816,7 @@ fn reselect(g: &Graph<'_, [AtomicU32]>, node: u32, level: usize, mut cands: Vec<
     cands.sort_unstable_by(Cand::order);
     let cap = if level == 0 { g.m0 } else { g.m };
     let mut kept = Vec::with_capacity(cap);
-    g.select(&cands, cap, &mut kept);
+    g.select(&cands, cap, &mut kept, &mut Vec::new());
     write_list(g, node, level, kept.iter().map(|c| c.id));
 }
 
@@ -792,7 +837,7 @@ fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, level: u
     let mut cands: Vec<Cand> = (start..start + len)
         .map(|i| {
             let n = words[i].load(Relaxed);
-            Cand { d: g.metric.distance(&g.kernels, base, g.vector(n)), id: n }
+            Cand { d: g.pair(base, n), id: n }
         })
         .collect();
     cands.push(Cand { d, id: new });

@@ -124,6 +124,8 @@ pub struct Scratch {
     pub(crate) sq_query: SqQuery,
     /// Candidates awaiting an exact re-rank.
     pub(crate) rerank: Vec<Neighbor>,
+    /// A vector decoded from the parallel build's binary16 copy.
+    pub(crate) decoded: Vec<f32>,
 }
 
 /// Reusable scratch for searches through `&self`.
@@ -199,6 +201,38 @@ impl Scorer for Exact<'_> {
     }
 }
 
+/// Distances to the binary16 copy of the vectors the parallel build walks (`simd::half`).
+pub(crate) struct Half<'a> {
+    data: HalfData<'a>,
+    dim: usize,
+    q: &'a [f32],
+}
+
+impl Scorer for Half<'_> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        let s = id as usize * self.dim;
+        let d = self.data.kernels.distance(self.q, &self.data.rows[s..s + self.dim]);
+        if d.is_nan() {
+            f32::INFINITY
+        } else {
+            d
+        }
+    }
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        let s = id as usize * self.dim;
+        crate::simd::prefetch_bytes(bytemuck::cast_slice(&self.data.rows[s..s + self.dim]));
+    }
+}
+
+/// A build-time binary16 copy of every slot's vector and its distance kernels.
+#[derive(Clone, Copy)]
+pub(crate) struct HalfData<'a> {
+    pub rows: &'a [u16],
+    pub kernels: crate::simd::half::HalfKernels,
+}
+
 /// Approximate distances to scalar-quantized codes.
 pub(crate) struct Quantized<'a> {
     kernels: Kernels,
@@ -249,6 +283,8 @@ pub(crate) struct Graph<'a, L: ?Sized + LinkWords> {
     pub deleted: &'a [u64],
     /// Scalar-quantized codes that searches traverse with, when the index has them.
     pub sq: Option<SqData<'a>>,
+    /// The parallel build's binary16 copy of the vectors, which its distances then read.
+    pub half: Option<HalfData<'a>>,
 }
 
 impl<L: ?Sized + LinkWords> Graph<'_, L> {
@@ -262,6 +298,40 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
     #[inline(always)]
     pub fn exact<'q>(&'q self, q: &'q [f32]) -> Exact<'q> {
         Exact { kernels: self.kernels, metric: self.metric, dim: self.dim, vectors: self.vectors, q }
+    }
+
+    /// Scoring of `q` against the binary16 copy (`None` without one).
+    #[inline(always)]
+    pub fn half<'q>(&'q self, q: &'q [f32]) -> Option<Half<'q>> {
+        self.half.map(|data| Half { data, dim: self.dim, q })
+    }
+
+    /// The build's distance from vector `a` to node `b`: over the binary16 copy while the
+    /// parallel build has one, else exact.
+    #[inline(always)]
+    pub fn pair(&self, a: &[f32], b: u32) -> f32 {
+        match self.half {
+            Some(h) => {
+                let s = b as usize * self.dim;
+                h.kernels.distance(a, &h.rows[s..s + self.dim])
+            }
+            None => self.metric.distance(&self.kernels, a, self.vector(b)),
+        }
+    }
+
+    /// Node `id`'s vector as the build's distances see it: decoded from the binary16 copy into
+    /// `buf` while there is one (it is in cache; the `f32` row may not be), else the row itself.
+    #[inline(always)]
+    pub fn build_vector<'b>(&'b self, id: u32, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        match self.half {
+            Some(h) => {
+                let s = id as usize * self.dim;
+                buf.clear();
+                h.kernels.decode_into(&h.rows[s..s + self.dim], buf);
+                buf
+            }
+            None => self.vector(id),
+        }
     }
 
     /// Scoring of a prepared query against the scalar-quantized codes.
@@ -375,10 +445,12 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
 
     /// The heuristic of Malkov & Yashunin (Algorithm 4, as hnswlib): walking candidates nearest
     /// first, keep one only if it is closer to the base than to every neighbour already kept.
-    /// `cands` must be sorted nearest first; the result goes to `out`.
-    pub fn select(&self, cands: &[Cand], max: usize, out: &mut Vec<Cand>) {
+    /// `cands` must be sorted nearest first; the result goes to `out`. Like hnswlib, fewer
+    /// than `max` candidates are all kept, and exactly `max` are pruned like more.
+    /// `buf` holds a decoded vector while the build walks a binary16 copy.
+    pub fn select(&self, cands: &[Cand], max: usize, out: &mut Vec<Cand>, buf: &mut Vec<f32>) {
         out.clear();
-        if cands.len() <= max {
+        if cands.len() < max {
             out.extend_from_slice(cands);
             return;
         }
@@ -386,9 +458,9 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
             if out.len() >= max {
                 break;
             }
-            let v = self.vector(c.id);
+            let v = self.build_vector(c.id, buf);
             let good = out.iter().all(|r| {
-                let d = self.metric.distance(&self.kernels, v, self.vector(r.id));
+                let d = self.pair(v, r.id);
                 d >= c.d || d.is_nan()
             });
             if good {

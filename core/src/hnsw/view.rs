@@ -337,6 +337,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 codes: &raw[codes.clone()],
                 rerank: *rerank,
             }),
+            half: None,
         }
     }
 

@@ -16,6 +16,7 @@
 //! x86 paths are chosen once at runtime (with `std`) or at compile time (without it) into a
 //! [`Kernels`] table that each index holds; simd128 is chosen at compile time.
 
+pub mod half;
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm;

@@ -164,3 +164,106 @@ pub(in crate::simd) fn sq_dot_i16(w: &[i16], c: &[u8]) -> i32 {
     // the CPU was found to have AVX2 (every AVX-512 CPU has it).
     unsafe { sq_dot_i16_imp(w, c) }
 }
+
+/// Binary16 rows against an `f32` query (`simd::half`): eight halves widened per `vcvtph2ps`,
+/// four accumulators. Not part of the canonical-order family: only the parallel build uses it.
+macro_rules! f16c_kernel {
+    ($name:ident, $imp:ident, |$x:ident, $y:ident, $acc:ident| $term:expr, |$sx:ident, $sy:ident| $scalar:expr) => {
+        #[cfg(feature = "std")]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        fn $imp(q: &[f32], h: &[u16]) -> f32 {
+            let n = q.len().min(h.len());
+            let body = n - n % 32;
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut i = 0;
+            while i < body {
+                for (r, $acc) in acc.iter_mut().enumerate() {
+                    let at = i + 8 * r;
+                    // SAFETY: at + 8 <= body <= n, and both slices hold at least n elements;
+                    // the loads are unaligned.
+                    let ($x, $y) = unsafe {
+                        (
+                            _mm256_loadu_ps(q.as_ptr().add(at)),
+                            _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().add(at) as *const __m128i)),
+                        )
+                    };
+                    *$acc = $term;
+                }
+                i += 32;
+            }
+            let u = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            let mut sum = reduce8(u);
+            for (&$sx, &$sy) in q[body..n].iter().zip(&h[body..n]) {
+                let $sy = crate::simd::half::from_f16($sy);
+                sum += $scalar;
+            }
+            sum
+        }
+
+        #[cfg(feature = "std")]
+        pub(in crate::simd) fn $name(q: &[f32], h: &[u16]) -> f32 {
+            // SAFETY: only reachable through `HalfKernels::best`, after `f16c_supported()`
+            // confirmed AVX2, FMA and F16C.
+            unsafe { $imp(q, h) }
+        }
+    };
+}
+
+f16c_kernel!(dot_f16, dot_f16_imp, |x, y, acc| _mm256_fmadd_ps(x, y, *acc), |x, y| x * y);
+f16c_kernel!(
+    l2sq_f16,
+    l2sq_f16_imp,
+    |x, y, acc| {
+        let d = _mm256_sub_ps(x, y);
+        _mm256_fmadd_ps(d, d, *acc)
+    },
+    |x, y| (x - y) * (x - y)
+);
+
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx2,f16c")]
+fn encode_f16_imp(data: &[f32], out: &mut alloc::vec::Vec<u16>) {
+    let body = data.len() - data.len() % 8;
+    out.reserve(data.len());
+    let mut lanes = [0u16; 8];
+    for block in data[..body].chunks_exact(8) {
+        // SAFETY: `block` holds 8 floats and `lanes` 8 halves; both accesses are unaligned.
+        unsafe {
+            let halves = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(block.as_ptr()));
+            _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, halves);
+        }
+        out.extend_from_slice(&lanes);
+    }
+    out.extend(data[body..].iter().map(|&x| crate::simd::half::to_f16(x)));
+}
+
+#[cfg(feature = "std")]
+pub(in crate::simd) fn encode_f16(data: &[f32], out: &mut alloc::vec::Vec<u16>) {
+    // SAFETY: only reachable through `half::encode`, after `f16c_supported()` confirmed AVX2
+    // and F16C.
+    unsafe { encode_f16_imp(data, out) }
+}
+
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_f16_imp(h: &[u16], out: &mut alloc::vec::Vec<f32>) {
+    let body = h.len() - h.len() % 8;
+    out.reserve(h.len());
+    let mut lanes = [0f32; 8];
+    for block in h[..body].chunks_exact(8) {
+        // SAFETY: `block` holds 8 halves and `lanes` 8 floats; both accesses are unaligned.
+        unsafe {
+            let floats = _mm256_cvtph_ps(_mm_loadu_si128(block.as_ptr() as *const __m128i));
+            _mm256_storeu_ps(lanes.as_mut_ptr(), floats);
+        }
+        out.extend_from_slice(&lanes);
+    }
+    out.extend(h[body..].iter().map(|&x| crate::simd::half::from_f16(x)));
+}
+
+#[cfg(feature = "std")]
+pub(in crate::simd) fn decode_f16(h: &[u16], out: &mut alloc::vec::Vec<f32>) {
+    // SAFETY: only reachable through `HalfKernels::best`, after `f16c_supported()` confirmed
+    // AVX2 and F16C.
+    unsafe { decode_f16_imp(h, out) }
+}

@@ -119,16 +119,15 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
             let n = data.len() / dim;
             idx.reserve(n);
             let bar = progress(n as u64, "insert");
-            // One thread: the reproducible sequential build. More: linked concurrently.
-            let parallel = rayon::current_num_threads() > 1;
-            let chunk_rows = if parallel { (n / 50).max(4096) } else { 2048 };
-            for chunk in data.chunks(dim * chunk_rows) {
-                if parallel {
-                    idx.add_parallel(chunk)?;
-                } else {
+            // One thread: the reproducible sequential build. More: linked concurrently, in
+            // one call (its workers advance the bar).
+            if rayon::current_num_threads() > 1 {
+                idx.add_parallel_with(data, &|done| bar.inc(done))?;
+            } else {
+                for chunk in data.chunks(dim * 2048) {
                     idx.add(chunk)?;
+                    bar.inc((chunk.len() / dim) as u64);
                 }
-                bar.inc((chunk.len() / dim) as u64);
             }
             bar.finish_and_clear();
             match opts.quantize.as_str() {

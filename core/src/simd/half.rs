@@ -1,0 +1,192 @@
+//! Half-precision (IEEE binary16) copies of vectors and the distances from an `f32` query to
+//! them. The parallel HNSW build walks the graph over such a copy: half the bytes per distance
+//! for a build that waits on memory, with distances within ~1e-3 relative of the exact ones. It
+//! is never stored and never used by searches, so files and query results stay exact.
+//!
+//! Conversions round to nearest even (F16C where the CPU has it, the same rounding in software
+//! otherwise). The distances are not bit-identical across ISAs; only the thread-timing-dependent
+//! parallel build uses them, never the reproducible sequential one.
+
+use alloc::vec::Vec;
+
+use crate::Metric;
+
+/// The largest finite binary16 value.
+pub const MAX: f32 = 65_504.0;
+
+/// `x` rounded to binary16 (nearest, ties to even); overflow gives infinity.
+pub fn to_f16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exp = ((bits >> 23) & 0xff) as i32;
+    let man = bits & 0x007f_ffff;
+    if exp == 0xff {
+        // Infinity or NaN (a NaN keeps a quiet payload bit).
+        return sign | 0x7c00 | if man != 0 { 0x0200 } else { 0 };
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        // Subnormal or zero: shift the full significand right, rounding to nearest even.
+        if e < -10 {
+            return sign;
+        }
+        let full = man | 0x0080_0000;
+        let shift = (14 - e) as u32;
+        let half = full >> shift;
+        let rem = full & ((1 << shift) - 1);
+        let mid = 1 << (shift - 1);
+        let round = u32::from(rem > mid || (rem == mid && half & 1 == 1));
+        return sign | (half + round) as u16;
+    }
+    let half = ((e as u32) << 10) | (man >> 13);
+    let rem = man & 0x1fff;
+    let round = u32::from(rem > 0x1000 || (rem == 0x1000 && half & 1 == 1));
+    // A carry out of the significand correctly bumps the exponent (up to infinity).
+    sign | (half + round) as u16
+}
+
+/// The `f32` value of binary16 `h` (exact).
+pub fn from_f16(h: u16) -> f32 {
+    let sign = u32::from(h & 0x8000) << 16;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let man = u32::from(h & 0x03ff);
+    let bits = match (exp, man) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: normalise the significand.
+            let shift = man.leading_zeros() - 21;
+            let man = (man << shift) & 0x03ff;
+            sign | ((127 - 15 + 1 - shift) << 23) | (man << 13)
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (man << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (man << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Distances from `f32` queries to binary16 rows under one metric, with the kernel chosen once.
+#[derive(Clone, Copy)]
+pub struct HalfKernels {
+    metric: Metric,
+    dot: fn(&[f32], &[u16]) -> f32,
+    l2sq: fn(&[f32], &[u16]) -> f32,
+    decode: fn(&[u16], &mut Vec<f32>),
+}
+
+impl HalfKernels {
+    /// The fastest kernels this CPU runs for `metric`.
+    pub fn best(metric: Metric) -> Self {
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if super::x86::f16c_supported() {
+            return Self {
+                metric,
+                dot: super::x86::avx2::dot_f16,
+                l2sq: super::x86::avx2::l2sq_f16,
+                decode: super::x86::avx2::decode_f16,
+            };
+        }
+        Self { metric, dot: dot_f16, l2sq: l2sq_f16, decode: decode_scalar }
+    }
+
+    /// Appends the `f32` values of the row `h` to `out` (exact).
+    #[inline(always)]
+    pub fn decode_into(&self, h: &[u16], out: &mut Vec<f32>) {
+        (self.decode)(h, out)
+    }
+
+    /// The distance ([`Metric::distance`]'s meaning) from `q` to the row `h`.
+    #[inline(always)]
+    pub fn distance(&self, q: &[f32], h: &[u16]) -> f32 {
+        match self.metric {
+            Metric::L2 => (self.l2sq)(q, h),
+            Metric::Cosine => 1.0 - (self.dot)(q, h),
+            Metric::InnerProduct => -(self.dot)(q, h),
+            Metric::L1 => q.iter().zip(h).map(|(&x, &y)| (x - from_f16(y)).abs()).sum(),
+        }
+    }
+}
+
+fn dot_f16(q: &[f32], h: &[u16]) -> f32 {
+    q.iter().zip(h).map(|(&x, &y)| x * from_f16(y)).sum()
+}
+
+fn l2sq_f16(q: &[f32], h: &[u16]) -> f32 {
+    q.iter()
+        .zip(h)
+        .map(|(&x, &y)| {
+            let d = x - from_f16(y);
+            d * d
+        })
+        .sum()
+}
+
+/// `data` rounded to binary16, or `None` when a value lies beyond binary16's range (the caller
+/// then stays with `f32`).
+pub fn encode(data: &[f32]) -> Option<Vec<u16>> {
+    if data.iter().any(|x| x.abs() > MAX) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if super::x86::f16c_supported() {
+        super::x86::avx2::encode_f16(data, &mut out);
+        return Some(out);
+    }
+    out.extend(data.iter().map(|&x| to_f16(x)));
+    Some(out)
+}
+
+fn decode_scalar(h: &[u16], out: &mut Vec<f32>) {
+    out.extend(h.iter().map(|&x| from_f16(x)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_binary16_value_round_trips_and_rounding_is_to_nearest_even() {
+        for h in 0..=u16::MAX {
+            let x = from_f16(h);
+            if x.is_nan() {
+                assert!(from_f16(to_f16(x)).is_nan());
+                continue;
+            }
+            assert_eq!(to_f16(x), h, "{h:#06x} = {x:e}");
+        }
+        // Halfway between 1 and the next binary16 (1 + 2^-10) rounds to the even one, 1.
+        assert_eq!(from_f16(to_f16(1.0 + 2f32.powi(-11))), 1.0);
+        assert_eq!(from_f16(to_f16(1.0 + 3.0 * 2f32.powi(-11))), 1.0 + 2.0 * 2f32.powi(-10));
+        assert_eq!(to_f16(1.0e6), 0x7c00);
+        assert_eq!(to_f16(-1.0e-9), 0x8000);
+    }
+
+    #[test]
+    fn encoding_matches_the_software_rounding_and_rejects_out_of_range_values() {
+        let data: Vec<f32> = (0..1000).map(|i| ((i as f32) * 0.7311).sin() * 10f32.powi(i % 9 - 6)).collect();
+        let encoded = encode(&data).unwrap();
+        let software: Vec<u16> = data.iter().map(|&x| to_f16(x)).collect();
+        assert_eq!(encoded, software);
+        let mut decoded = Vec::new();
+        HalfKernels::best(Metric::L2).decode_into(&encoded, &mut decoded);
+        let software: Vec<f32> = encoded.iter().map(|&h| from_f16(h)).collect();
+        assert_eq!(decoded, software);
+        assert!(encode(&[1.0, 70_000.0]).is_none());
+    }
+
+    #[test]
+    fn distances_are_close_to_the_exact_ones() {
+        let q: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).cos()).collect();
+        let v: Vec<f32> = (0..100).map(|i| (i as f32 * 0.11).sin()).collect();
+        let h = encode(&v).unwrap();
+        let k = crate::Kernels::best();
+        for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1] {
+            let exact = metric.distance(&k, &q, &v);
+            let approx = HalfKernels::best(metric).distance(&q, &h);
+            assert!((exact - approx).abs() <= 1e-3 * (1.0 + exact.abs()), "{metric}: {approx} vs {exact}");
+        }
+    }
+}
