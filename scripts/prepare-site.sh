@@ -49,7 +49,13 @@ done
 # 3. Corpus, vectors, index.
 profile="${PROFILE:-release}"
 log "cargo build --profile $profile (quiver)"
-cargo build --profile "$profile" -p quiverdb --bin quiver >&2
+if [[ $profile == dev ]]; then
+  # The debug quiver exactly as `cargo test` builds it (see scripts/test-wasm.sh), so the
+  # test suite does not rebuild the tree with differently unified features.
+  cargo test --no-run >&2
+else
+  cargo build --profile "$profile" -p quiverdb --bin quiver >&2
+fi
 quiver="target/$([[ $profile == dev ]] && echo debug || echo "$profile")/quiver"
 work="$cache/site-every$every"
 mkdir -p "$work"

@@ -60,7 +60,10 @@ cargo build -p quiverdb-core --no-default-features --target "$TARGET"
 #    them in the browser).
 fixtures="$PWD/target/wasm-fixtures"
 log "building native parity fixtures in $fixtures"
-cargo build -p quiverdb --bin quiver
+# The debug quiver as `cargo test` builds it (same packages, same unified features), so after
+# the README's test command's `cargo test` this compiles nothing; `cargo build -p quiverdb`
+# would resolve features differently and rebuild the whole tree (4 minutes on a clean clone).
+cargo test --no-run
 quiver=target/debug/quiver
 "$quiver" gen --kind clustered --n 3000 --dim 48 --queries 25 --metric cosine --clusters 15 --truth-k 10 \
   --seed 7 --output "$fixtures" 2>/dev/null
