@@ -173,6 +173,16 @@ pub(crate) trait Scorer {
     fn prefetch(&self, id: u32);
 }
 
+/// NaN only arises when finite inputs overflow; a search ranks it as the farthest.
+#[inline(always)]
+fn farthest_if_nan(d: f32) -> f32 {
+    if d.is_nan() {
+        f32::INFINITY
+    } else {
+        d
+    }
+}
+
 /// Exact distances to `f32` vectors.
 pub(crate) struct Exact<'a> {
     kernels: Kernels,
@@ -186,13 +196,7 @@ impl Scorer for Exact<'_> {
     #[inline(always)]
     fn dist(&self, id: u32) -> f32 {
         let s = id as usize * self.dim;
-        let d = self.metric.distance(&self.kernels, self.q, &self.vectors[s..s + self.dim]);
-        // NaN only arises when finite inputs overflow; rank it as the farthest.
-        if d.is_nan() {
-            f32::INFINITY
-        } else {
-            d
-        }
+        farthest_if_nan(self.metric.distance(&self.kernels, self.q, &self.vectors[s..s + self.dim]))
     }
     #[inline(always)]
     fn prefetch(&self, id: u32) {
@@ -212,12 +216,7 @@ impl Scorer for Half<'_> {
     #[inline(always)]
     fn dist(&self, id: u32) -> f32 {
         let s = id as usize * self.dim;
-        let d = self.data.kernels.distance(self.q, &self.data.rows[s..s + self.dim]);
-        if d.is_nan() {
-            f32::INFINITY
-        } else {
-            d
-        }
+        farthest_if_nan(self.data.kernels.distance(self.q, &self.data.rows[s..s + self.dim]))
     }
     #[inline(always)]
     fn prefetch(&self, id: u32) {
