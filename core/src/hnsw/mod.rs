@@ -327,16 +327,14 @@ impl HnswIndex {
         };
         if id != self.entry {
             let g = self.graph();
-            link_into(
-                &g,
+            let ins = Insert {
                 id,
                 level,
-                self.entry,
-                self.max_level,
-                self.params.ef_construction,
-                scratch,
-                &NoLocks,
-            );
+                entry: self.entry,
+                max_level: self.max_level,
+                ef: self.params.ef_construction,
+            };
+            link_into(&g, ins, scratch, &NoLocks);
         }
         Ok(())
     }
@@ -499,7 +497,7 @@ impl HnswIndex {
         (first..end).into_par_iter().for_each_init(Scratch::default, |s, id| {
             let level = g.levels[id as usize];
             let (entry, max_level) = *top.lock();
-            link_into(&g, id, level, entry, max_level, ef, s, &locks);
+            link_into(&g, Insert { id, level, entry, max_level, ef }, s, &locks);
             if level > max_level {
                 let mut t = top.lock();
                 if level > t.1 {
@@ -551,7 +549,8 @@ impl HnswIndex {
             return;
         }
         let (entry, max_level) = (self.entry, self.max_level);
-        link_into(&self.graph(), id, level, entry, max_level, self.params.ef_construction, s, locks);
+        let ins = Insert { id, level, entry, max_level, ef: self.params.ef_construction };
+        link_into(&self.graph(), ins, s, locks);
         if level > self.max_level {
             self.entry = id;
             self.max_level = level;
@@ -722,37 +721,34 @@ fn write_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, ids: impl Itera
 /// concurrent insert can never descend into it and find an unwritten list. Sequentially this
 /// builds the same graph as interleaving the two, because a level's reverse links change only
 /// that level's lists, which the searches on other levels never read.
-#[allow(clippy::too_many_arguments)]
-fn link_into(
-    g: &Graph<'_, [AtomicU32]>,
-    id: u32,
-    level: u8,
-    entry: u32,
-    max_level: u8,
-    ef: usize,
-    s: &mut Scratch,
-    locks: &dyn NodeLocks,
-) {
-    let v = g.vector(id);
+fn link_into(g: &Graph<'_, [AtomicU32]>, ins: Insert, s: &mut Scratch, locks: &dyn NodeLocks) {
+    let v = g.vector(ins.id);
     match g.half(v) {
-        Some(q) => link_with(g, &q, id, level, entry, max_level, ef, s, locks),
-        None => link_with(g, &g.exact(v), id, level, entry, max_level, ef, s, locks),
+        Some(q) => link_with(g, &q, ins, s, locks),
+        None => link_with(g, &g.exact(v), ins, s, locks),
     }
 }
 
-/// [`link_into`] with the scorer its distances use.
-#[allow(clippy::too_many_arguments)]
-fn link_with<S: Scorer>(
-    g: &Graph<'_, [AtomicU32]>,
-    q: &S,
+/// One node's insert: which node, its top level, and the graph's entry point and top level
+/// when it starts, with the candidate-list size of its searches.
+#[derive(Clone, Copy)]
+struct Insert {
     id: u32,
     level: u8,
     entry: u32,
     max_level: u8,
     ef: usize,
+}
+
+/// [`link_into`] with the scorer its distances use.
+fn link_with<S: Scorer>(
+    g: &Graph<'_, [AtomicU32]>,
+    q: &S,
+    ins: Insert,
     s: &mut Scratch,
     locks: &dyn NodeLocks,
 ) {
+    let Insert { id, level, entry, max_level, ef } = ins;
     let mut ep = Cand { d: q.dist(entry), id: entry };
     for lc in ((level as usize + 1)..=(max_level as usize)).rev() {
         ep = g.greedy(q, ep, lc);
