@@ -77,6 +77,15 @@ quiver=target/debug/quiver
   --seed 42 --threads 1 --quantize sq8 --rerank 0 --output "$fixtures/hnsw-sq8.qvdb" >/dev/null
 "$quiver" search --index "$fixtures/hnsw-sq8.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
   >"$fixtures/results-sq8.json"
+# Binary16 vectors: walked directly (f16), and as the re-ranking rows of SQ8 codes (sq8+f16), so
+# the answers compare the binary16 kernels natively and in simd128 bit for bit.
+for q in f16 sq8+f16; do
+  name=${q/+/}
+  "$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
+    --seed 42 --threads 1 --quantize "$q" --rerank 4 --output "$fixtures/hnsw-$name.qvdb" >/dev/null
+  "$quiver" search --index "$fixtures/hnsw-$name.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
+    >"$fixtures/results-$name.json"
+done
 # IVF-PQ (re-ranked: exact distances) and LSH over binary codes (Hamming only), built and searched
 # natively; the browser opens them in place and must answer identically.
 "$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index ivfpq --nlist 20 --pq-m 12 \

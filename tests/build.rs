@@ -5,13 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-const FILES: [&str; 10] = [
+const FILES: [&str; 14] = [
     "base.fvecs",
     "query.fvecs",
     "hnsw.qvdb",
     "results.json",
     "hnsw-sq8.qvdb",
     "results-sq8.json",
+    "hnsw-f16.qvdb",
+    "results-f16.json",
+    "hnsw-sq8f16.qvdb",
+    "results-sq8f16.json",
     "ivfpq.qvdb",
     "results-ivfpq.json",
     "binary.qvdb",

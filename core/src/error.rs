@@ -38,6 +38,19 @@ pub enum Error {
         /// Component holding the bad value.
         component: usize,
     },
+    /// A vector for a binary16-storing index holds a value binary16 cannot represent.
+    #[error(
+        "vector {vector} has the value {value} at component {component}, beyond binary16's range \
+         (±65504), and this index stores its vectors in binary16"
+    )]
+    OutOfHalfRange {
+        /// Index of the offending vector in the batch (or in the index, when converting it).
+        vector: usize,
+        /// Position of the value within the vector.
+        component: usize,
+        /// The value.
+        value: f32,
+    },
     /// A query holds NaN or an infinity.
     #[error("the query has a non-finite value (NaN or infinity) at component {component}")]
     NonFiniteQuery {

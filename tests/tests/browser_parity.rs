@@ -21,6 +21,10 @@ const NATIVE_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw.qvdb"
 const NATIVE_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results.json"));
 const NATIVE_SQ8_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-sq8.qvdb"));
 const NATIVE_SQ8_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-sq8.json"));
+const NATIVE_F16_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-f16.qvdb"));
+const NATIVE_F16_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-f16.json"));
+const NATIVE_SQ8F16_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-sq8f16.qvdb"));
+const NATIVE_SQ8F16_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-sq8f16.json"));
 const NATIVE_IVFPQ_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ivfpq.qvdb"));
 const NATIVE_IVFPQ_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-ivfpq.json"));
 const NATIVE_BINARY_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/binary.qvdb"));
@@ -166,6 +170,33 @@ fn native_sq8_file_answers_exactly_as_natively_and_rebuilds_identically() {
     index.add(&base).unwrap();
     index.quantize_sq8(0).unwrap();
     assert!(index.to_bytes() == NATIVE_SQ8_INDEX, "the browser SQ8 build differs from the native file");
+}
+
+#[wasm_bindgen_test]
+fn native_binary16_files_answer_exactly_as_natively_and_rebuild_identically() {
+    if !fixtures_present() {
+        return;
+    }
+    let (base, dim) = fvecs(BASE);
+    for (file, results, sq8) in
+        [(NATIVE_F16_INDEX, NATIVE_F16_RESULTS, false), (NATIVE_SQ8F16_INDEX, NATIVE_SQ8F16_RESULTS, true)]
+    {
+        let bytes = AlignedBytes::copy_from(file);
+        let view = HnswView::open(bytes.as_slice()).unwrap();
+        assert!(view.stores_f16());
+        assert_eq!(view.sq_rerank(), sq8.then_some(4));
+        assert_answers_as_natively(&view, &SearchParams::new(), results);
+        let mut index = HnswIndex::new(dim, Metric::Cosine, PARAMS).unwrap();
+        index.add(&base).unwrap();
+        index.store_f16().unwrap();
+        if sq8 {
+            index.quantize_sq8(4).unwrap();
+        }
+        assert!(
+            index.to_bytes() == file,
+            "the browser binary16 build differs from the native file (sq8: {sq8})"
+        );
+    }
 }
 
 #[wasm_bindgen_test]

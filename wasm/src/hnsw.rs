@@ -190,7 +190,7 @@ impl HnswIndex {
         let slot = self.slot(id)?;
         let v = match &self.inner {
             Inner::Owned(index) => index.get(slot).map(|v| v.to_vec()),
-            // A codes-only quantized file has no f32 vectors: its codes are decoded.
+            // A binary16 or codes-only file has no f32 vectors: its rows or codes are decoded.
             Inner::File(view) => view.get_decoded(slot),
         };
         Ok(v.map_err(js_error)?.as_slice().into())
@@ -210,14 +210,31 @@ impl HnswIndex {
         self.owned()?.quantize_sq8(r as usize).map_err(js_error)
     }
 
-    /// `"sq8"` for a quantized index, else `"none"`.
-    #[wasm_bindgen(getter)]
+    /// Stores the vectors in binary16 from now on (IEEE half precision): every vector is
+    /// rounded to the nearest binary16 value (at most 2^-11 relative), searches read half the
+    /// bytes, and `toBytes` writes half the vector bytes. Later `add`s are rounded the same way.
+    /// Throws, changing nothing, if a stored value lies beyond ±65504.
+    #[wasm_bindgen(js_name = storeF16)]
+    pub fn store_f16(&mut self) -> Result<(), JsValue> {
+        self.owned()?.store_f16().map_err(js_error)
+    }
+
+    /// How the vectors searches read are stored: `"none"` (f32), `"f16"` (binary16),
+    /// `"sq8"` (SQ8 codes, re-ranked with f32 vectors or codes only) or `"sq8+f16"` (SQ8
+    /// codes re-ranked with binary16 vectors).
+    #[wasm_bindgen(getter, unchecked_return_type = "\"none\" | \"f16\" | \"sq8\" | \"sq8+f16\"")]
     pub fn quantization(&self) -> String {
-        let sq = match &self.inner {
-            Inner::Owned(index) => index.sq_quantizer().is_some(),
-            Inner::File(view) => view.sq_quantizer().is_some(),
+        let (sq, f16) = match &self.inner {
+            Inner::Owned(index) => (index.sq_quantizer().is_some(), index.stores_f16()),
+            Inner::File(view) => (view.sq_quantizer().is_some(), view.stores_f16()),
         };
-        if sq { "sq8" } else { "none" }.into()
+        match (sq, f16) {
+            (false, false) => "none",
+            (false, true) => "f16",
+            (true, false) => "sq8",
+            (true, true) => "sq8+f16",
+        }
+        .into()
     }
 
     /// The `k` nearest neighbours of `query`, closest first (ties by smaller id). `options`:

@@ -111,6 +111,34 @@ fn simd128_integer_sq_dot_equals_the_true_sum_for_every_dim() {
 }
 
 #[wasm_bindgen_test]
+fn simd128_binary16_kernels_equal_the_f32_kernels_on_the_decoded_rows() {
+    let simd = simd128();
+    let mut rng = Rng::new(0x5EED_0F16);
+    // Every binary16 bit pattern (NaNs, infinities, subnormals, signed zeros) decodes as the
+    // software conversion says: a one-element dot with 1.0 is the decoded value plus zeros
+    // (which only turns -0 into +0).
+    for h in 0..=u16::MAX {
+        let got = simd.dot_f16(&[1.0], &[h]);
+        let want = quiverdb_core::simd::half::from_f16(h);
+        let same = got.to_bits() == want.to_bits() || (got == 0.0 && want == 0.0);
+        assert!(same || (got.is_nan() && want.is_nan()), "{h:#06x}: {got:e} != {want:e}");
+    }
+    for n in 1..=600usize {
+        let q = random_vec(&mut rng, n, 3.0);
+        let h: Vec<u16> =
+            (0..n).map(|_| (rng.below(0x7c00) as u16) | ((rng.below(2) as u16) << 15)).collect();
+        let decoded: Vec<f32> = h.iter().map(|&x| quiverdb_core::simd::half::from_f16(x)).collect();
+        for (name, got, want) in [
+            ("dot", simd.dot_f16(&q, &h), scalar::dot(&q, &decoded)),
+            ("l2sq", simd.l2sq_f16(&q, &h), scalar::l2sq(&q, &decoded)),
+            ("l1", simd.l1_f16(&q, &h), scalar::l1(&q, &decoded)),
+        ] {
+            assert_eq!(got.to_bits(), want.to_bits(), "simd128 {name}_f16 n={n}: {got:e} != {want:e}");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
 fn simd128_and_scalar_give_exact_integer_sums() {
     // Integer components in -8..=8: every partial sum is an integer far below 2^24, so f32
     // arithmetic is exact and both paths must return the true sum.
@@ -664,6 +692,60 @@ fn sq8_quantized_hnsw_through_js_keeps_recall_and_round_trips() {
         "rerank must be at least 1",
     );
     assert_throws(search_with(&hnsw, &queries[..dim], 5.0, json(r#"{"rerank": "x"}"#)), "rerank");
+}
+
+#[wasm_bindgen_test]
+fn binary16_hnsw_through_js_keeps_recall_halves_the_file_and_round_trips() {
+    let (n, dim, k) = (3000, 32, 10);
+    let data = clustered(63, n, dim, 30);
+    let queries = clustered(64, 30, dim, 30);
+    let flat = js_new(dim as f64, "l2").expect("flat");
+    add(&flat, &data).expect("add");
+    let truth: Vec<Vec<u32>> =
+        queries.chunks_exact(dim).map(|q| search(&flat, q, k as f64).expect("flat").0).collect();
+    let recall_of = |index: &JsValue| -> f64 {
+        let mut total = 0.0;
+        for (q, t) in queries.chunks_exact(dim).zip(&truth) {
+            total += recall(&search_with(index, q, k as f64, json(r#"{"ef": 64}"#)).expect("search").0, t);
+        }
+        total / truth.len() as f64
+    };
+    let hnsw = hnsw_new(dim as f64, "l2", r#"{"m": 12, "efConstruction": 100, "seed": 5}"#).expect("new");
+    add(&hnsw, &data).expect("add");
+    let f32_file = to_bytes(&hnsw).len();
+    let exact = recall_of(&hnsw);
+    call(&hnsw, "storeF16", &[]).expect("storeF16");
+    assert_eq!(get(&hnsw, "quantization").as_string().as_deref(), Some("f16"));
+    let half = recall_of(&hnsw);
+    assert!(half >= exact - 0.01, "f16 {half} vs f32 {exact}");
+    let bytes = to_bytes(&hnsw);
+    assert!(f32_file - bytes.len() >= n * dim * 2 - 4096, "{f32_file} → {} bytes", bytes.len());
+    let opened = call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]).expect("fromBytes");
+    assert_eq!(get(&opened, "quantization").as_string().as_deref(), Some("f16"));
+    for q in queries.chunks_exact(dim) {
+        let a = search(&hnsw, q, 5.0).expect("a");
+        let b = search(&opened, q, 5.0).expect("b");
+        assert_eq!(a.0, b.0);
+        assert_eq!(bits(&a.1), bits(&b.1));
+    }
+    // `get` gives the rounded vector, from the owned index and from the file alike.
+    let from_file: Float32Array = call(&opened, "get", &[7.into()]).expect("get").dyn_into().expect("f32");
+    let owned: Float32Array = call(&hnsw, "get", &[7.into()]).expect("get").dyn_into().expect("f32");
+    assert_eq!(bits(&from_file.to_vec()), bits(&owned.to_vec()));
+    // A value binary16 cannot hold is refused, and nothing is added.
+    let mut bad = data[..dim].to_vec();
+    bad[3] = 1.0e6;
+    assert_throws(add(&hnsw, &bad), "beyond binary16's range");
+    assert_eq!(get(&hnsw, "length").as_f64(), Some(n as f64));
+    let plain = hnsw_new(dim as f64, "l2", "{}").expect("new");
+    add(&plain, &bad).expect("add");
+    assert_throws(call(&plain, "storeF16", &[]), "beyond binary16's range");
+    assert_eq!(get(&plain, "quantization").as_string().as_deref(), Some("none"));
+    // SQ8 on top: the walk reads codes, re-ranks against the binary16 rows.
+    call(&hnsw, "quantizeSq8", &[4.into()]).expect("quantizeSq8");
+    assert_eq!(get(&hnsw, "quantization").as_string().as_deref(), Some("sq8+f16"));
+    let both = recall_of(&hnsw);
+    assert!(both >= exact - 0.02, "sq8+f16 {both} vs f32 {exact}");
 }
 
 /// The JavaScript `IvfPqIndex` class.

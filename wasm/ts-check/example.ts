@@ -84,9 +84,15 @@ for (const r of hnsw.searchBatch(randomVectors(3), 5, { ef: 32 })) show("batch",
 // Compression: graph walks over one byte per dimension, the best k × 4 re-ranked exactly.
 const compressed = HnswIndex.fromBytes(hnsw.toBytes());
 compressed.quantizeSq8(4);
-const quantization: string = compressed.quantization;
+const quantization: "none" | "f16" | "sq8" | "sq8+f16" = compressed.quantization;
 show("sq8", compressed.search(query, 10, { ef: 64, rerank: 8 }));
 console.log(quantization);
+
+// Binary16 vectors: half the bytes in memory and in `toBytes`, the same answers within rounding.
+const half = HnswIndex.fromBytes(hnsw.toBytes());
+half.storeF16();
+show("f16", half.search(query, 10, { ef: 64 }));
+console.log(half.quantization, half.toBytes().length);
 
 // IVF-PQ: trained in the tab, or opened from a native `quiver build --index ivfpq` file.
 const ivf = new IvfPqIndex(dim, "cosine", { nlist: 16, pqM: 4, nbits: 8, keepVectors: true });

@@ -309,6 +309,11 @@ pub fn cast_f32(kind: SectionKind, bytes: &[u8]) -> Result<&[f32], FormatError> 
     bytemuck::try_cast_slice(bytes).map_err(|e| cast_error(kind, bytes, e, 4))
 }
 
+/// Views section bytes as `u16`s in place.
+pub fn cast_u16(kind: SectionKind, bytes: &[u8]) -> Result<&[u16], FormatError> {
+    bytemuck::try_cast_slice(bytes).map_err(|e| cast_error(kind, bytes, e, 2))
+}
+
 /// Views section bytes as `u32`s in place.
 pub fn cast_u32(kind: SectionKind, bytes: &[u8]) -> Result<&[u32], FormatError> {
     bytemuck::try_cast_slice(bytes).map_err(|e| cast_error(kind, bytes, e, 4))

@@ -27,8 +27,8 @@ mod layout;
 
 pub use error::{FormatError, Region};
 pub use layout::{
-    cast_f32, cast_u32, ids_section, invalid, range_in, write_index, AlignedBytes, FileInfo, SectionEntry,
-    SectionRef,
+    cast_f32, cast_u16, cast_u32, ids_section, invalid, range_in, write_index, AlignedBytes, FileInfo,
+    SectionEntry, SectionRef,
 };
 
 use core::fmt;
@@ -136,8 +136,10 @@ impl SectionKind {
     pub const BINARY_CODES: Self = Self(17);
     /// LSH tables: bucket offsets and slots.
     pub const LSH_TABLES: Self = Self(18);
+    /// Row-major binary16 vectors, `count × dim` (`u16` bit patterns), instead of `vectors`.
+    pub const VECTORS_F16: Self = Self(19);
 
-    const KNOWN: [(Self, &'static str); 18] = [
+    const KNOWN: [(Self, &'static str); 19] = [
         (Self::VECTORS, "vectors"),
         (Self::PARAMS, "params"),
         (Self::GRAPH_LEVEL0, "graph-level0"),
@@ -156,6 +158,7 @@ impl SectionKind {
         (Self::BINARY_PLANES, "binary-planes"),
         (Self::BINARY_CODES, "binary-codes"),
         (Self::LSH_TABLES, "lsh-tables"),
+        (Self::VECTORS_F16, "vectors-f16"),
     ];
 
     /// Name of a known kind.

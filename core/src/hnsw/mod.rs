@@ -21,12 +21,9 @@ pub use view::HnswView;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-#[cfg(feature = "parallel")]
-use search::HalfData;
-use search::{Cand, Graph, Scorer, ScratchPool, SqData};
+use search::{Cand, Graph, HalfData, Scorer, ScratchPool, SqData};
 
 use crate::quant::sq::ScalarQuantizer;
-#[cfg(feature = "parallel")]
 use crate::simd::half::HalfKernels;
 
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
@@ -96,6 +93,9 @@ pub struct HnswIndex {
     free: Vec<u32>,
     /// Scalar-quantized codes searches traverse with (see [`HnswIndex::quantize_sq8`]).
     sq: Option<SqStore>,
+    /// Binary16 rows of every slot when the index stores its vectors in binary16 (see
+    /// [`HnswIndex::store_f16`]); `vectors` then holds the same values, decoded.
+    f16: Option<Vec<u16>>,
 }
 
 /// An index's scalar quantizer, the codes of every slot, and the default re-rank factor
@@ -142,7 +142,36 @@ impl HnswIndex {
             deleted: Vec::new(),
             free: Vec::new(),
             sq: None,
+            f16: None,
         })
+    }
+
+    /// Stores the vectors in binary16 from now on: every vector is rounded to the nearest
+    /// binary16 value (at most 2^-11 relative; for unit vectors far below the graph's own
+    /// error), searches read two bytes per dimension instead of four, and the file keeps only
+    /// the binary16 rows (`vectors-f16`), half the vector bytes. Distances are computed from the
+    /// `f32` query to the rounded vectors and are identical on every ISA and in the browser.
+    /// Later inserts are rounded the same way. Fails, changing nothing, if a stored value lies
+    /// beyond ±65504.
+    pub fn store_f16(&mut self) -> Result<()> {
+        if self.f16.is_some() {
+            return Ok(());
+        }
+        check_half_range(&self.vectors, self.dim)?;
+        let mut rows = Vec::new();
+        memory::reserve_exact_huge(&mut rows, self.vectors.capacity());
+        crate::simd::half::encode_into(&self.vectors, &mut rows);
+        // The f32 rows become the decoded values, so the build, `get` and the file all agree.
+        for (x, &h) in self.vectors.iter_mut().zip(&rows) {
+            *x = crate::simd::half::from_f16(h);
+        }
+        self.f16 = Some(rows);
+        Ok(())
+    }
+
+    /// Whether the index stores its vectors in binary16 ([`HnswIndex::store_f16`]).
+    pub fn stores_f16(&self) -> bool {
+        self.f16.is_some()
     }
 
     /// Quantizes the stored vectors to one byte per dimension (ranges learnt from the live
@@ -187,6 +216,9 @@ impl HnswIndex {
     /// arrays by doubling (which briefly holds old and new copies).
     pub fn reserve(&mut self, additional: usize) {
         memory::reserve_exact_huge(&mut self.vectors, additional * self.dim);
+        if let Some(rows) = &mut self.f16 {
+            memory::reserve_exact_huge(rows, additional * self.dim);
+        }
         self.levels.reserve_exact(additional);
         self.upper_offsets.reserve_exact(additional);
         memory::reserve_exact_huge(&mut self.links0, additional * (self.m0 + 1));
@@ -254,6 +286,12 @@ impl HnswIndex {
                 }
             }
         }
+        if self.f16.is_some() {
+            check_half_range(&data, self.dim)?;
+            for x in data.iter_mut() {
+                *x = crate::simd::half::from_f16(crate::simd::half::to_f16(*x));
+            }
+        }
         Ok(data)
     }
 
@@ -264,6 +302,10 @@ impl HnswIndex {
         memory::reserve_huge(&mut self.vectors, data.len());
         memory::reserve_huge(&mut self.links0, n * (self.m0 + 1));
         self.vectors.extend_from_slice(data);
+        if let Some(rows) = &mut self.f16 {
+            memory::reserve_huge(rows, data.len());
+            crate::simd::half::encode_into(data, rows);
+        }
         if let Some(sq) = &mut self.sq {
             let at = sq.codes.len();
             sq.codes.resize(at + data.len(), 0);
@@ -361,6 +403,11 @@ impl HnswIndex {
         for (row, &slot) in data.chunks_exact(self.dim).zip(&slots) {
             let at = slot as usize * self.dim;
             self.vectors[at..at + self.dim].copy_from_slice(row);
+            if let Some(rows) = &mut self.f16 {
+                for (h, &x) in rows[at..at + self.dim].iter_mut().zip(row) {
+                    *h = crate::simd::half::to_f16(x);
+                }
+            }
             if let Some(sq) = &mut self.sq {
                 sq.quantizer.encode_into(row, &mut sq.codes[at..at + self.dim]);
             }
@@ -490,9 +537,13 @@ impl HnswIndex {
         }
         let locks = SpinLocks((0..end).map(|_| spin::Mutex::new(())).collect());
         let top = spin::Mutex::new((self.entry, self.max_level));
-        let rows = if first < end { crate::simd::half::encode(&self.vectors) } else { None };
+        // An index that stores binary16 walks its own rows; others get a temporary copy.
+        let rows =
+            if first < end && self.f16.is_none() { crate::simd::half::encode(&self.vectors) } else { None };
         let mut g = self.graph();
-        g.half = rows.as_deref().map(|rows| HalfData { rows, kernels: HalfKernels::best(self.metric) });
+        if let Some(rows) = rows.as_deref() {
+            g.half = Some(HalfData { rows, kernels: HalfKernels::new(self.metric, self.kernels) });
+        }
         let ef = self.params.ef_construction;
         (first..end).into_par_iter().for_each_init(Scratch::default, |s, id| {
             let level = g.levels[id as usize];
@@ -535,7 +586,10 @@ impl HnswIndex {
                 codes: &s.codes,
                 rerank: s.rerank,
             }),
-            half: None,
+            half: self
+                .f16
+                .as_deref()
+                .map(|rows| HalfData { rows, kernels: HalfKernels::new(self.metric, self.kernels) }),
         }
     }
 
@@ -600,9 +654,13 @@ impl HnswIndex {
         let mut levels = self.levels.clone();
         // Sections hold whole words; pad the byte array.
         levels.resize(self.levels.len().div_ceil(4) * 4, 0);
+        let vectors = match &self.f16 {
+            Some(rows) => SectionRef { kind: SectionKind::VECTORS_F16, bytes: bytemuck::cast_slice(rows) },
+            None => SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.vectors) },
+        };
         let sections = [
             SectionRef { kind: SectionKind::PARAMS, bytes: &params },
-            SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.vectors) },
+            vectors,
             SectionRef { kind: SectionKind::NODE_LEVELS, bytes: &levels },
             SectionRef { kind: SectionKind::UPPER_OFFSETS, bytes: bytemuck::cast_slice(&self.upper_offsets) },
             SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: bytemuck::cast_slice(&links0) },
@@ -618,8 +676,8 @@ impl HnswIndex {
             sections.push(SectionRef { kind: SectionKind::SQ_RANGES, bytes: bytemuck::cast_slice(&ranges) });
             sections.push(SectionRef { kind: SectionKind::SQ_CODES, bytes: &sq.codes });
             if sq.rerank == 0 {
-                // Codes only: the point of the choice is a file without the f32 vectors.
-                sections.retain(|s| s.kind != SectionKind::VECTORS);
+                // Codes only: the point of the choice is a file without the full vectors.
+                sections.retain(|s| s.kind != SectionKind::VECTORS && s.kind != SectionKind::VECTORS_F16);
             }
         }
         if let Some(ids) = ids.section() {
@@ -886,7 +944,7 @@ fn search_graph<L: ?Sized + search::LinkWords>(
             prepared.prepare(sq.quantizer, g.metric, &g.kernels, q);
             // A codes-only index (default factor 0) has no f32 vectors to re-rank with (its
             // file has none), so the owned index answers as its file does.
-            let factor = if g.vectors.is_empty() || sq.rerank == 0 {
+            let factor = if (g.vectors.is_empty() && g.half.is_none()) || sq.rerank == 0 {
                 0
             } else if params.rerank_factor > 0 {
                 params.rerank_factor
@@ -902,7 +960,10 @@ fn search_graph<L: ?Sized + search::LinkWords>(
             }
             r
         }
-        None => search_filtered(g, &g.exact(q), k, ef, filter, s, out),
+        None => match g.half(q) {
+            Some(half) => search_filtered(g, &half, k, ef, filter, s, out),
+            None => search_filtered(g, &g.exact(q), k, ef, filter, s, out),
+        },
     };
     s.query = qbuf;
     r
@@ -1054,8 +1115,8 @@ fn exact_filtered<L: ?Sized + search::LinkWords, S: search::Scorer>(
     top.finish();
 }
 
-/// Replaces the approximate candidates in `out` by the `k` nearest of them under exact
-/// distances to the `f32` vectors.
+/// Replaces the approximate candidates in `out` by the `k` nearest of them under full-precision
+/// distances: to the stored binary16 rows when the index keeps those, else to the `f32` vectors.
 fn rerank_exact<L: ?Sized + search::LinkWords>(
     g: &Graph<'_, L>,
     q: &[f32],
@@ -1063,15 +1124,29 @@ fn rerank_exact<L: ?Sized + search::LinkWords>(
     s: &mut Scratch,
     out: &mut Vec<Neighbor>,
 ) {
-    let exact = g.exact(q);
+    match g.half(q) {
+        Some(half) => rerank_with(&half, k, s, out),
+        None => rerank_with(&g.exact(q), k, s, out),
+    }
+}
+
+fn rerank_with<S: search::Scorer>(exact: &S, k: usize, s: &mut Scratch, out: &mut Vec<Neighbor>) {
     for n in out.iter() {
-        search::Scorer::prefetch(&exact, n.id);
+        exact.prefetch(n.id);
     }
     s.rerank.clear();
-    s.rerank.extend(out.iter().map(|n| Neighbor::new(n.id, search::Scorer::dist(&exact, n.id))));
+    s.rerank.extend(out.iter().map(|n| Neighbor::new(n.id, exact.dist(n.id))));
     let mut top = TopK::new(k, out);
     for &n in &s.rerank {
         top.push(n);
     }
     top.finish();
+}
+
+/// Fails on the first value binary16 cannot hold (`|x| > 65504`), naming its vector.
+fn check_half_range(data: &[f32], dim: usize) -> Result<()> {
+    match data.iter().position(|x| x.abs() > crate::simd::half::MAX) {
+        None => Ok(()),
+        Some(at) => Err(Error::OutOfHalfRange { vector: at / dim, component: at % dim, value: data[at] }),
+    }
 }

@@ -6,12 +6,15 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
-use super::search::{Graph, Scratch, ScratchPool, SqData};
+use super::search::{Graph, HalfData, Scratch, ScratchPool, SqData};
 use super::{search_graph, HnswIndex, HnswParams, MAX_LEVEL, NONE};
-use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
+use crate::format::{
+    cast_f32, cast_u16, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind,
+};
 use crate::format::{invalid as bad, range_in as range_of};
 use crate::quant::sq::ScalarQuantizer;
 use crate::rng::Rng;
+use crate::simd::half::HalfKernels;
 use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
 
 const PARAMS_LEN: usize = 48;
@@ -107,8 +110,10 @@ pub struct HnswView<B: AsRef<[u8]>> {
     m0: usize,
     entry: u32,
     max_level: u8,
-    /// The `f32` vectors; absent in a codes-only quantized file.
+    /// The `f32` vectors; absent in a codes-only quantized file and in a binary16 one.
     vectors: Option<Range<usize>>,
+    /// The binary16 vectors of a file that stores them instead of `f32`.
+    f16: Option<Range<usize>>,
     /// Scalar quantizer, codes and default re-rank factor of a quantized file.
     sq: Option<(ScalarQuantizer, Range<usize>, usize)>,
     levels: Range<usize>,
@@ -162,20 +167,39 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         if sq.is_none() && d.sq_rerank != 0 {
             return Err(bad(SectionKind::PARAMS, "re-rank factor set without quantized codes").into());
         }
-        let vectors = match (codes_only, info.entry(SectionKind::VECTORS)) {
-            (true, None) => None,
-            (true, Some(_)) => {
+        let (full, half) = (info.entry(SectionKind::VECTORS), info.entry(SectionKind::VECTORS_F16));
+        let (vectors, f16) = match (codes_only, full, half) {
+            (true, None, None) => (None, None),
+            (true, Some(_), _) => {
                 return Err(
                     bad(SectionKind::VECTORS, "present in a codes-only file (re-rank factor 0)").into()
                 )
             }
-            (false, _) => {
+            (true, None, Some(_)) => {
+                return Err(
+                    bad(SectionKind::VECTORS_F16, "present in a codes-only file (re-rank factor 0)").into()
+                )
+            }
+            (false, Some(_), Some(_)) => {
+                return Err(bad(SectionKind::VECTORS_F16, "beside f32 vectors (a file keeps one kind)").into())
+            }
+            (false, None, Some(_)) => {
+                let kh = SectionKind::VECTORS_F16;
+                let vec_bytes = info.section_sized(raw, kh, size(count, dim * 2)?)?;
+                let rows = cast_u16(kh, vec_bytes)?;
+                // Exponent 31 is infinity or NaN.
+                if opts.verify_checksums && rows.iter().any(|h| h & 0x7c00 == 0x7c00) {
+                    return Err(bad(kh, "holds NaN or infinity").into());
+                }
+                (None, Some(range_of(raw, vec_bytes)))
+            }
+            (false, _, None) => {
                 let vec_bytes = info.section_sized(raw, SectionKind::VECTORS, size(count, dim * 4)?)?;
                 let vectors = cast_f32(SectionKind::VECTORS, vec_bytes)?;
                 if opts.verify_checksums && vectors.iter().any(|x| !x.is_finite()) {
                     return Err(bad(SectionKind::VECTORS, "holds NaN or infinity").into());
                 }
-                Some(range_of(raw, vec_bytes))
+                (Some(range_of(raw, vec_bytes)), None)
             }
         };
         let levels = info.section_sized(raw, SectionKind::NODE_LEVELS, size(count.div_ceil(4), 4)?)?;
@@ -210,6 +234,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         let ids = crate::format::ids_section(&info, raw)?;
         let out = Self {
             vectors,
+            f16,
             sq,
             levels: range_of(raw, levels),
             offsets: range_of(raw, offsets_b),
@@ -266,6 +291,12 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         if (id as usize) >= count || self.is_deleted(id) {
             return Err(crate::Error::UnknownId { id: id as u64, count: count as u64 });
         }
+        if self.f16.is_some() {
+            return Err(crate::Error::InvalidParameter {
+                name: "id",
+                reason: "this index stores binary16 vectors; read them with get_decoded",
+            });
+        }
         if self.vectors.is_none() {
             return Err(crate::Error::InvalidParameter {
                 name: "id",
@@ -277,8 +308,17 @@ impl<B: AsRef<[u8]>> HnswView<B> {
     }
 
     /// The vector `id`: stored `f32` values when the file has them, else decoded from its
-    /// scalar-quantized code.
+    /// binary16 row or its scalar-quantized code.
     pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
+        if let Some(rows) = &self.f16 {
+            let count = self.slot_count();
+            if (id as usize) >= count || self.is_deleted(id) {
+                return Err(crate::Error::UnknownId { id: id as u64, count: count as u64 });
+            }
+            let rows: &[u16] = bytemuck::cast_slice(&self.bytes.as_ref()[rows.clone()]);
+            let s = id as usize * self.dim;
+            return Ok(rows[s..s + self.dim].iter().map(|&h| crate::simd::half::from_f16(h)).collect());
+        }
         match (&self.vectors, &self.sq) {
             (None, Some((q, codes, _))) => {
                 let count = self.slot_count();
@@ -292,6 +332,11 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             }
             _ => self.get(id).map(<[f32]>::to_vec),
         }
+    }
+
+    /// Whether the file stores its vectors in binary16.
+    pub fn stores_f16(&self) -> bool {
+        self.f16.is_some()
     }
 
     /// The scalar quantizer of a quantized file.
@@ -337,7 +382,10 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 codes: &raw[codes.clone()],
                 rerank: *rerank,
             }),
-            half: None,
+            half: self.f16.as_ref().map(|r| HalfData {
+                rows: bytemuck::cast_slice(&raw[r.clone()]),
+                kernels: HalfKernels::new(self.metric, self.kernels),
+            }),
         }
     }
 
@@ -369,11 +417,14 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             kernels: self.kernels,
             params: self.params,
             m0: self.m0,
-            // A codes-only file gives its decoded codes: later inserts link against those.
-            vectors: match (&g.sq, g.vectors.is_empty()) {
-                (Some(sq), true) => sq.quantizer.decode(sq.codes),
+            // A binary16 file gives its decoded rows, a codes-only one its decoded codes: later
+            // inserts link against those.
+            vectors: match (&g.half, &g.sq, g.vectors.is_empty()) {
+                (Some(h), _, _) => h.rows.iter().map(|&x| crate::simd::half::from_f16(x)).collect(),
+                (None, Some(sq), true) => sq.quantizer.decode(sq.codes),
                 _ => g.vectors.to_vec(),
             },
+            f16: g.half.map(|h| h.rows.to_vec()),
             levels: g.levels[..count].to_vec(),
             upper_offsets: g.upper_offsets.to_vec(),
             links0: g.links0.iter().map(|&w| AtomicU32::new(w)).collect(),

@@ -1,15 +1,17 @@
-//! Half-precision (IEEE binary16) copies of vectors and the distances from an `f32` query to
-//! them. The parallel HNSW build walks the graph over such a copy: half the bytes per distance
-//! for a build that waits on memory, with distances within ~1e-3 relative of the exact ones. It
-//! is never stored and never used by searches, so files and query results stay exact.
+//! Half-precision (IEEE binary16) rows and the distances from an `f32` query to them. Two users:
+//! the parallel HNSW build walks a temporary binary16 copy (half the bytes per distance for a
+//! build that waits on memory), and an index may *store* its vectors in binary16
+//! (`HnswIndex::store_f16`): half the memory and file size, with vectors rounded by at most
+//! 2^-11 relative.
 //!
 //! Conversions round to nearest even (F16C where the CPU has it, the same rounding in software
-//! otherwise). The distances are not bit-identical across ISAs; only the thread-timing-dependent
-//! parallel build uses them, never the reproducible sequential one.
+//! otherwise) and decoding is exact, so a distance to a binary16 row is computed by the `f32`
+//! kernels' canonical order on the decoded values (`Kernels::dot_f16` and friends) and is
+//! bit-identical on every ISA and in the browser.
 
 use alloc::vec::Vec;
 
-use crate::Metric;
+use crate::{Kernels, Metric};
 
 /// The largest finite binary16 value.
 pub const MAX: f32 = 65_504.0;
@@ -67,28 +69,27 @@ pub fn from_f16(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-/// Distances from `f32` queries to binary16 rows under one metric, with the kernel chosen once.
+/// Distances from `f32` queries to binary16 rows under one metric, through a kernel table.
 #[derive(Clone, Copy)]
 pub struct HalfKernels {
     metric: Metric,
-    dot: fn(&[f32], &[u16]) -> f32,
-    l2sq: fn(&[f32], &[u16]) -> f32,
+    kernels: Kernels,
     decode: fn(&[u16], &mut Vec<f32>),
 }
 
 impl HalfKernels {
     /// The fastest kernels this CPU runs for `metric`.
     pub fn best(metric: Metric) -> Self {
+        Self::new(metric, Kernels::best())
+    }
+
+    /// The binary16 kernels of the table `kernels` (the scalar table gives the reference).
+    pub fn new(metric: Metric, kernels: Kernels) -> Self {
         #[cfg(all(target_arch = "x86_64", feature = "std"))]
-        if super::x86::f16c_supported() {
-            return Self {
-                metric,
-                dot: super::x86::avx2::dot_f16,
-                l2sq: super::x86::avx2::l2sq_f16,
-                decode: super::x86::avx2::decode_f16,
-            };
+        if kernels.isa() != crate::simd::Isa::Scalar && super::x86::f16c_supported() {
+            return Self { metric, kernels, decode: super::x86::avx2::decode_f16 };
         }
-        Self { metric, dot: dot_f16, l2sq: l2sq_f16, decode: decode_scalar }
+        Self { metric, kernels, decode: decode_scalar }
     }
 
     /// Appends the `f32` values of the row `h` to `out` (exact).
@@ -97,30 +98,17 @@ impl HalfKernels {
         (self.decode)(h, out)
     }
 
-    /// The distance ([`Metric::distance`]'s meaning) from `q` to the row `h`.
+    /// The distance ([`Metric::distance`]'s meaning) from `q` to the row `h`: bit-identical to
+    /// `Metric::distance` on the decoded row, on every ISA.
     #[inline(always)]
     pub fn distance(&self, q: &[f32], h: &[u16]) -> f32 {
         match self.metric {
-            Metric::L2 => (self.l2sq)(q, h),
-            Metric::Cosine => 1.0 - (self.dot)(q, h),
-            Metric::InnerProduct => -(self.dot)(q, h),
-            Metric::L1 => q.iter().zip(h).map(|(&x, &y)| (x - from_f16(y)).abs()).sum(),
+            Metric::L2 => self.kernels.l2sq_f16(q, h),
+            Metric::Cosine => 1.0 - self.kernels.dot_f16(q, h),
+            Metric::InnerProduct => -self.kernels.dot_f16(q, h),
+            Metric::L1 => self.kernels.l1_f16(q, h),
         }
     }
-}
-
-fn dot_f16(q: &[f32], h: &[u16]) -> f32 {
-    q.iter().zip(h).map(|(&x, &y)| x * from_f16(y)).sum()
-}
-
-fn l2sq_f16(q: &[f32], h: &[u16]) -> f32 {
-    q.iter()
-        .zip(h)
-        .map(|(&x, &y)| {
-            let d = x - from_f16(y);
-            d * d
-        })
-        .sum()
 }
 
 /// `data` rounded to binary16, or `None` when a value lies beyond binary16's range (the caller
@@ -130,13 +118,18 @@ pub fn encode(data: &[f32]) -> Option<Vec<u16>> {
         return None;
     }
     let mut out = Vec::with_capacity(data.len());
+    encode_into(data, &mut out);
+    Some(out)
+}
+
+/// Appends `data` rounded to binary16 to `out` (values beyond ±65504 become infinities).
+pub fn encode_into(data: &[f32], out: &mut Vec<u16>) {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if super::x86::f16c_supported() {
-        super::x86::avx2::encode_f16(data, &mut out);
-        return Some(out);
+        super::x86::avx2::encode_f16(data, out);
+        return;
     }
     out.extend(data.iter().map(|&x| to_f16(x)));
-    Some(out)
 }
 
 fn decode_scalar(h: &[u16], out: &mut Vec<f32>) {
@@ -175,6 +168,25 @@ mod tests {
         let software: Vec<f32> = encoded.iter().map(|&h| from_f16(h)).collect();
         assert_eq!(decoded, software);
         assert!(encode(&[1.0, 70_000.0]).is_none());
+    }
+
+    #[test]
+    fn distances_equal_the_f32_kernels_on_the_decoded_row_on_every_isa() {
+        for dim in (1..=70).chain([127, 128, 129, 384, 1000]) {
+            let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).cos() * 3.0).collect();
+            // Values across binary16's range, subnormals and signed zeros included.
+            let h: Vec<u16> =
+                (0..dim).map(|i| ((i as u32 * 40_503) % 0x7c00) as u16 ^ ((i as u16 & 1) << 15)).collect();
+            let decoded: Vec<f32> = h.iter().map(|&x| from_f16(x)).collect();
+            for isa in crate::simd::Isa::ALL {
+                let Some(k) = Kernels::for_isa(isa) else { continue };
+                for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1] {
+                    let want = metric.distance(&Kernels::scalar(), &q, &decoded);
+                    let got = HalfKernels::new(metric, k).distance(&q, &h);
+                    assert_eq!(got.to_bits(), want.to_bits(), "{} {metric} dim {dim}", isa.name());
+                }
+            }
+        }
     }
 
     #[test]

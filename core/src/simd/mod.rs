@@ -25,6 +25,8 @@ mod x86;
 
 /// A distance kernel over two equal-length slices.
 pub type F32Kernel = fn(&[f32], &[f32]) -> f32;
+/// A distance kernel from an `f32` query to a binary16 row (`half`), in the canonical order.
+pub type F16Kernel = fn(&[f32], &[u16]) -> f32;
 /// An integer scalar-quantized inner product: 16-bit weights, byte codes, wrapping `i32` sum.
 pub type SqDotI16Kernel = fn(&[i16], &[u8]) -> i32;
 /// A scalar-quantized difference kernel: query minus minima, step sizes, byte codes.
@@ -76,6 +78,9 @@ pub struct Kernels {
     sq_dot_i16: SqDotI16Kernel,
     sq_l2: SqDiffKernel,
     sq_l1: SqDiffKernel,
+    dot_f16: F16Kernel,
+    l2sq_f16: F16Kernel,
+    l1_f16: F16Kernel,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -95,6 +100,9 @@ impl Kernels {
             sq_dot_i16: scalar::sq_dot_i16,
             sq_l2: scalar::sq_l2,
             sq_l1: scalar::sq_l1,
+            dot_f16: scalar::dot_f16,
+            l2sq_f16: scalar::l2sq_f16,
+            l1_f16: scalar::l1_f16,
         }
     }
 
@@ -162,6 +170,28 @@ impl Kernels {
         (self.sq_l1)(p, s, codes)
     }
 
+    /// Inner product of `a` with the binary16 row `h`: bit-identical to [`Kernels::dot`] of
+    /// `a` and `h` decoded (decoding is exact, and the order is the canonical one).
+    #[inline]
+    pub fn dot_f16(&self, a: &[f32], h: &[u16]) -> f32 {
+        debug_assert_eq!(a.len(), h.len());
+        (self.dot_f16)(a, h)
+    }
+
+    /// Squared Euclidean distance to a binary16 row (as [`Kernels::dot_f16`]).
+    #[inline]
+    pub fn l2sq_f16(&self, a: &[f32], h: &[u16]) -> f32 {
+        debug_assert_eq!(a.len(), h.len());
+        (self.l2sq_f16)(a, h)
+    }
+
+    /// Manhattan distance to a binary16 row (as [`Kernels::dot_f16`]).
+    #[inline]
+    pub fn l1_f16(&self, a: &[f32], h: &[u16]) -> f32 {
+        debug_assert_eq!(a.len(), h.len());
+        (self.l1_f16)(a, h)
+    }
+
     /// Scales `v` to unit length; returns `false` (leaving `v` alone) for the zero vector.
     /// Uses the canonical dot and a correctly rounded square root, so the result is identical
     /// on every target.
@@ -187,7 +217,23 @@ impl Kernels {
             sq_dot_i16: x86::avx2::sq_dot_i16,
             sq_l2: x86::avx2::sq_l2,
             sq_l1: x86::avx2::sq_l1,
+            ..Self::with_f16c(Self::scalar())
         })
+    }
+
+    /// `base` with the F16C binary16 kernels where the CPU has them (every AVX-512 CPU does).
+    #[cfg(target_arch = "x86_64")]
+    fn with_f16c(base: Self) -> Self {
+        if x86::f16c_supported() {
+            Self {
+                dot_f16: x86::avx2::dot_f16,
+                l2sq_f16: x86::avx2::l2sq_f16,
+                l1_f16: x86::avx2::l1_f16,
+                ..base
+            }
+        } else {
+            base
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -200,6 +246,7 @@ impl Kernels {
             sq_dot_i16: x86::avx2::sq_dot_i16,
             sq_l2: x86::avx512::sq_l2,
             sq_l1: x86::avx512::sq_l1,
+            ..Self::with_f16c(Self::scalar())
         })
     }
 
@@ -223,6 +270,9 @@ impl Kernels {
             sq_dot_i16: wasm::simd128::sq_dot_i16,
             sq_l2: wasm::simd128::sq_l2,
             sq_l1: wasm::simd128::sq_l1,
+            dot_f16: wasm::simd128::dot_f16,
+            l2sq_f16: wasm::simd128::l2sq_f16,
+            l1_f16: wasm::simd128::l1_f16,
         })
     }
 

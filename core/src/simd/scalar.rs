@@ -5,6 +5,7 @@
 //! compiler may vectorise the lane updates, which changes nothing: each lane is still the
 //! same sequence of IEEE operations.
 
+use super::half::from_f16;
 use super::LANES;
 
 /// Combines the 32 lane sums in the canonical order:
@@ -55,6 +56,43 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
 /// Manhattan distance.
 pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     accumulate(a, b, |x, y| (x - y).abs())
+}
+
+/// [`accumulate`] over a binary16 row, decoded element by element (exactly).
+#[inline(always)]
+fn accumulate_f16(a: &[f32], h: &[u16], term: impl Fn(f32, f32) -> f32) -> f32 {
+    let n = a.len().min(h.len());
+    let (a, h) = (&a[..n], &h[..n]);
+    let mut acc = [0.0f32; LANES];
+    let mut ca = a.chunks_exact(LANES);
+    let mut ch = h.chunks_exact(LANES);
+    for (xa, xh) in (&mut ca).zip(&mut ch) {
+        for j in 0..LANES {
+            acc[j] += term(xa[j], from_f16(xh[j]));
+        }
+    }
+    for (j, (&x, &y)) in ca.remainder().iter().zip(ch.remainder()).enumerate() {
+        acc[j] += term(x, from_f16(y));
+    }
+    reduce(&acc)
+}
+
+/// Inner product with a binary16 row; equals [`dot`] of `a` and the decoded row.
+pub fn dot_f16(a: &[f32], h: &[u16]) -> f32 {
+    accumulate_f16(a, h, |x, y| x * y)
+}
+
+/// Squared Euclidean distance to a binary16 row.
+pub fn l2sq_f16(a: &[f32], h: &[u16]) -> f32 {
+    accumulate_f16(a, h, |x, y| {
+        let d = x - y;
+        d * d
+    })
+}
+
+/// Manhattan distance to a binary16 row.
+pub fn l1_f16(a: &[f32], h: &[u16]) -> f32 {
+    accumulate_f16(a, h, |x, y| (x - y).abs())
 }
 
 /// The textbook one-accumulator loop. Not used by any index: it exists so benchmarks can show

@@ -148,3 +148,72 @@ pub(in crate::simd) fn sq_l2(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
 pub(in crate::simd) fn sq_l1(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
     sq_kernel(p, s, c, |x, st, y| f32x4_abs(f32x4_sub(x, f32x4_mul(st, y))))
 }
+
+/// Four binary16 values (the low 16 bits of each 32-bit lane) widened to `f32`, exactly.
+/// simd128 has no conversion instruction; the bits are moved into place and re-biased, and
+/// zeros and subnormals (exponent 0) are made by one exact subtraction instead of a multiply
+/// that would read an `f32` subnormal (slow on x86).
+#[inline(always)]
+fn half4_to_f32(x: v128) -> v128 {
+    let sign = i32x4_shl(v128_and(x, u32x4_splat(0x8000)), 16);
+    let shifted = i32x4_shl(v128_and(x, u32x4_splat(0x7fff)), 13);
+    let exp = v128_and(shifted, u32x4_splat(0x0f80_0000));
+    // Re-bias the exponent from 15 to 127; infinity and NaN (exponent 31) go to 255.
+    let normal = i32x4_add(shifted, u32x4_splat(112 << 23));
+    let special = i32x4_eq(exp, u32x4_splat(0x0f80_0000));
+    let normal = i32x4_add(normal, v128_and(special, u32x4_splat(112 << 23)));
+    // Exponent 0: the mantissa m stands for m·2^-24 = (2^-14 + m·2^-24) - 2^-14.
+    let tiny = f32x4_sub(i32x4_add(normal, u32x4_splat(1 << 23)), f32x4_splat(1.0 / 16384.0));
+    let value = v128_bitselect(tiny, normal, i32x4_eq(exp, u32x4_splat(0)));
+    v128_or(value, sign)
+}
+
+macro_rules! simd128_f16_kernel {
+    ($name:ident, |$x:ident, $y:ident| $term:expr) => {
+        /// As the `f32` kernel of the same name, on a binary16 row decoded on the fly:
+        /// bit-identical to it on the decoded values.
+        pub(in crate::simd) fn $name(q: &[f32], h: &[u16]) -> f32 {
+            let n = q.len().min(h.len());
+            let body = n - n % 32;
+            let mut acc = [f32x4_splat(0.0); 8];
+            let step = |acc: &mut [v128; 8], pq: *const f32, ph: *const u16| {
+                for pair in 0..4 {
+                    // SAFETY: callers pass pointers to at least 32 readable floats and 32
+                    // readable halves; wasm loads are unaligned.
+                    let halves = unsafe { v128_load(ph.add(8 * pair) as *const v128) };
+                    let ys = [
+                        half4_to_f32(u32x4_extend_low_u16x8(halves)),
+                        half4_to_f32(u32x4_extend_high_u16x8(halves)),
+                    ];
+                    for (j, $y) in ys.into_iter().enumerate() {
+                        let r = 2 * pair + j;
+                        // SAFETY: as above, 4 floats at 4r < 32.
+                        let $x = unsafe { v128_load(pq.add(4 * r) as *const v128) };
+                        acc[r] = f32x4_add(acc[r], $term);
+                    }
+                }
+            };
+            let mut i = 0;
+            while i < body {
+                // SAFETY: i + 32 <= body <= n, and both slices hold at least n elements.
+                step(&mut acc, unsafe { q.as_ptr().add(i) }, unsafe { h.as_ptr().add(i) });
+                i += 32;
+            }
+            if body < n {
+                let mut tq = [0.0f32; 32];
+                let mut th = [0u16; 32];
+                tq[..n - body].copy_from_slice(&q[body..n]);
+                th[..n - body].copy_from_slice(&h[body..n]);
+                step(&mut acc, tq.as_ptr(), th.as_ptr());
+            }
+            reduce(&acc)
+        }
+    };
+}
+
+simd128_f16_kernel!(dot_f16, |x, y| f32x4_mul(x, y));
+simd128_f16_kernel!(l2sq_f16, |x, y| {
+    let d = f32x4_sub(x, y);
+    f32x4_mul(d, d)
+});
+simd128_f16_kernel!(l1_f16, |x, y| f32x4_abs(f32x4_sub(x, y)));

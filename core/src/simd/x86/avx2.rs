@@ -165,60 +165,61 @@ pub(in crate::simd) fn sq_dot_i16(w: &[i16], c: &[u8]) -> i32 {
     unsafe { sq_dot_i16_imp(w, c) }
 }
 
-/// Binary16 rows against an `f32` query (`simd::half`): eight halves widened per `vcvtph2ps`,
-/// four accumulators. Not part of the canonical-order family: only the parallel build uses it.
+/// Binary16 rows against an `f32` query (`simd::half`): eight halves widened per `vcvtph2ps`
+/// (exact), then the canonical lanes, order and tree of the `f32` kernels, so each result is
+/// bit-identical to the `f32` kernel on the decoded row, on every ISA.
 macro_rules! f16c_kernel {
-    ($name:ident, $imp:ident, |$x:ident, $y:ident, $acc:ident| $term:expr, |$sx:ident, $sy:ident| $scalar:expr) => {
-        #[cfg(feature = "std")]
-        #[target_feature(enable = "avx2,fma,f16c")]
+    ($name:ident, $imp:ident, |$x:ident, $y:ident| $term:expr) => {
+        #[target_feature(enable = "avx2,f16c")]
         fn $imp(q: &[f32], h: &[u16]) -> f32 {
             let n = q.len().min(h.len());
             let body = n - n % 32;
             let mut acc = [_mm256_setzero_ps(); 4];
-            let mut i = 0;
-            while i < body {
-                for (r, $acc) in acc.iter_mut().enumerate() {
-                    let at = i + 8 * r;
-                    // SAFETY: at + 8 <= body <= n, and both slices hold at least n elements;
-                    // the loads are unaligned.
+            let step = |acc: &mut [__m256; 4], pq: *const f32, ph: *const u16| {
+                for (r, lane) in acc.iter_mut().enumerate() {
+                    // SAFETY: callers pass pointers to at least 32 readable floats and 32
+                    // readable halves; the loads are unaligned.
                     let ($x, $y) = unsafe {
                         (
-                            _mm256_loadu_ps(q.as_ptr().add(at)),
-                            _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().add(at) as *const __m128i)),
+                            _mm256_loadu_ps(pq.add(8 * r)),
+                            _mm256_cvtph_ps(_mm_loadu_si128(ph.add(8 * r) as *const __m128i)),
                         )
                     };
-                    *$acc = $term;
+                    *lane = _mm256_add_ps(*lane, $term);
                 }
+            };
+            let mut i = 0;
+            while i < body {
+                // SAFETY: i + 32 <= body <= n, and both slices hold at least n elements.
+                step(&mut acc, unsafe { q.as_ptr().add(i) }, unsafe { h.as_ptr().add(i) });
                 i += 32;
             }
-            let u = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-            let mut sum = reduce8(u);
-            for (&$sx, &$sy) in q[body..n].iter().zip(&h[body..n]) {
-                let $sy = crate::simd::half::from_f16($sy);
-                sum += $scalar;
+            if body < n {
+                // Zero-padded like the f32 kernels (binary16 zero is the bit pattern 0).
+                let mut tq = [0.0f32; 32];
+                let mut th = [0u16; 32];
+                tq[..n - body].copy_from_slice(&q[body..n]);
+                th[..n - body].copy_from_slice(&h[body..n]);
+                step(&mut acc, tq.as_ptr(), th.as_ptr());
             }
-            sum
+            let u = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+            reduce8(u)
         }
 
-        #[cfg(feature = "std")]
         pub(in crate::simd) fn $name(q: &[f32], h: &[u16]) -> f32 {
-            // SAFETY: only reachable through `HalfKernels::best`, after `f16c_supported()`
-            // confirmed AVX2, FMA and F16C.
+            // SAFETY: only stored in a kernel table by `Kernels::with_f16c`, after
+            // `f16c_supported()` confirmed AVX2 and F16C.
             unsafe { $imp(q, h) }
         }
     };
 }
 
-f16c_kernel!(dot_f16, dot_f16_imp, |x, y, acc| _mm256_fmadd_ps(x, y, *acc), |x, y| x * y);
-f16c_kernel!(
-    l2sq_f16,
-    l2sq_f16_imp,
-    |x, y, acc| {
-        let d = _mm256_sub_ps(x, y);
-        _mm256_fmadd_ps(d, d, *acc)
-    },
-    |x, y| (x - y) * (x - y)
-);
+f16c_kernel!(dot_f16, dot_f16_imp, |x, y| _mm256_mul_ps(x, y));
+f16c_kernel!(l2sq_f16, l2sq_f16_imp, |x, y| {
+    let d = _mm256_sub_ps(x, y);
+    _mm256_mul_ps(d, d)
+});
+f16c_kernel!(l1_f16, l1_f16_imp, |x, y| _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, y)));
 
 #[cfg(feature = "std")]
 #[target_feature(enable = "avx2,f16c")]

@@ -15,12 +15,15 @@ pub(super) fn avx2_supported() -> bool {
     cfg!(target_feature = "avx2")
 }
 
-/// Whether the binary16 kernels (`half`) may run: AVX2, FMA and F16C, detected at runtime.
+/// Whether the binary16 kernels (`half`) may run: AVX2 and F16C, detected at runtime.
 #[cfg(feature = "std")]
 pub(super) fn f16c_supported() -> bool {
-    std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma")
-        && std::is_x86_feature_detected!("f16c")
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c")
+}
+
+#[cfg(not(feature = "std"))]
+pub(super) fn f16c_supported() -> bool {
+    cfg!(all(target_feature = "avx2", target_feature = "f16c"))
 }
 
 /// Whether the AVX-512F kernels may run.

@@ -133,6 +133,12 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
             match opts.quantize.as_str() {
                 "none" => {}
                 "sq8" => idx.quantize_sq8(opts.rerank)?,
+                "f16" => idx.store_f16()?,
+                // SQ8 traversal, re-ranked against binary16 rows instead of f32 ones.
+                "sq8+f16" => {
+                    idx.store_f16()?;
+                    idx.quantize_sq8(opts.rerank)?;
+                }
                 other => return Err(format!("--quantize {other} is not available for hnsw").into()),
             }
             Ok(Built::Hnsw(Box::new(idx)))

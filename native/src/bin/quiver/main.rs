@@ -66,8 +66,9 @@ pub struct IndexOptions {
     #[arg(long = "seed", default_value_t = quiverdb::HnswParams::default().seed)]
     pub seed: u64,
     /// Compress the vectors searches read: `none`; `sq8` (HNSW walks one byte per
-    /// dimension); with `--index flat`, `pq:M` (exhaustive PQ scan, M sub-quantizers) or
-    /// `binary` (exhaustive Hamming scan).
+    /// dimension); `f16` (HNSW stores and walks binary16 vectors: half the bytes); `sq8+f16`
+    /// (walks SQ8 codes, re-ranks against binary16 rows); with `--index flat`, `pq:M`
+    /// (exhaustive PQ scan, M sub-quantizers) or `binary` (exhaustive Hamming scan).
     #[arg(long, default_value = "none")]
     pub quantize: String,
     /// Quantized indexes: re-rank the best k × R candidates with the exact vectors (HNSW-SQ8:
