@@ -123,6 +123,17 @@ fn simd128_binary16_kernels_equal_the_f32_kernels_on_the_decoded_rows() {
         let same = got.to_bits() == want.to_bits() || (got == 0.0 && want == 0.0);
         assert!(same || (got.is_nan() && want.is_nan()), "{h:#06x}: {got:e} != {want:e}");
     }
+    // Every normal value through the fast path (whole blocks of 32 normal halves): a one-hot
+    // query picks each lane out exactly (the other lanes add zeros).
+    let normals: Vec<u16> = (0x0400..0x7c00u16).chain(0x8400..0xfc00).collect();
+    for block in normals.chunks_exact(32) {
+        for lane in 0..32 {
+            let mut q = [0.0f32; 32];
+            q[lane] = 1.0;
+            let want = quiverdb_core::simd::half::from_f16(block[lane]);
+            assert_eq!(simd.dot_f16(&q, block).to_bits(), want.to_bits(), "{:#06x}", block[lane]);
+        }
+    }
     for n in 1..=600usize {
         let q = random_vec(&mut rng, n, 3.0);
         let h: Vec<u16> =
