@@ -147,6 +147,11 @@ impl LinkWords for [u32] {
     #[inline(always)]
     fn prefetch(&self, i: usize) {
         if let Some(w) = self.get(i) {
+            // WebAssembly has no prefetch: an ordinary load starts the miss (see
+            // `simd::prefetch`).
+            #[cfg(target_arch = "wasm32")]
+            core::hint::black_box(*w);
+            #[cfg(not(target_arch = "wasm32"))]
             crate::simd::prefetch_line(w);
         }
     }
