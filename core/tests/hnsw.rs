@@ -1,9 +1,9 @@
 //! HNSW against exact ground truth on seeded data: recall thresholds that a broken heuristic
 //! or a broken layer search would miss, determinism, in-place files and their validation.
 
-use quiverdb_core::format::{
-    write_index, AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, SectionRef,
-};
+mod common;
+
+use quiverdb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
 use quiverdb_core::rng::Rng;
 use quiverdb_core::{
     Error, FlatIndex, HnswIndex, HnswParams, HnswView, Kernels, Metric, SearchParams, VectorSearch,
@@ -158,24 +158,15 @@ fn input_errors() {
 
 /// Rewrites one section of a valid file (checksums recomputed), to forge a specific lie.
 fn forge(bytes: &[u8], kind: SectionKind, edit: impl FnOnce(&mut Vec<u8>)) -> AlignedBytes {
-    let buf = AlignedBytes::copy_from(bytes);
-    let info = FileInfo::parse(buf.as_slice(), OpenOptions::default()).unwrap();
-    let mut sections: Vec<(SectionKind, Vec<u8>)> = info
-        .sections
-        .iter()
-        .map(|s| (s.kind, info.section(buf.as_slice(), s.kind).unwrap().to_vec()))
-        .collect();
-    if let Some((_, b)) = sections.iter_mut().find(|(k, _)| *k == kind) {
-        edit(b);
-    }
-    let refs: Vec<SectionRef> = sections.iter().map(|(k, b)| SectionRef { kind: *k, bytes: b }).collect();
-    let mut out = Vec::new();
-    write_index(info.kind, info.metric, info.dim, info.count, &refs, &mut |x: &[u8]| -> Result<(), ()> {
-        out.extend_from_slice(x);
-        Ok(())
+    let mut edit = Some(edit);
+    common::rewrite(bytes, &[], |k, b| {
+        if k == kind {
+            if let Some(e) = edit.take() {
+                e(b);
+            }
+        }
+        true
     })
-    .unwrap();
-    AlignedBytes::copy_from(&out)
 }
 
 fn word(b: &mut [u8], i: usize, v: u32) {

@@ -4,9 +4,9 @@
 //! reproducible builds, inserts and removals afterwards, SQ8 re-ranked against binary16 rows,
 //! out-of-range values refused, and forged binary16 sections rejected.
 
-use quiverdb_core::format::{
-    write_index, AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, SectionRef,
-};
+mod common;
+
+use quiverdb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
 use quiverdb_core::rng::Rng;
 use quiverdb_core::simd::half::from_f16;
 use quiverdb_core::{
@@ -248,48 +248,13 @@ fn sq8_codes_rerank_against_binary16_rows() {
     assert!(info.entry(SectionKind::VECTORS_F16).is_none() && info.entry(SectionKind::VECTORS).is_none());
 }
 
-/// Rewrites sections of a valid file (checksums recomputed); `false` drops the section, and
-/// `extra` sections are appended.
-fn forge(
-    bytes: &[u8],
-    extra: &[(SectionKind, Vec<u8>)],
-    edit: impl Fn(SectionKind, &mut Vec<u8>) -> bool,
-) -> AlignedBytes {
-    let buf = AlignedBytes::copy_from(bytes);
-    let info = FileInfo::parse(buf.as_slice(), OpenOptions::default()).unwrap();
-    let mut sections = Vec::new();
-    for s in &info.sections {
-        let mut b = info.section(buf.as_slice(), s.kind).unwrap().to_vec();
-        if edit(s.kind, &mut b) {
-            sections.push((s.kind, b));
-        }
-    }
-    sections.extend(extra.iter().cloned());
-    let refs: Vec<SectionRef> = sections.iter().map(|(k, b)| SectionRef { kind: *k, bytes: b }).collect();
-    let mut out = Vec::new();
-    write_index(info.kind, info.metric, info.dim, info.count, &refs, &mut |x: &[u8]| -> Result<(), ()> {
-        out.extend_from_slice(x);
-        Ok(())
-    })
-    .unwrap();
-    AlignedBytes::copy_from(&out)
-}
-
-fn open_err(b: &AlignedBytes) -> FormatError {
-    match HnswView::open(b.as_slice()) {
-        Err(Error::Format(e)) => e,
-        Err(e) => panic!("unexpected error {e:?}"),
-        Ok(_) => panic!("a forged file opened"),
-    }
-}
-
 #[test]
 fn forged_binary16_sections_are_rejected() {
     let half = build(Metric::L2, true, Kernels::best()).to_bytes();
     let plain = build(Metric::L2, false, Kernels::best()).to_bytes();
     let kh = SectionKind::VECTORS_F16;
     // One half short.
-    let e = open_err(&forge(&half, &[], |k, b| {
+    let e = common::hnsw_open_error(&common::rewrite(&half, &[], |k, b| {
         if k == kh {
             b.truncate(b.len() - 2);
         }
@@ -298,7 +263,7 @@ fn forged_binary16_sections_are_rejected() {
     assert!(matches!(e, FormatError::SectionSize { kind, .. } if kind == kh), "{e}");
     // A NaN and an infinity.
     for bad in [0x7e00u16, 0xfc00] {
-        let e = open_err(&forge(&half, &[], |k, b| {
+        let e = common::hnsw_open_error(&common::rewrite(&half, &[], |k, b| {
             if k == kh {
                 b[10..12].copy_from_slice(&bad.to_le_bytes());
             }
@@ -308,15 +273,15 @@ fn forged_binary16_sections_are_rejected() {
     }
     // Both vector kinds at once; neither.
     let rows = vec![0u8; N * DIM * 2];
-    let e = open_err(&forge(&plain, &[(kh, rows)], |_, _| true));
+    let e = common::hnsw_open_error(&common::rewrite(&plain, &[(kh, rows)], |_, _| true));
     assert!(matches!(e, FormatError::InvalidSection { kind, .. } if kind == kh), "{e}");
-    let e = open_err(&forge(&half, &[], |k, _| k != kh));
+    let e = common::hnsw_open_error(&common::rewrite(&half, &[], |k, _| k != kh));
     assert!(matches!(e, FormatError::MissingSection { kind: SectionKind::VECTORS }), "{e}");
     // Random flips in the rows never panic a search (finite garbage is a valid file).
     let mut rng = Rng::new(9);
     for _ in 0..50 {
         let (at, value) = (rng.next_u64() as usize, rng.next_u64() as u8);
-        let forged = forge(&half, &[], |k, b| {
+        let forged = common::rewrite(&half, &[], |k, b| {
             if k == kh {
                 let i = at % b.len();
                 b[i] = value;

@@ -2,13 +2,13 @@
 //! against exact ground truth, codes-only files a quarter the vector size, identical answers
 //! from the owned index and its file, and forged quantization sections rejected.
 
-use quiverdb_core::format::{
-    write_index, AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, SectionRef,
-};
+mod common;
+
+use quiverdb_core::format::{AlignedBytes, FormatError, SectionKind};
 use quiverdb_core::quant::sq::{ScalarQuantizer, SqQuery};
 use quiverdb_core::rng::Rng;
 use quiverdb_core::{
-    Error, FlatIndex, HnswIndex, HnswParams, HnswView, Kernels, Metric, SearchParams, VectorSearch,
+    FlatIndex, HnswIndex, HnswParams, HnswView, Kernels, Metric, SearchParams, VectorSearch,
 };
 
 /// An anisotropic Gaussian mixture with a shared offset (the "cone" of embeddings).
@@ -161,33 +161,9 @@ fn reranking_files_round_trip_and_inserts_after_quantizing_are_found() {
     }
 }
 
-/// Rewrites sections of a valid file (checksums recomputed); `None` drops the section.
+/// Rewrites sections of a valid file (checksums recomputed); `false` drops the section.
 fn forge(bytes: &[u8], edit: impl Fn(SectionKind, &mut Vec<u8>) -> bool) -> AlignedBytes {
-    let buf = AlignedBytes::copy_from(bytes);
-    let info = FileInfo::parse(buf.as_slice(), OpenOptions::default()).unwrap();
-    let mut sections = Vec::new();
-    for s in &info.sections {
-        let mut b = info.section(buf.as_slice(), s.kind).unwrap().to_vec();
-        if edit(s.kind, &mut b) {
-            sections.push((s.kind, b));
-        }
-    }
-    let refs: Vec<SectionRef> = sections.iter().map(|(k, b)| SectionRef { kind: *k, bytes: b }).collect();
-    let mut out = Vec::new();
-    write_index(info.kind, info.metric, info.dim, info.count, &refs, &mut |x: &[u8]| -> Result<(), ()> {
-        out.extend_from_slice(x);
-        Ok(())
-    })
-    .unwrap();
-    AlignedBytes::copy_from(&out)
-}
-
-fn open_err(b: &AlignedBytes) -> FormatError {
-    match HnswView::open(b.as_slice()) {
-        Err(Error::Format(e)) => e,
-        Err(e) => panic!("unexpected error {e:?}"),
-        Ok(_) => panic!("a forged file opened"),
-    }
+    common::rewrite(bytes, &[], edit)
 }
 
 #[test]
@@ -199,14 +175,14 @@ fn forged_quantization_sections_are_rejected() {
     let (plain, _, _) = build(Metric::L2, None);
     let plain = plain.to_bytes();
     // A NaN minimum, a negative step.
-    let e = open_err(&forge(&codes_only, |k, b| {
+    let e = common::hnsw_open_error(&forge(&codes_only, |k, b| {
         if k == SectionKind::SQ_RANGES {
             b[0..4].copy_from_slice(&f32::NAN.to_le_bytes());
         }
         true
     }));
     assert!(matches!(e, FormatError::InvalidSection { kind: SectionKind::SQ_RANGES, .. }), "{e}");
-    let e = open_err(&forge(&codes_only, |k, b| {
+    let e = common::hnsw_open_error(&forge(&codes_only, |k, b| {
         if k == SectionKind::SQ_RANGES {
             b[4 * DIM..4 * DIM + 4].copy_from_slice(&(-1.0f32).to_le_bytes());
         }
@@ -214,19 +190,19 @@ fn forged_quantization_sections_are_rejected() {
     }));
     assert!(matches!(e, FormatError::InvalidSection { kind: SectionKind::SQ_RANGES, .. }), "{e}");
     // Codes of the wrong length; codes without ranges.
-    let e = open_err(&forge(&codes_only, |k, b| {
+    let e = common::hnsw_open_error(&forge(&codes_only, |k, b| {
         if k == SectionKind::SQ_CODES {
             b.pop();
         }
         true
     }));
     assert!(matches!(e, FormatError::SectionSize { kind: SectionKind::SQ_CODES, .. }), "{e}");
-    let e = open_err(&forge(&codes_only, |k, _| k != SectionKind::SQ_RANGES));
+    let e = common::hnsw_open_error(&forge(&codes_only, |k, _| k != SectionKind::SQ_RANGES));
     assert!(matches!(e, FormatError::MissingSection { kind: SectionKind::SQ_RANGES }), "{e}");
     // A re-ranking file without its vectors; a plain file claiming a re-rank factor.
-    let e = open_err(&forge(&reranking, |k, _| k != SectionKind::VECTORS));
+    let e = common::hnsw_open_error(&forge(&reranking, |k, _| k != SectionKind::VECTORS));
     assert!(matches!(e, FormatError::MissingSection { kind: SectionKind::VECTORS }), "{e}");
-    let e = open_err(&forge(&plain, |k, b| {
+    let e = common::hnsw_open_error(&forge(&plain, |k, b| {
         if k == SectionKind::PARAMS {
             b[20] = 4;
         }

@@ -20,8 +20,10 @@ pub fn reduce(s: &[f32; LANES]) -> f32 {
     w[0] + w[1]
 }
 
+/// The canonical sum of `term(a_i, value(b_i))`; `value` reads `b`'s elements as `f32` (the
+/// identity, or an exact binary16 decode).
 #[inline(always)]
-fn accumulate(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+fn accumulate<T: Copy>(a: &[f32], b: &[T], value: impl Fn(T) -> f32, term: impl Fn(f32, f32) -> f32) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; LANES];
@@ -29,25 +31,29 @@ fn accumulate(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let mut cb = b.chunks_exact(LANES);
     for (xa, xb) in (&mut ca).zip(&mut cb) {
         for j in 0..LANES {
-            acc[j] += term(xa[j], xb[j]);
+            acc[j] += term(xa[j], value(xb[j]));
         }
     }
     // The tail is conceptually zero-padded; a zero term leaves a lane unchanged (a lane starts
     // at +0.0 and can never become -0.0), so skipping it is the same.
     for (j, (&x, &y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
-        acc[j] += term(x, y);
+        acc[j] += term(x, value(y));
     }
     reduce(&acc)
 }
 
+fn same(x: f32) -> f32 {
+    x
+}
+
 /// Inner product.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    accumulate(a, b, |x, y| x * y)
+    accumulate(a, b, same, |x, y| x * y)
 }
 
 /// Squared Euclidean distance.
 pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
-    accumulate(a, b, |x, y| {
+    accumulate(a, b, same, |x, y| {
         let d = x - y;
         d * d
     })
@@ -55,36 +61,17 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
 
 /// Manhattan distance.
 pub fn l1(a: &[f32], b: &[f32]) -> f32 {
-    accumulate(a, b, |x, y| (x - y).abs())
-}
-
-/// [`accumulate`] over a binary16 row, decoded element by element (exactly).
-#[inline(always)]
-fn accumulate_f16(a: &[f32], h: &[u16], term: impl Fn(f32, f32) -> f32) -> f32 {
-    let n = a.len().min(h.len());
-    let (a, h) = (&a[..n], &h[..n]);
-    let mut acc = [0.0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut ch = h.chunks_exact(LANES);
-    for (xa, xh) in (&mut ca).zip(&mut ch) {
-        for j in 0..LANES {
-            acc[j] += term(xa[j], from_f16(xh[j]));
-        }
-    }
-    for (j, (&x, &y)) in ca.remainder().iter().zip(ch.remainder()).enumerate() {
-        acc[j] += term(x, from_f16(y));
-    }
-    reduce(&acc)
+    accumulate(a, b, same, |x, y| (x - y).abs())
 }
 
 /// Inner product with a binary16 row; equals [`dot`] of `a` and the decoded row.
 pub fn dot_f16(a: &[f32], h: &[u16]) -> f32 {
-    accumulate_f16(a, h, |x, y| x * y)
+    accumulate(a, h, from_f16, |x, y| x * y)
 }
 
 /// Squared Euclidean distance to a binary16 row.
 pub fn l2sq_f16(a: &[f32], h: &[u16]) -> f32 {
-    accumulate_f16(a, h, |x, y| {
+    accumulate(a, h, from_f16, |x, y| {
         let d = x - y;
         d * d
     })
@@ -92,7 +79,7 @@ pub fn l2sq_f16(a: &[f32], h: &[u16]) -> f32 {
 
 /// Manhattan distance to a binary16 row.
 pub fn l1_f16(a: &[f32], h: &[u16]) -> f32 {
-    accumulate_f16(a, h, |x, y| (x - y).abs())
+    accumulate(a, h, from_f16, |x, y| (x - y).abs())
 }
 
 /// The textbook one-accumulator loop. Not used by any index: it exists so benchmarks can show

@@ -1,0 +1,45 @@
+//! What several integration tests share: rewriting the sections of a valid index file, as a
+//! hostile or damaged file would have them (checksums recomputed, so only the validation of
+//! the content can refuse it).
+
+use quiverdb_core::format::{
+    write_index, AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, SectionRef,
+};
+use quiverdb_core::{Error, HnswView};
+
+/// `bytes` with every section passed through `edit` (which returns `false` to drop it) and
+/// `extra` sections appended, written out again as a file.
+pub fn rewrite(
+    bytes: &[u8],
+    extra: &[(SectionKind, Vec<u8>)],
+    mut edit: impl FnMut(SectionKind, &mut Vec<u8>) -> bool,
+) -> AlignedBytes {
+    let buf = AlignedBytes::copy_from(bytes);
+    let info = FileInfo::parse(buf.as_slice(), OpenOptions::default()).unwrap();
+    let mut sections = Vec::new();
+    for s in &info.sections {
+        let mut b = info.section(buf.as_slice(), s.kind).unwrap().to_vec();
+        if edit(s.kind, &mut b) {
+            sections.push((s.kind, b));
+        }
+    }
+    sections.extend(extra.iter().cloned());
+    let refs: Vec<SectionRef> = sections.iter().map(|(k, b)| SectionRef { kind: *k, bytes: b }).collect();
+    let mut out = Vec::new();
+    write_index(info.kind, info.metric, info.dim, info.count, &refs, &mut |x: &[u8]| -> Result<(), ()> {
+        out.extend_from_slice(x);
+        Ok(())
+    })
+    .unwrap();
+    AlignedBytes::copy_from(&out)
+}
+
+/// The format error an HNSW file is refused with (panics if it opens or fails otherwise).
+#[allow(dead_code)] // not every test file that includes this module opens HNSW files
+pub fn hnsw_open_error(b: &AlignedBytes) -> FormatError {
+    match HnswView::open(b.as_slice()) {
+        Err(Error::Format(e)) => e,
+        Err(e) => panic!("unexpected error {e:?}"),
+        Ok(_) => panic!("a forged file opened"),
+    }
+}
