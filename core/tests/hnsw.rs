@@ -6,7 +6,7 @@ mod common;
 use quiverdb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
 use quiverdb_core::rng::Rng;
 use quiverdb_core::{
-    Error, FlatIndex, HnswIndex, HnswParams, HnswView, Kernels, Metric, SearchParams, VectorSearch,
+    Error, FlatIndex, HnswIndex, HnswParams, HnswView, IdMap, Kernels, Metric, SearchParams, VectorSearch,
 };
 
 /// An anisotropic Gaussian mixture, like the generator of the native crate.
@@ -436,4 +436,68 @@ fn removal_errors_entry_replacement_and_files_with_deletions() {
     assert_eq!(HnswView::open(b.as_slice()).unwrap().len(), 0);
     tiny.add(&[2.0, 2.0]).unwrap();
     assert_eq!(tiny.search(&[1.0, 1.0], 5, &p, None).unwrap().len(), 1);
+}
+
+#[test]
+fn reordering_for_locality_renames_slots_and_changes_no_answer() {
+    let data = mixture(31, 3000, 24, 20);
+    let queries = mixture(32, 60, 24, 20);
+    // Every variant: plain, with deletions (tombstones and freed slots), binary16, SQ8.
+    for variant in ["plain", "deleted", "f16", "sq8"] {
+        let mut h = HnswIndex::new(24, Metric::L2, SMALL).unwrap();
+        h.add(&data).unwrap();
+        match variant {
+            "deleted" => (0..3000).step_by(7).for_each(|id| h.remove(id).unwrap()),
+            "f16" => h.store_f16().unwrap(),
+            "sq8" => h.quantize_sq8(4).unwrap(),
+            _ => {}
+        }
+        let before = AlignedBytes::copy_from(&h.to_bytes());
+        let original = HnswView::open(before.as_slice()).unwrap();
+        let old_of_new = h.reorder_for_locality();
+        let mut sorted = old_of_new.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..3000).collect::<Vec<u32>>(), "{variant}: not a permutation");
+        assert_ne!(old_of_new, sorted, "{variant}: nothing moved");
+        for (new, &old) in old_of_new.iter().enumerate() {
+            assert_eq!(h.is_deleted(new as u32), original.is_deleted(old), "{variant}: slot {new}");
+        }
+        // The same graph renamed: the same answers, id for id and bit for bit.
+        let p = SearchParams::new().with_ef(48);
+        for q in queries.chunks_exact(24) {
+            let want = original.search(q, 10, &p, None).unwrap();
+            let got = h.search(q, 10, &p, None).unwrap();
+            let renamed: Vec<(u32, u32)> =
+                got.iter().map(|n| (old_of_new[n.id as usize], n.distance.to_bits())).collect();
+            assert_eq!(
+                renamed,
+                want.iter().map(|n| (n.id, n.distance.to_bits())).collect::<Vec<_>>(),
+                "{variant}"
+            );
+        }
+        // Written with the rows as ids, the file answers in the original numbering.
+        let ids = IdMap::from_ids(&old_of_new, |s| !h.is_deleted(s)).unwrap();
+        let mut bytes = Vec::new();
+        h.write_with_ids(&ids, &mut |b: &[u8]| -> Result<(), ()> {
+            bytes.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        let bytes = AlignedBytes::copy_from(&bytes);
+        let view = HnswView::open(bytes.as_slice()).unwrap();
+        let stored = view.ids().unwrap();
+        for q in queries.chunks_exact(24).take(10) {
+            let got: Vec<u32> =
+                view.search(q, 10, &p, None).unwrap().iter().map(|n| stored[n.id as usize]).collect();
+            let want: Vec<u32> = original.search(q, 10, &p, None).unwrap().iter().map(|n| n.id).collect();
+            assert_eq!(got, want, "{variant}: file");
+        }
+        // The index keeps working: freed slots are reused, new vectors (from the same clusters;
+        // far outliers may be unreachable in any HNSW) are found.
+        let extra = mixture(31, 3005, 24, 20)[3000 * 24..].to_vec();
+        let new_ids = h.add(&extra).unwrap();
+        for (row, id) in extra.chunks_exact(24).zip(new_ids) {
+            assert_eq!(h.search(row, 1, &p, None).unwrap()[0].id, id, "{variant}: insert after reorder");
+        }
+    }
 }

@@ -43,6 +43,16 @@ impl Savable for BinaryIndex {
     }
 }
 
+/// An HNSW index saved with caller ids for its slots (an `ids` section unless the map is the
+/// identity), e.g. after `HnswIndex::reorder_for_locality`.
+pub struct WithIds<'a>(pub &'a HnswIndex, pub &'a quiverdb_core::IdMap);
+
+impl Savable for WithIds<'_> {
+    fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+        self.0.write_with_ids(self.1, sink)
+    }
+}
+
 /// A binary-code index saved without its vectors (codes only; no re-rank possible).
 pub struct WithoutVectors<'a>(pub &'a BinaryIndex);
 

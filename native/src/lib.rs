@@ -23,5 +23,5 @@ pub mod io;
 pub use concurrent::ConcurrentHnsw;
 pub use error::FileError;
 pub use index_file::{
-    load, load_with, open, open_with, save, search_batch_parallel, AnyIndex, Savable, WithoutVectors,
+    load, load_with, open, open_with, save, search_batch_parallel, AnyIndex, Savable, WithIds, WithoutVectors,
 };

@@ -463,8 +463,12 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     let truth = d.root.join("groundtruth.ivecs");
     // (build options, harness --param, recall floor with that param, file smaller than the
     // f32 vectors alone; a 24-d HNSW file is mostly graph, so only IVF-PQ and binary qualify)
-    let cases: [(&[&str], &str, f64, bool); 7] = [
+    let cases: [(&[&str], &str, f64, bool); 10] = [
         (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8", "rerank=4"], "64", 0.9, false),
+        (&["index=hnsw", "M=12", "ef_construction=80", "quantize=f16"], "64", 0.9, false),
+        (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8+f16", "rerank=4"], "64", 0.9, false),
+        // Reordered slots: the harness must still get row numbers back (from the ids section).
+        (&["index=hnsw", "M=12", "ef_construction=80", "layout=graph"], "64", 0.9, false),
         (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8", "rerank=0"], "64", 0.8, false),
         (&["index=ivfpq", "nlist=32", "m=8"], "8/16", 0.9, false),
         (&["index=ivfpq", "nlist=32", "m=8", "rerank=0"], "32/0", 0.4, true),
@@ -535,6 +539,35 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     assert!(recall(16, 10) >= recall(1, 10) && recall(16, 10) >= recall(16, 1), "{rows:?}");
     assert!(recall(16, 10) >= 0.95, "{rows:?}");
     // Options that make no sense are refused with a message.
+    let err = fails(&[
+        "peer",
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        s(&index),
+        "--opt",
+        "index=hnsw",
+        "--opt",
+        "layout=spiral",
+    ]);
+    assert!(err.contains("--layout spiral"), "{err}");
+    let err = fails(&[
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        "flat",
+        "--quantize",
+        "f16",
+        "-o",
+        s(&index),
+    ]);
+    assert!(err.contains("not available"), "{err}");
     let err = fails(&[
         "build",
         "--base",

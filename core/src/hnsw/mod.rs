@@ -12,6 +12,7 @@
 //! every distance is bit-identical across kernel paths — so it writes the same file natively and
 //! in wasm.
 
+mod reorder;
 mod search;
 mod view;
 

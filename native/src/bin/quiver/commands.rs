@@ -32,7 +32,9 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 /// A freshly built index of any kind.
 pub enum Built {
     Flat(FlatIndex),
-    Hnsw(Box<HnswIndex>),
+    /// An HNSW index and the row number of each slot (identity unless its slots were
+    /// reordered).
+    Hnsw(Box<HnswIndex>, quiverdb::IdMap),
     IvfPq(Box<IvfPqIndex>),
     /// A binary-code index, and whether its file keeps the vectors (for re-rank).
     Binary(Box<BinaryIndex>, bool),
@@ -42,7 +44,7 @@ impl Built {
     pub fn save(&self, path: &Path) -> CliResult<u64> {
         Ok(match self {
             Self::Flat(i) => quiverdb::save(i, path)?,
-            Self::Hnsw(i) => quiverdb::save(i.as_ref(), path)?,
+            Self::Hnsw(i, ids) => quiverdb::save(&quiverdb::WithIds(i.as_ref(), ids), path)?,
             Self::IvfPq(i) => quiverdb::save(i.as_ref(), path)?,
             Self::Binary(i, true) => quiverdb::save(i.as_ref(), path)?,
             Self::Binary(i, false) => quiverdb::save(&quiverdb::WithoutVectors(i.as_ref()), path)?,
@@ -141,7 +143,15 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
                 }
                 other => return Err(format!("--quantize {other} is not available for hnsw").into()),
             }
-            Ok(Built::Hnsw(Box::new(idx)))
+            let ids = match opts.layout.as_str() {
+                "graph" => {
+                    let rows = idx.reorder_for_locality();
+                    quiverdb::IdMap::from_ids(&rows, |s| !idx.is_deleted(s))?
+                }
+                "insertion" => quiverdb::IdMap::identity(n as u32),
+                other => return Err(format!("--layout {other}: expected insertion or graph").into()),
+            };
+            Ok(Built::Hnsw(Box::new(idx), ids))
         }
         (kind, q) => Err(format!("--quantize {q} is not available for --index {kind}").into()),
     }

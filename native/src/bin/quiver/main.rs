@@ -71,6 +71,12 @@ pub struct IndexOptions {
     /// (exhaustive PQ scan, M sub-quantizers) or `binary` (exhaustive Hamming scan).
     #[arg(long, default_value = "none")]
     pub quantize: String,
+    /// HNSW: slot order in memory and in the file: `insertion` (row order) or `graph` (grouped
+    /// by the graph's own hierarchy, so neighbours sit close together; 6–10 % faster searches
+    /// in WebAssembly, no change natively; the file then maps slots back to row numbers in an
+    /// `ids` section).
+    #[arg(long, default_value = "insertion", value_parser = ["insertion", "graph"])]
+    pub layout: String,
     /// Quantized indexes: re-rank the best k × R candidates with the exact vectors (HNSW-SQ8:
     /// by default; IVF-PQ and binary: when a search asks, e.g. `quiver bench --rerank`). 0
     /// keeps only the codes, in memory and in the file.
@@ -107,6 +113,7 @@ impl IndexOptions {
             ef_construction: d.ef_construction,
             seed: d.seed,
             quantize: "none".into(),
+            layout: "insertion".into(),
             rerank: 4,
             nlist: 0,
             pq_m: 0,

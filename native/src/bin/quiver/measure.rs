@@ -101,7 +101,18 @@ pub fn time_single(
         }
     }
     passes.latencies_us.sort_by(f64::total_cmp);
+    to_external(index, &mut passes.ids);
     Ok(passes)
+}
+
+/// Result slots as the caller's ids, where the file has an `ids` section (e.g. a reordered
+/// HNSW file, whose ids are the rows of the base file); done after timing.
+fn to_external(index: &AnyIndex, ids: &mut [i32]) {
+    if index.external_ids().is_some() {
+        for id in ids.iter_mut().filter(|id| **id >= 0) {
+            *id = index.external_id(*id as u32) as i32;
+        }
+    }
 }
 
 /// All queries in one batch call on the current rayon pool; repeated like [`time_single`].
@@ -131,6 +142,7 @@ pub fn time_batch(
             break;
         }
     }
+    to_external(index, &mut passes.ids);
     Ok(passes)
 }
 

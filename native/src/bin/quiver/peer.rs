@@ -103,6 +103,7 @@ fn index_options(opts: &[String]) -> CliResult<IndexOptions> {
             "seed" => o.seed = number(k, v)? as u64,
             "quantize" => o.quantize = v.into(),
             "rerank" => o.rerank = number(k, v)?,
+            "layout" => o.layout = v.into(),
             _ => return Err(format!("unknown build option {k:?}").into()),
         }
     }
