@@ -69,6 +69,16 @@ impl IdMap {
         Ok(Self { slots, explicit: Some(Explicit { by_slot: ids, by_id }), next })
     }
 
+    /// The same ids after the index renamed its slots (`old_of_new[new]` is the slot `new` had
+    /// before, as `HnswIndex::reorder_for_locality` returns it); `live` says which new slots
+    /// hold vectors. The next automatic id stays where it was.
+    pub fn permuted(&self, old_of_new: &[u32], live: impl Fn(u32) -> bool) -> Result<Self> {
+        let by_slot: Vec<u32> = old_of_new.iter().map(|&old| self.id_of(old)).collect();
+        let mut out = Self::from_ids(&by_slot, live)?;
+        out.next = out.next.max(self.next);
+        Ok(out)
+    }
+
     /// The caller id of `slot` (the slot itself under the identity).
     #[inline]
     pub fn id_of(&self, slot: u32) -> u32 {
@@ -329,5 +339,17 @@ mod tests {
         assert_eq!(m.next_id(), 10);
         assert_eq!(IdMap::from_ids(&[5, 5], |_| true), Err(Error::DuplicateId { id: 5 }));
         assert_eq!(IdMap::from_ids(&[NO_ID], |_| true), Err(Error::ReservedId { id: NO_ID }));
+    }
+
+    #[test]
+    fn a_permutation_of_slots_keeps_every_id_and_the_next_one() {
+        // Identity over 4 slots, slot 2 dead; new slot k held old slot [3, 0, 2, 1][k].
+        let m = IdMap::identity(4).permuted(&[3, 0, 2, 1], |s| s != 2).unwrap();
+        assert_eq!((0..4).map(|s| m.id_of(s)).collect::<Vec<_>>(), [3, 0, NO_ID, 1]);
+        assert_eq!((m.slot_of(3), m.slot_of(1), m.slot_of(2)), (Some(0), Some(3), None));
+        assert_eq!(m.next_id(), 4, "the dead slot's id is not handed out again");
+        // Explicit ids move with their slots.
+        let e = IdMap::from_ids(&[70, 80, 90], |_| true).unwrap().permuted(&[2, 0, 1], |_| true).unwrap();
+        assert_eq!(e.section(), Some(&[90, 70, 80][..]));
     }
 }

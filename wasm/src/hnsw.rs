@@ -210,6 +210,19 @@ impl HnswIndex {
         self.owned()?.quantize_sq8(r as usize).map_err(js_error)
     }
 
+    /// Lays the vectors out so that graph neighbours sit close together in memory: the same
+    /// graph and the same answers, with ids unchanged; searches in the browser get faster
+    /// (6–21 % measured on 100k × 384). `toBytes` then writes the new order with an `ids`
+    /// section. Copies every array once, so memory briefly needs about twice the index.
+    #[wasm_bindgen(js_name = optimizeLayout)]
+    pub fn optimize_layout(&mut self) -> Result<(), JsValue> {
+        let index = self.owned()?;
+        let old_of_new = index.reorder_for_locality();
+        let deleted: Vec<bool> = (0..old_of_new.len() as u32).map(|s| index.is_deleted(s)).collect();
+        self.ids = self.ids.permuted(&old_of_new, |s| !deleted[s as usize]).map_err(js_error)?;
+        Ok(())
+    }
+
     /// Stores the vectors in binary16 from now on (IEEE half precision): every vector is
     /// rounded to the nearest binary16 value (at most 2^-11 relative), searches read half the
     /// bytes, and `toBytes` writes half the vector bytes. Later `add`s are rounded the same way.

@@ -759,6 +759,43 @@ fn binary16_hnsw_through_js_keeps_recall_halves_the_file_and_round_trips() {
     assert!(both >= exact - 0.02, "sq8+f16 {both} vs f32 {exact}");
 }
 
+#[wasm_bindgen_test]
+fn optimize_layout_keeps_every_answer_and_id_through_the_file_round_trip() {
+    let (n, dim) = (2000, 16);
+    let data = clustered(65, n, dim, 20);
+    let queries = clustered(66, 20, dim, 20);
+    let hnsw = hnsw_new(dim as f64, "l2", r#"{"m": 8, "efConstruction": 60, "seed": 3}"#).expect("new");
+    // Caller ids (not slots), and some removed: the layout must keep both.
+    let ids: Vec<u32> = (0..n as u32).map(|i| 10_000 + 3 * i).collect();
+    call(&hnsw, "add", &[Float32Array::from(&data[..]).into(), Uint32Array::from(&ids[..]).into()])
+        .expect("add");
+    for id in ids.iter().step_by(9) {
+        call(&hnsw, "remove", &[(*id).into()]).expect("remove");
+    }
+    let before: Vec<(Vec<u32>, Vec<f32>)> =
+        queries.chunks_exact(dim).map(|q| search(&hnsw, q, 10.0).expect("search")).collect();
+    call(&hnsw, "optimizeLayout", &[]).expect("optimizeLayout");
+    let reopened = call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&to_bytes(&hnsw)[..]).into()])
+        .expect("fromBytes");
+    for (q, (want_ids, want_d)) in queries.chunks_exact(dim).zip(&before) {
+        for index in [&hnsw, &reopened] {
+            let (got_ids, got_d) = search(index, q, 10.0).expect("search");
+            assert_eq!(&got_ids, want_ids);
+            assert_eq!(bits(&got_d), bits(want_d));
+        }
+    }
+    let v: Float32Array = call(&hnsw, "get", &[ids[5].into()]).expect("get").dyn_into().expect("f32");
+    assert_eq!(bits(&v.to_vec()), bits(&data[5 * dim..6 * dim]));
+    assert_throws(call(&hnsw, "get", &[ids[9].into()]), "unknown id");
+    // New vectors after the move get fresh ids and are found.
+    let extra = clustered(65, n + 3, dim, 20)[n * dim..].to_vec();
+    let added = add(&hnsw, &extra).expect("add after");
+    assert!(added.iter().all(|id| !ids.contains(id)), "{added:?}");
+    for (row, id) in extra.chunks_exact(dim).zip(&added) {
+        assert_eq!(search(&hnsw, row, 1.0).expect("search").0, vec![*id]);
+    }
+}
+
 /// The JavaScript `IvfPqIndex` class.
 fn ivfpq_class() -> Function {
     let instance =
