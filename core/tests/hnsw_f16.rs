@@ -40,14 +40,7 @@ fn build(metric: Metric, f16: bool, kernels: Kernels) -> HnswIndex {
 }
 
 fn recall(index: &dyn VectorSearch, flat: &FlatIndex, queries: &[f32], p: &SearchParams) -> f64 {
-    let mut hits = 0;
-    for q in queries.chunks_exact(DIM) {
-        let truth: Vec<u32> = flat.search(q, 10, p, None).unwrap().iter().map(|n| n.id).collect();
-        let got = index.search(q, 10, p, None).unwrap();
-        assert_eq!(got.len(), 10);
-        hits += got.iter().filter(|n| truth.contains(&n.id)).count();
-    }
-    hits as f64 / (queries.len() / DIM * 10) as f64
+    common::recall_at_10(index, flat, queries, DIM, p)
 }
 
 #[test]

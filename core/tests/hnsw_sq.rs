@@ -42,15 +42,7 @@ fn build(metric: Metric, rerank: Option<usize>) -> (HnswIndex, FlatIndex, Vec<f3
 }
 
 fn recall(index: &dyn VectorSearch, flat: &FlatIndex, queries: &[f32], p: &SearchParams) -> f64 {
-    let mut hits = 0;
-    for q in queries.chunks_exact(DIM) {
-        let truth: Vec<u32> = flat.search(q, 10, p, None).unwrap().iter().map(|n| n.id).collect();
-        let got = index.search(q, 10, p, None).unwrap();
-        assert_eq!(got.len(), 10);
-        assert!(got.windows(2).all(|w| w[0].distance <= w[1].distance));
-        hits += got.iter().filter(|n| truth.contains(&n.id)).count();
-    }
-    hits as f64 / (queries.len() / DIM * 10) as f64
+    common::recall_at_10(index, flat, queries, DIM, p)
 }
 
 #[test]

@@ -22,6 +22,15 @@ fn fails(args: &[&str]) -> String {
     String::from_utf8(out.stderr).expect("utf-8 output")
 }
 
+/// `quiver peer build` arguments as the harness passes them, one `--opt` per option.
+fn peer_build<'a>(base: &'a Path, index: &'a Path, opts: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["peer", "build", "--base", s(base), "--metric", "l2", "--index", s(index)];
+    for o in opts {
+        args.extend(["--opt", o]);
+    }
+    args
+}
+
 fn last_json(stdout: &str) -> serde_json::Value {
     let line = stdout.lines().rev().find(|l| l.starts_with('{')).expect("a JSON line");
     serde_json::from_str(line).expect("valid JSON")
@@ -213,18 +222,7 @@ fn peer_contract_as_the_harness_calls_it() {
             assert_eq!(r[q * 10..q * 10 + 10], t[q * tk..q * tk + 10]);
         }
     }
-    let err = fails(&[
-        "peer",
-        "build",
-        "--base",
-        s(&base),
-        "--metric",
-        "l2",
-        "--index",
-        s(&index),
-        "--opt",
-        "index=nope",
-    ]);
+    let err = fails(&peer_build(&base, &index, &["index=nope"]));
     assert!(err.contains("not supported"), "{err}");
 }
 
@@ -479,11 +477,7 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     let flat_bytes = 3000 * 24 * 4;
     for (opts, param, floor, small) in cases {
         let index = d.root.join("c.qvdb");
-        let mut args = vec!["peer", "build", "--base", s(&base), "--metric", "l2", "--index", s(&index)];
-        for o in opts {
-            args.extend(["--opt", o]);
-        }
-        let built = last_json(&ok(&args));
+        let built = last_json(&ok(&peer_build(&base, &index, opts)));
         let bytes = built["index_bytes"].as_u64().unwrap() as usize;
         if small {
             assert!(bytes < flat_bytes, "{opts:?}: {bytes} bytes");
@@ -539,63 +533,20 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     assert!(recall(16, 10) >= recall(1, 10) && recall(16, 10) >= recall(16, 1), "{rows:?}");
     assert!(recall(16, 10) >= 0.95, "{rows:?}");
     // Options that make no sense are refused with a message.
-    let err = fails(&[
-        "peer",
-        "build",
-        "--base",
-        s(&base),
-        "--metric",
-        "l2",
-        "--index",
-        s(&index),
-        "--opt",
-        "index=hnsw",
-        "--opt",
-        "layout=spiral",
-    ]);
+    let err = fails(&peer_build(&base, &index, &["index=hnsw", "layout=spiral"]));
     assert!(err.contains("--layout spiral"), "{err}");
-    let err = fails(&[
-        "build",
-        "--base",
-        s(&base),
-        "--metric",
-        "l2",
-        "--index",
-        "flat",
-        "--quantize",
-        "f16",
-        "-o",
-        s(&index),
-    ]);
-    assert!(err.contains("not available"), "{err}");
-    let err = fails(&[
-        "build",
-        "--base",
-        s(&base),
-        "--metric",
-        "l2",
-        "--index",
-        "hnsw",
-        "--quantize",
-        "pq:x",
-        "-o",
-        s(&index),
-    ]);
-    assert!(err.contains("not available") || err.contains("pq:M"), "{err}");
-    let err = fails(&[
-        "build",
-        "--base",
-        s(&base),
-        "--metric",
-        "l2",
-        "--index",
-        "ivfpq",
-        "--pq-m",
-        "7",
-        "-o",
-        s(&index),
-    ]);
-    assert!(err.contains("divide"), "{err}");
+    let refused: [(&[&str], &[&str]); 4] = [
+        (&["--index", "flat", "--quantize", "f16"], &["not available"]),
+        (&["--index", "hnsw", "--quantize", "pq:x"], &["not available", "pq:M"]),
+        (&["--index", "hnsw", "--layout", "spiral"], &["spiral"]),
+        (&["--index", "ivfpq", "--pq-m", "7"], &["divide"]),
+    ];
+    for (options, any_of) in refused {
+        let mut args = vec!["build", "--base", s(&base), "--metric", "l2", "-o", s(&index)];
+        args.extend_from_slice(options);
+        let err = fails(&args);
+        assert!(any_of.iter().any(|m| err.contains(m)), "{options:?}: {err}");
+    }
     let err = fails(&["build", "--base", s(&base), "--metric", "l1", "--index", "ivfpq", "-o", s(&index)]);
     assert!(err.contains("not l1"), "{err}");
 }

@@ -5,7 +5,7 @@
 use quiverdb_core::format::{
     write_index, AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, SectionRef,
 };
-use quiverdb_core::{Error, HnswView};
+use quiverdb_core::{Error, FlatIndex, HnswView, SearchParams, VectorSearch};
 
 /// `bytes` with every section passed through `edit` (which returns `false` to drop it) and
 /// `extra` sections appended, written out again as a file.
@@ -42,4 +42,25 @@ pub fn hnsw_open_error(b: &AlignedBytes) -> FormatError {
         Err(e) => panic!("unexpected error {e:?}"),
         Ok(_) => panic!("a forged file opened"),
     }
+}
+
+/// Mean recall@10 of `index` against exact search by `flat` over `dim`-wide `queries`; every
+/// answer must be full and sorted.
+#[allow(dead_code)] // not every test file that includes this module measures recall this way
+pub fn recall_at_10(
+    index: &dyn VectorSearch,
+    flat: &FlatIndex,
+    queries: &[f32],
+    dim: usize,
+    p: &SearchParams,
+) -> f64 {
+    let mut hits = 0;
+    for q in queries.chunks_exact(dim) {
+        let truth: Vec<u32> = flat.search(q, 10, p, None).unwrap().iter().map(|n| n.id).collect();
+        let got = index.search(q, 10, p, None).unwrap();
+        assert_eq!(got.len(), 10);
+        assert!(got.windows(2).all(|w| w[0].distance <= w[1].distance));
+        hits += got.iter().filter(|n| truth.contains(&n.id)).count();
+    }
+    hits as f64 / (queries.len() / dim * 10) as f64
 }
