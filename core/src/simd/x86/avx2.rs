@@ -14,32 +14,37 @@ fn reduce8(u: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(w, _mm_shuffle_ps::<0b01>(w, w)))
 }
 
+/// A canonical-order kernel from an `f32` slice to rows of `$elem`, eight of which `$load`
+/// widens to eight floats (it runs inside the step's `unsafe` block); `$features` are the CPU
+/// features it needs.
 macro_rules! avx2_kernel {
-    ($name:ident, $imp:ident, |$x:ident, $y:ident| $term:expr) => {
-        #[target_feature(enable = "avx2")]
-        fn $imp(a: &[f32], b: &[f32]) -> f32 {
+    ($name:ident, $imp:ident, $elem:ty, $zero:expr, $features:literal,
+     |$p:ident| $load:expr, |$x:ident, $y:ident| $term:expr) => {
+        #[target_feature(enable = $features)]
+        fn $imp(a: &[f32], b: &[$elem]) -> f32 {
             let n = a.len().min(b.len());
             let body = n - n % 32;
             let mut acc = [_mm256_setzero_ps(); 4];
-            let step = |acc: &mut [__m256; 4], pa: *const f32, pb: *const f32| {
+            let step = |acc: &mut [__m256; 4], pa: *const f32, pb: *const $elem| {
                 for (r, lane) in acc.iter_mut().enumerate() {
-                    // SAFETY: callers pass pointers to at least 32 readable floats; loadu has no
-                    // alignment requirement.
-                    let ($x, $y) =
-                        unsafe { (_mm256_loadu_ps(pa.add(8 * r)), _mm256_loadu_ps(pb.add(8 * r))) };
+                    let $p = pb.wrapping_add(8 * r);
+                    // SAFETY: callers pass pointers to at least 32 readable elements each; the
+                    // loads are unaligned.
+                    let ($x, $y) = unsafe { (_mm256_loadu_ps(pa.add(8 * r)), $load) };
                     *lane = _mm256_add_ps(*lane, $term);
                 }
             };
             let mut i = 0;
             while i < body {
-                // SAFETY: i + 32 <= body <= n, and both slices hold at least n floats.
+                // SAFETY: i + 32 <= body <= n, and both slices hold at least n elements.
                 step(&mut acc, unsafe { a.as_ptr().add(i) }, unsafe { b.as_ptr().add(i) });
                 i += 32;
             }
             if body < n {
-                // Zero-padding the tail to a full block reproduces the scalar reference exactly.
+                // Zero-padding the tail to a full block reproduces the scalar reference exactly
+                // (binary16 zero is the bit pattern 0).
                 let mut ta = [0.0f32; 32];
-                let mut tb = [0.0f32; 32];
+                let mut tb: [$elem; 32] = [$zero; 32];
                 ta[..n - body].copy_from_slice(&a[body..n]);
                 tb[..n - body].copy_from_slice(&b[body..n]);
                 step(&mut acc, ta.as_ptr(), tb.as_ptr());
@@ -48,11 +53,16 @@ macro_rules! avx2_kernel {
             reduce8(u)
         }
 
-        pub(in crate::simd) fn $name(a: &[f32], b: &[f32]) -> f32 {
-            // SAFETY: this function is only stored in a kernel table by `Kernels::avx2`, after
-            // `avx2_supported()` confirmed the CPU has AVX2.
+        pub(in crate::simd) fn $name(a: &[f32], b: &[$elem]) -> f32 {
+            // SAFETY: the kernel tables store this function only after checking the CPU has
+            // `$features` (`Kernels::avx2` through `avx2_supported`, `Kernels::with_f16c`
+            // through `f16c_supported`).
             unsafe { $imp(a, b) }
         }
+    };
+    // The f32 kernels.
+    ($name:ident, $imp:ident, |$x:ident, $y:ident| $term:expr) => {
+        avx2_kernel!($name, $imp, f32, 0.0, "avx2", |p| _mm256_loadu_ps(p), |$x, $y| $term);
     };
 }
 
@@ -170,47 +180,15 @@ pub(in crate::simd) fn sq_dot_i16(w: &[i16], c: &[u8]) -> i32 {
 /// bit-identical to the `f32` kernel on the decoded row, on every ISA.
 macro_rules! f16c_kernel {
     ($name:ident, $imp:ident, |$x:ident, $y:ident| $term:expr) => {
-        #[target_feature(enable = "avx2,f16c")]
-        fn $imp(q: &[f32], h: &[u16]) -> f32 {
-            let n = q.len().min(h.len());
-            let body = n - n % 32;
-            let mut acc = [_mm256_setzero_ps(); 4];
-            let step = |acc: &mut [__m256; 4], pq: *const f32, ph: *const u16| {
-                for (r, lane) in acc.iter_mut().enumerate() {
-                    // SAFETY: callers pass pointers to at least 32 readable floats and 32
-                    // readable halves; the loads are unaligned.
-                    let ($x, $y) = unsafe {
-                        (
-                            _mm256_loadu_ps(pq.add(8 * r)),
-                            _mm256_cvtph_ps(_mm_loadu_si128(ph.add(8 * r) as *const __m128i)),
-                        )
-                    };
-                    *lane = _mm256_add_ps(*lane, $term);
-                }
-            };
-            let mut i = 0;
-            while i < body {
-                // SAFETY: i + 32 <= body <= n, and both slices hold at least n elements.
-                step(&mut acc, unsafe { q.as_ptr().add(i) }, unsafe { h.as_ptr().add(i) });
-                i += 32;
-            }
-            if body < n {
-                // Zero-padded like the f32 kernels (binary16 zero is the bit pattern 0).
-                let mut tq = [0.0f32; 32];
-                let mut th = [0u16; 32];
-                tq[..n - body].copy_from_slice(&q[body..n]);
-                th[..n - body].copy_from_slice(&h[body..n]);
-                step(&mut acc, tq.as_ptr(), th.as_ptr());
-            }
-            let u = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-            reduce8(u)
-        }
-
-        pub(in crate::simd) fn $name(q: &[f32], h: &[u16]) -> f32 {
-            // SAFETY: only stored in a kernel table by `Kernels::with_f16c`, after
-            // `f16c_supported()` confirmed AVX2 and F16C.
-            unsafe { $imp(q, h) }
-        }
+        avx2_kernel!(
+            $name,
+            $imp,
+            u16,
+            0,
+            "avx2,f16c",
+            |p| _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)),
+            |$x, $y| $term
+        );
     };
 }
 
