@@ -163,9 +163,8 @@ impl HnswIndex {
         memory::reserve_exact_huge(&mut rows, self.vectors.capacity());
         crate::simd::half::encode_into(&self.vectors, &mut rows);
         // The f32 rows become the decoded values, so the build, `get` and the file all agree.
-        for (x, &h) in self.vectors.iter_mut().zip(&rows) {
-            *x = crate::simd::half::from_f16(h);
-        }
+        self.vectors.clear();
+        HalfKernels::new(self.metric, self.kernels).decode_into(&rows, &mut self.vectors);
         self.f16 = Some(rows);
         Ok(())
     }

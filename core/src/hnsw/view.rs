@@ -317,7 +317,9 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             }
             let rows: &[u16] = bytemuck::cast_slice(&self.bytes.as_ref()[rows.clone()]);
             let s = id as usize * self.dim;
-            return Ok(rows[s..s + self.dim].iter().map(|&h| crate::simd::half::from_f16(h)).collect());
+            let mut out = Vec::with_capacity(self.dim);
+            HalfKernels::new(self.metric, self.kernels).decode_into(&rows[s..s + self.dim], &mut out);
+            return Ok(out);
         }
         match (&self.vectors, &self.sq) {
             (None, Some((q, codes, _))) => {
@@ -420,7 +422,11 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             // A binary16 file gives its decoded rows, a codes-only one its decoded codes: later
             // inserts link against those.
             vectors: match (&g.half, &g.sq, g.vectors.is_empty()) {
-                (Some(h), _, _) => h.rows.iter().map(|&x| crate::simd::half::from_f16(x)).collect(),
+                (Some(h), _, _) => {
+                    let mut out = Vec::new();
+                    h.kernels.decode_into(h.rows, &mut out);
+                    out
+                }
                 (None, Some(sq), true) => sq.quantizer.decode(sq.codes),
                 _ => g.vectors.to_vec(),
             },
