@@ -177,7 +177,9 @@ fn all_normal(blocks: &[v128; 4]) -> bool {
     for &h in blocks {
         worst = u16x8_max(worst, i16x8_sub(v128_and(h, u16x8_splat(0x7c00)), u16x8_splat(0x0400)));
     }
-    !v128_any_true(u16x8_ge(worst, u16x8_splat(0x7800)))
+    // `worst >= 0x7800` as a saturating subtraction: V8 has no unsigned compare and would
+    // build it from max, compare and not.
+    !v128_any_true(u16x8_sub_sat(worst, u16x8_splat(0x77ff)))
 }
 
 /// Eight normal binary16 values widened to `f32` (two registers), exactly. Both 16-bit halves
@@ -186,13 +188,39 @@ fn all_normal(blocks: &[v128; 4]) -> bool {
 /// 3 mantissa bits. Two shuffles then interleave them into 32-bit lanes (and are the widening).
 #[inline(always)]
 fn normal8_to_f32(h: v128) -> [v128; 2] {
-    let magnitude = u16x8_shr(v128_and(h, u16x8_splat(0x7fff)), 3);
-    let upper = v128_or(i16x8_add(magnitude, u16x8_splat(112 << 7)), v128_and(h, u16x8_splat(0x8000)));
+    // An arithmetic shift keeps the sign in bit 15 (and copies it into bits 14..12, which the
+    // mask clears): one operation fewer than shifting and masking sign and magnitude apart.
+    let upper = i16x8_add(v128_and(i16x8_shr(h, 3), u16x8_splat(0x8fff)), u16x8_splat(112 << 7));
     let lower = i16x8_shl(h, 13);
     [
         i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(lower, upper),
         i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(lower, upper),
     ]
+}
+
+/// One block of a binary16 kernel: 32 halves at `ph` decoded and combined with 32 floats at
+/// `pq` into the accumulators. A function with `inline(always)` rather than a closure: LLVM
+/// kept the closure out of line (it has two call sites), so the eight accumulators went
+/// through memory on every block; inlined, they stay in locals.
+#[inline(always)]
+fn f16_block(acc: &mut [v128; 8], pq: *const f32, ph: *const u16, term: impl Fn(v128, v128) -> v128) {
+    // SAFETY: callers pass pointers to at least 32 readable floats and 32 readable halves;
+    // wasm loads are unaligned.
+    let blocks: [v128; 4] = core::array::from_fn(|p| unsafe { v128_load(ph.add(8 * p) as *const v128) });
+    let normal = all_normal(&blocks);
+    for (pair, &halves) in blocks.iter().enumerate() {
+        let ys = if normal {
+            normal8_to_f32(halves)
+        } else {
+            [half4_to_f32(u32x4_extend_low_u16x8(halves)), half4_to_f32(u32x4_extend_high_u16x8(halves))]
+        };
+        for (j, y) in ys.into_iter().enumerate() {
+            let r = 2 * pair + j;
+            // SAFETY: as above, 4 floats at 4r < 32.
+            let x = unsafe { v128_load(pq.add(4 * r) as *const v128) };
+            acc[r] = f32x4_add(acc[r], term(x, y));
+        }
+    }
 }
 
 macro_rules! simd128_f16_kernel {
@@ -203,33 +231,11 @@ macro_rules! simd128_f16_kernel {
             let n = q.len().min(h.len());
             let body = n - n % 32;
             let mut acc = [f32x4_splat(0.0); 8];
-            let step = |acc: &mut [v128; 8], pq: *const f32, ph: *const u16| {
-                // SAFETY: callers pass pointers to at least 32 readable floats and 32 readable
-                // halves; wasm loads are unaligned.
-                let blocks: [v128; 4] =
-                    core::array::from_fn(|p| unsafe { v128_load(ph.add(8 * p) as *const v128) });
-                let normal = all_normal(&blocks);
-                for (pair, &halves) in blocks.iter().enumerate() {
-                    let ys = if normal {
-                        normal8_to_f32(halves)
-                    } else {
-                        [
-                            half4_to_f32(u32x4_extend_low_u16x8(halves)),
-                            half4_to_f32(u32x4_extend_high_u16x8(halves)),
-                        ]
-                    };
-                    for (j, $y) in ys.into_iter().enumerate() {
-                        let r = 2 * pair + j;
-                        // SAFETY: as above, 4 floats at 4r < 32.
-                        let $x = unsafe { v128_load(pq.add(4 * r) as *const v128) };
-                        acc[r] = f32x4_add(acc[r], $term);
-                    }
-                }
-            };
+            let term = |$x: v128, $y: v128| $term;
             let mut i = 0;
             while i < body {
                 // SAFETY: i + 32 <= body <= n, and both slices hold at least n elements.
-                step(&mut acc, unsafe { q.as_ptr().add(i) }, unsafe { h.as_ptr().add(i) });
+                f16_block(&mut acc, unsafe { q.as_ptr().add(i) }, unsafe { h.as_ptr().add(i) }, term);
                 i += 32;
             }
             if body < n {
@@ -237,7 +243,7 @@ macro_rules! simd128_f16_kernel {
                 let mut th = [0u16; 32];
                 tq[..n - body].copy_from_slice(&q[body..n]);
                 th[..n - body].copy_from_slice(&h[body..n]);
-                step(&mut acc, tq.as_ptr(), th.as_ptr());
+                f16_block(&mut acc, tq.as_ptr(), th.as_ptr(), term);
             }
             reduce(&acc)
         }
