@@ -7,7 +7,6 @@ use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::quant::sq::{ScalarQuantizer, SqQuery};
 use crate::scratch::Visited;
-use crate::simd::prefetch;
 use crate::{Filter, Kernels, Metric, Neighbor};
 
 /// A candidate: distance to the query and node id. Ordered by distance, then id, so every
@@ -174,8 +173,13 @@ impl LinkWords for [AtomicU32] {
 pub(crate) trait Scorer {
     /// Distance from the query to node `id` (NaN ranked as infinity).
     fn dist(&self, id: u32) -> f32;
+    /// The bytes [`Scorer::dist`] reads for `id`.
+    fn row_bytes(&self, id: u32) -> &[u8];
     /// Starts loading what [`Scorer::dist`] will read for `id`.
-    fn prefetch(&self, id: u32);
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        crate::simd::prefetch_bytes(self.row_bytes(id));
+    }
 }
 
 /// NaN only arises when finite inputs overflow; a search ranks it as the farthest.
@@ -204,9 +208,9 @@ impl Scorer for Exact<'_> {
         farthest_if_nan(self.metric.distance(&self.kernels, self.q, &self.vectors[s..s + self.dim]))
     }
     #[inline(always)]
-    fn prefetch(&self, id: u32) {
+    fn row_bytes(&self, id: u32) -> &[u8] {
         let s = id as usize * self.dim;
-        prefetch(&self.vectors[s..s + self.dim]);
+        bytemuck::cast_slice(&self.vectors[s..s + self.dim])
     }
 }
 
@@ -224,9 +228,9 @@ impl Scorer for Half<'_> {
         farthest_if_nan(self.data.kernels.distance(self.q, &self.data.rows[s..s + self.dim]))
     }
     #[inline(always)]
-    fn prefetch(&self, id: u32) {
+    fn row_bytes(&self, id: u32) -> &[u8] {
         let s = id as usize * self.dim;
-        crate::simd::prefetch_bytes(bytemuck::cast_slice(&self.data.rows[s..s + self.dim]));
+        bytemuck::cast_slice(&self.data.rows[s..s + self.dim])
     }
 }
 
@@ -252,9 +256,9 @@ impl Scorer for Quantized<'_> {
         self.query.distance(&self.kernels, &self.codes[s..s + self.dim])
     }
     #[inline(always)]
-    fn prefetch(&self, id: u32) {
+    fn row_bytes(&self, id: u32) -> &[u8] {
         let s = id as usize * self.dim;
-        crate::simd::prefetch_bytes(&self.codes[s..s + self.dim]);
+        &self.codes[s..s + self.dim]
     }
 }
 
@@ -427,10 +431,15 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
             for i in start..start + len {
                 let n = self.link(level, i);
                 if !s.visited.test_and_set(n) {
+                    // Native prefetches never block, so they start as early as possible;
+                    // WebAssembly's touches are loads and go in one batch below.
+                    #[cfg(not(target_arch = "wasm32"))]
                     q.prefetch(n);
                     s.neighbors.push(n);
                 }
             }
+            #[cfg(target_arch = "wasm32")]
+            crate::simd::touch_rows(&s.neighbors, |n| q.row_bytes(n));
             for &n in &s.neighbors {
                 let cand = Cand { d: q.dist(n), id: n };
                 let full = s.top.len() >= ef;

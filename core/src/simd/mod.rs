@@ -333,6 +333,32 @@ fn touch_lines<T: Copy + Into<u32>>(data: &[T], per_line: usize) {
     core::hint::black_box(folded);
 }
 
+/// WebAssembly's stand-in for prefetching the rows a search is about to score: one load per
+/// cache line of the first [`WASM_TOUCH_BYTES`] of each row of `ids`, line by line across the
+/// rows (the first line of every row, then the second, …) rather than row after row. The
+/// touches are ordinary loads, so the CPU only runs ahead of the oldest miss as far as its
+/// reorder buffer reaches: in row order that window held one or two rows and their page walks;
+/// across the rows it starts every row's miss at once. 100k × 384 in Node: `f32` searches
+/// 11–15 % faster, binary16 3–7 %, the scalar build unchanged; natively, where prefetches
+/// never block, the same order gained nothing, so native code prefetches row by row.
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+pub fn touch_rows<'a>(ids: &[u32], row: impl Fn(u32) -> &'a [u8]) {
+    let Some(&first) = ids.first() else { return };
+    let len = row(first).len().min(WASM_TOUCH_BYTES);
+    let mut folded = 0u32;
+    let mut off = 0;
+    while off < len {
+        for &id in ids {
+            if let Some(&b) = row(id).get(off) {
+                folded = folded.rotate_left(1) ^ b as u32;
+            }
+        }
+        off += 64;
+    }
+    core::hint::black_box(folded);
+}
+
 /// Asks the CPU to start loading the start of `data` (codes); as [`prefetch`].
 #[inline(always)]
 pub fn prefetch_bytes(data: &[u8]) {
