@@ -111,6 +111,25 @@ fn simd128_integer_sq_dot_equals_the_true_sum_for_every_dim() {
 }
 
 #[wasm_bindgen_test]
+fn simd128_binary16_decoding_is_exact_for_every_bit_pattern() {
+    use quiverdb_core::simd::half::{from_f16, HalfKernels};
+    let half = HalfKernels::new(Metric::L2, simd128());
+    let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    // Every pattern in blocks of 8 (all-normal blocks take the fast path, the others the
+    // exact one), then shifted by 3 so blocks mix classes and a tail is left over.
+    let all: Vec<u16> = (0..=u16::MAX).collect();
+    for start in [0usize, 3] {
+        let mut out = vec![-1.0f32];
+        half.decode_into(&all[start..], &mut out);
+        assert_eq!(out.len(), 1 + all.len() - start, "decode_into appends");
+        assert_eq!(out[0], -1.0, "decode_into keeps what was there");
+        for (&h, &got) in all[start..].iter().zip(&out[1..]) {
+            assert!(same(got, from_f16(h)), "{h:#06x}: {got:e} != {:e}", from_f16(h));
+        }
+    }
+}
+
+#[wasm_bindgen_test]
 fn simd128_binary16_kernels_equal_the_f32_kernels_on_the_decoded_rows() {
     let simd = simd128();
     let mut rng = Rng::new(0x5EED_0F16);

@@ -89,6 +89,10 @@ impl HalfKernels {
         if kernels.isa() != crate::simd::Isa::Scalar && super::x86::f16c_supported() {
             return Self { metric, kernels, decode: super::x86::avx2::decode_f16 };
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if kernels.isa() == crate::simd::Isa::Simd128 {
+            return Self { metric, kernels, decode: super::wasm::simd128::decode_f16 };
+        }
         Self { metric, kernels, decode: decode_scalar }
     }
 

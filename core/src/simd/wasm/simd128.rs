@@ -172,7 +172,7 @@ fn half4_to_f32(x: v128) -> v128 {
 /// stored vectors, which [`normal8_to_f32`] decodes in two thirds fewer instructions. With
 /// `e` the exponent bits, `e - 0x0400` (wrapping) is below `0x7800` exactly for exponents 1..=30.
 #[inline(always)]
-fn all_normal(blocks: &[v128; 4]) -> bool {
+fn all_normal<const N: usize>(blocks: &[v128; N]) -> bool {
     let mut worst = u16x8_splat(0);
     for &h in blocks {
         worst = u16x8_max(worst, i16x8_sub(v128_and(h, u16x8_splat(0x7c00)), u16x8_splat(0x0400)));
@@ -196,6 +196,30 @@ fn normal8_to_f32(h: v128) -> [v128; 2] {
         i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(lower, upper),
         i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(lower, upper),
     ]
+}
+
+/// Appends the `f32` values of the row `h` to `out`, exactly: eight halves at a time through
+/// the kernels' decoders (the normal-number path when all eight are normal), the tail one by
+/// one.
+pub(in crate::simd) fn decode_f16(h: &[u16], out: &mut alloc::vec::Vec<f32>) {
+    let body = h.len() - h.len() % 8;
+    out.reserve(h.len());
+    let mut lanes = [0f32; 8];
+    for block in h[..body].chunks_exact(8) {
+        // SAFETY: `block` holds 8 halves and `lanes` 8 floats; wasm accesses are unaligned.
+        unsafe {
+            let halves = v128_load(block.as_ptr() as *const v128);
+            let floats = if all_normal(&[halves]) {
+                normal8_to_f32(halves)
+            } else {
+                [half4_to_f32(u32x4_extend_low_u16x8(halves)), half4_to_f32(u32x4_extend_high_u16x8(halves))]
+            };
+            v128_store(lanes.as_mut_ptr() as *mut v128, floats[0]);
+            v128_store(lanes.as_mut_ptr().add(4) as *mut v128, floats[1]);
+        }
+        out.extend_from_slice(&lanes);
+    }
+    out.extend(h[body..].iter().map(|&x| crate::simd::half::from_f16(x)));
 }
 
 /// One block of a binary16 kernel: 32 halves at `ph` decoded and combined with 32 floats at
