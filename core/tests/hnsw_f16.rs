@@ -88,8 +88,9 @@ fn distances_are_exactly_those_to_the_rounded_vectors_and_close_to_the_originals
             }
             for n in &got {
                 let rounded = view.get_decoded(n.id).unwrap();
-                // The owned index's f32 rows are the rounded values as well.
-                assert_eq!(half.get(n.id).unwrap(), &rounded[..]);
+                // The owned index decodes the same rows; it has no f32 rows to lend.
+                assert_eq!(half.get_decoded(n.id).unwrap(), rounded);
+                assert!(matches!(half.get(n.id), Err(Error::InvalidParameter { .. })));
                 let want = metric.distance(&scalar, &unit, &rounded);
                 assert_eq!(n.distance.to_bits(), want.to_bits(), "{metric}: id {}", n.id);
                 let mut original = data[n.id as usize * DIM..(n.id as usize + 1) * DIM].to_vec();
@@ -113,6 +114,8 @@ fn owned_index_and_file_answer_identically_and_round_trip() {
     assert!(view.stores_f16());
     assert!(matches!(view.get(3), Err(Error::InvalidParameter { .. })));
     assert!(matches!(view.get_decoded(N as u32), Err(Error::UnknownId { .. })));
+    assert!(matches!(half.get_decoded(N as u32), Err(Error::UnknownId { .. })));
+    assert!(matches!(half.get(N as u32), Err(Error::UnknownId { .. })));
     let p = SearchParams::new().with_ef(48);
     for q in mixture(3, 40, 25).chunks_exact(DIM) {
         assert_eq!(half.search(q, 10, &p, None).unwrap(), view.search(q, 10, &p, None).unwrap());

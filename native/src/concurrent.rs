@@ -93,7 +93,7 @@ impl ConcurrentHnsw {
 
     /// A copy of stored vector `id`.
     pub fn vector(&self, id: u32) -> Result<Vec<f32>> {
-        self.read().get(id).map(<[f32]>::to_vec)
+        self.read().get_decoded(id)
     }
 
     /// Number of live vectors.

@@ -189,8 +189,9 @@ impl HnswIndex {
         let id = js::number_u32("id", &id)?;
         let slot = self.slot(id)?;
         let v = match &self.inner {
-            Inner::Owned(index) => index.get(slot).map(|v| v.to_vec()),
-            // A binary16 or codes-only file has no f32 vectors: its rows or codes are decoded.
+            // A binary16 index or codes-only file has no f32 vectors: its rows or codes are
+            // decoded.
+            Inner::Owned(index) => index.get_decoded(slot),
             Inner::File(view) => view.get_decoded(slot),
         };
         Ok(v.map_err(js_error)?.as_slice().into())

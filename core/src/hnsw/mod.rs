@@ -95,7 +95,7 @@ pub struct HnswIndex {
     /// Scalar-quantized codes searches traverse with (see [`HnswIndex::quantize_sq8`]).
     sq: Option<SqStore>,
     /// Binary16 rows of every slot when the index stores its vectors in binary16 (see
-    /// [`HnswIndex::store_f16`]); `vectors` then holds the same values, decoded.
+    /// [`HnswIndex::store_f16`]); `vectors` is then empty.
     f16: Option<Vec<u16>>,
 }
 
@@ -162,9 +162,9 @@ impl HnswIndex {
         let mut rows = Vec::new();
         memory::reserve_exact_huge(&mut rows, self.vectors.capacity());
         crate::simd::half::encode_into(&self.vectors, &mut rows);
-        // The f32 rows become the decoded values, so the build, `get` and the file all agree.
-        self.vectors.clear();
-        HalfKernels::new(self.metric, self.kernels).decode_into(&rows, &mut self.vectors);
+        // Only the binary16 rows stay: the build, searches, `get_decoded` and the file all read
+        // them, and the index holds half the vector bytes.
+        self.vectors = Vec::new();
         self.f16 = Some(rows);
         Ok(())
     }
@@ -184,14 +184,39 @@ impl HnswIndex {
     pub fn quantize_sq8(&mut self, rerank_factor: usize) -> Result<()> {
         // Ranges from the live rows in place: a copy of every vector would double the memory
         // for a moment (and in wasm, whose memory never shrinks, for good).
-        let live = self
-            .vectors
-            .chunks_exact(self.dim)
-            .enumerate()
-            .filter(|&(i, _)| !self.is_deleted(i as u32))
-            .map(|(_, row)| row);
-        let quantizer = ScalarQuantizer::train_rows(live)?;
-        let codes = quantizer.encode(&self.vectors);
+        let (quantizer, codes) = match &self.f16 {
+            None => {
+                let live = self
+                    .vectors
+                    .chunks_exact(self.dim)
+                    .enumerate()
+                    .filter(|&(i, _)| !self.is_deleted(i as u32))
+                    .map(|(_, row)| row);
+                let quantizer = ScalarQuantizer::train_rows(live)?;
+                let codes = quantizer.encode(&self.vectors);
+                (quantizer, codes)
+            }
+            Some(rows) => {
+                // Binary16 rows are decoded one at a time, never all at once.
+                let half = HalfKernels::new(self.metric, self.kernels);
+                let decode = |row: &[u16]| {
+                    let mut out = Vec::with_capacity(self.dim);
+                    half.decode_into(row, &mut out);
+                    out
+                };
+                let live = rows
+                    .chunks_exact(self.dim)
+                    .enumerate()
+                    .filter(|&(i, _)| !self.is_deleted(i as u32))
+                    .map(|(_, row)| decode(row));
+                let quantizer = ScalarQuantizer::train_rows(live)?;
+                let mut codes = alloc::vec![0u8; rows.len()];
+                for (row, c) in rows.chunks_exact(self.dim).zip(codes.chunks_exact_mut(self.dim)) {
+                    quantizer.encode_into(&decode(row), c);
+                }
+                (quantizer, codes)
+            }
+        };
         self.sq = Some(SqStore { quantizer, codes, rerank: rerank_factor });
         Ok(())
     }
@@ -215,9 +240,9 @@ impl HnswIndex {
     /// Makes room for `additional` more vectors up front, so a large build does not grow its
     /// arrays by doubling (which briefly holds old and new copies).
     pub fn reserve(&mut self, additional: usize) {
-        memory::reserve_exact_huge(&mut self.vectors, additional * self.dim);
-        if let Some(rows) = &mut self.f16 {
-            memory::reserve_exact_huge(rows, additional * self.dim);
+        match &mut self.f16 {
+            Some(rows) => memory::reserve_exact_huge(rows, additional * self.dim),
+            None => memory::reserve_exact_huge(&mut self.vectors, additional * self.dim),
         }
         self.levels.reserve_exact(additional);
         self.upper_offsets.reserve_exact(additional);
@@ -241,15 +266,40 @@ impl HnswIndex {
         self.max_level
     }
 
-    /// The stored vector `id` (normalised, for cosine); deleted ids are unknown.
+    /// The stored vector `id` (normalised, for cosine); deleted ids are unknown. An index
+    /// that stores binary16 has no `f32` rows to lend: use [`HnswIndex::get_decoded`].
     pub fn get(&self, id: u32) -> Result<&[f32]> {
-        if self.is_deleted(id) {
-            return Err(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 });
+        self.check_live(id)?;
+        if self.f16.is_some() {
+            return Err(Error::InvalidParameter {
+                name: "id",
+                reason: "this index stores binary16 vectors; read them with get_decoded",
+            });
         }
         let s = id as usize * self.dim;
-        self.vectors
-            .get(s..s + self.dim)
-            .ok_or(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 })
+        Ok(&self.vectors[s..s + self.dim])
+    }
+
+    /// A copy of stored vector `id`, decoded from binary16 when the index stores that.
+    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
+        self.check_live(id)?;
+        let s = id as usize * self.dim;
+        match &self.f16 {
+            Some(rows) => {
+                let mut out = Vec::with_capacity(self.dim);
+                HalfKernels::new(self.metric, self.kernels).decode_into(&rows[s..s + self.dim], &mut out);
+                Ok(out)
+            }
+            None => Ok(self.vectors[s..s + self.dim].to_vec()),
+        }
+    }
+
+    fn check_live(&self, id: u32) -> Result<()> {
+        if (id as usize) < self.levels.len() && !self.is_deleted(id) {
+            Ok(())
+        } else {
+            Err(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 })
+        }
     }
 
     fn draw_level(&mut self) -> u8 {
@@ -299,12 +349,16 @@ impl HnswIndex {
     fn allocate(&mut self, data: &[f32]) -> u32 {
         let first = self.levels.len() as u32;
         let n = data.len() / self.dim;
-        memory::reserve_huge(&mut self.vectors, data.len());
         memory::reserve_huge(&mut self.links0, n * (self.m0 + 1));
-        self.vectors.extend_from_slice(data);
-        if let Some(rows) = &mut self.f16 {
-            memory::reserve_huge(rows, data.len());
-            crate::simd::half::encode_into(data, rows);
+        match &mut self.f16 {
+            Some(rows) => {
+                memory::reserve_huge(rows, data.len());
+                crate::simd::half::encode_into(data, rows);
+            }
+            None => {
+                memory::reserve_huge(&mut self.vectors, data.len());
+                self.vectors.extend_from_slice(data);
+            }
         }
         if let Some(sq) = &mut self.sq {
             let at = sq.codes.len();
@@ -402,11 +456,13 @@ impl HnswIndex {
         self.purge_links_to(&slots);
         for (row, &slot) in data.chunks_exact(self.dim).zip(&slots) {
             let at = slot as usize * self.dim;
-            self.vectors[at..at + self.dim].copy_from_slice(row);
-            if let Some(rows) = &mut self.f16 {
-                for (h, &x) in rows[at..at + self.dim].iter_mut().zip(row) {
-                    *h = crate::simd::half::to_f16(x);
+            match &mut self.f16 {
+                Some(rows) => {
+                    for (h, &x) in rows[at..at + self.dim].iter_mut().zip(row) {
+                        *h = crate::simd::half::to_f16(x);
+                    }
                 }
+                None => self.vectors[at..at + self.dim].copy_from_slice(row),
             }
             if let Some(sq) = &mut self.sq {
                 sq.quantizer.encode_into(row, &mut sq.codes[at..at + self.dim]);
@@ -780,7 +836,8 @@ fn write_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, ids: impl Itera
 /// builds the same graph as interleaving the two, because a level's reverse links change only
 /// that level's lists, which the searches on other levels never read.
 fn link_into(g: &Graph<'_, [AtomicU32]>, ins: Insert, s: &mut Scratch, locks: &dyn NodeLocks) {
-    let v = g.vector(ins.id);
+    let mut buf = Vec::new();
+    let v = g.own_vector(ins.id, &mut buf);
     match g.half(v) {
         Some(q) => link_with(g, &q, ins, s, locks),
         None => link_with(g, &g.exact(v), ins, s, locks),
@@ -854,7 +911,8 @@ fn set_own_list(g: &Graph<'_, [AtomicU32]>, id: u32, level: usize, selected: &[C
         return;
     }
     let words = if level == 0 { g.links0 } else { g.upper };
-    let base = g.vector(id);
+    let mut buf = Vec::new();
+    let base = g.own_vector(id, &mut buf);
     let mut cands: Vec<Cand> = selected.to_vec();
     for w in &words[start..start + len] {
         let n = w.load(Relaxed);
@@ -887,7 +945,8 @@ fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, level: u
         words[start - 1].store(len as u32 + 1, Relaxed);
         return;
     }
-    let base = g.vector(node);
+    let mut buf = Vec::new();
+    let base = g.own_vector(node, &mut buf);
     let mut cands: Vec<Cand> = (start..start + len)
         .map(|i| {
             let n = words[i].load(Relaxed);
@@ -1013,7 +1072,8 @@ fn repair_list(
 ) {
     let is_deleted = |id: u32| deleted.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1);
     let (start, len) = g.list(node, level);
-    let base = g.vector(node);
+    let mut buf = Vec::new();
+    let base = g.own_vector(node, &mut buf);
     let mut ids: Vec<u32> = Vec::with_capacity(4 * len);
     let dead = |id: u32| gone(id) || is_deleted(id);
     for i in start..start + len {
@@ -1040,8 +1100,7 @@ fn repair_list(
     }
     ids.sort_unstable();
     ids.dedup();
-    let cands: Vec<Cand> =
-        ids.iter().map(|&id| Cand { d: g.metric.distance(&g.kernels, base, g.vector(id)), id }).collect();
+    let cands: Vec<Cand> = ids.iter().map(|&id| Cand { d: g.pair(base, id), id }).collect();
     reselect(g, node, level, cands);
 }
 

@@ -92,7 +92,9 @@ impl HnswIndex {
             new_of_old[old as usize] = new as u32;
         }
         let dim = self.dim;
-        self.vectors = permute_rows(&self.vectors, dim, old_of_new);
+        if !self.vectors.is_empty() {
+            self.vectors = permute_rows(&self.vectors, dim, old_of_new);
+        }
         if let Some(h) = &mut self.f16 {
             *h = permute_rows(h, dim, old_of_new);
         }

@@ -342,6 +342,21 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         }
     }
 
+    /// Node `id`'s own vector: its `f32` row, or, in an index that keeps only binary16 rows,
+    /// the row decoded into `buf`.
+    #[inline(always)]
+    pub fn own_vector<'b>(&'b self, id: u32, buf: &'b mut Vec<f32>) -> &'b [f32] {
+        match self.half {
+            Some(h) if self.vectors.is_empty() => {
+                let s = id as usize * self.dim;
+                buf.clear();
+                h.kernels.decode_into(&h.rows[s..s + self.dim], buf);
+                buf
+            }
+            _ => self.vector(id),
+        }
+    }
+
     /// Scoring of a prepared query against the scalar-quantized codes.
     #[inline(always)]
     pub fn quantized<'q>(&'q self, codes: &'q [u8], query: &'q SqQuery) -> Quantized<'q> {

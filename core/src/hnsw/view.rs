@@ -419,14 +419,10 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             kernels: self.kernels,
             params: self.params,
             m0: self.m0,
-            // A binary16 file gives its decoded rows, a codes-only one its decoded codes: later
-            // inserts link against those.
+            // A binary16 file keeps its rows (the index then has no f32 ones), a codes-only one
+            // gives its decoded codes: later inserts link against those.
             vectors: match (&g.half, &g.sq, g.vectors.is_empty()) {
-                (Some(h), _, _) => {
-                    let mut out = Vec::new();
-                    h.kernels.decode_into(h.rows, &mut out);
-                    out
-                }
+                (Some(_), _, _) => Vec::new(),
                 (None, Some(sq), true) => sq.quantizer.decode(sq.codes),
                 _ => g.vectors.to_vec(),
             },

@@ -32,12 +32,12 @@ impl ScalarQuantizer {
 
     /// Like [`train`](Self::train) over rows an index already validated (finite, all of one
     /// length), without gathering them into one buffer first.
-    pub(crate) fn train_rows<'a>(mut rows: impl Iterator<Item = &'a [f32]>) -> Result<Self> {
+    pub(crate) fn train_rows<R: AsRef<[f32]>>(mut rows: impl Iterator<Item = R>) -> Result<Self> {
         let first = rows.next().ok_or(Error::EmptyIndex)?;
-        let mut mins = first.to_vec();
+        let mut mins = first.as_ref().to_vec();
         let mut maxs = mins.clone();
         for row in rows {
-            for ((lo, hi), &x) in mins.iter_mut().zip(maxs.iter_mut()).zip(row) {
+            for ((lo, hi), &x) in mins.iter_mut().zip(maxs.iter_mut()).zip(row.as_ref()) {
                 *lo = lo.min(x);
                 *hi = hi.max(x);
             }
