@@ -15,6 +15,8 @@ const nq = Number(params.get("nq") ?? 1000);
 const k = 10;
 const indexUrl = params.get("index"); // a natively built file instead of a browser build
 const flatCheck = params.get("flat") !== "0";
+const storage = params.get("storage") ?? "f32"; // "f16": storeF16() before the build
+const layout = params.get("layout") ?? "insertion"; // "graph": optimizeLayout() after it
 
 const log = (...a) => console.log(...a);
 
@@ -107,6 +109,9 @@ async function main() {
     log(`loaded ${base.rows} x ${dim} in ${(performance.now() - t).toFixed(0)} ms; building`);
     const before = simdOut.memory.buffer.byteLength;
     index = new simd.HnswIndex(dim, metric, { m, efConstruction, seed: 42 });
+    if (storage === "f16") index.storeF16();
+    else if (storage !== "f32") throw new Error(`unknown storage ${storage}`);
+    result.storage = storage;
     t = performance.now();
     index.reserve(base.rows);
     // Batches of 10k so progress shows; the index is the same as one add of everything.
@@ -116,6 +121,12 @@ async function main() {
       log(`  ${Math.min(base.rows, r + batch)} added, ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
     result.build_s = (performance.now() - t) / 1000;
+    if (layout === "graph") {
+      const t0 = performance.now();
+      index.optimizeLayout();
+      result.layout_s = (performance.now() - t0) / 1000;
+    } else if (layout !== "insertion") throw new Error(`unknown layout ${layout}`);
+    result.layout = layout;
     result.wasm_memory_before_bytes = before;
     result.wasm_memory_after_build_bytes = simdOut.memory.buffer.byteLength;
     const bytes = index.toBytes();

@@ -225,8 +225,9 @@ impl HnswIndex {
     }
 
     /// Stores the vectors in binary16 from now on (IEEE half precision): every vector is
-    /// rounded to the nearest binary16 value (at most 2^-11 relative), searches read half the
-    /// bytes, and `toBytes` writes half the vector bytes. Later `add`s are rounded the same way.
+    /// rounded to the nearest binary16 value (at most 2^-11 relative), the index holds and
+    /// searches read half the vector bytes, and `toBytes` writes half. Later `add`s are rounded
+    /// the same way. Call it before a large build: the `f32` rows are then never held.
     /// Throws, changing nothing, if a stored value lies beyond ±65504.
     #[wasm_bindgen(js_name = storeF16)]
     pub fn store_f16(&mut self) -> Result<(), JsValue> {
