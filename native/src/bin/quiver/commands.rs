@@ -118,6 +118,11 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
         ("hnsw", _) => {
             let params = HnswParams { m: opts.m, ef_construction: opts.ef_construction, seed: opts.seed };
             let mut idx = HnswIndex::new(dim, metric, params)?;
+            // A binary16 index is binary16 from the start: the build walks its own rows and
+            // never holds the f32 ones.
+            if opts.quantize.ends_with("f16") {
+                idx.store_f16()?;
+            }
             let n = data.len() / dim;
             idx.reserve(n);
             let bar = progress(n as u64, "insert");
@@ -135,12 +140,9 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
             match opts.quantize.as_str() {
                 "none" => {}
                 "sq8" => idx.quantize_sq8(opts.rerank)?,
-                "f16" => idx.store_f16()?,
+                "f16" => {}
                 // SQ8 traversal, re-ranked against binary16 rows instead of f32 ones.
-                "sq8+f16" => {
-                    idx.store_f16()?;
-                    idx.quantize_sq8(opts.rerank)?;
-                }
+                "sq8+f16" => idx.quantize_sq8(opts.rerank)?,
                 other => return Err(format!("--quantize {other} is not available for hnsw").into()),
             }
             let ids = match opts.layout.as_str() {
