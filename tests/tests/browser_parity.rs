@@ -186,9 +186,11 @@ fn native_binary16_files_answer_exactly_as_natively_and_rebuild_identically() {
         assert!(view.stores_f16());
         assert_eq!(view.sq_rerank(), sq8.then_some(4));
         assert_answers_as_natively(&view, &SearchParams::new(), results);
+        // As `quiver build --quantize f16` does: binary16 from the start, so the build walks
+        // the rounded rows.
         let mut index = HnswIndex::new(dim, Metric::Cosine, PARAMS).unwrap();
-        index.add(&base).unwrap();
         index.store_f16().unwrap();
+        index.add(&base).unwrap();
         if sq8 {
             index.quantize_sq8(4).unwrap();
         }
