@@ -17,7 +17,7 @@ enum Inner {
     File(HnswView<AlignedBytes>),
 }
 
-/// Construction options (all optional): `{ m, efConstruction, efSearch, seed }`.
+/// Construction options (all optional): `{ m, efConstruction, efSearch, seed, storage }`.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct HnswOptions {
@@ -25,6 +25,7 @@ struct HnswOptions {
     ef_construction: Option<usize>,
     ef_search: Option<usize>,
     seed: Option<u64>,
+    storage: Option<String>,
 }
 
 /// Search options: `{ ef, rerank, filter }`.
@@ -108,7 +109,8 @@ impl HnswIndex {
     /// An empty index of `dim`-dimensional vectors ranked by `metric`. `options` (all
     /// optional): `m` (links per node, default 16), `efConstruction` (default 200),
     /// `efSearch` (default `ef` of searches, 64), `seed` (level generator; the same seed and
-    /// insertion order give a byte-identical index here and natively).
+    /// insertion order give a byte-identical index here and natively), `storage` (`"f32"`, the
+    /// default, or `"f16"`: binary16 from the start, as [`HnswIndex::store_f16`]).
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "number")] dim: JsValue,
@@ -120,7 +122,7 @@ impl HnswIndex {
         let opts: HnswOptions = js::options(
             "HNSW options",
             options.map(JsValue::from),
-            &["m", "efConstruction", "efSearch", "seed"],
+            &["m", "efConstruction", "efSearch", "seed", "storage"],
         )?;
         let d = HnswParams::default();
         let params = HnswParams {
@@ -132,7 +134,16 @@ impl HnswIndex {
         if ef_search == 0 {
             return Err(js_error("HNSW options: efSearch must be at least 1"));
         }
-        let index = quiverdb_core::HnswIndex::new(dim, metric, params).map_err(js_error)?;
+        let mut index = quiverdb_core::HnswIndex::new(dim, metric, params).map_err(js_error)?;
+        match opts.storage.as_deref() {
+            None | Some("f32") => {}
+            Some("f16") => index.store_f16().map_err(js_error)?,
+            Some(other) => {
+                return Err(js_error(format!(
+                    "HNSW options: storage must be \"f32\" or \"f16\", got {other:?}"
+                )))
+            }
+        }
         Ok(Self { inner: Inner::Owned(index), ids: IdMap::identity(0), ef_search })
     }
 

@@ -88,6 +88,11 @@ export interface HnswOptions {
   efSearch?: number;
   /** Seed of the level generator. */
   seed?: number;
+  /**
+   * How the vectors are kept: `"f32"` (default) or `"f16"` (IEEE binary16 from the start, as
+   * `storeF16()`: half the memory, and the `f32` rows are never held).
+   */
+  storage?: "f32" | "f16";
 }
 
 /** Construction options of `IvfPqIndex`. */

@@ -771,6 +771,20 @@ fn binary16_hnsw_through_js_keeps_recall_halves_the_file_and_round_trips() {
     add(&plain, &bad).expect("add");
     assert_throws(call(&plain, "storeF16", &[]), "beyond binary16's range");
     assert_eq!(get(&plain, "quantization").as_string().as_deref(), Some("none"));
+    // `{ storage: "f16" }` is binary16 from the start: the build walks the rounded rows, as
+    // `storeF16()` before any `add` does, and the two give the same bytes.
+    let options = r#"{"m": 12, "efConstruction": 100, "seed": 5, "storage": "f16"}"#;
+    let from_start = hnsw_new(dim as f64, "l2", options).expect("storage f16");
+    assert_eq!(get(&from_start, "quantization").as_string().as_deref(), Some("f16"));
+    add(&from_start, &data).expect("add");
+    assert!(recall_of(&from_start) >= exact - 0.01);
+    let store_first =
+        hnsw_new(dim as f64, "l2", r#"{"m": 12, "efConstruction": 100, "seed": 5}"#).expect("new");
+    call(&store_first, "storeF16", &[]).expect("storeF16 on an empty index");
+    add(&store_first, &data).expect("add");
+    assert_eq!(to_bytes(&from_start), to_bytes(&store_first));
+    let explicit = hnsw_new(dim as f64, "l2", r#"{"storage": "f32"}"#).expect("storage f32");
+    assert_eq!(get(&explicit, "quantization").as_string().as_deref(), Some("none"));
     // SQ8 on top: the walk reads codes, re-ranks against the binary16 rows.
     call(&hnsw, "quantizeSq8", &[4.into()]).expect("quantizeSq8");
     assert_eq!(get(&hnsw, "quantization").as_string().as_deref(), Some("sq8+f16"));
@@ -1075,6 +1089,11 @@ fn options_are_checked_field_by_field() {
     assert_throws(hnsw_new(4.0, "l2", r#"{"m": 1}"#), "invalid parameter m: must be between 2 and 256");
     assert_throws(hnsw_new(4.0, "l2", r#"{"efConstruction": 0}"#), "ef_construction");
     assert_throws(hnsw_new(4.0, "l2", r#"{"efSearch": 0}"#), "efSearch must be at least 1");
+    assert_throws(
+        hnsw_new(4.0, "l2", r#"{"storage": "f8"}"#),
+        "HNSW options: storage must be \"f32\" or \"f16\", got \"f8\"",
+    );
+    assert_throws(hnsw_new(4.0, "l2", r#"{"storage": 16}"#), "HNSW options: storage: invalid type");
     assert_throws(hnsw_new(4.0, "l2", "5"), "HNSW options must be an object, got a number");
     assert_throws(hnsw_new(4.0, "l2", "[1]"), "HNSW options must be an object, got an Array");
     hnsw_new(4.0, "l2", "null").expect("null options are the defaults");

@@ -93,6 +93,10 @@ const half = HnswIndex.fromBytes(hnsw.toBytes());
 half.storeF16();
 show("f16", half.search(query, 10, { ef: 64 }));
 console.log(half.quantization, half.toBytes().length);
+// Or binary16 from the start: the build never holds f32 rows.
+const small = new HnswIndex(dim, "cosine", { m: 16, efConstruction: 200, storage: "f16" });
+small.add(randomVectors(100));
+console.log(small.quantization);
 half.optimizeLayout(); // the same answers and ids; faster searches in the tab
 
 // IVF-PQ: trained in the tab, or opened from a native `quiver build --index ivfpq` file.
@@ -151,6 +155,8 @@ probe.search(query, 5, { ef: 10 });
 // @ts-expect-error unknown constructor option (a typo of `efConstruction`)
 new HnswIndex(dim, "l2", { efConstuction: 100 });
 
+// @ts-expect-error storage is "f32" or "f16"
+new HnswIndex(dim, "l2", { storage: "f8" });
 // @ts-expect-error fromBytes options hold only `efSearch`
 HnswIndex.fromBytes(new Uint8Array(0), { m: 8 });
 
