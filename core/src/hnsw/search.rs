@@ -327,21 +327,6 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         }
     }
 
-    /// Node `id`'s vector as the build's distances see it: decoded from the binary16 copy into
-    /// `buf` while there is one (it is in cache; the `f32` row may not be), else the row itself.
-    #[inline(always)]
-    pub fn build_vector<'b>(&'b self, id: u32, buf: &'b mut Vec<f32>) -> &'b [f32] {
-        match self.half {
-            Some(h) => {
-                let s = id as usize * self.dim;
-                buf.clear();
-                h.kernels.decode_into(&h.rows[s..s + self.dim], buf);
-                buf
-            }
-            None => self.vector(id),
-        }
-    }
-
     /// Node `id`'s own vector: its `f32` row, or, in an index that keeps only binary16 rows,
     /// the row decoded into `buf`.
     #[inline(always)]
@@ -475,20 +460,46 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
     /// first, keep one only if it is closer to the base than to every neighbour already kept.
     /// `cands` must be sorted nearest first; the result goes to `out`. Like hnswlib, fewer
     /// than `max` candidates are all kept, and exactly `max` are pruned like more.
-    /// `buf` holds a decoded vector while the build walks a binary16 copy.
+    /// `buf` holds decoded rows while the build walks binary16 rows.
     pub fn select(&self, cands: &[Cand], max: usize, out: &mut Vec<Cand>, buf: &mut Vec<f32>) {
         out.clear();
         if cands.len() < max {
             out.extend_from_slice(cands);
             return;
         }
+        let Some(h) = self.half else {
+            for &c in cands {
+                if out.len() >= max {
+                    break;
+                }
+                let v = self.vector(c.id);
+                let good = out.iter().all(|r| {
+                    let d = self.metric.distance(&self.kernels, v, self.vector(r.id));
+                    d >= c.d || d.is_nan()
+                });
+                if good {
+                    out.push(c);
+                }
+            }
+            return;
+        };
+        // Binary16 rows: each candidate is decoded once, behind the decoded rows of the ones
+        // kept so far, and compared with those by the `f32` kernel. That is bit for bit the
+        // binary16 kernel on the row, with cheaper arithmetic (simd128 has no conversion
+        // instruction); a kept candidate's row simply stays where it was decoded.
+        let dim = self.dim;
+        buf.clear();
         for &c in cands {
             if out.len() >= max {
                 break;
             }
-            let v = self.build_vector(c.id, buf);
-            let good = out.iter().all(|r| {
-                let d = self.pair(v, r.id);
+            let kept = out.len() * dim;
+            buf.truncate(kept);
+            let s = c.id as usize * dim;
+            h.kernels.decode_into(&h.rows[s..s + dim], buf);
+            let (rows, v) = buf.split_at(kept);
+            let good = rows.chunks_exact(dim).all(|r| {
+                let d = self.metric.distance(&self.kernels, v, r);
                 d >= c.d || d.is_nan()
             });
             if good {
