@@ -182,6 +182,50 @@ fn all_normal<const N: usize>(blocks: &[v128; N]) -> bool {
     !v128_any_true(u16x8_sub_sat(worst, u16x8_splat(0x77ff)))
 }
 
+/// Which decoder 32 halves need: `(normal, finite)`. `normal`: every exponent is neither 0
+/// nor 31, so [`normal8_to_f32`] applies; `finite`: none is 31 (no infinity or NaN), so
+/// [`finite8_to_f32`] does.
+#[inline(always)]
+fn classify(blocks: &[v128; 4]) -> (bool, bool) {
+    let mut low = u16x8_splat(0x7c00);
+    let mut high = u16x8_splat(0);
+    for &h in blocks {
+        let e = v128_and(h, u16x8_splat(0x7c00));
+        low = u16x8_min(low, e);
+        high = u16x8_max(high, e);
+    }
+    let finite = !v128_any_true(i16x8_eq(high, u16x8_splat(0x7c00)));
+    (finite && !v128_any_true(i16x8_eq(low, u16x8_splat(0))), finite)
+}
+
+/// Eight finite binary16 values widened to `f32` (two registers), for the kernels: exact,
+/// except that -0 becomes +0. That changes no kernel result, because every accumulator starts at
+/// +0 and so never holds -0: adding either zero leaves it as it is, and `l2sq`/`l1` square or
+/// take the absolute value anyway. Lanes with exponent 0 (zero or subnormal, m·2^-24) are
+/// decoded as normals with exponent 1 (±(2^-14 + m·2^-24)), and ±2^-14 is subtracted, exactly.
+/// Real embeddings need this path: all-MiniLM-L6-v2 has three dimensions that are always below
+/// binary16's normal range, so a quarter of its blocks of 32 hold a subnormal.
+#[inline(always)]
+fn finite8_to_f32(h: v128) -> [v128; 2] {
+    let tiny = i16x8_eq(v128_and(h, u16x8_splat(0x7c00)), u16x8_splat(0));
+    let upper = i16x8_add(v128_and(i16x8_shr(h, 3), u16x8_splat(0x8fff)), u16x8_splat(112 << 7));
+    let upper = i16x8_add(upper, v128_and(tiny, u16x8_splat(1 << 7)));
+    let lower = i16x8_shl(h, 13);
+    // ±2^-14 in the upper half of the tiny lanes, 0 elsewhere.
+    let bias = v128_and(tiny, v128_or(v128_and(h, u16x8_splat(0x8000)), u16x8_splat(113 << 7)));
+    let zero = u16x8_splat(0);
+    [
+        f32x4_sub(
+            i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(lower, upper),
+            i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(zero, bias),
+        ),
+        f32x4_sub(
+            i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(lower, upper),
+            i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(zero, bias),
+        ),
+    ]
+}
+
 /// Eight normal binary16 values widened to `f32` (two registers), exactly. Both 16-bit halves
 /// of each `f32` are made in 16-bit lanes: the upper one is sign, re-biased exponent (15 →
 /// 127, which cannot carry into the sign) and the top 7 mantissa bits; the lower one the last
@@ -231,10 +275,12 @@ fn f16_block(acc: &mut [v128; 8], pq: *const f32, ph: *const u16, term: impl Fn(
     // SAFETY: callers pass pointers to at least 32 readable floats and 32 readable halves;
     // wasm loads are unaligned.
     let blocks: [v128; 4] = core::array::from_fn(|p| unsafe { v128_load(ph.add(8 * p) as *const v128) });
-    let normal = all_normal(&blocks);
+    let (normal, finite) = classify(&blocks);
     for (pair, &halves) in blocks.iter().enumerate() {
         let ys = if normal {
             normal8_to_f32(halves)
+        } else if finite {
+            finite8_to_f32(halves)
         } else {
             [half4_to_f32(u32x4_extend_low_u16x8(halves)), half4_to_f32(u32x4_extend_high_u16x8(halves))]
         };
