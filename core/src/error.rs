@@ -124,6 +124,25 @@ pub enum Error {
     Format(#[from] FormatError),
 }
 
+impl Error {
+    /// The same error with the positions of vectors counted from `first`, for a batch that was
+    /// one part of a larger input (a caller adding a file in chunks reports the file's row).
+    pub fn in_batch_at(self, first: usize) -> Self {
+        match self {
+            Self::NonFiniteVector { vector, component } => {
+                Self::NonFiniteVector { vector: first + vector, component }
+            }
+            Self::OutOfHalfRange { vector, component, value } => {
+                Self::OutOfHalfRange { vector: first + vector, component, value }
+            }
+            Self::ZeroVector { what: ZeroVectorKind::Vector(i) } => {
+                Self::ZeroVector { what: ZeroVectorKind::Vector(first + i) }
+            }
+            other => other,
+        }
+    }
+}
+
 /// Which input of a cosine operation was the zero vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ZeroVectorKind {

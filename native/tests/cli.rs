@@ -253,6 +253,35 @@ fn bad_inputs_fail_with_clear_messages() {
     v[3] = f32::NAN;
     write_fvecs(&nan, &v, 24).unwrap();
     assert!(fails(&["search", "--index", s(&index), "--queries", s(&nan)]).contains("non-finite"));
+    // Bad rows in the base file are named by their row in the file, also beyond the first 2048
+    // that a one-thread build adds at a time, and also for a binary16 build.
+    let rows = 2100;
+    let mut data: Vec<f32> = (0..rows * 4).map(|i| (i % 13) as f32 * 0.25 + 1.0).collect();
+    data[2090 * 4 + 1] = 1.0e6;
+    let big = d.root.join("big.fvecs");
+    write_fvecs(&big, &data, 4).unwrap();
+    for threads in ["1", "2"] {
+        let out = d.root.join("big.qvdb");
+        let args = ["build", "--base", s(&big), "--metric", "l2", "--index", "hnsw", "--quantize", "f16"];
+        let err = fails(&[&args[..], &["--threads", threads, "--output", s(&out)]].concat());
+        assert!(err.contains("vector 2090 has the value 1000000 at component 1"), "{threads} threads: {err}");
+    }
+    data[2090 * 4 + 1] = f32::NAN;
+    write_fvecs(&big, &data, 4).unwrap();
+    let err = fails(&[
+        "build",
+        "--base",
+        s(&big),
+        "--metric",
+        "l2",
+        "--index",
+        "hnsw",
+        "--threads",
+        "1",
+        "--output",
+        s(&d.root.join("big.qvdb")),
+    ]);
+    assert!(err.contains("vector 2090 has a non-finite value"), "{err}");
     // A corrupted index.
     let mut bytes = std::fs::read(&index).unwrap();
     let last = bytes.len() - 1;

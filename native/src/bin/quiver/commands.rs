@@ -131,8 +131,9 @@ pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]
             if rayon::current_num_threads() > 1 {
                 idx.add_parallel_with(data, &|done| bar.inc(done))?;
             } else {
-                for chunk in data.chunks(dim * 2048) {
-                    idx.add(chunk)?;
+                for (i, chunk) in data.chunks(dim * 2048).enumerate() {
+                    // An error names the file's row, not the chunk's.
+                    idx.add(chunk).map_err(|e| e.in_batch_at(i * 2048))?;
                     bar.inc((chunk.len() / dim) as u64);
                 }
             }
