@@ -354,6 +354,15 @@ fn naive(metric: Metric, data: &[f32], dim: usize, query: &[f32], k: usize) -> (
     all.into_iter().unzip()
 }
 
+/// `a` and `b` return the same ids and bit-identical distances for every query (top 5).
+fn assert_same_answers(a: &JsValue, b: &JsValue, queries: &[f32], dim: usize) {
+    for q in queries.chunks_exact(dim) {
+        let (x, y) = (search(a, q, 5.0).expect("a"), search(b, q, 5.0).expect("b"));
+        assert_eq!(x.0, y.0);
+        assert_eq!(bits(&x.1), bits(&y.1));
+    }
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -728,12 +737,7 @@ fn sq8_quantized_hnsw_through_js_keeps_recall_and_round_trips() {
     assert!(f32_file - bytes.len() >= n * dim * 3 - 4096, "{f32_file} → {} bytes", bytes.len());
     let opened = call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]).expect("fromBytes");
     assert_eq!(get(&opened, "quantization").as_string().as_deref(), Some("sq8"));
-    for q in queries.chunks_exact(dim) {
-        let a = search(&hnsw, q, 5.0).expect("a");
-        let b = search(&opened, q, 5.0).expect("b");
-        assert_eq!(a.0, b.0);
-        assert_eq!(bits(&a.1), bits(&b.1));
-    }
+    assert_same_answers(&hnsw, &opened, &queries, dim);
     let v: Float32Array = call(&opened, "get", &[7.into()]).expect("get").dyn_into().expect("Float32Array");
     assert_eq!(v.length() as usize, dim);
     // Bad arguments are Errors that say what is wrong.
@@ -774,12 +778,7 @@ fn binary16_hnsw_through_js_keeps_recall_halves_the_file_and_round_trips() {
     assert!(f32_file - bytes.len() >= n * dim * 2 - 4096, "{f32_file} → {} bytes", bytes.len());
     let opened = call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]).expect("fromBytes");
     assert_eq!(get(&opened, "quantization").as_string().as_deref(), Some("f16"));
-    for q in queries.chunks_exact(dim) {
-        let a = search(&hnsw, q, 5.0).expect("a");
-        let b = search(&opened, q, 5.0).expect("b");
-        assert_eq!(a.0, b.0);
-        assert_eq!(bits(&a.1), bits(&b.1));
-    }
+    assert_same_answers(&hnsw, &opened, &queries, dim);
     // `get` gives the rounded vector, from the owned index and from the file alike.
     let from_file: Float32Array = call(&opened, "get", &[7.into()]).expect("get").dyn_into().expect("f32");
     let owned: Float32Array = call(&hnsw, "get", &[7.into()]).expect("get").dyn_into().expect("f32");
