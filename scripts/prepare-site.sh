@@ -3,25 +3,25 @@
 #   1. the model (scripts/fetch-model.sh);
 #   2. Debian's English package descriptions (apt's Translation-en files, fetched into a
 #      private lists folder, never touching the system's apt state);
-#   3. `quiver corpus` (de-duplicated packages), `quiver embed` (natively, all cores),
-#      `quiver build --index hnsw --quantize f16 --layout graph` (cosine, binary16), `quiver model-f16`
+#   3. `neardb corpus` (de-duplicated packages), `neardb embed` (natively, all cores),
+#      `neardb build --index hnsw --quantize f16 --layout graph` (cosine, binary16), `neardb model-f16`
 #      (half-size weights);
-#   4. web/assets/: index.qvdb, docs.json, model.safetensors (f16), tokenizer.json, config.json.
+#   4. web/assets/: index.neardb, docs.json, model.safetensors (f16), tokenizer.json, config.json.
 # Each step is skipped when its output is newer than its inputs. EVERY=N keeps every Nth
 # package (the test suite uses EVERY=20 for a quick end-to-end run); PROFILE=dev uses the debug
-# quiver the test suite has already built (dependencies are optimised there too).
+# neardb the test suite has already built (dependencies are optimised there too).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
-cache="${QUIVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/quiverdb}"
+cache="${NEARDB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/neardb}"
 every="${EVERY:-1}"
 fresh() { [[ -f "$1" && ! "$1" -ot "$2" ]]; } # $1 exists and is not older than $2
 
 # 1. Model.
-QUIVER_CACHE="$cache" scripts/fetch-model.sh
+NEARDB_CACHE="$cache" scripts/fetch-model.sh
 model="$cache/minilm"
 
 # 2. Descriptions (refetched after a week).
@@ -49,39 +49,39 @@ done
 
 # 3. Corpus, vectors, index.
 profile="${PROFILE:-release}"
-log "cargo build --profile $profile (quiver)"
+log "cargo build --profile $profile (neardb)"
 if [[ $profile == dev ]]; then
-  # The debug quiver exactly as `cargo test` builds it (see scripts/test-wasm.sh), so the
+  # The debug neardb exactly as `cargo test` builds it (see scripts/test-wasm.sh), so the
   # test suite does not rebuild the tree with differently unified features.
   cargo test --no-run >&2
 else
-  cargo build --profile "$profile" -p quiverdb --bin quiver >&2
+  cargo build --profile "$profile" -p neardb-cli >&2
 fi
-quiver="target/$([[ $profile == dev ]] && echo debug || echo "$profile")/quiver"
+neardb="target/$([[ $profile == dev ]] && echo debug || echo "$profile")/neardb"
 work="$cache/site-every$every"
 mkdir -p "$work"
-"$quiver" corpus --translations "${texts[@]}" --output "$work/docs.jsonl.new" --docs-json "$work/docs.json.new" --every "$every"
+"$neardb" corpus --translations "${texts[@]}" --output "$work/docs.jsonl.new" --docs-json "$work/docs.json.new" --every "$every"
 # Replace only on change, so unchanged descriptions keep their vectors.
 for f in docs.jsonl docs.json; do
   if cmp -s "$work/$f.new" "$work/$f"; then rm "$work/$f.new"; else mv "$work/$f.new" "$work/$f"; fi
 done
 if ! fresh "$work/vectors.fvecs" "$work/docs.jsonl"; then
   log "embedding $(wc -l <"$work/docs.jsonl") packages natively (64 tokens each; about 56 per second on 2 cores)"
-  "$quiver" embed --input "$work/docs.jsonl" --output "$work/vectors.fvecs" --model "$model" --max-tokens 64 --batch 32
+  "$neardb" embed --input "$work/docs.jsonl" --output "$work/vectors.fvecs" --model "$model" --max-tokens 64 --batch 32
 fi
 # Binary16 vectors: half the download of f32, the same answers within rounding; slots grouped by
 # the graph, which makes searches in the tab faster (BENCHMARKS.md).
-if ! fresh "$work/index-f16-graph.qvdb" "$work/vectors.fvecs"; then
-  "$quiver" build --base "$work/vectors.fvecs" --metric cosine --index hnsw --m 16 --ef-construction 200 \
-    --quantize f16 --layout graph --output "$work/index-f16-graph.qvdb" >&2
+if ! fresh "$work/index-f16-graph.neardb" "$work/vectors.fvecs"; then
+  "$neardb" build --base "$work/vectors.fvecs" --metric cosine --index hnsw --m 16 --ef-construction 200 \
+    --quantize f16 --layout graph --output "$work/index-f16-graph.neardb" >&2
 fi
 fresh "$cache/model-f16.safetensors" "$model/model.safetensors" ||
-  "$quiver" model-f16 --input "$model/model.safetensors" --output "$cache/model-f16.safetensors"
+  "$neardb" model-f16 --input "$model/model.safetensors" --output "$cache/model-f16.safetensors"
 
 # 4. The site's assets (hard links where the file system allows, else copies).
 mkdir -p web/assets
 put() { ln -f "$1" "web/assets/$2" 2>/dev/null || cp -f "$1" "web/assets/$2"; }
-put "$work/index-f16-graph.qvdb" index.qvdb
+put "$work/index-f16-graph.neardb" index.neardb
 put "$work/docs.json" docs.json
 put "$cache/model-f16.safetensors" model.safetensors
 put "$model/tokenizer.json" tokenizer.json

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Type-checks wasm/ts-check/example.ts, which uses the whole JavaScript API, against the
-# TypeScript declarations wasm-bindgen generates (wasm/pkg/quiverdb_wasm.d.ts), with TypeScript
+# TypeScript declarations wasm-bindgen generates (wasm/pkg/neardb_wasm.d.ts), with TypeScript
 # pinned by wasm/ts-check/package-lock.json. The example also holds misuses marked
 # `// @ts-expect-error`, so the check fails if the declarations stop rejecting them (e.g. a type
 # that became `any`). Builds wasm/pkg first (scripts/build-wasm-pkg.sh --simd-only; incremental) and installs
@@ -23,7 +23,7 @@ fi
 
 # 2. The package whose declarations are checked (incremental: fast when nothing changed).
 scripts/build-wasm-pkg.sh --simd-only
-[[ -f wasm/pkg/quiverdb_wasm.d.ts ]] || { log "no wasm/pkg/quiverdb_wasm.d.ts was built"; exit 1; }
+[[ -f wasm/pkg/neardb_wasm.d.ts ]] || { log "no wasm/pkg/neardb_wasm.d.ts was built"; exit 1; }
 
 # 3. TypeScript, exactly the locked version (again when the lock file changed).
 if [[ ! -x wasm/ts-check/node_modules/.bin/tsc ||
@@ -35,5 +35,5 @@ fi
 # 4. The check.
 log "tsc $(cd wasm/ts-check && npx --no-install tsc --version) --noEmit -p wasm/ts-check"
 (cd wasm/ts-check && npx --no-install tsc --noEmit -p .)
-echo "ok: wasm/ts-check/example.ts type-checks against wasm/pkg/quiverdb_wasm.d.ts" \
+echo "ok: wasm/ts-check/example.ts type-checks against wasm/pkg/neardb_wasm.d.ts" \
   "($(grep -c '^// @ts-expect-error' wasm/ts-check/example.ts) expected errors rejected)"

@@ -52,54 +52,54 @@ fi
 log "versions: $(rustc --version); $(wasm-bindgen --version); $(chromedriver --version | cut -d' ' -f1-2)"
 
 # 4. The core builds for wasm32 without std.
-log "cargo build -p quiverdb-core --no-default-features --target $TARGET"
-cargo build -p quiverdb-core --no-default-features --target "$TARGET"
+log "cargo build -p neardb-core --no-default-features --target $TARGET"
+cargo build -p neardb-core --no-default-features --target "$TARGET"
 
 # 5. Native fixtures for the parity test: a seeded, single-thread HNSW build and its answers,
 #    made by the native CLI (tests/build.rs copies them in; tests/tests/browser_parity.rs checks
 #    them in the browser).
 fixtures="$PWD/target/wasm-fixtures"
 log "building native parity fixtures in $fixtures"
-# The debug quiver as `cargo test` builds it (same packages, same unified features), so after
-# the README's test command's `cargo test` this compiles nothing; `cargo build -p quiverdb`
+# The debug neardb as `cargo test` builds it (same packages, same unified features), so after
+# the README's test command's `cargo test` this compiles nothing; `cargo build -p neardb`
 # would resolve features differently and rebuild the whole tree (4 minutes on a clean clone).
 cargo test --no-run
-quiver=target/debug/quiver
-"$quiver" gen --kind clustered --n 3000 --dim 48 --queries 25 --metric cosine --clusters 15 --truth-k 10 \
+neardb=target/debug/neardb
+"$neardb" gen --kind clustered --n 3000 --dim 48 --queries 25 --metric cosine --clusters 15 --truth-k 10 \
   --seed 7 --output "$fixtures" 2>/dev/null
-"$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
-  --seed 42 --threads 1 --output "$fixtures/hnsw.qvdb" >/dev/null
-"$quiver" search --index "$fixtures/hnsw.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
+"$neardb" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
+  --seed 42 --threads 1 --output "$fixtures/hnsw.neardb" >/dev/null
+"$neardb" search --index "$fixtures/hnsw.neardb" --queries "$fixtures/query.fvecs" -k 10 --json \
   >"$fixtures/results.json"
 # Compressed: HNSW over SQ8 codes alone (no f32 vectors, approximate distances), so the answers
 # compare the quantization kernels natively and in simd128 bit for bit.
-"$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
-  --seed 42 --threads 1 --quantize sq8 --rerank 0 --output "$fixtures/hnsw-sq8.qvdb" >/dev/null
-"$quiver" search --index "$fixtures/hnsw-sq8.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
+"$neardb" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
+  --seed 42 --threads 1 --quantize sq8 --rerank 0 --output "$fixtures/hnsw-sq8.neardb" >/dev/null
+"$neardb" search --index "$fixtures/hnsw-sq8.neardb" --queries "$fixtures/query.fvecs" -k 10 --json \
   >"$fixtures/results-sq8.json"
 # Binary16 vectors: walked directly (f16), and as the re-ranking rows of SQ8 codes (sq8+f16), so
 # the answers compare the binary16 kernels natively and in simd128 bit for bit.
 for q in f16 sq8+f16; do
   name=${q/+/}
-  "$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
-    --seed 42 --threads 1 --quantize "$q" --rerank 4 --output "$fixtures/hnsw-$name.qvdb" >/dev/null
-  "$quiver" search --index "$fixtures/hnsw-$name.qvdb" --queries "$fixtures/query.fvecs" -k 10 --json \
+  "$neardb" build --base "$fixtures/base.fvecs" --metric cosine --index hnsw --m 12 --ef-construction 100 \
+    --seed 42 --threads 1 --quantize "$q" --rerank 4 --output "$fixtures/hnsw-$name.neardb" >/dev/null
+  "$neardb" search --index "$fixtures/hnsw-$name.neardb" --queries "$fixtures/query.fvecs" -k 10 --json \
     >"$fixtures/results-$name.json"
 done
 # IVF-PQ (re-ranked: exact distances) and LSH over binary codes (Hamming only), built and searched
 # natively; the browser opens them in place and must answer identically.
-"$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index ivfpq --nlist 20 --pq-m 12 \
-  --seed 42 --threads 1 --output "$fixtures/ivfpq.qvdb" >/dev/null
-"$quiver" search --index "$fixtures/ivfpq.qvdb" --queries "$fixtures/query.fvecs" -k 10 --nprobe 4 \
+"$neardb" build --base "$fixtures/base.fvecs" --metric cosine --index ivfpq --nlist 20 --pq-m 12 \
+  --seed 42 --threads 1 --output "$fixtures/ivfpq.neardb" >/dev/null
+"$neardb" search --index "$fixtures/ivfpq.neardb" --queries "$fixtures/query.fvecs" -k 10 --nprobe 4 \
   --rerank 4 --json >"$fixtures/results-ivfpq.json"
-"$quiver" build --base "$fixtures/base.fvecs" --metric cosine --index binary --bits 256 --tables 6 \
-  --key-bits 10 --rerank 0 --seed 42 --threads 1 --output "$fixtures/binary.qvdb" >/dev/null
-"$quiver" search --index "$fixtures/binary.qvdb" --queries "$fixtures/query.fvecs" -k 10 --nprobe 8 \
+"$neardb" build --base "$fixtures/base.fvecs" --metric cosine --index binary --bits 256 --tables 6 \
+  --key-bits 10 --rerank 0 --seed 42 --threads 1 --output "$fixtures/binary.neardb" >/dev/null
+"$neardb" search --index "$fixtures/binary.neardb" --queries "$fixtures/query.fvecs" -k 10 --nprobe 8 \
   --json >"$fixtures/results-binary.json"
-export QUIVER_WASM_FIXTURES="$fixtures"
+export NEARDB_WASM_FIXTURES="$fixtures"
 
 # 6. The browser suite (the runner comes from .cargo/config.toml).
-log "cargo test -p quiverdb-wasm -p quiverdb-tests --target $TARGET"
+log "cargo test -p neardb-wasm -p neardb-tests --target $TARGET"
 start=$SECONDS
-cargo test -p quiverdb-wasm -p quiverdb-tests --target "$TARGET"
+cargo test -p neardb-wasm -p neardb-tests --target "$TARGET"
 log "browser tests passed in $((SECONDS - start)) s (including the build)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the demo site (issue 5's acceptance), on every 20th package of the corpus
 # so it stays quick (3 music players in that top 10 at session 4; the test asks for 2):
-# prepares the assets (scripts/prepare-site.sh with EVERY=20, the debug quiver), builds
+# prepares the assets (scripts/prepare-site.sh with EVERY=20, the debug neardb), builds
 # web/ with trunk, embeds three known sentences natively with the site's own (f16) weights,
 # then runs web/e2e/e2e.mjs in headless Chromium (playwright-core): page ready, browser vs
 # native embeddings (cosine > 0.9999), known pairs, music players for "play music files from
@@ -34,9 +34,9 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 printf '%s\n' '{"text":"a cat sits on the mat"}' '{"text":"a kitten is sitting on a rug"}' \
   '{"text":"stock markets fell today"}' >"$tmp/known.jsonl"
-quiver="target/debug/quiver"
-[[ "${PROFILE:-dev}" == dev ]] || quiver="target/${PROFILE}/quiver"
-"$quiver" embed --input "$tmp/known.jsonl" --output "$tmp/known.fvecs" --model web/assets 2>/dev/null
+neardb="target/debug/neardb"
+[[ "${PROFILE:-dev}" == dev ]] || neardb="target/${PROFILE}/neardb"
+"$neardb" embed --input "$tmp/known.jsonl" --output "$tmp/known.fvecs" --model web/assets 2>/dev/null
 
 (cd web/e2e && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund; })
 log "end-to-end test in headless Chromium"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test QuiverDB has, on a fresh machine too: it installs what it needs (idempotently),
+# Runs every test NearDB has, on a fresh machine too: it installs what it needs (idempotently),
 # then checks formatting and lints, runs the native tests, builds the no_std core for the host
 # and for wasm32, runs the wasm tests in headless Chromium, and smoke-tests the web app.
 set -euo pipefail
@@ -26,10 +26,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 # that check alone compiled candle once more, ~4 of the suite's minutes on a clean clone.
 # trunk still compiles them below, so an error there fails the suite.
 step "lints (wasm32: the browser crate and its tests)"
-cargo clippy -p quiverdb-wasm -p quiverdb-tests --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p neardb-wasm -p neardb-tests --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "no_std core (host)"
-cargo build -p quiverdb-core --no-default-features
+cargo build -p neardb-core --no-default-features
 
 step "the embedding model (cached outside the clone; its tests and the demo site need it)"
 scripts/fetch-model.sh
@@ -43,6 +43,13 @@ scripts/test-wasm.sh 2>&1 | tee -a "$log"
 step "TypeScript: the generated .d.ts checked by tsc --noEmit on wasm/ts-check/example.ts"
 scripts/test-ts.sh
 
+step "npm package: npm pack, installed into an empty project, imported by name and searched in Node"
+scripts/test-npm.sh 2>&1 | tee -a "$log"
+
+step "crates.io packages: cargo publish --workspace --dry-run (our crates resolved locally)"
+# --no-verify: the packaged sources are the ones every step above built and tested.
+cargo publish --workspace --dry-run --no-verify --allow-dirty
+
 step "web app: trunk build and a headless page check"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 if ! command -v trunk >/dev/null 2>&1; then
@@ -51,8 +58,11 @@ if ! command -v trunk >/dev/null 2>&1; then
 fi
 scripts/test-web.sh
 
-# One closing line for CI: every cargo test binary's count, native and browser (any failure
+# One closing line for CI: every cargo test binary's count, native and browser, and the npm
+# package's node tests (any failure
 # has already stopped this script).
-passed=$(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+cargo_passed=$(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+node_passed=$(grep -oE '^ℹ pass [0-9]+' "$log" | awk '{s += $3} END {print s + 0}')
+passed=$((cargo_passed + node_passed))
 echo
 echo "tests: ${passed} passed, 0 failed (in $((SECONDS / 60)) min $((SECONDS % 60)) s)"

@@ -1,31 +1,31 @@
 //! Brings the natively built fixtures of the browser parity test (`tests/browser_parity.rs`)
 //! into the build:
-//! `scripts/test-wasm.sh` builds them with the native `quiver` and names their folder in
-//! `QUIVER_WASM_FIXTURES`. Without it the files are empty and the parity test says it skipped.
+//! `scripts/test-wasm.sh` builds them with the native `neardb` and names their folder in
+//! `NEARDB_WASM_FIXTURES`. Without it the files are empty and the parity test says it skipped.
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 const FILES: [&str; 14] = [
     "base.fvecs",
     "query.fvecs",
-    "hnsw.qvdb",
+    "hnsw.neardb",
     "results.json",
-    "hnsw-sq8.qvdb",
+    "hnsw-sq8.neardb",
     "results-sq8.json",
-    "hnsw-f16.qvdb",
+    "hnsw-f16.neardb",
     "results-f16.json",
-    "hnsw-sq8f16.qvdb",
+    "hnsw-sq8f16.neardb",
     "results-sq8f16.json",
-    "ivfpq.qvdb",
+    "ivfpq.neardb",
     "results-ivfpq.json",
-    "binary.qvdb",
+    "binary.neardb",
     "results-binary.json",
 ];
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=QUIVER_WASM_FIXTURES");
+    println!("cargo:rerun-if-env-changed=NEARDB_WASM_FIXTURES");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
-    let source = env::var_os("QUIVER_WASM_FIXTURES");
+    let source = env::var_os("NEARDB_WASM_FIXTURES");
     for name in FILES {
         let dst = out.join(name);
         match &source {
@@ -34,7 +34,7 @@ fn main() {
                 println!("cargo:rerun-if-changed={}", src.display());
                 if let Err(e) = fs::copy(&src, &dst) {
                     panic!(
-                        "QUIVER_WASM_FIXTURES names {}, but {} cannot be copied: {e}",
+                        "NEARDB_WASM_FIXTURES names {}, but {} cannot be copied: {e}",
                         Path::new(dir).display(),
                         src.display()
                     );

@@ -3,12 +3,12 @@
 // searches the index, entirely in this tab. The WebAssembly exports come from trunk's loader
 // as window.wasmBindings (HnswIndex, TextEmbedder, kernelIsa).
 
-const CACHE = "quiverdb-demo-v1";
+const CACHE = "neardb-demo-v1";
 const ASSETS = {
   weights: "assets/model.safetensors",
   tokenizer: "assets/tokenizer.json",
   config: "assets/config.json",
-  index: "assets/index.qvdb",
+  index: "assets/index.neardb",
   docs: "assets/docs.json",
 };
 const K = 10;
@@ -117,7 +117,7 @@ async function main() {
     const found = index.search(query, K);
     const c = performance.now();
     if (ticket !== latest) return;
-    window.quiverLastQuery = { text, embed_ms: b - a, search_ms: c - b, ids: Array.from(found.ids) };
+    window.neardbLastQuery = { text, embed_ms: b - a, search_ms: c - b, ids: Array.from(found.ids) };
     render(found, `embedding ${(b - a).toFixed(1)} ms · search ${(c - b).toFixed(2)} ms`);
   }
 
@@ -143,7 +143,7 @@ async function main() {
   });
 
   // For the end-to-end test and the curious: the loaded pieces and the timings.
-  window.quiverDemo = {
+  window.neardbDemo = {
     timing,
     embed: (texts) => Array.from(embedder.embedBatch(texts)),
     embedder,

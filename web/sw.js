@@ -1,7 +1,7 @@
 // Offline support: every same-origin GET is answered from the cache when present and stored
 // after a successful fetch. The big assets (model, index) are cached by app.js itself with
 // progress; this worker makes the page, its script and the WebAssembly load offline too.
-const CACHE = "quiverdb-demo-v1";
+const CACHE = "neardb-demo-v1";
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));

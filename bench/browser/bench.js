@@ -1,9 +1,9 @@
-// Browser benchmark of quiverdb-wasm (run by run.mjs in headless Chromium; see README.md).
+// Browser benchmark of neardb-wasm (run by run.mjs in headless Chromium; see README.md).
 // Loads a TEXMEX dataset, builds an HNSW index in the page (or opens a natively built file),
 // then sweeps ef on the simd128 module and on the scalar module with the same index bytes and
 // the same queries. Results go to window.__result; progress to the console.
-import initSimd, * as simd from "/pkg/quiverdb_wasm.js";
-import initScalar, * as scalar from "/pkg-scalar/quiverdb_wasm.js";
+import initSimd, * as simd from "/pkg/neardb_wasm.js";
+import initScalar, * as scalar from "/pkg-scalar/neardb_wasm.js";
 
 const params = new URLSearchParams(location.search);
 const data = params.get("data");
@@ -79,8 +79,8 @@ function sweep(index, queries, dim, truth, truthDim, ef) {
 }
 
 async function main() {
-  const simdOut = await initSimd({ module_or_path: "/pkg/quiverdb_wasm_bg.wasm" });
-  const scalarOut = await initScalar({ module_or_path: "/pkg-scalar/quiverdb_wasm_bg.wasm" });
+  const simdOut = await initSimd({ module_or_path: "/pkg/neardb_wasm_bg.wasm" });
+  const scalarOut = await initScalar({ module_or_path: "/pkg-scalar/neardb_wasm_bg.wasm" });
   const result = {
     userAgent: navigator.userAgent,
     crossOriginIsolated: self.crossOriginIsolated,

@@ -4,11 +4,11 @@
 // (bench.html) are the ones BENCHMARKS.md reports as the target; this is for back-to-back
 // comparisons while working.
 //   node bench/browser/node-bench.mjs <pkg dir> <index file> <dataset dir> <ef,ef,…> [rerank]
-//   e.g. node bench/browser/node-bench.mjs $PWD/wasm/pkg /tmp/h.qvdb ../shared/bench/data/clustered-384-cos-100k 32,64
+//   e.g. node bench/browser/node-bench.mjs $PWD/wasm/pkg /tmp/h.neardb ../shared/bench/data/clustered-384-cos-100k 32,64
 import fs from 'fs';
 const [pkg, indexPath, dataDir, efsArg, rerankArg] = process.argv.slice(2);
-const mod = await import(pkg + '/quiverdb_wasm.js');
-await mod.default({ module_or_path: fs.readFileSync(pkg + '/quiverdb_wasm_bg.wasm') });
+const mod = await import(pkg + '/neardb_wasm.js');
+await mod.default({ module_or_path: fs.readFileSync(pkg + '/neardb_wasm_bg.wasm') });
 function readVecs(path) {
   const b = fs.readFileSync(path);
   const dim = b.readInt32LE(0);

@@ -5,7 +5,7 @@
 // isolated, so performance.now() has 5 µs resolution rather than 100 µs.
 //
 //   node run.mjs --data-dir ../../../shared/bench/data --data clustered-384-cos-100k [--metric cosine]
-//                [--ef 16,32,64] [--index path/to/native.qvdb] [--nq 1000]
+//                [--ef 16,32,64] [--index path/to/native.neardb] [--nq 1000]
 //                [--storage f32|f16] [--layout insertion|graph]   (browser builds only)
 import { chromium } from "playwright-core";
 import { createReadStream } from "node:fs";
@@ -22,7 +22,7 @@ const args = Object.fromEntries(
 const dataDir = resolve(args["data-dir"] ?? join(repo, "../shared/bench/data"));
 const query = new URLSearchParams();
 for (const key of ["data", "metric", "m", "efc", "ef", "nq", "flat", "storage", "layout"]) if (args[key]) query.set(key, args[key]);
-if (args.index) query.set("index", "/index/file.qvdb");
+if (args.index) query.set("index", "/index/file.neardb");
 
 const types = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".json": "application/json" };
 function fileFor(path) {
@@ -31,7 +31,7 @@ function fileFor(path) {
   if (path.startsWith("/pkg-scalar/")) return join(repo, "wasm/pkg-scalar", path.slice(12));
   if (path.startsWith("/pkg/")) return join(repo, "wasm/pkg", path.slice(5));
   if (path.startsWith("/data/")) return join(dataDir, path.slice(6));
-  if (path === "/index/file.qvdb") return resolve(args.index);
+  if (path === "/index/file.neardb") return resolve(args.index);
   return null;
 }
 

@@ -2,9 +2,9 @@
 //! reference, and every SIMD path this CPU has (vectors in L1, so this measures compute).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use quiverdb_core::rng::Rng;
-use quiverdb_core::simd::scalar;
-use quiverdb_core::{Isa, Kernels};
+use neardb_core::rng::Rng;
+use neardb_core::simd::scalar;
+use neardb_core::{Isa, Kernels};
 use std::hint::black_box;
 
 fn kernels(c: &mut Criterion) {

@@ -1,4 +1,4 @@
-//! QuiverDB core: every search algorithm, the distance kernels and the index file format,
+//! NearDB core: every search algorithm, the distance kernels and the index file format,
 //! written once for `no_std + alloc` so the same code runs natively and in WebAssembly.
 //!
 //! Conventions shared by every index:
@@ -14,6 +14,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod choice;
 mod error;
 pub mod filter;
 pub mod flat;
@@ -31,6 +32,7 @@ mod scratch;
 pub mod simd;
 mod validate;
 
+pub use choice::{Choice, ExpectedNames, UnknownChoice};
 pub use error::{Error, ZeroVectorKind};
 pub use filter::{Bitset, Filter, Predicate};
 pub use flat::{FlatIndex, FlatView};

@@ -2,11 +2,11 @@
 //! track angles, kernels equal to the scalar reference, recall thresholds a broken encoder or
 //! broken probing would miss, filters, files searched in place and files that lie.
 
-use quiverdb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
-use quiverdb_core::quant::binary::{hamming_scalar, words_for};
-use quiverdb_core::quant::{BinaryQuantizer, Encoder, Hamming, HammingIsa};
-use quiverdb_core::rng::Rng;
-use quiverdb_core::{
+use neardb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
+use neardb_core::quant::binary::{hamming_scalar, words_for};
+use neardb_core::quant::{BinaryQuantizer, Encoder, Hamming, HammingIsa};
+use neardb_core::rng::Rng;
+use neardb_core::{
     BinaryIndex, BinaryParams, BinaryView, Bitset, Error, FlatIndex, IdMap, Kernels, Metric, Predicate,
     SearchParams, VectorSearch,
 };

@@ -1,7 +1,7 @@
 //! Exact search against a naive loop, filters, batches, and every input error.
 
-use quiverdb_core::rng::Rng;
-use quiverdb_core::{
+use neardb_core::rng::Rng;
+use neardb_core::{
     Bitset, Error, FlatIndex, Isa, Kernels, Metric, Neighbor, Predicate, SearchParams, VectorSearch,
     ZeroVectorKind,
 };
@@ -120,7 +120,7 @@ fn batch_search_equals_single_searches() {
         idx.add(&data(&mut rng, 3000, dim)).unwrap();
         let queries = data(&mut rng, 37, dim);
         let bits = Bitset::from_fn(3000, |id| id % 3 != 0);
-        for filter in [None, Some(&bits as &dyn quiverdb_core::Filter)] {
+        for filter in [None, Some(&bits as &dyn neardb_core::Filter)] {
             let batch = idx.search_batch(&queries, 7, filter).unwrap();
             assert_eq!(batch.len(), 37);
             for (q, got) in queries.chunks_exact(dim).zip(&batch) {

@@ -1,11 +1,11 @@
 //! The file format against hostile bytes: every lie a file can tell gets its own error, and a
 //! valid file round-trips byte for byte.
 
-use quiverdb_core::format::{
+use neardb_core::format::{
     write_index, AlignedBytes, FileInfo, FormatError, IndexKind, OpenOptions, Region, SectionKind,
     SectionRef, FORMAT_VERSION, HEADER_LEN, SECTION_ENTRY_LEN,
 };
-use quiverdb_core::{Error, FlatIndex, FlatView, Metric, SearchParams, VectorSearch};
+use neardb_core::{Error, FlatIndex, FlatView, Metric, SearchParams, VectorSearch};
 
 fn sample_index() -> FlatIndex {
     let mut idx = FlatIndex::new(5, Metric::L2).unwrap();
@@ -67,7 +67,7 @@ fn two_section_file() -> Vec<u8> {
 fn layout_is_as_documented() {
     let idx = sample_index();
     let bytes = idx.to_bytes();
-    assert_eq!(&bytes[0..4], b"QVDB");
+    assert_eq!(&bytes[0..4], b"NRDB");
     assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), FORMAT_VERSION);
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), IndexKind::Flat.code());
     assert_eq!(bytes[10], Metric::L2.code());
@@ -323,7 +323,7 @@ fn unaligned_buffer_is_reported_not_misread() {
 #[test]
 fn random_corruption_never_panics() {
     let bytes = sample_index().to_bytes();
-    let mut rng = quiverdb_core::rng::Rng::new(99);
+    let mut rng = neardb_core::rng::Rng::new(99);
     for _ in 0..3000 {
         let mut b = bytes.clone();
         for _ in 0..1 + rng.below(4) {

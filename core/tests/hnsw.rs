@@ -3,9 +3,9 @@
 
 mod common;
 
-use quiverdb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
-use quiverdb_core::rng::Rng;
-use quiverdb_core::{
+use neardb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
+use neardb_core::rng::Rng;
+use neardb_core::{
     Error, FlatIndex, HnswIndex, HnswParams, HnswView, IdMap, Kernels, Metric, SearchParams, VectorSearch,
 };
 
@@ -296,7 +296,7 @@ fn parallel_build_matches_sequential_recall() {
 
 #[test]
 fn filters_never_come_up_short_at_any_selectivity() {
-    use quiverdb_core::{Bitset, Predicate};
+    use neardb_core::{Bitset, Predicate};
     let n = 6000;
     let data = mixture(1, n, 16, 20);
     let queries = mixture(2, 40, 16, 20);
@@ -314,7 +314,7 @@ fn filters_never_come_up_short_at_any_selectivity() {
         let (mut hits, mut total) = (0, 0);
         for q in queries.chunks_exact(16) {
             let truth = f.search(q, 10, &p, Some(&bits)).unwrap();
-            for filter in [&bits as &dyn quiverdb_core::Filter, &pred] {
+            for filter in [&bits as &dyn neardb_core::Filter, &pred] {
                 let got = h.search(q, 10, &p, Some(filter)).unwrap();
                 assert_eq!(got.len(), 10.min(matches), "{label}: short result");
                 assert!(got.iter().all(|n| keep(n.id)), "{label}: a filtered-out id was returned");

@@ -6,10 +6,10 @@
 
 mod common;
 
-use quiverdb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
-use quiverdb_core::rng::Rng;
-use quiverdb_core::simd::half::from_f16;
-use quiverdb_core::{
+use neardb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind};
+use neardb_core::rng::Rng;
+use neardb_core::simd::half::from_f16;
+use neardb_core::{
     Error, FlatIndex, HnswIndex, HnswParams, HnswView, Isa, Kernels, Metric, SearchParams, VectorSearch,
 };
 

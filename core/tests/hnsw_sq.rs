@@ -4,12 +4,10 @@
 
 mod common;
 
-use quiverdb_core::format::{AlignedBytes, FormatError, SectionKind};
-use quiverdb_core::quant::sq::{ScalarQuantizer, SqQuery};
-use quiverdb_core::rng::Rng;
-use quiverdb_core::{
-    FlatIndex, HnswIndex, HnswParams, HnswView, Kernels, Metric, SearchParams, VectorSearch,
-};
+use neardb_core::format::{AlignedBytes, FormatError, SectionKind};
+use neardb_core::quant::sq::{ScalarQuantizer, SqQuery};
+use neardb_core::rng::Rng;
+use neardb_core::{FlatIndex, HnswIndex, HnswParams, HnswView, Kernels, Metric, SearchParams, VectorSearch};
 
 /// An anisotropic Gaussian mixture with a shared offset (the "cone" of embeddings).
 fn mixture(seed: u64, n: usize, dim: usize, clusters: usize) -> Vec<f32> {

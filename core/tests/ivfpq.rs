@@ -1,9 +1,9 @@
 //! IVF-PQ against exact ground truth (recall), filters, file round trips, determinism, and
 //! every input and file error.
 
-use quiverdb_core::format::{write_index, FileInfo, OpenOptions, SectionKind, SectionRef};
-use quiverdb_core::rng::Rng;
-use quiverdb_core::{
+use neardb_core::format::{write_index, FileInfo, OpenOptions, SectionKind, SectionRef};
+use neardb_core::rng::Rng;
+use neardb_core::{
     Bitset, Error, FlatIndex, FormatError, IvfPqIndex, IvfPqParams, IvfPqView, Kernels, Metric, Neighbor,
     Predicate, SearchParams, VectorSearch,
 };
@@ -149,7 +149,7 @@ fn caller_ids_are_stored_and_read_back() {
     let data = mixture(500, 16, 5, 10);
     let index = IvfPqIndex::build(16, Metric::L2, IvfPqParams::new(4, 4), &data).unwrap();
     let by_slot: Vec<u32> = (0..500).map(|i| 10_000 + 3 * i).collect();
-    let ids = quiverdb_core::IdMap::from_ids(&by_slot, |_| true).unwrap();
+    let ids = neardb_core::IdMap::from_ids(&by_slot, |_| true).unwrap();
     let mut bytes = Vec::new();
     index
         .write_with_ids(&ids, &mut |b: &[u8]| -> Result<(), ()> {
@@ -157,7 +157,7 @@ fn caller_ids_are_stored_and_read_back() {
             Ok(())
         })
         .unwrap();
-    let aligned = quiverdb_core::format::AlignedBytes::copy_from(&bytes);
+    let aligned = neardb_core::format::AlignedBytes::copy_from(&bytes);
     let view = IvfPqView::open(aligned.as_slice()).unwrap();
     assert_eq!(view.ids(), Some(&by_slot[..]));
     assert_eq!(IvfPqView::open(&index.to_bytes()[..]).unwrap().ids(), None);
@@ -306,7 +306,7 @@ fn set_u32(b: &mut [u8], at: usize, v: u32) {
 }
 
 fn open_err(bytes: &[u8]) -> FormatError {
-    let aligned = quiverdb_core::format::AlignedBytes::copy_from(bytes);
+    let aligned = neardb_core::format::AlignedBytes::copy_from(bytes);
     match IvfPqView::open(aligned.as_slice()) {
         Ok(_) => panic!("a corrupted file opened"),
         Err(Error::Format(e)) => e,
@@ -384,7 +384,7 @@ fn random_corruption_never_panics() {
     let mut rng = Rng::new(9);
     let no_crc = OpenOptions { verify_checksums: false };
     for _ in 0..400 {
-        let mut bytes = quiverdb_core::format::AlignedBytes::copy_from(&good);
+        let mut bytes = neardb_core::format::AlignedBytes::copy_from(&good);
         for _ in 0..1 + rng.below(4) {
             let at = 64 + rng.below(good.len() as u64 - 64) as usize;
             bytes.as_mut_slice()[at] ^= 1 << rng.below(8);
@@ -411,7 +411,7 @@ fn speed_report() {
     for m in [16, 32, 48] {
         let dim = 384;
         let data = mixture(4000, dim, 40, 11);
-        let mut pq = quiverdb_core::quant::ProductQuantizer::new(dim, m, 8).unwrap();
+        let mut pq = neardb_core::quant::ProductQuantizer::new(dim, m, 8).unwrap();
         pq.train(k, &data, 1, 4).unwrap();
         let mut codes = vec![0u8; 4000 * m];
         for (x, c) in data.chunks_exact(dim).zip(codes.chunks_exact_mut(m)) {

@@ -2,10 +2,10 @@
 //! dimension 1..=1100 (all tail lengths), at ordinary, huge and tiny magnitudes, plus random
 //! cases from proptest. Paths this CPU lacks are reported as skipped, never pretended.
 
+use neardb_core::rng::Rng;
+use neardb_core::simd::scalar;
+use neardb_core::{Isa, Kernels};
 use proptest::prelude::*;
-use quiverdb_core::rng::Rng;
-use quiverdb_core::simd::scalar;
-use quiverdb_core::{Isa, Kernels};
 
 /// The SIMD paths this machine can run; prints the ones it cannot.
 fn simd_paths() -> Vec<Kernels> {

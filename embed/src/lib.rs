@@ -1,7 +1,7 @@
-//! Sentence embeddings for QuiverDB: all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions) run with
-//! candle, one implementation natively (the `quiver embed` command) and in the browser (the
-//! `TextEmbedder` JavaScript class, see [`wasm`]). Kept out of `quiverdb-core` and
-//! `quiverdb-wasm` so that neither carries candle.
+//! Sentence embeddings for NearDB: all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions) run with
+//! candle, one implementation natively (the `neardb embed` command) and in the browser (the
+//! `TextEmbedder` JavaScript class, see [`wasm`]). Kept out of `neardb-core` and
+//! `neardb-wasm` so that neither carries candle.
 //!
 //! Pipeline, as sentence-transformers does it: WordPiece tokens (at most 256, the model's
 //! `max_seq_length`), the BERT encoder, the mean of the token embeddings weighted by the
@@ -130,17 +130,17 @@ impl Embedder {
 }
 
 /// Where the model lives unless told otherwise (scripts/fetch-model.sh fills it):
-/// `$QUIVER_MODEL_DIR`, else `$XDG_CACHE_HOME/quiverdb/minilm`, else `~/.cache/quiverdb/minilm`.
+/// `$NEARDB_MODEL_DIR`, else `$XDG_CACHE_HOME/neardb/minilm`, else `~/.cache/neardb/minilm`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn default_model_dir() -> std::path::PathBuf {
     use std::path::PathBuf;
-    if let Some(dir) = std::env::var_os("QUIVER_MODEL_DIR") {
+    if let Some(dir) = std::env::var_os("NEARDB_MODEL_DIR") {
         return dir.into();
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
-    cache.join("quiverdb/minilm")
+    cache.join("neardb/minilm")
 }
 
 /// Cosine similarity of two unit vectors (their dot product).

@@ -1,9 +1,9 @@
 //! The model against known similarities (sentence-transformers' values for all-MiniLM-L6-v2),
 //! natively. Needs the model: `scripts/fetch-model.sh` puts it in the cache folder this test
-//! reads (`QUIVER_MODEL_DIR`, default `$XDG_CACHE_HOME/quiverdb/minilm` or `~/.cache/...`).
+//! reads (`NEARDB_MODEL_DIR`, default `$XDG_CACHE_HOME/neardb/minilm` or `~/.cache/...`).
 #![cfg(not(target_arch = "wasm32"))]
 
-use quiverdb_embed::{cosine, default_model_dir, Embedder, DIM};
+use neardb_embed::{cosine, default_model_dir, Embedder, DIM};
 
 #[test]
 fn known_pairs_and_unit_length() {

@@ -1,11 +1,11 @@
 //! Flat scan against memory bandwidth, measured in the same run: one query over 100k × 1024
 //! f32 vectors (400 MB, far beyond cache) on one thread, next to a plain streaming read of the
 //! same buffer. The ratio of their bytes per second is the fraction of bandwidth the scan uses.
-//! `QUIVER_SCAN_N` overrides the vector count.
+//! `NEARDB_SCAN_N` overrides the vector count.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use quiverdb::rng::Rng;
-use quiverdb::{FlatIndex, Metric, SearchParams, VectorSearch};
+use neardb::rng::Rng;
+use neardb::{FlatIndex, Metric, SearchParams, VectorSearch};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ fn stream_sum(data: &[f32]) -> f32 {
 }
 
 fn flat_scan(c: &mut Criterion) {
-    let n: usize = std::env::var("QUIVER_SCAN_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n: usize = std::env::var("NEARDB_SCAN_N").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let dim = 1024;
     let mut rng = Rng::new(7);
     let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f32()).collect();

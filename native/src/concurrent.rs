@@ -4,8 +4,8 @@
 
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use quiverdb_core::hnsw::Scratch;
-use quiverdb_core::{Filter, HnswIndex, Neighbor, Result, SearchParams, VectorSearch};
+use neardb_core::hnsw::Scratch;
+use neardb_core::{Filter, HnswIndex, Neighbor, Result, SearchParams, VectorSearch};
 
 /// A shareable (`Sync`) HNSW index for one writer and many readers.
 pub struct ConcurrentHnsw {
@@ -54,7 +54,7 @@ impl ConcurrentHnsw {
         let ids = {
             let mut index = self.write();
             let dim = index.dim();
-            quiverdb_core::check_vectors(vectors, dim)?;
+            neardb_core::check_vectors(vectors, dim)?;
             let mut ids = Vec::with_capacity(vectors.len() / dim);
             for v in vectors.chunks_exact(dim) {
                 ids.push(index.reserve_node(v)?);

@@ -20,7 +20,7 @@ pub enum FileError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        source: quiverdb_core::Error,
+        source: neardb_core::Error,
     },
     /// A vector file (.fvecs, .npy, …) is malformed.
     #[error(transparent)]
@@ -31,7 +31,7 @@ impl FileError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io { path: path.to_path_buf(), source }
     }
-    pub(crate) fn index(path: &std::path::Path, source: impl Into<quiverdb_core::Error>) -> Self {
+    pub(crate) fn index(path: &std::path::Path, source: impl Into<neardb_core::Error>) -> Self {
         Self::Index { path: path.to_path_buf(), source: source.into() }
     }
 }

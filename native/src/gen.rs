@@ -6,8 +6,8 @@
 //! function of the parameters: rows come in fixed chunks, each from its own derived stream, so
 //! the result does not depend on the number of threads.
 
-use quiverdb_core::rng::Rng;
-use quiverdb_core::{Kernels, Metric};
+use neardb_core::rng::Rng;
+use neardb_core::{Kernels, Metric};
 
 /// Rows generated per independent stream.
 const CHUNK_ROWS: usize = 10_000;

@@ -5,8 +5,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use memmap2::Mmap;
-use quiverdb_core::format::{FileInfo, IndexKind, OpenOptions};
-use quiverdb_core::{
+use neardb_core::format::{FileInfo, IndexKind, OpenOptions};
+use neardb_core::{
     BinaryIndex, BinaryView, Filter, FlatIndex, FlatView, HnswIndex, HnswView, IvfPqIndex, IvfPqView, Metric,
     Neighbor, SearchParams, VectorSearch,
 };
@@ -45,7 +45,7 @@ impl Savable for BinaryIndex {
 
 /// An HNSW index saved with caller ids for its slots (an `ids` section unless the map is the
 /// identity), e.g. after `HnswIndex::reorder_for_locality`.
-pub struct WithIds<'a>(pub &'a HnswIndex, pub &'a quiverdb_core::IdMap);
+pub struct WithIds<'a>(pub &'a HnswIndex, pub &'a neardb_core::IdMap);
 
 impl Savable for WithIds<'_> {
     fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
@@ -66,7 +66,7 @@ impl Savable for WithoutVectors<'_> {
 /// leaves a half-written index under the final name). Returns the file length.
 pub fn save(index: &impl Savable, path: impl AsRef<Path>) -> Result<u64, FileError> {
     let path = path.as_ref();
-    let tmp = path.with_extension("qvdb.tmp");
+    let tmp = path.with_extension("neardb.tmp");
     let file = File::create(&tmp).map_err(|e| FileError::io(&tmp, e))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let len = index.write_file(&mut |b| w.write_all(b)).map_err(|e| FileError::io(&tmp, e))?;
@@ -100,13 +100,13 @@ pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<AnyIndex, 
     let len = file.metadata().map_err(|e| FileError::io(path, e))?.len();
     if len == 0 {
         // mmap of an empty file fails with an OS error that says nothing useful.
-        let e = quiverdb_core::FormatError::Truncated { needed: 64, available: 0 };
+        let e = neardb_core::FormatError::Truncated { needed: 64, available: 0 };
         return Err(FileError::index(path, e));
     }
     // SAFETY: the map is read-only and lives inside the returned index. Every access goes
     // through bounds-checked slices validated at open. Another process truncating or rewriting
     // the file while it is mapped is outside what any mmap user can guard against; `save`
-    // never rewrites in place (it renames a new file over the old one), so QuiverDB's own
+    // never rewrites in place (it renames a new file over the old one), so NearDB's own
     // writers cannot cause it.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| FileError::io(path, e))?;
     from_map(map, path, opts)
@@ -126,11 +126,11 @@ pub fn load_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<AnyIndex, 
     let mut file = File::open(path).map_err(|e| FileError::io(path, e))?;
     let len = file.metadata().map_err(|e| FileError::io(path, e))?.len();
     if len == 0 {
-        let e = quiverdb_core::FormatError::Truncated { needed: 64, available: 0 };
+        let e = neardb_core::FormatError::Truncated { needed: 64, available: 0 };
         return Err(FileError::index(path, e));
     }
     let len = usize::try_from(len)
-        .map_err(|_| FileError::index(path, quiverdb_core::FormatError::TooLarge { what: "file" }))?;
+        .map_err(|_| FileError::index(path, neardb_core::FormatError::TooLarge { what: "file" }))?;
     let mut map = memmap2::MmapMut::map_anon(len).map_err(|e| FileError::io(path, e))?;
     #[cfg(target_os = "linux")]
     {
@@ -195,7 +195,7 @@ impl AnyIndex {
         k: usize,
         params: &SearchParams,
         filter: Option<&dyn Filter>,
-    ) -> quiverdb_core::Result<Vec<Vec<Neighbor>>> {
+    ) -> neardb_core::Result<Vec<Vec<Neighbor>>> {
         match self {
             Self::Flat(v) => v.search_batch(queries, k, filter),
             Self::Hnsw(v) => search_batch_parallel(v, queries, k, params, filter),
@@ -231,7 +231,7 @@ impl VectorSearch for AnyIndex {
         params: &SearchParams,
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
-    ) -> quiverdb_core::Result<()> {
+    ) -> neardb_core::Result<()> {
         self.inner().search_into(query, k, params, filter, out)
     }
 }
@@ -244,10 +244,10 @@ pub fn search_batch_parallel<I: VectorSearch + Sync + ?Sized>(
     k: usize,
     params: &SearchParams,
     filter: Option<&dyn Filter>,
-) -> quiverdb_core::Result<Vec<Vec<Neighbor>>> {
+) -> neardb_core::Result<Vec<Vec<Neighbor>>> {
     let dim = index.dim();
     if !queries.len().is_multiple_of(dim) {
-        return Err(quiverdb_core::Error::RaggedVectors { len: queries.len(), dim });
+        return Err(neardb_core::Error::RaggedVectors { len: queries.len(), dim });
     }
     let one = |q: &[f32]| {
         let mut out = Vec::with_capacity(k);

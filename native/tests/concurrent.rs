@@ -4,10 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use quiverdb::gen::{DataKind, DataSpec, Generator};
-use quiverdb::{
-    ConcurrentHnsw, FlatIndex, HnswIndex, HnswParams, Kernels, Metric, SearchParams, VectorSearch,
-};
+use neardb::gen::{DataKind, DataSpec, Generator};
+use neardb::{ConcurrentHnsw, FlatIndex, HnswIndex, HnswParams, Kernels, Metric, SearchParams, VectorSearch};
 
 #[test]
 fn one_writer_eight_readers() {

@@ -1,13 +1,13 @@
-//! Native ↔ browser parity, in headless Chromium: an HNSW file built natively by `quiver build`
+//! Native ↔ browser parity, in headless Chromium: an HNSW file built natively by `neardb build`
 //! (seeded, one thread) is rebuilt here in wasm from the same vectors and must come out byte for
 //! byte the same; and the native file, opened in place here (by the core and by the JavaScript
-//! `HnswIndex.fromBytes`), must return exactly the ids and distances the native `quiver search`
+//! `HnswIndex.fromBytes`), must return exactly the ids and distances the native `neardb search`
 //! returned. `scripts/test-wasm.sh` makes the native fixtures first.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Float32Array, Function, Reflect, Uint32Array, Uint8Array};
-use quiverdb_core::format::AlignedBytes;
-use quiverdb_core::{
+use neardb_core::format::AlignedBytes;
+use neardb_core::{
     BinaryView, HnswIndex, HnswParams, HnswView, IvfPqIndex, IvfPqView, Metric, SearchParams, VectorSearch,
 };
 use wasm_bindgen::{JsCast, JsValue};
@@ -17,20 +17,20 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const BASE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/base.fvecs"));
 const QUERIES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/query.fvecs"));
-const NATIVE_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw.qvdb"));
+const NATIVE_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw.neardb"));
 const NATIVE_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results.json"));
-const NATIVE_SQ8_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-sq8.qvdb"));
+const NATIVE_SQ8_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-sq8.neardb"));
 const NATIVE_SQ8_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-sq8.json"));
-const NATIVE_F16_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-f16.qvdb"));
+const NATIVE_F16_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-f16.neardb"));
 const NATIVE_F16_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-f16.json"));
-const NATIVE_SQ8F16_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-sq8f16.qvdb"));
+const NATIVE_SQ8F16_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hnsw-sq8f16.neardb"));
 const NATIVE_SQ8F16_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-sq8f16.json"));
-const NATIVE_IVFPQ_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ivfpq.qvdb"));
+const NATIVE_IVFPQ_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ivfpq.neardb"));
 const NATIVE_IVFPQ_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-ivfpq.json"));
-const NATIVE_BINARY_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/binary.qvdb"));
+const NATIVE_BINARY_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/binary.neardb"));
 const NATIVE_BINARY_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-binary.json"));
 
-/// The parameters `scripts/test-wasm.sh` passes to `quiver build`.
+/// The parameters `scripts/test-wasm.sh` passes to `neardb build`.
 const PARAMS: HnswParams = HnswParams { m: 12, ef_construction: 100, seed: 42 };
 
 fn fixtures_present() -> bool {
@@ -98,7 +98,7 @@ fn native_file_opened_by_the_javascript_class_answers_exactly_as_natively() {
     }
     let (queries, dim) = fvecs(QUERIES);
     // `HnswIndex.fromBytes(bytes)` and `index.search(query, k)`, called through JavaScript.
-    let some = JsValue::from(quiverdb_wasm::HnswIndex::new(1.into(), "l2".into(), None).unwrap());
+    let some = JsValue::from(neardb_wasm::HnswIndex::new(1.into(), "l2".into(), None).unwrap());
     let class: Function = Reflect::get(&some, &"constructor".into()).unwrap().unchecked_into();
     let from_bytes: Function = Reflect::get(&class, &"fromBytes".into()).unwrap().unchecked_into();
     let index = from_bytes.call1(&class, &Uint8Array::from(NATIVE_INDEX)).unwrap();
@@ -186,7 +186,7 @@ fn native_binary16_files_answer_exactly_as_natively_and_rebuild_identically() {
         assert!(view.stores_f16());
         assert_eq!(view.sq_rerank(), sq8.then_some(4));
         assert_answers_as_natively(&view, &SearchParams::new(), results);
-        // As `quiver build --quantize f16` does: binary16 from the start, so the build walks
+        // As `neardb build --quantize f16` does: binary16 from the start, so the build walks
         // the rounded rows.
         let mut index = HnswIndex::new(dim, Metric::Cosine, PARAMS).unwrap();
         index.store_f16().unwrap();

@@ -2,8 +2,8 @@
 //! huge-page memory (`load`) answers exactly like the in-memory index, with deletions too.
 #![cfg(not(target_arch = "wasm32"))]
 
-use quiverdb::gen::{DataKind, DataSpec, Generator};
-use quiverdb::{Bitset, FlatIndex, HnswIndex, HnswParams, Metric, SearchParams, VectorSearch};
+use neardb::gen::{DataKind, DataSpec, Generator};
+use neardb::{Bitset, FlatIndex, HnswIndex, HnswParams, Metric, SearchParams, VectorSearch};
 
 #[test]
 fn saved_hnsw_answers_like_the_in_memory_index_through_open_and_load() {
@@ -24,10 +24,10 @@ fn saved_hnsw_answers_like_the_in_memory_index_through_open_and_load() {
     for id in (0..5000).step_by(7) {
         h.remove(id).unwrap();
     }
-    let path = dir.path().join("h.qvdb");
-    quiverdb::save(&h, &path).unwrap();
-    let mapped = quiverdb::open(&path).unwrap();
-    let loaded = quiverdb::load(&path).unwrap();
+    let path = dir.path().join("h.neardb");
+    neardb::save(&h, &path).unwrap();
+    let mapped = neardb::open(&path).unwrap();
+    let loaded = neardb::load(&path).unwrap();
     assert_eq!(mapped.len(), h.len());
     let p = SearchParams::new().with_ef(48);
     let filter = Bitset::from_fn(5000, |id| id % 3 == 0);

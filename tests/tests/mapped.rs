@@ -3,9 +3,9 @@
 //! generator's ground truth.
 #![cfg(not(target_arch = "wasm32"))]
 
-use quiverdb::format::OpenOptions;
-use quiverdb::gen::{DataKind, DataSpec, Generator};
-use quiverdb::{Bitset, FlatIndex, Metric, SearchParams, VectorSearch};
+use neardb::format::OpenOptions;
+use neardb::gen::{DataKind, DataSpec, Generator};
+use neardb::{Bitset, FlatIndex, Metric, SearchParams, VectorSearch};
 
 fn spec(metric: Metric) -> DataSpec {
     DataSpec { kind: DataKind::Clustered, dim: 48, metric, clusters: 20, seed: 9 }
@@ -20,12 +20,12 @@ fn saved_and_mapped_flat_index_answers_like_the_in_memory_one() {
         let queries = g.rows(1, 0, 40);
         let mut idx = FlatIndex::new(48, metric).unwrap();
         idx.add(&base).unwrap();
-        let path = dir.path().join(format!("{metric}.qvdb"));
-        let written = quiverdb::save(&idx, &path).unwrap();
+        let path = dir.path().join(format!("{metric}.neardb"));
+        let written = neardb::save(&idx, &path).unwrap();
         assert_eq!(written, std::fs::metadata(&path).unwrap().len());
         assert_eq!(std::fs::read(&path).unwrap(), idx.to_bytes(), "file is the in-memory serialisation");
-        let mapped = quiverdb::open(&path).unwrap();
-        let unverified = quiverdb::open_with(&path, OpenOptions { verify_checksums: false }).unwrap();
+        let mapped = neardb::open(&path).unwrap();
+        let unverified = neardb::open_with(&path, OpenOptions { verify_checksums: false }).unwrap();
         let filter = Bitset::from_fn(4000, |id| id % 7 == 0);
         let p = SearchParams::new();
         for q in queries.chunks_exact(48) {

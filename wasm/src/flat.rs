@@ -1,8 +1,8 @@
 //! `FlatIndex` for JavaScript: exact search, grown in memory or opened in place from a file.
 
 use js_sys::{Float32Array, Uint32Array};
-use quiverdb_core::format::AlignedBytes;
-use quiverdb_core::{FlatView, IdMap, SearchParams, VectorSearch};
+use neardb_core::format::AlignedBytes;
+use neardb_core::{FlatView, IdMap, SearchParams, VectorSearch};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
@@ -11,7 +11,7 @@ use crate::js::{self, js_error, Searcher};
 /// The index behind a [`FlatIndex`]: grown in memory, or read in place from file bytes.
 enum Inner {
     /// Vectors owned and growable.
-    Owned(quiverdb_core::FlatIndex),
+    Owned(neardb_core::FlatIndex),
     /// A file copied once into an aligned buffer and searched in place.
     File(FlatView<AlignedBytes>),
 }
@@ -48,7 +48,7 @@ impl FlatIndex {
     }
 
     /// The owned index, copying a file's vectors out the first time it is modified.
-    fn owned(&mut self) -> Result<&mut quiverdb_core::FlatIndex, JsValue> {
+    fn owned(&mut self) -> Result<&mut neardb_core::FlatIndex, JsValue> {
         if let Inner::File(view) = &self.inner {
             self.inner = Inner::Owned(view.to_index());
         }
@@ -82,7 +82,7 @@ impl FlatIndex {
     ) -> Result<FlatIndex, JsValue> {
         let dim = js::number_u32("dim", &dim)? as usize;
         let metric = js::metric(&metric)?;
-        let index = quiverdb_core::FlatIndex::new(dim, metric).map_err(js_error)?;
+        let index = neardb_core::FlatIndex::new(dim, metric).map_err(js_error)?;
         Ok(Self { inner: Inner::Owned(index), ids: IdMap::identity(0) })
     }
 
@@ -172,7 +172,7 @@ impl FlatIndex {
         self.searcher().batch(&queries, &k, &SearchParams::new(), &opts.filter)
     }
 
-    /// The index in the QuiverDB file format, byte for byte what the native library writes.
+    /// The index in the NearDB file format, byte for byte what the native library writes.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Vec<u8> {
         match &self.inner {

@@ -1,9 +1,9 @@
 //! `HnswIndex` for JavaScript: the graph index, grown in memory or opened in place from a file
-//! (a native `quiver build`, or `toBytes` of another tab).
+//! (a native `neardb build`, or `toBytes` of another tab).
 
 use js_sys::{Float32Array, Uint32Array};
-use quiverdb_core::format::AlignedBytes;
-use quiverdb_core::{HnswParams, HnswView, IdMap, SearchParams, VectorSearch};
+use neardb_core::format::AlignedBytes;
+use neardb_core::{HnswParams, HnswView, IdMap, SearchParams, VectorSearch};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
@@ -12,7 +12,7 @@ use crate::js::{self, js_error, Searcher};
 /// The index behind an [`HnswIndex`].
 enum Inner {
     /// Owned and growable.
-    Owned(quiverdb_core::HnswIndex),
+    Owned(neardb_core::HnswIndex),
     /// A file copied once into an aligned buffer and searched in place.
     File(HnswView<AlignedBytes>),
 }
@@ -82,7 +82,7 @@ impl HnswIndex {
     }
 
     /// The owned index, copying a file's contents out the first time it is modified.
-    fn owned(&mut self) -> Result<&mut quiverdb_core::HnswIndex, JsValue> {
+    fn owned(&mut self) -> Result<&mut neardb_core::HnswIndex, JsValue> {
         if let Inner::File(view) = &self.inner {
             self.inner = Inner::Owned(view.to_index());
         }
@@ -130,11 +130,11 @@ impl HnswIndex {
             ef_construction: opts.ef_construction.unwrap_or(d.ef_construction),
             seed: opts.seed.unwrap_or(d.seed),
         };
-        let ef_search = opts.ef_search.unwrap_or(quiverdb_core::hnsw::DEFAULT_EF);
+        let ef_search = opts.ef_search.unwrap_or(neardb_core::hnsw::DEFAULT_EF);
         if ef_search == 0 {
             return Err(js_error("HNSW options: efSearch must be at least 1"));
         }
-        let mut index = quiverdb_core::HnswIndex::new(dim, metric, params).map_err(js_error)?;
+        let mut index = neardb_core::HnswIndex::new(dim, metric, params).map_err(js_error)?;
         match opts.storage.as_deref() {
             None | Some("f32") => {}
             Some("f16") => index.store_f16().map_err(js_error)?,
@@ -329,7 +329,7 @@ impl HnswIndex {
         self.hnsw_params().ef_construction as u32
     }
 
-    /// The index in the QuiverDB file format, byte for byte what the native library writes.
+    /// The index in the NearDB file format, byte for byte what the native library writes.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Vec<u8> {
         match &self.inner {
@@ -338,7 +338,7 @@ impl HnswIndex {
         }
     }
 
-    /// Opens an HNSW index file (from `toBytes`, `quiver build`, or a `fetch`): copied once
+    /// Opens an HNSW index file (from `toBytes`, `neardb build`, or a `fetch`): copied once
     /// into wasm memory, validated (structure, checksums, the whole graph), then searched in
     /// place. `options` may set `efSearch`.
     #[wasm_bindgen(js_name = fromBytes)]
@@ -352,7 +352,7 @@ impl HnswIndex {
             ef_search: Option<usize>,
         }
         let opts: OpenOptions = js::options("open options", options.map(JsValue::from), &["efSearch"])?;
-        let ef_search = opts.ef_search.unwrap_or(quiverdb_core::hnsw::DEFAULT_EF);
+        let ef_search = opts.ef_search.unwrap_or(neardb_core::hnsw::DEFAULT_EF);
         if ef_search == 0 {
             return Err(js_error("open options: efSearch must be at least 1"));
         }

@@ -1,10 +1,10 @@
 //! `IvfPqIndex` for JavaScript: the compressed index (inverted lists of product-quantized
 //! residuals, optional exact re-rank), trained and grown in memory or opened in place from a
-//! file (a native `quiver build --index ivfpq`, or `toBytes` of another tab).
+//! file (a native `neardb build --index ivfpq`, or `toBytes` of another tab).
 
 use js_sys::Uint32Array;
-use quiverdb_core::format::AlignedBytes;
-use quiverdb_core::{IdMap, IvfPqParams, IvfPqView, SearchParams, VectorSearch};
+use neardb_core::format::AlignedBytes;
+use neardb_core::{IdMap, IvfPqParams, IvfPqView, SearchParams, VectorSearch};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
@@ -12,7 +12,7 @@ use crate::js::{self, js_error, Searcher};
 
 /// The index behind an [`IvfPqIndex`].
 enum Inner {
-    Owned(quiverdb_core::IvfPqIndex),
+    Owned(neardb_core::IvfPqIndex),
     File(IvfPqView<AlignedBytes>),
 }
 
@@ -63,7 +63,7 @@ impl IvfPqIndex {
         }
     }
 
-    fn owned(&mut self) -> Result<&mut quiverdb_core::IvfPqIndex, JsValue> {
+    fn owned(&mut self) -> Result<&mut neardb_core::IvfPqIndex, JsValue> {
         if let Inner::File(view) = &self.inner {
             self.inner = Inner::Owned(view.to_index());
         }
@@ -116,7 +116,7 @@ impl IvfPqIndex {
             keep_vectors: opts.keep_vectors.unwrap_or(d.keep_vectors),
             ..d
         };
-        let index = quiverdb_core::IvfPqIndex::new(dim, metric, params).map_err(js_error)?;
+        let index = neardb_core::IvfPqIndex::new(dim, metric, params).map_err(js_error)?;
         Ok(Self { inner: Inner::Owned(index), ids: IdMap::identity(0) })
     }
 
@@ -184,7 +184,7 @@ impl IvfPqIndex {
         self.params().pq_m as u32
     }
 
-    /// The index in the QuiverDB file format, byte for byte what the native library writes.
+    /// The index in the NearDB file format, byte for byte what the native library writes.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Vec<u8> {
         match &self.inner {

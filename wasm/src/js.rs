@@ -5,8 +5,8 @@ use core::fmt::Display;
 
 use js_sys::Uint8Array;
 use js_sys::{Array, Float32Array, Function, Object, Reflect, Uint32Array};
-use quiverdb_core::format::AlignedBytes;
-use quiverdb_core::{Bitset, IdMap, Metric, Neighbor, SearchParams, VectorSearch, NO_ID};
+use neardb_core::format::AlignedBytes;
+use neardb_core::{Bitset, IdMap, Metric, Neighbor, SearchParams, VectorSearch, NO_ID};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -140,9 +140,9 @@ pub(crate) fn options<T: DeserializeOwned + Default>(
 /// vector is a dimension mismatch; NaN or infinity anywhere is rejected).
 pub(crate) fn count_vectors(vectors: &[f32], dim: usize) -> Result<usize, JsValue> {
     if vectors.len() < dim && !vectors.is_empty() {
-        return Err(js_error(quiverdb_core::Error::DimensionMismatch { expected: dim, got: vectors.len() }));
+        return Err(js_error(neardb_core::Error::DimensionMismatch { expected: dim, got: vectors.len() }));
     }
-    quiverdb_core::check_vectors(vectors, dim).map_err(js_error)
+    neardb_core::check_vectors(vectors, dim).map_err(js_error)
 }
 
 /// The slots a search may return, from a JavaScript filter: a `Uint32Array` or array of
@@ -222,7 +222,7 @@ impl Searcher<'_> {
         let allowed = filter(filter_value, self.map, self.slots, self.live)?;
         let found = self
             .index
-            .search(&query, k, params, allowed.as_ref().map(|b| b as &dyn quiverdb_core::Filter))
+            .search(&query, k, params, allowed.as_ref().map(|b| b as &dyn neardb_core::Filter))
             .map_err(js_error)?;
         result(&found, self.map)
     }
@@ -238,10 +238,10 @@ impl Searcher<'_> {
         let k = self.k(k)?;
         let dim = self.index.dim();
         if queries.len() % dim != 0 {
-            return Err(js_error(quiverdb_core::Error::RaggedVectors { len: queries.len(), dim }));
+            return Err(js_error(neardb_core::Error::RaggedVectors { len: queries.len(), dim }));
         }
         let allowed = filter(filter_value, self.map, self.slots, self.live)?;
-        let allowed = allowed.as_ref().map(|b| b as &dyn quiverdb_core::Filter);
+        let allowed = allowed.as_ref().map(|b| b as &dyn neardb_core::Filter);
         let out = Array::new();
         let mut found = Vec::new();
         for (i, q) in queries.chunks_exact(dim).enumerate() {
@@ -347,7 +347,7 @@ macro_rules! shared_getters {
             /// Dimension of the vectors.
             #[wasm_bindgen(getter)]
             pub fn dim(&self) -> u32 {
-                // At most quiverdb_core::MAX_DIM (65536).
+                // At most neardb_core::MAX_DIM (65536).
                 self.index().dim() as u32
             }
 

@@ -1,6 +1,6 @@
-//! QuiverDB in the browser: wasm-bindgen classes over `quiverdb-core`, with TypeScript types.
+//! NearDB in the browser: wasm-bindgen classes over `neardb-core`, with TypeScript types.
 //!
-//! The JavaScript API (the generated `quiverdb_wasm.d.ts` has the exact types):
+//! The JavaScript API (the generated `neardb_wasm.d.ts` has the exact types):
 //!
 //! ```text
 //! class FlatIndex  { constructor(dim, metric) }                     // exact search
@@ -42,7 +42,7 @@ pub use flat::FlatIndex;
 pub use hnsw::HnswIndex;
 pub use ivfpq::IvfPqIndex;
 
-use quiverdb_core::Kernels;
+use neardb_core::Kernels;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -1,4 +1,4 @@
-//! Browser tests, run in headless Chromium by `cargo test -p quiverdb-wasm --target
+//! Browser tests, run in headless Chromium by `cargo test -p neardb-wasm --target
 //! wasm32-unknown-unknown` (see `.cargo/config.toml` and `scripts/test-wasm.sh`).
 //!
 //! - The simd128 kernels are really compiled in and equal the scalar specification bit for bit.
@@ -9,9 +9,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Float32Array, Function, Reflect, Uint32Array, Uint8Array};
-use quiverdb_core::rng::Rng;
-use quiverdb_core::simd::scalar;
-use quiverdb_core::{Isa, Kernels, Metric};
+use neardb_core::rng::Rng;
+use neardb_core::simd::scalar;
+use neardb_core::{Isa, Kernels, Metric};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
@@ -44,7 +44,7 @@ fn simd128_is_compiled_in_and_used_by_default() {
     let k = simd128();
     assert_eq!(k.isa(), Isa::Simd128);
     assert_eq!(Kernels::best().isa(), Isa::Simd128, "indexes would not use simd128");
-    assert_eq!(quiverdb_wasm::kernel_isa(), "simd128");
+    assert_eq!(neardb_wasm::kernel_isa(), "simd128");
 }
 
 #[wasm_bindgen_test]
@@ -112,7 +112,7 @@ fn simd128_integer_sq_dot_equals_the_true_sum_for_every_dim() {
 
 #[wasm_bindgen_test]
 fn simd128_binary16_decoding_is_exact_for_every_bit_pattern() {
-    use quiverdb_core::simd::half::{from_f16, HalfKernels};
+    use neardb_core::simd::half::{from_f16, HalfKernels};
     let half = HalfKernels::new(Metric::L2, simd128());
     let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
     // Every pattern in blocks of 8 (all-normal blocks take the fast path, the others the
@@ -138,7 +138,7 @@ fn simd128_binary16_kernels_equal_the_f32_kernels_on_the_decoded_rows() {
     // (which only turns -0 into +0).
     for h in 0..=u16::MAX {
         let got = simd.dot_f16(&[1.0], &[h]);
-        let want = quiverdb_core::simd::half::from_f16(h);
+        let want = neardb_core::simd::half::from_f16(h);
         let same = got.to_bits() == want.to_bits() || (got == 0.0 && want == 0.0);
         assert!(same || (got.is_nan() && want.is_nan()), "{h:#06x}: {got:e} != {want:e}");
     }
@@ -149,7 +149,7 @@ fn simd128_binary16_kernels_equal_the_f32_kernels_on_the_decoded_rows() {
         for lane in 0..32 {
             let mut q = [0.0f32; 32];
             q[lane] = 1.0;
-            let want = quiverdb_core::simd::half::from_f16(block[lane]);
+            let want = neardb_core::simd::half::from_f16(block[lane]);
             assert_eq!(simd.dot_f16(&q, block).to_bits(), want.to_bits(), "{:#06x}", block[lane]);
         }
     }
@@ -165,7 +165,7 @@ fn simd128_binary16_kernels_equal_the_f32_kernels_on_the_decoded_rows() {
         for lane in 0..32 {
             let mut q = [0.0f32; 32];
             q[lane] = 1.0;
-            let (got, want) = (simd.dot_f16(&q, &block), quiverdb_core::simd::half::from_f16(block[lane]));
+            let (got, want) = (simd.dot_f16(&q, &block), neardb_core::simd::half::from_f16(block[lane]));
             let same = got.to_bits() == want.to_bits() || (got == 0.0 && want == 0.0);
             assert!(same, "{:#06x}: {got:e} != {want:e}", block[lane]);
         }
@@ -179,7 +179,7 @@ fn simd128_binary16_kernels_equal_the_f32_kernels_on_the_decoded_rows() {
                 (magnitude as u16) | ((rng.below(2) as u16) << 15)
             })
             .collect();
-        let decoded: Vec<f32> = h.iter().map(|&x| quiverdb_core::simd::half::from_f16(x)).collect();
+        let decoded: Vec<f32> = h.iter().map(|&x| neardb_core::simd::half::from_f16(x)).collect();
         for (name, got, want) in [
             ("dot", simd.dot_f16(&q, &h), scalar::dot(&q, &decoded)),
             ("l2sq", simd.l2sq_f16(&q, &h), scalar::l2sq(&q, &decoded)),
@@ -220,15 +220,14 @@ fn simd128_and_scalar_give_exact_integer_sums() {
 
 /// The JavaScript `FlatIndex` class exactly as wasm-bindgen generated it.
 fn js_class() -> Function {
-    let instance =
-        JsValue::from(quiverdb_wasm::FlatIndex::new(1.into(), "l2".into()).expect("a valid index"));
+    let instance = JsValue::from(neardb_wasm::FlatIndex::new(1.into(), "l2".into()).expect("a valid index"));
     Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
 }
 
 /// The JavaScript `HnswIndex` class.
 fn hnsw_class() -> Function {
     let instance =
-        JsValue::from(quiverdb_wasm::HnswIndex::new(1.into(), "l2".into(), None).expect("a valid index"));
+        JsValue::from(neardb_wasm::HnswIndex::new(1.into(), "l2".into(), None).expect("a valid index"));
     Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
 }
 
@@ -448,7 +447,7 @@ fn to_bytes_from_bytes_round_trip_is_byte_exact_and_searches_identically() {
         let bytes = to_bytes(&a);
 
         // The JS face writes exactly the core's file format.
-        let mut native = quiverdb_core::FlatIndex::new(dim, metric).expect("core index");
+        let mut native = neardb_core::FlatIndex::new(dim, metric).expect("core index");
         native.add(&data).expect("core add");
         assert_eq!(bytes, native.to_bytes(), "{metric}: toBytes differs from the core writer");
 
@@ -502,7 +501,7 @@ fn construction_errors() {
     let idx = js_new(2.0, "DOT").expect("alias");
     assert_eq!(get(&idx, "metric").as_string().as_deref(), Some("ip"));
     // The Rust side returns the same Error values.
-    match quiverdb_wasm::FlatIndex::new(4.into(), "nope".into()) {
+    match neardb_wasm::FlatIndex::new(4.into(), "nope".into()) {
         Ok(_) => panic!("unknown metric accepted"),
         Err(e) => assert!(message(e).starts_with("unknown metric \"nope\"")),
     }
@@ -588,8 +587,8 @@ fn file_errors() {
     // Not ours at all.
     let mut magic = good.clone();
     magic[..4].copy_from_slice(b"GGUF");
-    assert_throws(from_bytes(&magic), "not a QuiverDB index: magic is [71, 71, 85, 70], expected \"QVDB\"");
-    assert_throws(from_bytes(b"<!doctype html><html>404</html>"), "not a QuiverDB index");
+    assert_throws(from_bytes(&magic), "not a NearDB index: magic is [71, 71, 85, 70], expected \"NRDB\"");
+    assert_throws(from_bytes(b"<!doctype html><html>404</html>"), "not a NearDB index");
 }
 
 #[wasm_bindgen_test]
@@ -671,8 +670,8 @@ fn hnsw_bytes_round_trip_is_byte_exact_and_equals_the_core_build() {
     let hnsw = hnsw_new(dim as f64, "l2", r#"{"m": 8, "efConstruction": 60, "seed": 3}"#).expect("new");
     add(&hnsw, &data).expect("add");
     let bytes = to_bytes(&hnsw);
-    let params = quiverdb_core::HnswParams { m: 8, ef_construction: 60, seed: 3 };
-    let mut core_index = quiverdb_core::HnswIndex::new(dim, Metric::L2, params).expect("core");
+    let params = neardb_core::HnswParams { m: 8, ef_construction: 60, seed: 3 };
+    let mut core_index = neardb_core::HnswIndex::new(dim, Metric::L2, params).expect("core");
     core_index.add(&data).expect("core add");
     assert_eq!(bytes, core_index.to_bytes(), "the JS class writes exactly the core's file");
 
@@ -852,8 +851,7 @@ fn optimize_layout_keeps_every_answer_and_id_through_the_file_round_trip() {
 
 /// The JavaScript `IvfPqIndex` class.
 fn ivfpq_class() -> Function {
-    let instance =
-        JsValue::from(quiverdb_wasm::IvfPqIndex::new(16.into(), "l2".into(), None).expect("valid"));
+    let instance = JsValue::from(neardb_wasm::IvfPqIndex::new(16.into(), "l2".into(), None).expect("valid"));
     Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
 }
 
@@ -984,16 +982,14 @@ fn caller_ids_survive_search_remove_and_the_file_round_trip() {
         for q in clustered(62, 5, dim, 6).chunks_exact(dim) {
             assert_eq!(search(&index, q, 10.0).expect("a").0, search(&reopened, q, 10.0).expect("b").0);
         }
-        let aligned = quiverdb_core::format::AlignedBytes::copy_from(&bytes);
+        let aligned = neardb_core::format::AlignedBytes::copy_from(&bytes);
         let core_ids = match class {
-            "flat" => quiverdb_core::FlatView::open(aligned.as_slice())
-                .expect("core open")
-                .ids()
-                .map(<[u32]>::to_vec),
-            _ => quiverdb_core::HnswView::open(aligned.as_slice())
-                .expect("core open")
-                .ids()
-                .map(<[u32]>::to_vec),
+            "flat" => {
+                neardb_core::FlatView::open(aligned.as_slice()).expect("core open").ids().map(<[u32]>::to_vec)
+            }
+            _ => {
+                neardb_core::HnswView::open(aligned.as_slice()).expect("core open").ids().map(<[u32]>::to_vec)
+            }
         }
         .expect("an ids section");
         assert!(core_ids.contains(&ids[5]) && core_ids.contains(&(ids[n - 1] + 1)));
@@ -1188,6 +1184,6 @@ fn wrong_javascript_types_throw_errors_that_name_the_argument() {
         Reflect::construct(&js_class(), &Array::of2(&4.into(), &5.into())),
         "metric must be a string",
     );
-    assert_throws(call(&js_class(), "fromBytes", &["QVDB".into()]), "bytes must be a Uint8Array");
+    assert_throws(call(&js_class(), "fromBytes", &["NRDB".into()]), "bytes must be a Uint8Array");
     assert_throws(call(&hnsw_class(), "fromBytes", &[JsValue::UNDEFINED]), "bytes must be a Uint8Array");
 }

@@ -1,5 +1,5 @@
-// Uses the whole JavaScript API of quiverdb-wasm with the generated declarations
-// (../pkg/quiverdb_wasm.d.ts). Only type-checked (scripts/test-ts.sh), never run. The lines
+// Uses the whole JavaScript API of neardb-wasm with the generated declarations
+// (../pkg/neardb_wasm.d.ts). Only type-checked (scripts/test-ts.sh), never run. The lines
 // under `@ts-expect-error` must NOT type-check: if the declarations degraded to `any`, tsc would
 // report those directives as unused and fail.
 import init, {
@@ -14,7 +14,7 @@ import init, {
   type InitOutput,
   type Metric,
   type SearchResult,
-} from "../pkg/quiverdb_wasm.js";
+} from "../pkg/neardb_wasm.js";
 
 const wasm: InitOutput = await init();
 const memory: WebAssembly.Memory = wasm.memory;
@@ -99,7 +99,7 @@ small.add(randomVectors(100));
 console.log(small.quantization);
 half.optimizeLayout(); // the same answers and ids; faster searches in the tab
 
-// IVF-PQ: trained in the tab, or opened from a native `quiver build --index ivfpq` file.
+// IVF-PQ: trained in the tab, or opened from a native `neardb build --index ivfpq` file.
 const ivf = new IvfPqIndex(dim, "cosine", { nlist: 16, pqM: 4, nbits: 8, keepVectors: true });
 ivf.train(randomVectors(2000));
 ivf.add(randomVectors(2000));
@@ -118,7 +118,7 @@ console.log(ef, m, efConstruction, hnsw.isEmpty, plain.length, minimal.m);
 // Round trip, and a natively built file loaded with fetch.
 const reopened = HnswIndex.fromBytes(hnsw.toBytes(), { efSearch: 80 });
 show("reopened", reopened.search(query, 5));
-const fetched = HnswIndex.fromBytes(new Uint8Array(await (await fetch("index.qvdb")).arrayBuffer()));
+const fetched = HnswIndex.fromBytes(new Uint8Array(await (await fetch("index.neardb")).arrayBuffer()));
 show("fetched", fetched.search(new Float32Array(fetched.dim), 5));
 
 try {
@@ -146,7 +146,7 @@ probe.search(query, "5");
 // @ts-expect-error unknown search option (a typo of `ef`)
 probeHnsw.search(query, 5, { eff: 3 });
 
-// @ts-expect-error not a metric QuiverDB knows (a runtime Error too)
+// @ts-expect-error not a metric NearDB knows (a runtime Error too)
 new FlatIndex(dim, "hamming");
 
 // @ts-expect-error FlatIndex searches are exact: no `ef` option

@@ -49,7 +49,7 @@ function fail(msg) {
 }
 const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
 
-// .fvecs rows written by `quiver embed` for KNOWN (the harness script makes the file).
+// .fvecs rows written by `neardb embed` for KNOWN (the harness script makes the file).
 function readFvecs(path) {
   const b = readFileSync(path);
   const dim = b.readInt32LE(0);
@@ -91,11 +91,11 @@ await page.goto(`${origin}/`);
 await page.waitForSelector('#status[data-state="ready"], #status[data-state="error"]', { timeout: 600000 });
 if ((await page.getAttribute("#status", "data-state")) !== "ready") fail(`page error: ${await page.textContent("#status")} ${errors}`);
 summary.cold_load_wall_ms = Date.now() - t0;
-summary.timing = await page.evaluate(() => window.quiverDemo.timing);
+summary.timing = await page.evaluate(() => window.neardbDemo.timing);
 
 // 2. Embeddings: native parity and known pairs.
 const browserVecs = await page.evaluate((t) => {
-  const flat = window.quiverDemo.embed(t);
+  const flat = window.neardbDemo.embed(t);
   const d = flat.length / t.length;
   return t.map((_, i) => flat.slice(i * d, (i + 1) * d));
 }, KNOWN);
@@ -124,7 +124,7 @@ const typeErrors = await page.evaluate(() => {
   return [
     msg(() => new w.TextEmbedder("weights", new Uint8Array(1), new Uint8Array(1))),
     msg(() => new w.TextEmbedder(new Uint8Array(8), new Uint8Array(1), new Uint8Array(1))),
-    msg(() => window.quiverDemo.embed("not an array")),
+    msg(() => window.neardbDemo.embed("not an array")),
   ];
 });
 summary.embedder_type_errors = typeErrors;
@@ -134,7 +134,7 @@ if (!typeErrors[2].includes("texts must be an array of strings")) fail(`embedBat
 
 // 3. The music question, typed.
 await page.fill("#q", QUERY);
-await page.waitForFunction((q) => window.quiverLastQuery && window.quiverLastQuery.text === q, QUERY, { timeout: 60000 });
+await page.waitForFunction((q) => window.neardbLastQuery && window.neardbLastQuery.text === q, QUERY, { timeout: 60000 });
 const top = await page.$$eval("#results li", (lis) => lis.map((li) => li.dataset.name));
 summary.music_top10 = top;
 const players = top.filter((n) => MUSIC_PLAYERS.has(n));
@@ -157,7 +157,7 @@ await page.evaluate(async () => {
 });
 summary.offline_debug = await page.evaluate(async () => ({
   controller: !!navigator.serviceWorker.controller,
-  keys: (await (await caches.open("quiverdb-demo-v1")).keys()).map((r) => r.url),
+  keys: (await (await caches.open("neardb-demo-v1")).keys()).map((r) => r.url),
 }));
 await context.setOffline(true);
 t0 = Date.now();
@@ -166,14 +166,14 @@ await page.waitForSelector('#status[data-state="ready"], #status[data-state="err
 if ((await page.getAttribute("#status", "data-state")) !== "ready") fail(`offline reload: ${await page.textContent("#status")}`);
 summary.offline_reload_ms = Date.now() - t0;
 await page.fill("#q", "text editor");
-await page.waitForFunction(() => window.quiverLastQuery && window.quiverLastQuery.text === "text editor", null, { timeout: 60000 });
+await page.waitForFunction(() => window.neardbLastQuery && window.neardbLastQuery.text === "text editor", null, { timeout: 60000 });
 await context.setOffline(false);
 
 // 6. Per-query times.
 const per = [];
 for (const q of QUESTIONS) {
-  await page.evaluate((text) => window.quiverDemo.search(text), q);
-  per.push(await page.evaluate(() => window.quiverLastQuery));
+  await page.evaluate((text) => window.neardbDemo.search(text), q);
+  per.push(await page.evaluate(() => window.neardbLastQuery));
 }
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 summary.queries = per.length;

@@ -22,15 +22,15 @@ pub enum FormatError {
         /// Bytes present.
         actual: u64,
     },
-    /// Not a QuiverDB index file.
-    #[error("not a QuiverDB index: magic is {found:?}, expected \"QVDB\"")]
+    /// Not a NearDB index file.
+    #[error("not a NearDB index: magic is {found:?}, expected \"NRDB\"")]
     BadMagic {
         /// The first four bytes.
         found: [u8; 4],
     },
-    /// Written by a newer QuiverDB.
+    /// Written by a newer NearDB.
     #[error(
-        "index file format version {found} is newer than this build reads (up to {newest}); upgrade QuiverDB"
+        "index file format version {found} is newer than this build reads (up to {newest}); upgrade NearDB"
     )]
     UnsupportedVersion {
         /// Version in the file.

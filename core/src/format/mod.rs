@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset  size  field
-//!      0     4  magic "QVDB"
+//!      0     4  magic "NRDB"
 //!      4     2  format version (1)
 //!      6     2  header length (64)
 //!      8     2  index kind (IndexKind)
@@ -34,7 +34,7 @@ pub use layout::{
 use core::fmt;
 
 /// File magic.
-pub const MAGIC: [u8; 4] = *b"QVDB";
+pub const MAGIC: [u8; 4] = *b"NRDB";
 /// The format version this build writes, and the newest it reads.
 pub const FORMAT_VERSION: u16 = 1;
 /// Bytes of the fixed header.
@@ -85,6 +85,29 @@ impl IndexKind {
             Self::IvfPq => "ivfpq",
             Self::Binary => "binary",
         }
+    }
+}
+
+impl crate::Choice for IndexKind {
+    const WHAT: &'static str = "index kind";
+    const ALL: &'static [Self] = &[Self::Flat, Self::Hnsw, Self::IvfPq, Self::Binary];
+    fn name(self) -> &'static str {
+        IndexKind::name(self)
+    }
+    fn about(self) -> &'static str {
+        match self {
+            Self::Flat => "exact search over every vector",
+            Self::Hnsw => "hierarchical navigable small-world graph",
+            Self::IvfPq => "inverted lists over product-quantized residuals",
+            Self::Binary => "binary codes: Hamming scan or multi-probe LSH tables",
+        }
+    }
+}
+
+impl core::str::FromStr for IndexKind {
+    type Err = crate::UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <Self as crate::Choice>::from_name(s)
     }
 }
 

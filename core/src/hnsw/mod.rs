@@ -397,7 +397,7 @@ impl HnswIndex {
         Ok(ids)
     }
 
-    /// Step 1 of an insert that runs beside searches (see `quiverdb::ConcurrentHnsw`):
+    /// Step 1 of an insert that runs beside searches (see `neardb::ConcurrentHnsw`):
     /// validates `vector` and gives it a new slot, not yet linked (so no search can reach it).
     /// Needs exclusive access, briefly. Freed slots are left to batch [`add`](HnswIndex::add),
     /// whose reuse needs a pass over the whole graph.

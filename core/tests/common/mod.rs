@@ -2,10 +2,10 @@
 //! hostile or damaged file would have them (checksums recomputed, so only the validation of
 //! the content can refuse it).
 
-use quiverdb_core::format::{
+use neardb_core::format::{
     write_index, AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, SectionRef,
 };
-use quiverdb_core::{Error, FlatIndex, HnswView, SearchParams, VectorSearch};
+use neardb_core::{Error, FlatIndex, HnswView, SearchParams, VectorSearch};
 
 /// `bytes` with every section passed through `edit` (which returns `false` to drop it) and
 /// `extra` sections appended, written out again as a file.

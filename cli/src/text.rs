@@ -1,6 +1,6 @@
-//! Text commands for the semantic-search demo: `quiver corpus` turns Debian's package
-//! descriptions into a JSON-lines corpus, and `quiver embed` turns a JSON-lines field into
-//! sentence embeddings (all-MiniLM-L6-v2, `quiverdb-embed`).
+//! Text commands for the semantic-search demo: `neardb corpus` turns Debian's package
+//! descriptions into a JSON-lines corpus, and `neardb embed` turns a JSON-lines field into
+//! sentence embeddings (all-MiniLM-L6-v2, `neardb-embed`).
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use quiverdb::io::FvecsWriter;
+use neardb::io::FvecsWriter;
 
 use crate::CliResult;
 
-/// `quiver corpus`.
+/// `neardb corpus`.
 #[derive(Args, Debug)]
 pub struct CorpusArgs {
     /// Debian `Translation-en` files, uncompressed (e.g. from `/usr/lib/apt/apt-helper
@@ -135,7 +135,7 @@ pub fn corpus(a: CorpusArgs) -> CliResult {
     Ok(())
 }
 
-/// `quiver embed`.
+/// `neardb embed`.
 #[derive(Args, Debug)]
 pub struct EmbedArgs {
     /// JSON-lines input.
@@ -159,11 +159,11 @@ pub struct EmbedArgs {
     pub threads: Option<usize>,
     /// Truncate texts at this many tokens (the model reads at most 256; the encoder's cost
     /// grows with it).
-    #[arg(long, default_value_t = quiverdb_embed::MAX_TOKENS)]
+    #[arg(long, default_value_t = neardb_embed::MAX_TOKENS)]
     pub max_tokens: usize,
 }
 
-/// `quiver model-f16`.
+/// `neardb model-f16`.
 #[derive(Args, Debug)]
 pub struct ModelF16Args {
     /// A safetensors file (f32 weights).
@@ -176,7 +176,7 @@ pub struct ModelF16Args {
 
 pub fn model_f16(a: ModelF16Args) -> CliResult {
     let bytes = std::fs::read(&a.input).map_err(|e| format!("{}: {e}", a.input.display()))?;
-    quiverdb_embed::save_f16(&bytes, &a.output)?;
+    neardb_embed::save_f16(&bytes, &a.output)?;
     let out = std::fs::metadata(&a.output)?.len();
     eprintln!("{} bytes -> {out} bytes; wrote {}", bytes.len(), a.output.display());
     Ok(())
@@ -207,8 +207,8 @@ pub fn embed(a: EmbedArgs) -> CliResult {
     }
     crate::set_threads(a.threads)?;
     let texts = read_field(&a.input, &a.field)?;
-    let dir = a.model.unwrap_or_else(quiverdb_embed::default_model_dir);
-    let mut embedder = quiverdb_embed::Embedder::from_dir(&dir).map_err(|e| {
+    let dir = a.model.unwrap_or_else(neardb_embed::default_model_dir);
+    let mut embedder = neardb_embed::Embedder::from_dir(&dir).map_err(|e| {
         format!("loading the model from {}: {e} (scripts/fetch-model.sh fetches it)", dir.display())
     })?;
     embedder.set_max_tokens(a.max_tokens)?;
@@ -234,7 +234,7 @@ pub fn embed(a: EmbedArgs) -> CliResult {
         .collect::<Result<_, _>>()?;
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
-    let dim = quiverdb_embed::DIM;
+    let dim = neardb_embed::DIM;
     let mut vectors = vec![0f32; texts.len() * dim];
     for (&i, v) in order.iter().zip(batches.iter().flat_map(|b| b.chunks_exact(dim))) {
         vectors[i * dim..(i + 1) * dim].copy_from_slice(v);
@@ -268,13 +268,13 @@ mod tests {
     }
 }
 
-/// `quiver relevance`.
+/// `neardb relevance`.
 #[derive(Args, Debug)]
 pub struct RelevanceArgs {
-    /// The corpus (`quiver corpus` output), in index order.
+    /// The corpus (`neardb corpus` output), in index order.
     #[arg(long)]
     pub docs: PathBuf,
-    /// Its vectors (`quiver embed` output): exact search runs over them.
+    /// Its vectors (`neardb embed` output): exact search runs over them.
     #[arg(long)]
     pub vectors: PathBuf,
     /// The HNSW index built from them.
@@ -300,21 +300,21 @@ struct RelevanceQuery {
 /// Hand-written queries against the demo corpus: recall@10 of the HNSW index against exact
 /// search over the same vectors, and how often the packages a person expects come up.
 pub fn relevance(a: RelevanceArgs) -> CliResult {
-    use quiverdb::{FlatIndex, Metric, SearchParams, VectorSearch};
+    use neardb::{FlatIndex, Metric, SearchParams, VectorSearch};
     let names = read_field(&a.docs, "name")?;
-    let (vectors, dim) = quiverdb::io::read_f32_vectors(&a.vectors)?;
+    let (vectors, dim) = neardb::io::read_f32_vectors(&a.vectors)?;
     if vectors.len() / dim.max(1) != names.len() {
         return Err(format!("{} docs but {} vectors", names.len(), vectors.len() / dim.max(1)).into());
     }
     let mut flat = FlatIndex::new(dim, Metric::Cosine)?;
     flat.add(&vectors)?;
-    let index = quiverdb::open(&a.index)?;
+    let index = neardb::open(&a.index)?;
     if index.info().count != names.len() as u64 {
         return Err(format!("{} docs but the index holds {} vectors", names.len(), index.info().count).into());
     }
     let queries: Vec<RelevanceQuery> = serde_json::from_slice(&std::fs::read(&a.queries)?)?;
-    let dir = a.model.unwrap_or_else(quiverdb_embed::default_model_dir);
-    let embedder = quiverdb_embed::Embedder::from_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let dir = a.model.unwrap_or_else(neardb_embed::default_model_dir);
+    let embedder = neardb_embed::Embedder::from_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let k = 10;
     let params = SearchParams::new().with_ef(a.ef);
     let (mut recall_sum, mut hits, mut expected_found, mut expected_total) = (0.0, 0usize, 0usize, 0usize);

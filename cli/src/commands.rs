@@ -5,18 +5,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use quiverdb::format::FORMAT_VERSION;
-use quiverdb::gen::{DataSpec, Generator};
-use quiverdb::io::{read_f32_vectors, read_ivecs, write_fvecs, write_ivecs};
-use quiverdb::{
-    BinaryIndex, BinaryParams, FlatIndex, HnswIndex, HnswParams, IvfPqIndex, IvfPqParams, Metric,
-    SearchParams, VectorSearch,
-};
+use neardb::format::FORMAT_VERSION;
+use neardb::gen::{DataSpec, Generator};
+use neardb::io::{read_f32_vectors, read_ivecs, write_fvecs, write_ivecs};
+use neardb::{BuiltIndex, FlatIndex, IndexKind, IndexSpec, Metric, SearchParams, VectorSearch};
 
 use crate::measure::{recall, time_batch, time_single};
 use crate::{
-    set_threads, BenchArgs, BuildArgs, CliResult, DemoArgs, GenArgs, IndexOptions, InfoArgs, SearchArgs,
-    TruthArgs,
+    set_threads, BenchArgs, BuildArgs, CliResult, DemoArgs, GenArgs, InfoArgs, SearchArgs, TruthArgs,
 };
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).
@@ -29,135 +25,13 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// A freshly built index of any kind.
-pub enum Built {
-    Flat(FlatIndex),
-    /// An HNSW index and the row number of each slot (identity unless its slots were
-    /// reordered).
-    Hnsw(Box<HnswIndex>, quiverdb::IdMap),
-    IvfPq(Box<IvfPqIndex>),
-    /// A binary-code index, and whether its file keeps the vectors (for re-rank).
-    Binary(Box<BinaryIndex>, bool),
-}
-
-impl Built {
-    pub fn save(&self, path: &Path) -> CliResult<u64> {
-        Ok(match self {
-            Self::Flat(i) => quiverdb::save(i, path)?,
-            Self::Hnsw(i, ids) => quiverdb::save(&quiverdb::WithIds(i.as_ref(), ids), path)?,
-            Self::IvfPq(i) => quiverdb::save(i.as_ref(), path)?,
-            Self::Binary(i, true) => quiverdb::save(i.as_ref(), path)?,
-            Self::Binary(i, false) => quiverdb::save(&quiverdb::WithoutVectors(i.as_ref()), path)?,
-        })
-    }
-    pub fn isa(&self) -> &'static str {
-        match self {
-            Self::Flat(i) => i.kernels().isa().name(),
-            _ => quiverdb::Kernels::best().isa().name(),
-        }
-    }
-}
-
-/// `--quantize pq:M` → M.
-fn pq_m_of(quantize: &str) -> CliResult<Option<usize>> {
-    match quantize.strip_prefix("pq:") {
-        None => Ok(None),
-        Some(m) => m
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("--quantize {quantize}: expected pq:M with M a whole number").into()),
-    }
-}
-
-fn build_ivfpq(
-    opts: &IndexOptions,
-    metric: Metric,
-    dim: usize,
-    data: &[f32],
-    nlist: usize,
-) -> CliResult<Built> {
-    let n = data.len() / dim;
-    let auto = IvfPqParams::auto(n, dim);
-    let params = IvfPqParams {
-        nlist: if nlist > 0 { nlist } else { auto.nlist },
-        pq_m: if opts.pq_m > 0 { opts.pq_m } else { auto.pq_m },
-        nbits: opts.nbits,
-        seed: opts.seed,
-        keep_vectors: opts.rerank > 0,
-        ..IvfPqParams::default()
-    };
-    Ok(Built::IvfPq(Box::new(IvfPqIndex::build(dim, metric, params, data)?)))
-}
-
-fn build_binary(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]) -> CliResult<Built> {
-    let base = if opts.bits == 0 { BinaryParams::sign(dim) } else { BinaryParams::hyperplanes(opts.bits) };
-    let params = if opts.tables > 0 { base.with_lsh(opts.tables, opts.key_bits) } else { base };
-    let mut idx = BinaryIndex::new(dim, metric, params.with_seed(opts.seed))?;
-    idx.train(data)?;
-    idx.add(data)?;
-    Ok(Built::Binary(Box::new(idx), opts.rerank > 0))
-}
-
-/// Builds an index of `opts.kind` over row-major `data`, with a progress bar for slow kinds.
-pub fn build_index(opts: &IndexOptions, metric: Metric, dim: usize, data: &[f32]) -> CliResult<Built> {
-    match (opts.kind.as_str(), opts.quantize.as_str()) {
-        ("flat", "binary") | ("binary", _) => build_binary(opts, metric, dim, data),
-        ("flat", q) if q.starts_with("pq:") => {
-            let opts = IndexOptions { pq_m: pq_m_of(q)?.unwrap_or(0), ..opts.clone() };
-            build_ivfpq(&opts, metric, dim, data, 1)
-        }
-        ("ivfpq", q) => {
-            let opts = IndexOptions { pq_m: pq_m_of(q)?.unwrap_or(opts.pq_m), ..opts.clone() };
-            build_ivfpq(&opts, metric, dim, data, opts.nlist)
-        }
-        ("flat", "none") => {
-            let mut idx = FlatIndex::new(dim, metric)?;
-            idx.add(data)?;
-            Ok(Built::Flat(idx))
-        }
-        ("hnsw", _) => {
-            let params = HnswParams { m: opts.m, ef_construction: opts.ef_construction, seed: opts.seed };
-            let mut idx = HnswIndex::new(dim, metric, params)?;
-            // A binary16 index is binary16 from the start: the build walks its own rows and
-            // never holds the f32 ones.
-            if opts.quantize.ends_with("f16") {
-                idx.store_f16()?;
-            }
-            let n = data.len() / dim;
-            idx.reserve(n);
-            let bar = progress(n as u64, "insert");
-            // One thread: the reproducible sequential build. More: linked concurrently, in
-            // one call (its workers advance the bar).
-            if rayon::current_num_threads() > 1 {
-                idx.add_parallel_with(data, &|done| bar.inc(done))?;
-            } else {
-                for (i, chunk) in data.chunks(dim * 2048).enumerate() {
-                    // An error names the file's row, not the chunk's.
-                    idx.add(chunk).map_err(|e| e.in_batch_at(i * 2048))?;
-                    bar.inc((chunk.len() / dim) as u64);
-                }
-            }
-            bar.finish_and_clear();
-            match opts.quantize.as_str() {
-                "none" => {}
-                "sq8" => idx.quantize_sq8(opts.rerank)?,
-                "f16" => {}
-                // SQ8 traversal, re-ranked against binary16 rows instead of f32 ones.
-                "sq8+f16" => idx.quantize_sq8(opts.rerank)?,
-                other => return Err(format!("--quantize {other} is not available for hnsw").into()),
-            }
-            let ids = match opts.layout.as_str() {
-                "graph" => {
-                    let rows = idx.reorder_for_locality();
-                    quiverdb::IdMap::from_ids(&rows, |s| !idx.is_deleted(s))?
-                }
-                "insertion" => quiverdb::IdMap::identity(n as u32),
-                other => return Err(format!("--layout {other}: expected insertion or graph").into()),
-            };
-            Ok(Built::Hnsw(Box::new(idx), ids))
-        }
-        (kind, q) => Err(format!("--quantize {q} is not available for --index {kind}").into()),
-    }
+/// Builds what `spec` says over row-major `data`, with a progress bar for the slow kinds.
+pub fn build_index(spec: &IndexSpec, metric: Metric, dim: usize, data: &[f32]) -> CliResult<BuiltIndex> {
+    spec.check()?;
+    let bar = progress((data.len() / dim.max(1)) as u64, "insert");
+    let built = spec.build(metric, dim, data, &|done| bar.inc(done));
+    bar.finish_and_clear();
+    Ok(built?)
 }
 
 pub fn build(a: BuildArgs) -> CliResult {
@@ -165,7 +39,7 @@ pub fn build(a: BuildArgs) -> CliResult {
     let (data, dim) = read_f32_vectors(&a.base)?;
     let n = data.len() / dim;
     let t0 = Instant::now();
-    let index = build_index(&a.index, a.metric, dim, &data)?;
+    let index = build_index(&a.index.spec(), a.metric, dim, &data)?;
     let build_s = t0.elapsed().as_secs_f64();
     let bytes = index.save(&a.output)?;
     println!(
@@ -180,7 +54,7 @@ pub fn build(a: BuildArgs) -> CliResult {
 
 pub fn search(a: SearchArgs) -> CliResult {
     set_threads(a.threads)?;
-    let index = quiverdb::open(&a.index)?;
+    let index = neardb::open(&a.index)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     if qdim != index.dim() {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
@@ -266,7 +140,7 @@ pub fn truth(a: TruthArgs) -> CliResult {
         return Err(format!("queries have {qdim} dimensions, the base has {dim}").into());
     }
     if a.k == 0 {
-        return Err(quiverdb::Error::ZeroK.into());
+        return Err(neardb::Error::ZeroK.into());
     }
     let t0 = Instant::now();
     let (ids, dists) = exact_truth(&base, &queries, dim, a.metric, a.k)?;
@@ -318,7 +192,7 @@ pub struct Sweep<'a> {
 }
 
 pub fn run_bench(
-    index: &quiverdb::AnyIndex,
+    index: &neardb::AnyIndex,
     s: &Sweep<'_>,
     mut each: impl FnMut(&BenchRow),
 ) -> CliResult<Vec<BenchRow>> {
@@ -380,7 +254,7 @@ fn print_bench_row(r: &BenchRow) {
 
 pub fn bench(a: BenchArgs) -> CliResult {
     set_threads(a.threads)?;
-    let index = crate::open_index(&a.index, &a.load)?;
+    let index = crate::open_index(&a.index, a.load)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     if qdim != index.dim() {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
@@ -421,7 +295,7 @@ pub fn bench(a: BenchArgs) -> CliResult {
 
 pub fn info(a: InfoArgs) -> CliResult {
     let bytes = std::fs::metadata(&a.index).map_err(|e| format!("{}: {e}", a.index.display()))?.len();
-    let index = quiverdb::open(&a.index)?;
+    let index = neardb::open(&a.index)?;
     let info = index.info();
     if a.json {
         let sections: Vec<_> = info
@@ -439,7 +313,7 @@ pub fn info(a: InfoArgs) -> CliResult {
         return Ok(());
     }
     println!("file      {} ({})", a.index.display(), human_bytes(bytes));
-    println!("format    QVDB version {} (this build reads up to {FORMAT_VERSION})", info.version);
+    println!("format    NRDB version {} (this build reads up to {FORMAT_VERSION})", info.version);
     println!("index     {}", info.kind);
     println!("metric    {}", info.metric);
     println!("vectors   {} × {} dimensions", info.count, info.dim);
@@ -477,7 +351,7 @@ pub fn generate(spec: DataSpec, n: usize, nq: usize, truth_k: usize, dir: &Path)
     write_ivecs(&dir.join("groundtruth.ivecs"), &ids, k)?;
     write_fvecs(&dir.join("groundtruth_dist.fvecs"), &dists, k)?;
     let meta = serde_json::json!({
-        "generator": "quiver gen", "kind": format!("{:?}", spec.kind).to_lowercase(), "metric": spec.metric.name(),
+        "generator": "neardb gen", "kind": format!("{:?}", spec.kind).to_lowercase(), "metric": spec.metric.name(),
         "n": n, "d": spec.dim, "nq": nq, "truth_k": k, "clusters": spec.clusters, "seed": spec.seed,
         "gen_s": gen_s, "truth_s": t1.elapsed().as_secs_f64(),
     });
@@ -504,7 +378,7 @@ pub fn demo(a: DemoArgs) -> CliResult {
     if !data_dir.join("meta.json").exists() {
         eprintln!("generating {} × {} clustered vectors ({}) with exact ground truth…", a.n, a.dim, a.metric);
         let spec = DataSpec {
-            kind: quiverdb::gen::DataKind::Clustered,
+            kind: neardb::gen::DataKind::Clustered,
             dim: a.dim,
             metric: a.metric,
             clusters: 100,
@@ -515,14 +389,13 @@ pub fn demo(a: DemoArgs) -> CliResult {
     let (base, dim) = read_f32_vectors(&data_dir.join("base.fvecs"))?;
     let (queries, _) = read_f32_vectors(&data_dir.join("query.fvecs"))?;
     let (truth, tdim) = read_ivecs(&data_dir.join("groundtruth.ivecs"))?;
-    for (kind, params) in [("flat", vec![]), ("hnsw", vec![16, 32, 64, 128, 256])] {
-        let opts = IndexOptions { kind: kind.into(), ..IndexOptions::flat() };
+    for (kind, params) in [(IndexKind::Flat, vec![]), (IndexKind::Hnsw, vec![16, 32, 64, 128, 256])] {
         let t0 = Instant::now();
-        let index = build_index(&opts, a.metric, dim, &base)?;
+        let index = build_index(&IndexSpec::new(kind), a.metric, dim, &base)?;
         let build_s = t0.elapsed().as_secs_f64();
-        let path = a.dir.join(format!("demo-{kind}.qvdb"));
+        let path = a.dir.join(format!("demo-{kind}.neardb"));
         let bytes = index.save(&path)?;
-        let mapped = quiverdb::open(&path)?;
+        let mapped = neardb::open(&path)?;
         println!(
             "\n{kind} index: {} vectors × {dim}, built in {build_s:.2} s ({} threads), {} on disk, kernels {}",
             mapped.len(),

@@ -1,28 +1,28 @@
-//! The `quiver` binary end to end: every sub-command on generated data, the harness's peer
+//! The `neardb` binary end to end: every sub-command on generated data, the harness's peer
 //! contract, and clear failures on bad input.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use quiverdb::io::{read_f32_vectors, read_ivecs, write_fvecs};
+use neardb::io::{read_f32_vectors, read_ivecs, write_fvecs};
 
-fn quiver(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quiver")).args(args).output().expect("the quiver binary runs")
+fn run_cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neardb")).args(args).output().expect("the neardb binary runs")
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = quiver(args);
-    assert!(out.status.success(), "quiver {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = run_cli(args);
+    assert!(out.status.success(), "neardb {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 fn fails(args: &[&str]) -> String {
-    let out = quiver(args);
-    assert!(!out.status.success(), "quiver {args:?} should fail");
+    let out = run_cli(args);
+    assert!(!out.status.success(), "neardb {args:?} should fail");
     String::from_utf8(out.stderr).expect("utf-8 output")
 }
 
-/// `quiver peer build` arguments as the harness passes them, one `--opt` per option.
+/// `neardb peer build` arguments as the harness passes them, one `--opt` per option.
 fn peer_build<'a>(base: &'a Path, index: &'a Path, opts: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["peer", "build", "--base", s(base), "--metric", "l2", "--index", s(index)];
     for o in opts {
@@ -82,7 +82,7 @@ fn gen_build_info_search_truth_and_bench_agree() {
         let (t, tk) = read_ivecs(&gt).unwrap();
         assert_eq!((t.len() / tk, tk), (50, 20));
 
-        let index = d.root.join("flat.qvdb");
+        let index = d.root.join("flat.neardb");
         ok(&["build", "--base", s(&base), "--metric", metric, "--index", "flat", "--output", s(&index)]);
         let info = last_json(&ok(&["info", s(&index), "--json"]));
         assert_eq!(info["kind"], "flat");
@@ -143,7 +143,7 @@ fn gen_build_info_search_truth_and_bench_agree() {
 #[test]
 fn search_json_lists_ids_and_distances_in_order() {
     let d = dataset("l2");
-    let index = d.root.join("flat.qvdb");
+    let index = d.root.join("flat.neardb");
     ok(&["build", "--base", s(&d.root.join("base.fvecs")), "--metric", "l2", "--output", s(&index)]);
     let out = ok(&[
         "search",
@@ -167,7 +167,7 @@ fn search_json_lists_ids_and_distances_in_order() {
 fn peer_contract_as_the_harness_calls_it() {
     let d = dataset("l2");
     let info = last_json(&ok(&["peer", "info"]));
-    assert_eq!(info["name"], "quiverdb");
+    assert_eq!(info["name"], "neardb");
     let base = d.root.join("base.fvecs");
     let index = d.root.join("peer-index");
     let built = last_json(&ok(&[
@@ -223,14 +223,14 @@ fn peer_contract_as_the_harness_calls_it() {
         }
     }
     let err = fails(&peer_build(&base, &index, &["index=nope"]));
-    assert!(err.contains("not supported"), "{err}");
+    assert!(err.contains("unknown index kind \"nope\""), "{err}");
 }
 
 #[test]
 fn bad_inputs_fail_with_clear_messages() {
     let d = dataset("l2");
     let base = d.root.join("base.fvecs");
-    let index = d.root.join("flat.qvdb");
+    let index = d.root.join("flat.neardb");
     ok(&["build", "--base", s(&base), "--metric", "l2", "--output", s(&index)]);
 
     let missing = d.root.join("missing.fvecs");
@@ -261,7 +261,7 @@ fn bad_inputs_fail_with_clear_messages() {
     let big = d.root.join("big.fvecs");
     write_fvecs(&big, &data, 4).unwrap();
     for threads in ["1", "2"] {
-        let out = d.root.join("big.qvdb");
+        let out = d.root.join("big.neardb");
         let args = ["build", "--base", s(&big), "--metric", "l2", "--index", "hnsw", "--quantize", "f16"];
         let err = fails(&[&args[..], &["--threads", threads, "--output", s(&out)]].concat());
         assert!(err.contains("vector 2090 has the value 1000000 at component 1"), "{threads} threads: {err}");
@@ -279,14 +279,14 @@ fn bad_inputs_fail_with_clear_messages() {
         "--threads",
         "1",
         "--output",
-        s(&d.root.join("big.qvdb")),
+        s(&d.root.join("big.neardb")),
     ]);
     assert!(err.contains("vector 2090 has a non-finite value"), "{err}");
     // A corrupted index.
     let mut bytes = std::fs::read(&index).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    let bad = d.root.join("bad.qvdb");
+    let bad = d.root.join("bad.neardb");
     std::fs::write(&bad, &bytes).unwrap();
     assert!(fails(&["info", s(&bad)]).contains("checksum"));
     // A truncated one, and an empty one.
@@ -295,7 +295,7 @@ fn bad_inputs_fail_with_clear_messages() {
     std::fs::write(&bad, b"").unwrap();
     assert!(fails(&["info", s(&bad)]).contains("truncated"));
     // Not an index at all.
-    assert!(fails(&["info", s(&base)]).contains("not a QuiverDB index"));
+    assert!(fails(&["info", s(&base)]).contains("not a NearDB index"));
     // A malformed vector file.
     let broken = d.root.join("broken.fvecs");
     std::fs::write(&broken, [24u8, 0, 0, 0, 1, 2, 3]).unwrap();
@@ -315,7 +315,7 @@ fn hnsw_build_bench_and_peer_reach_recall_and_reproduce_with_one_thread() {
     let base = d.root.join("base.fvecs");
     let queries = d.root.join("query.fvecs");
     let gt = d.root.join("groundtruth.ivecs");
-    let index = d.root.join("hnsw.qvdb");
+    let index = d.root.join("hnsw.neardb");
     let build = |out: &Path| {
         ok(&[
             "build",
@@ -338,7 +338,7 @@ fn hnsw_build_bench_and_peer_reach_recall_and_reproduce_with_one_thread() {
         ])
     };
     build(&index);
-    let again = d.root.join("hnsw-again.qvdb");
+    let again = d.root.join("hnsw-again.neardb");
     build(&again);
     assert_eq!(std::fs::read(&index).unwrap(), std::fs::read(&again).unwrap(), "one-thread builds reproduce");
     let info = last_json(&ok(&["info", s(&index), "--json"]));
@@ -499,13 +499,13 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
         (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8", "rerank=0"], "64", 0.8, false),
         (&["index=ivfpq", "nlist=32", "m=8"], "8/16", 0.9, false),
         (&["index=ivfpq", "nlist=32", "m=8", "rerank=0"], "32/0", 0.4, true),
-        (&["index=flat", "quantize=pq:12"], "1/20", 0.9, false),
+        (&["index=flat", "quantize=pq", "pq_m=12"], "1/20", 0.9, false),
         (&["index=binary", "bits=256", "rerank=0"], "-", 0.2, true),
         (&["index=binary", "bits=128", "tables=8", "key_bits=8"], "16/20", 0.8, false),
     ];
     let flat_bytes = 3000 * 24 * 4;
     for (opts, param, floor, small) in cases {
-        let index = d.root.join("c.qvdb");
+        let index = d.root.join("c.neardb");
         let built = last_json(&ok(&peer_build(&base, &index, opts)));
         let bytes = built["index_bytes"].as_u64().unwrap() as usize;
         if small {
@@ -518,8 +518,8 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
         let r = recall_of(&d, &res);
         assert!(r >= floor, "{opts:?} --param {param}: recall {r}");
     }
-    // quiver build / bench with the same options, sweeping nprobe and rerank.
-    let index = d.root.join("ivf.qvdb");
+    // neardb build / bench with the same options, sweeping nprobe and rerank.
+    let index = d.root.join("ivf.neardb");
     ok(&[
         "build",
         "--base",
@@ -563,11 +563,15 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     assert!(recall(16, 10) >= 0.95, "{rows:?}");
     // Options that make no sense are refused with a message.
     let err = fails(&peer_build(&base, &index, &["index=hnsw", "layout=spiral"]));
-    assert!(err.contains("--layout spiral"), "{err}");
-    let refused: [(&[&str], &[&str]); 4] = [
+    assert!(err.contains("layout \"spiral\"") && err.contains("insertion, graph"), "{err}");
+    let err = fails(&peer_build(&base, &index, &["index=annoy"]));
+    assert!(err.contains("annoy") && err.contains("flat, hnsw, ivfpq, binary"), "{err}");
+    let refused: [(&[&str], &[&str]); 6] = [
         (&["--index", "flat", "--quantize", "f16"], &["not available"]),
-        (&["--index", "hnsw", "--quantize", "pq:x"], &["not available", "pq:M"]),
-        (&["--index", "hnsw", "--layout", "spiral"], &["spiral"]),
+        (&["--index", "hnsw", "--quantize", "pq"], &["not available"]),
+        (&["--index", "hnsw", "--quantize", "pq:12"], &["invalid value 'pq:12'"]),
+        (&["--index", "hnsw", "--layout", "spiral"], &["invalid value 'spiral'", "insertion, graph"]),
+        (&["--index", "annoy"], &["invalid value 'annoy'"]),
         (&["--index", "ivfpq", "--pq-m", "7"], &["divide"]),
     ];
     for (options, any_of) in refused {

@@ -1,6 +1,7 @@
-//! `quiver`: build, search, benchmark and inspect QuiverDB indexes from the command line, and
+//! `neardb`: build, search, benchmark and inspect NearDB indexes from the command line, and
 //! run as a peer in the shared benchmark harness.
 
+mod choice;
 mod commands;
 mod measure;
 mod peer;
@@ -9,13 +10,17 @@ mod text;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::TypedValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use neardb::{IndexKind, IndexSpec, Layout, Quantize};
+
+use crate::choice::choice;
 
 /// Errors at the tool level carry their own message; the library's errors are precise.
 pub type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 #[derive(Parser)]
-#[command(name = "quiver", version, about = "QuiverDB: vector search natively and in the browser")]
+#[command(name = "neardb", version, about = "NearDB: vector search natively and in the browser")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,47 +55,44 @@ enum Command {
     Peer(peer::PeerCommand),
 }
 
-/// Index construction options shared by `build` and `peer build`.
+/// Index construction options of `build` (the harness's `peer build` passes the same ones
+/// as `--opt KEY=VALUE`); both become one [`neardb::IndexSpec`].
 #[derive(Args, Clone, Debug)]
 pub struct IndexOptions {
     /// Index type.
-    #[arg(long = "index", default_value = "flat", value_parser = ["flat", "hnsw", "ivfpq", "binary"])]
-    pub kind: String,
+    #[arg(long = "index", default_value = "flat", value_parser = choice::<IndexKind>())]
+    pub kind: IndexKind,
     /// HNSW: links per node on upper levels (level 0 keeps 2 × m).
-    #[arg(long = "m", default_value_t = 16)]
+    #[arg(long = "m", default_value_t = neardb::HnswParams::default().m)]
     pub m: usize,
     /// HNSW: candidate-list size while inserting.
-    #[arg(long = "ef-construction", default_value_t = 200)]
+    #[arg(long = "ef-construction", default_value_t = neardb::HnswParams::default().ef_construction)]
     pub ef_construction: usize,
-    /// HNSW: seed of the level generator (a single-thread build is reproducible).
-    #[arg(long = "seed", default_value_t = quiverdb::HnswParams::default().seed)]
+    /// Seed of the HNSW level generator, k-means and hyperplanes (a single-thread build is
+    /// reproducible).
+    #[arg(long = "seed", default_value_t = neardb::HnswParams::default().seed)]
     pub seed: u64,
-    /// Compress the vectors searches read: `none`; `sq8` (HNSW walks one byte per
-    /// dimension); `f16` (HNSW stores and walks binary16 vectors: half the bytes); `sq8+f16`
-    /// (walks SQ8 codes, re-ranks against binary16 rows); with `--index flat`, `pq:M`
-    /// (exhaustive PQ scan, M sub-quantizers) or `binary` (exhaustive Hamming scan).
-    #[arg(long, default_value = "none")]
-    pub quantize: String,
-    /// HNSW: slot order in memory and in the file: `insertion` (row order) or `graph` (grouped
-    /// by the graph's own hierarchy, so neighbours sit close together; 6–10 % faster searches
-    /// in WebAssembly, no change natively; the file then maps slots back to row numbers in an
-    /// `ids` section).
-    #[arg(long, default_value = "insertion", value_parser = ["insertion", "graph"])]
-    pub layout: String,
+    /// Compress the vectors searches read.
+    #[arg(long, default_value = "none", value_parser = choice::<Quantize>())]
+    pub quantize: Quantize,
+    /// HNSW: slot order in memory and in the file (`graph`: grouped by the graph's own
+    /// hierarchy; the file then maps slots back to row numbers in an `ids` section).
+    #[arg(long, default_value = "insertion", value_parser = choice::<Layout>())]
+    pub layout: Layout,
     /// Quantized indexes: re-rank the best k × R candidates with the exact vectors (HNSW-SQ8:
-    /// by default; IVF-PQ and binary: when a search asks, e.g. `quiver bench --rerank`). 0
+    /// by default; IVF-PQ and binary: when a search asks, e.g. `neardb bench --rerank`). 0
     /// keeps only the codes, in memory and in the file.
     #[arg(long, default_value_t = 4)]
     pub rerank: usize,
     /// IVF: inverted lists (0: round(√n)).
     #[arg(long, default_value_t = 0)]
     pub nlist: usize,
-    /// PQ: sub-quantizers; must divide the dimension (0: the largest of 48/32/16 dividing it
-    /// with ≥ 8 dimensions each).
+    /// PQ (`--index ivfpq`, `--quantize pq`): sub-quantizers; must divide the dimension (0:
+    /// the largest of 48/32/16 dividing it with ≥ 8 dimensions each).
     #[arg(long = "pq-m", default_value_t = 0)]
     pub pq_m: usize,
     /// PQ: bits per sub-code, 8 or 4.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::PossibleValuesParser::new(["4", "8"]).map(|s| if s == "4" { 4u8 } else { 8 }))]
     pub nbits: u8,
     /// Binary: code bits from random hyperplanes (0: one sign bit per dimension).
     #[arg(long, default_value_t = 0)]
@@ -104,23 +106,20 @@ pub struct IndexOptions {
 }
 
 impl IndexOptions {
-    /// Flat index, default graph parameters.
-    pub fn flat() -> Self {
-        let d = quiverdb::HnswParams::default();
-        Self {
-            kind: "flat".into(),
-            m: d.m,
-            ef_construction: d.ef_construction,
-            seed: d.seed,
-            quantize: "none".into(),
-            layout: "insertion".into(),
-            rerank: 4,
-            nlist: 0,
-            pq_m: 0,
-            nbits: 8,
-            bits: 0,
-            tables: 0,
-            key_bits: 16,
+    /// The library's build specification these options describe.
+    pub fn spec(&self) -> IndexSpec {
+        IndexSpec {
+            kind: self.kind,
+            hnsw: neardb::HnswParams { m: self.m, ef_construction: self.ef_construction, seed: self.seed },
+            quantize: self.quantize,
+            layout: self.layout,
+            rerank: self.rerank,
+            nlist: self.nlist,
+            pq_m: self.pq_m,
+            nbits: self.nbits,
+            bits: self.bits,
+            tables: self.tables,
+            key_bits: self.key_bits,
         }
     }
 }
@@ -132,7 +131,7 @@ pub struct BuildArgs {
     pub base: PathBuf,
     /// Distance metric: l2, cosine, ip or l1.
     #[arg(long)]
-    pub metric: quiverdb::Metric,
+    pub metric: neardb::Metric,
     #[command(flatten)]
     pub index: IndexOptions,
     /// Worker threads (default: all cores).
@@ -184,7 +183,7 @@ pub struct TruthArgs {
     pub queries: PathBuf,
     /// Distance metric.
     #[arg(long)]
-    pub metric: quiverdb::Metric,
+    pub metric: neardb::Metric,
     /// Neighbours per query.
     #[arg(short = 'k', long = "k", default_value_t = 100)]
     pub k: usize,
@@ -226,10 +225,9 @@ pub struct BenchArgs {
     /// Threads for the batch mode (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// How to bring the index into memory: `ram` (read into huge-page memory) or `mmap`
-    /// (map the file in place).
-    #[arg(long, default_value = "ram", value_parser = ["ram", "mmap"])]
-    pub load: String,
+    /// How to bring the index into memory.
+    #[arg(long, value_enum, default_value_t = Load::Ram)]
+    pub load: Load,
     /// Repeat each timed pass until this many seconds have passed (best pass is kept).
     #[arg(long, default_value_t = 1.0)]
     pub min_time: f64,
@@ -251,7 +249,7 @@ pub struct InfoArgs {
 pub struct GenArgs {
     /// Distribution: clustered or uniform.
     #[arg(long, default_value = "clustered")]
-    pub kind: quiverdb::gen::DataKind,
+    pub kind: neardb::gen::DataKind,
     /// Base vectors.
     #[arg(long, short)]
     pub n: usize,
@@ -263,7 +261,7 @@ pub struct GenArgs {
     pub queries: usize,
     /// Metric the ground truth is computed with (cosine data is normalised).
     #[arg(long, default_value = "l2")]
-    pub metric: quiverdb::Metric,
+    pub metric: neardb::Metric,
     /// Mixture components (clustered).
     #[arg(long, default_value_t = 100)]
     pub clusters: usize,
@@ -288,15 +286,27 @@ pub struct DemoArgs {
     pub dim: usize,
     /// Metric.
     #[arg(long, default_value = "l2")]
-    pub metric: quiverdb::Metric,
+    pub metric: neardb::Metric,
     /// Working directory for the dataset and index.
-    #[arg(long, default_value = "target/quiver-demo")]
+    #[arg(long, default_value = "target/neardb-demo")]
     pub dir: PathBuf,
 }
 
-/// Opens an index file the way `how` says: `ram` (read into huge-page memory) or `mmap`.
-pub fn open_index(path: &std::path::Path, how: &str) -> CliResult<quiverdb::AnyIndex> {
-    Ok(if how == "mmap" { quiverdb::open(path)? } else { quiverdb::load(path)? })
+/// How an index file is brought into memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Load {
+    /// Read into huge-page memory.
+    Ram,
+    /// Map the file in place.
+    Mmap,
+}
+
+/// Opens an index file the way `how` says.
+pub fn open_index(path: &std::path::Path, how: Load) -> CliResult<neardb::AnyIndex> {
+    Ok(match how {
+        Load::Mmap => neardb::open(path)?,
+        Load::Ram => neardb::load(path)?,
+    })
 }
 
 /// Sizes the global rayon pool; the first call wins.

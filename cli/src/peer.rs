@@ -1,16 +1,16 @@
-//! `quiver peer`: the benchmark harness's CLI contract (info / build / search), so the harness
-//! runs quiver beside hnswlib, FAISS and USearch on the same data in the same run.
+//! `neardb peer`: the benchmark harness's CLI contract (info / build / search), so the harness
+//! runs neardb beside hnswlib, FAISS and USearch on the same data in the same run.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::{Args, Subcommand};
-use quiverdb::io::{read_f32_vectors, write_ivecs};
-use quiverdb::{Metric, SearchParams, VectorSearch};
+use clap::{Args, Subcommand, ValueEnum};
+use neardb::io::{read_f32_vectors, write_ivecs};
+use neardb::{IndexSpec, Metric, SearchParams, VectorSearch};
 
 use crate::commands::build_index;
 use crate::measure::{cpu_seconds, time_batch, time_single};
-use crate::{set_threads, CliResult, IndexOptions};
+use crate::{set_threads, CliResult};
 
 #[derive(Subcommand)]
 pub enum PeerCommand {
@@ -20,6 +20,15 @@ pub enum PeerCommand {
     Build(PeerBuild),
     /// Time passes over all queries; write RES.ivecs; print {"search_s", "search_cpu_s", "latency_us"}.
     Search(PeerSearch),
+}
+
+/// How the harness times a search pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One query at a time, one thread.
+    Single,
+    /// All queries in one call on `--threads` threads.
+    Batch,
 }
 
 #[derive(Args)]
@@ -53,8 +62,8 @@ pub struct PeerSearch {
     /// The sweep value: "-" for none, N (HNSW ef), or NPROBE/RERANK.
     #[arg(long, allow_hyphen_values = true, default_value = "-")]
     param: String,
-    #[arg(long, default_value = "single", value_parser = ["single", "batch"])]
-    mode: String,
+    #[arg(long, value_enum, default_value_t = Mode::Single)]
+    mode: Mode,
     #[arg(long, default_value_t = 1)]
     threads: usize,
     #[arg(long, default_value_t = 1.0)]
@@ -69,50 +78,14 @@ pub struct PeerSearch {
     opts: Vec<String>,
 }
 
-/// Parses `--opt KEY=VALUE` pairs into index options, refusing keys it does not know.
-fn index_options(opts: &[String]) -> CliResult<IndexOptions> {
-    let mut o = IndexOptions::flat();
-    let number = |k: &str, v: &str| -> CliResult<usize> {
-        v.parse().map_err(|_| format!("--opt {k}={v}: not a whole number").into())
-    };
-    // M is HNSW's links per node; m (as FAISS names it) the PQ sub-quantizers of ivfpq.
-    let mut lower_m = None;
+/// Parses `--opt KEY=VALUE` pairs into the library's build specification, refusing keys it
+/// does not know.
+fn index_spec(opts: &[String]) -> CliResult<IndexSpec> {
+    let mut pairs = Vec::with_capacity(opts.len());
     for kv in opts {
-        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--opt {kv:?} is not KEY=VALUE"))?;
-        match k {
-            "index" => match v {
-                "flat" | "hnsw" | "ivfpq" | "binary" => o.kind = v.into(),
-                _ => {
-                    return Err(format!(
-                    "index type {v:?} is not supported by this build (supported: flat, hnsw, ivfpq, binary)"
-                )
-                    .into())
-                }
-            },
-            "nlist" => o.nlist = number(k, v)?,
-            "pq_m" | "pq-m" => o.pq_m = number(k, v)?,
-            "nbits" => {
-                o.nbits = u8::try_from(number(k, v)?).map_err(|_| format!("--opt nbits={v}: 4 or 8"))?
-            }
-            "bits" => o.bits = number(k, v)?,
-            "tables" => o.tables = number(k, v)?,
-            "key_bits" | "key-bits" => o.key_bits = number(k, v)?,
-            "M" => o.m = number(k, v)?,
-            "m" => lower_m = Some(number(k, v)?),
-            "ef_construction" | "efc" => o.ef_construction = number(k, v)?,
-            "seed" => o.seed = number(k, v)? as u64,
-            "quantize" => o.quantize = v.into(),
-            "rerank" => o.rerank = number(k, v)?,
-            "layout" => o.layout = v.into(),
-            _ => return Err(format!("unknown build option {k:?}").into()),
-        }
+        pairs.push(kv.split_once('=').ok_or_else(|| format!("--opt {kv:?} is not KEY=VALUE"))?);
     }
-    match (lower_m, o.kind.as_str()) {
-        (Some(m), "ivfpq") => o.pq_m = m,
-        (Some(m), _) => o.m = m,
-        (None, _) => {}
-    }
-    Ok(o)
+    Ok(IndexSpec::from_options(pairs)?)
 }
 
 /// The harness's sweep value as search parameters.
@@ -137,7 +110,7 @@ fn search_params(param: &str) -> CliResult<SearchParams> {
 pub fn run(cmd: PeerCommand) -> CliResult {
     match cmd {
         PeerCommand::Info => {
-            println!("{}", serde_json::json!({"name": "quiverdb", "version": env!("CARGO_PKG_VERSION")}));
+            println!("{}", serde_json::json!({"name": "neardb", "version": env!("CARGO_PKG_VERSION")}));
             Ok(())
         }
         PeerCommand::Build(a) => build(a),
@@ -147,11 +120,11 @@ pub fn run(cmd: PeerCommand) -> CliResult {
 
 fn build(a: PeerBuild) -> CliResult {
     set_threads(Some(a.threads))?;
-    let opts = index_options(&a.opts)?;
+    let spec = index_spec(&a.opts)?;
     let (data, dim) = read_f32_vectors(&a.base)?;
     let c0 = cpu_seconds();
     let t0 = Instant::now();
-    let index = build_index(&opts, a.metric, dim, &data)?;
+    let index = build_index(&spec, a.metric, dim, &data)?;
     let build_s = t0.elapsed().as_secs_f64();
     let build_cpu_s = cpu_seconds() - c0;
     let bytes = index.save(&a.index)?;
@@ -160,25 +133,25 @@ fn build(a: PeerBuild) -> CliResult {
 }
 
 fn search(a: PeerSearch) -> CliResult {
-    let threads = if a.mode == "single" { 1 } else { a.threads };
+    let threads = if a.mode == Mode::Single { 1 } else { a.threads };
     set_threads(Some(threads))?;
-    index_options(&a.opts)?;
+    index_spec(&a.opts)?;
     let params = search_params(&a.param)?;
-    // Loaded into RAM like every other peer's index (hnswlib, FAISS); `quiver bench --load
+    // Loaded into RAM like every other peer's index (hnswlib, FAISS); `neardb bench --load
     // mmap` measures the in-place map.
-    let index = quiverdb::load(&a.index)?;
+    let index = neardb::load(&a.index)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     if qdim != index.dim() {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
     }
-    let passes = if a.mode == "single" {
+    let passes = if a.mode == Mode::Single {
         time_single(&index, &queries, a.k, &params, a.min_time, a.max_repeat)?
     } else {
         time_batch(&index, &queries, a.k, &params, a.min_time, a.max_repeat)?
     };
     write_ivecs(&a.out, &passes.ids, a.k)?;
     let mut out = serde_json::json!({"search_s": passes.wall, "search_cpu_s": passes.cpu});
-    if a.mode == "single" {
+    if a.mode == Mode::Single {
         out["latency_us"] = serde_json::json!({
             "mean": passes.mean_us(), "p50": passes.percentile_us(50.0), "p99": passes.percentile_us(99.0),
         });
@@ -201,16 +174,13 @@ mod tests {
         assert_eq!((p.nprobe, p.rerank_factor), (0, 20));
         assert!(search_params("4/x").is_err());
         assert!(search_params("x").is_err());
-        assert!(index_options(&["index=flat".into(), "M=16".into()]).is_ok());
-        let o = index_options(&["index=hnsw".into(), "M=12".into(), "ef_construction=80".into()]).unwrap();
-        assert_eq!((o.kind.as_str(), o.m, o.ef_construction), ("hnsw", 12, 80));
-        assert!(index_options(&["M=x".into()]).is_err());
-        assert!(index_options(&["bogus=1".into()]).is_err());
-        assert!(index_options(&["index".into()]).is_err());
-        let o = index_options(&["m=32".into(), "index=ivfpq".into(), "nlist=100".into()]).unwrap();
-        assert_eq!((o.kind.as_str(), o.pq_m, o.nlist, o.m), ("ivfpq", 32, 100, 16));
-        let o = index_options(&["index=binary".into(), "bits=512".into(), "tables=4".into()]).unwrap();
-        assert_eq!((o.bits, o.tables), (512, 4));
-        assert!(index_options(&["nbits=300".into()]).is_err());
+        let spec = |o: &[&str]| index_spec(&o.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let o = spec(&["index=hnsw", "M=12", "ef_construction=80"]).unwrap();
+        assert_eq!((o.kind, o.hnsw.m, o.hnsw.ef_construction), (neardb::IndexKind::Hnsw, 12, 80));
+        assert!(spec(&["M=x"]).is_err());
+        assert!(spec(&["bogus=1"]).is_err());
+        assert!(spec(&["index"]).is_err());
+        let o = spec(&["m=32", "index=ivfpq", "nlist=100"]).unwrap();
+        assert_eq!((o.pq_m, o.nlist), (32, 100));
     }
 }

@@ -1,9 +1,9 @@
 //! Timing passes over a query set, recall against ground truth, and process CPU time: shared
-//! by `quiver bench` and `quiver peer search` so both report the same way.
+//! by `neardb bench` and `neardb peer search` so both report the same way.
 
 use std::time::Instant;
 
-use quiverdb::{AnyIndex, Neighbor, SearchParams, VectorSearch};
+use neardb::{AnyIndex, Neighbor, SearchParams, VectorSearch};
 
 /// The outcome of timing repeated passes over all queries.
 pub struct Passes {
@@ -69,7 +69,7 @@ pub fn time_single(
     params: &SearchParams,
     min_time: f64,
     max_repeat: usize,
-) -> quiverdb::Result<Passes> {
+) -> neardb::Result<Passes> {
     let dim = index.dim();
     let nq = queries.len() / dim;
     let mut out = Vec::with_capacity(k);
@@ -123,7 +123,7 @@ pub fn time_batch(
     params: &SearchParams,
     min_time: f64,
     max_repeat: usize,
-) -> quiverdb::Result<Passes> {
+) -> neardb::Result<Passes> {
     let dim = index.dim();
     let nq = queries.len() / dim;
     // A full untimed pass, as in single mode: a fresh process starts with cold caches.
