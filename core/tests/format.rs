@@ -129,7 +129,7 @@ fn trailing_bytes_are_reported() {
 fn bad_magic_is_reported() {
     let mut bytes = sample_index().to_bytes();
     bytes[0] = b'X';
-    assert_eq!(parse(&bytes).unwrap_err(), FormatError::BadMagic { found: *b"XVDB" });
+    assert_eq!(parse(&bytes).unwrap_err(), FormatError::BadMagic { found: *b"XRDB" });
     assert!(matches!(parse(b"GIF89a"), Err(FormatError::BadMagic { .. })));
 }
 
