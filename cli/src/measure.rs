@@ -60,6 +60,12 @@ fn keep_going(wall: &[f64], min_time: f64, max_repeat: usize) -> bool {
     wall.iter().sum::<f64>() < min_time && wall.len() < max_repeat.max(1)
 }
 
+/// The columns of a result file: k, but never more than the index holds, so a huge k
+/// (300,000,000) sizes no buffer by itself. 0 stays 0, for the search to refuse.
+pub fn result_width(index: &AnyIndex, k: usize) -> usize {
+    k.min(index.len().max(1))
+}
+
 /// One query at a time on this thread, `k` results each; repeated passes until `min_time`
 /// seconds in total or `max_repeat` passes.
 pub fn time_single(

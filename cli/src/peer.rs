@@ -9,7 +9,7 @@ use neardb::io::{read_f32_vectors, write_ivecs};
 use neardb::{IndexSpec, Metric, SearchParams, VectorSearch};
 
 use crate::commands::build_index;
-use crate::measure::{cpu_seconds, time_batch, time_single};
+use crate::measure::{cpu_seconds, result_width, time_batch, time_single};
 use crate::{set_threads, CliResult};
 
 #[derive(Subcommand)]
@@ -144,12 +144,13 @@ fn search(a: PeerSearch) -> CliResult {
     if qdim != index.dim() {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
     }
+    let k = result_width(&index, a.k);
     let passes = if a.mode == Mode::Single {
-        time_single(&index, &queries, a.k, &params, a.min_time, a.max_repeat)?
+        time_single(&index, &queries, k, &params, a.min_time, a.max_repeat)?
     } else {
-        time_batch(&index, &queries, a.k, &params, a.min_time, a.max_repeat)?
+        time_batch(&index, &queries, k, &params, a.min_time, a.max_repeat)?
     };
-    write_ivecs(&a.out, &passes.ids, a.k)?;
+    write_ivecs(&a.out, &passes.ids, k)?;
     let mut out = serde_json::json!({"search_s": passes.wall, "search_cpu_s": passes.cpu});
     if a.mode == Mode::Single {
         out["latency_us"] = serde_json::json!({

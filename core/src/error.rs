@@ -51,6 +51,38 @@ pub enum Error {
         /// The value.
         value: f32,
     },
+    /// A stored vector holds a finite value too large for its distances to stay finite.
+    #[error(
+        "vector {vector} has the value {value} at component {component}, beyond ±2^50 (about 1.1e15): \
+         distances to it would overflow"
+    )]
+    VectorOutOfRange {
+        /// Position of the vector in the batch being added.
+        vector: usize,
+        /// Component holding the bad value.
+        component: usize,
+        /// The value.
+        value: f32,
+    },
+    /// A query holds a finite value too large for its distances to stay finite.
+    #[error(
+        "the query has the value {value} at component {component}, beyond ±2^50 (about 1.1e15): \
+         distances to it would overflow"
+    )]
+    QueryOutOfRange {
+        /// Component holding the bad value.
+        component: usize,
+        /// The value.
+        value: f32,
+    },
+    /// Memory a search or an open needs could not be had.
+    #[error("out of memory: {what} needs {bytes} bytes, which could not be allocated")]
+    OutOfMemory {
+        /// What the memory is for.
+        what: &'static str,
+        /// Bytes asked for.
+        bytes: u64,
+    },
     /// A query holds NaN or an infinity.
     #[error("the query has a non-finite value (NaN or infinity) at component {component}")]
     NonFiniteQuery {
@@ -131,6 +163,9 @@ impl Error {
         match self {
             Self::NonFiniteVector { vector, component } => {
                 Self::NonFiniteVector { vector: first + vector, component }
+            }
+            Self::VectorOutOfRange { vector, component, value } => {
+                Self::VectorOutOfRange { vector: first + vector, component, value }
             }
             Self::OutOfHalfRange { vector, component, value } => {
                 Self::OutOfHalfRange { vector: first + vector, component, value }

@@ -216,10 +216,10 @@ impl<B: AsRef<[u8]>> FlatView<B> {
         }
         let section = info.section_sized(bytes.as_ref(), SectionKind::VECTORS, expected)?;
         let vectors = cast_f32(SectionKind::VECTORS, section)?;
-        if opts.verify_checksums && vectors.iter().any(|x| !x.is_finite()) {
+        if opts.verify_checksums && vectors.iter().any(|&x| !crate::in_range(x)) {
             return Err(FormatError::InvalidSection {
                 kind: SectionKind::VECTORS,
-                reason: "holds NaN or infinity",
+                reason: "holds NaN, infinity or a value beyond ±2^50",
             }
             .into());
         }
@@ -227,7 +227,7 @@ impl<B: AsRef<[u8]>> FlatView<B> {
         let start = section.as_ptr() as usize - bytes.as_ref().as_ptr() as usize;
         let range = start..start + section.len();
         let metric = info.metric;
-        let ids = crate::format::ids_section(&info, bytes.as_ref())?;
+        let ids = crate::format::ids_section(&info, bytes.as_ref(), |_| true)?;
         Ok(Self { bytes, info, dim, metric, kernels: Kernels::best(), range, ids })
     }
 

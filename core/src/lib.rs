@@ -44,7 +44,7 @@ pub use lsh::{BinaryIndex, BinaryParams, BinaryView};
 pub use metric::{Metric, UnknownMetric};
 pub use neighbor::{Neighbor, TopK};
 pub use simd::{Isa, Kernels};
-pub use validate::{check_query, check_vectors};
+pub use validate::{check_query, check_vectors, in_range, MAX_COMPONENT};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
@@ -65,6 +65,12 @@ pub trait VectorSearch {
     /// Whether the index holds no vector.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// Bytes of working memory one search holds beyond its results (lookup tables, buffers),
+    /// known before any search runs, so a caller running many searches at once can bound
+    /// their total (the native batch search does). Indexes whose scratch is small say 0.
+    fn search_scratch_bytes(&self) -> usize {
+        0
     }
     /// Fills `out` with the `k` nearest neighbours of `query` (fewer if fewer match), sorted by
     /// distance then id. `out` is cleared first; its capacity is reused.

@@ -869,8 +869,8 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
         let (mean, planes) = if trained && mean_len + plane_len > 0 {
             let pb = info.section_sized(raw, kp, size(mean_len + plane_len, 4)?)?;
             let floats = cast_f32(kp, pb)?;
-            if opts.verify_checksums && floats.iter().any(|x| !x.is_finite()) {
-                return Err(bad(kp, "holds NaN or infinity").into());
+            if opts.verify_checksums && floats.iter().any(|&x| !crate::in_range(x)) {
+                return Err(bad(kp, "holds NaN, infinity or a value beyond ±2^50").into());
             }
             let r = range_of(raw, pb);
             (r.start..r.start + mean_len * 4, r.start + mean_len * 4..r.end)
@@ -887,8 +887,8 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
                 let kv = SectionKind::VECTORS;
                 let vb = info.section_sized(raw, kv, size(count, dim * 4)?)?;
                 let v = cast_f32(kv, vb)?;
-                if opts.verify_checksums && v.iter().any(|x| !x.is_finite()) {
-                    return Err(bad(kv, "holds NaN or infinity").into());
+                if opts.verify_checksums && v.iter().any(|&x| !crate::in_range(x)) {
+                    return Err(bad(kv, "holds NaN, infinity or a value beyond ±2^50").into());
                 }
                 Some(range_of(raw, vb))
             }
@@ -909,7 +909,7 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
             }
             0..0
         };
-        let ids = crate::format::ids_section(&info, raw)?;
+        let ids = crate::format::ids_section(&info, raw, |_| true)?;
         Ok(Self {
             codes: range_of(raw, codes_b),
             mean,

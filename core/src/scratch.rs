@@ -23,6 +23,16 @@ impl<T: Default> Pool<T> {
     }
 }
 
+/// Makes room for `len` elements in `v` (which may then grow to `len` without reallocating),
+/// or answers [`crate::Error::OutOfMemory`] naming `what`: for scratch whose size a file sets.
+pub(crate) fn try_reserve_len<T>(v: &mut Vec<T>, len: usize, what: &'static str) -> crate::Result<()> {
+    v.clear();
+    v.try_reserve_exact(len).map_err(|_| crate::Error::OutOfMemory {
+        what,
+        bytes: (len as u64).saturating_mul(core::mem::size_of::<T>() as u64),
+    })
+}
+
 /// Visited marks with generation counters: clearing is one increment, not a pass over n.
 #[derive(Default, Clone)]
 pub(crate) struct Visited {

@@ -234,7 +234,14 @@ impl VectorSearch for AnyIndex {
     ) -> neardb_core::Result<()> {
         self.inner().search_into(query, k, params, filter, out)
     }
+    fn search_scratch_bytes(&self) -> usize {
+        self.inner().search_scratch_bytes()
+    }
 }
+
+/// The most scratch memory concurrent searches of one batch hold together (see
+/// [`VectorSearch::search_scratch_bytes`]); one search alone may exceed it.
+pub const SEARCH_SCRATCH_BUDGET: usize = 512 << 20;
 
 /// Batch search for indexes without a specialised batch path: queries spread over the rayon
 /// pool, each worker reusing its own scratch through the index's pool.
@@ -249,13 +256,28 @@ pub fn search_batch_parallel<I: VectorSearch + Sync + ?Sized>(
     if !queries.len().is_multiple_of(dim) {
         return Err(neardb_core::Error::RaggedVectors { len: queries.len(), dim });
     }
+    // Results never outnumber the vectors: a huge k must not size buffers up front.
+    let cap = k.min(index.len());
     let one = |q: &[f32]| {
-        let mut out = Vec::with_capacity(k);
+        let mut out = Vec::with_capacity(cap);
         index.search_into(q, k, params, filter, &mut out).map(|_| out)
     };
     #[cfg(feature = "parallel")]
     {
         use rayon::prelude::*;
+        // Each concurrent search holds its own scratch; a file can make that large (IVF-PQ's
+        // lookup tables: 128 MiB at dim = m = 65536), so fewer run at once than there are
+        // threads when their total would pass SEARCH_SCRATCH_BUDGET.
+        let workers = (SEARCH_SCRATCH_BUDGET / index.search_scratch_bytes().max(1)).max(1);
+        if workers < rayon::current_num_threads() {
+            let nq = queries.len() / dim;
+            let group = nq.div_ceil(workers).max(1) * dim;
+            let groups: Vec<_> = queries
+                .par_chunks(group)
+                .map(|g| g.chunks_exact(dim).map(one).collect::<Result<Vec<_>, _>>())
+                .collect::<Result<_, _>>()?;
+            return Ok(groups.into_iter().flatten().collect());
+        }
         queries.par_chunks_exact(dim).map(one).collect()
     }
     #[cfg(not(feature = "parallel"))]

@@ -38,6 +38,31 @@ pub enum FormatError {
         /// Newest version this build reads.
         newest: u16,
     },
+    /// Bytes that belong to no section and are not the padding that aligns one.
+    #[error(
+        "bytes {offset}..{} of the index file belong to no section (no checksum covers them)",
+        offset + len
+    )]
+    UncoveredBytes {
+        /// First uncovered byte.
+        offset: u64,
+        /// How many.
+        len: u64,
+    },
+    /// Alignment padding between sections that is not zero.
+    #[error("the padding at byte {offset} of the index file is not zero (no checksum covers it)")]
+    NonZeroPadding {
+        /// Where the padding starts.
+        offset: u64,
+    },
+    /// A section this kind of index never reads.
+    #[error("a {index} index file has no use for a {kind} section")]
+    UnusedSection {
+        /// The section.
+        kind: SectionKind,
+        /// The index kind of the file.
+        index: IndexKind,
+    },
     /// A header field with an impossible value.
     #[error("invalid header field {field}: {reason}")]
     BadHeader {

@@ -246,6 +246,26 @@ impl FileInfo {
                 });
             }
         }
+        // Every byte is the header, the table, a section (each under a checksum), or the
+        // zero padding that aligns the next section: a file carries nothing nobody checks.
+        let mut covered = table_end as u64;
+        for s in &by_offset {
+            let aligned = align_up(covered);
+            if s.offset > aligned {
+                return Err(FormatError::UncoveredBytes { offset: covered, len: s.offset - covered });
+            }
+            // In bounds: offsets were checked against file_len == bytes.len() above.
+            if bytes[covered as usize..s.offset as usize].iter().any(|&b| b != 0) {
+                return Err(FormatError::NonZeroPadding { offset: covered });
+            }
+            covered = s.offset + s.len;
+        }
+        if file_len > covered {
+            return Err(FormatError::UncoveredBytes { offset: covered, len: file_len - covered });
+        }
+        if let Some(s) = sections.iter().find(|s| !kind.sections().contains(&s.kind)) {
+            return Err(FormatError::UnusedSection { kind: s.kind, index: kind });
+        }
         if opts.verify_checksums {
             for s in &sections {
                 // In bounds: checked above against file_len == bytes.len().
@@ -387,15 +407,31 @@ impl core::fmt::Debug for AlignedBytes {
 }
 
 /// The `ids` section of a file, if it has one, as a byte range of `bytes`: checked to hold one
-/// `u32` per slot. (Whether the ids are unique is checked by [`crate::IdMap::from_ids`], which
-/// only the owners of a mutable map need.)
-pub fn ids_section(info: &FileInfo, bytes: &[u8]) -> Result<Option<core::ops::Range<usize>>, FormatError> {
+/// `u32` per slot, and every live slot (`live(slot)`) to have its own id, none of them the
+/// reserved [`crate::NO_ID`]. Every face reads this one validation (natively the CLI maps
+/// result slots through it; in the browser `fromBytes` builds its id map from it). Costs a
+/// sorted copy of the live ids: 4 bytes per slot, once, at open.
+pub fn ids_section(
+    info: &FileInfo,
+    bytes: &[u8],
+    live: impl Fn(u32) -> bool,
+) -> Result<Option<core::ops::Range<usize>>, FormatError> {
     if info.entry(SectionKind::IDS).is_none() {
         return Ok(None);
     }
     let expected = info.count.checked_mul(4).ok_or(FormatError::TooLarge { what: "ids section" })?;
     let s = info.section_sized(bytes, SectionKind::IDS, expected)?;
-    cast_u32(SectionKind::IDS, s)?;
+    let ids = cast_u32(SectionKind::IDS, s)?;
+    let mut sorted = Vec::new();
+    sorted.try_reserve_exact(ids.len()).map_err(|_| FormatError::TooLarge { what: "ids section" })?;
+    sorted.extend((0u32..).zip(ids).filter(|&(slot, _)| live(slot)).map(|(_, &id)| id));
+    if sorted.contains(&crate::NO_ID) {
+        return Err(invalid(SectionKind::IDS, "a live slot has the reserved id u32::MAX"));
+    }
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(invalid(SectionKind::IDS, "two live slots have the same id"));
+    }
     let start = s.as_ptr() as usize - bytes.as_ptr() as usize;
     Ok(Some(start..start + s.len()))
 }

@@ -88,6 +88,40 @@ impl IndexKind {
     }
 }
 
+impl IndexKind {
+    /// Every section a file of this kind may hold; any other is refused at open.
+    pub const fn sections(self) -> &'static [SectionKind] {
+        use SectionKind as S;
+        match self {
+            Self::Flat => &[S::VECTORS, S::IDS],
+            Self::Hnsw => &[
+                S::PARAMS,
+                S::VECTORS,
+                S::VECTORS_F16,
+                S::GRAPH_LEVEL0,
+                S::GRAPH_UPPER,
+                S::NODE_LEVELS,
+                S::UPPER_OFFSETS,
+                S::DELETED,
+                S::IDS,
+                S::SQ_RANGES,
+                S::SQ_CODES,
+            ],
+            Self::IvfPq => &[
+                S::PARAMS,
+                S::VECTORS,
+                S::COARSE_CENTROIDS,
+                S::PQ_CODEBOOKS,
+                S::PQ_CODES,
+                S::IVF_LISTS,
+                S::IVF_IDS,
+                S::IDS,
+            ],
+            Self::Binary => &[S::PARAMS, S::VECTORS, S::BINARY_PLANES, S::BINARY_CODES, S::LSH_TABLES, S::IDS],
+        }
+    }
+}
+
 impl crate::Choice for IndexKind {
     const WHAT: &'static str = "index kind";
     const ALL: &'static [Self] = &[Self::Flat, Self::Hnsw, Self::IvfPq, Self::Binary];

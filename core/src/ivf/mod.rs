@@ -532,6 +532,9 @@ impl VectorSearch for IvfPqIndex {
     ) -> Result<()> {
         self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
     }
+    fn search_scratch_bytes(&self) -> usize {
+        self.engine().scratch_bytes()
+    }
 }
 
 #[cfg(test)]

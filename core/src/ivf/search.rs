@@ -80,6 +80,14 @@ pub(crate) fn assign_list(
 }
 
 impl<L: InvertedLists> Engine<'_, L> {
+    /// What one search holds: the query and its residual, two `m × ksub` lookup tables, a
+    /// coarse distance per list, one scan block of distances.
+    pub fn scratch_bytes(&self) -> usize {
+        let floats = 2 * self.dim + 2 * self.pq.m() * self.pq.ksub() + SCAN_BLOCK;
+        let lists = self.centroids.len() / self.dim.max(1);
+        floats * 4 + lists * core::mem::size_of::<Neighbor>()
+    }
+
     pub fn search(
         &self,
         query: &[f32],
@@ -104,6 +112,13 @@ impl<L: InvertedLists> Engine<'_, L> {
             });
         }
         let IvfScratch { query: q, coarse, query_table, list_table, residual, distances, candidates } = s;
+        // The two lookup tables are the one large allocation of a search (m × 256 floats each:
+        // 64 MiB at dim = m = 65536): had fallibly, so a search that cannot get them is an
+        // error, not an abort.
+        let table_len = self.pq.m() * self.pq.ksub();
+        for table in [&mut *query_table, &mut *list_table] {
+            crate::scratch::try_reserve_len(table, table_len, "IVF-PQ lookup tables")?;
+        }
         q.clear();
         q.extend_from_slice(query);
         if self.metric.normalizes() && !self.kernels.normalize(q) {
@@ -133,7 +148,6 @@ impl<L: InvertedLists> Engine<'_, L> {
             (_, Some(_)) => self.pq.dot_table_unchecked(q, query_table),
             (_, None) => {}
         }
-        let table_len = self.pq.m() * self.pq.ksub();
         let keep = if rerank > 0 { k.saturating_mul(rerank) } else { k }.min(self.count);
         // Candidates are collected unsorted and cut down to the best `keep` by selection
         // whenever the pool doubles: linear time, where a heap paid a sift per push (13 % of a

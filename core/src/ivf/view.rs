@@ -164,15 +164,15 @@ impl<B: AsRef<[u8]>> IvfPqView<B> {
         let kc = SectionKind::COARSE_CENTROIDS;
         let centroid_bytes = info.section_sized(raw, kc, trained_size(params.nlist, dim * 4)?)?;
         let centroids = cast_f32(kc, centroid_bytes)?;
-        if centroids.iter().any(|x| !x.is_finite()) {
-            return Err(bad(kc, "holds NaN or infinity").into());
+        if centroids.iter().any(|&x| !crate::in_range(x)) {
+            return Err(bad(kc, "holds NaN, infinity or a value beyond ±2^50").into());
         }
         let kb = SectionKind::PQ_CODEBOOKS;
         let book_bytes = info.section_sized(raw, kb, trained_size(pq_shape.ksub(), dim * 4)?)?;
         let books = cast_f32(kb, book_bytes)?;
         let pq = if trained {
             ProductQuantizer::from_codebooks(dim, params.pq_m, params.nbits, books.to_vec())
-                .map_err(|_| bad(kb, "holds NaN or infinity"))?
+                .map_err(|_| bad(kb, "holds NaN, infinity or a value beyond ±2^50"))?
         } else {
             pq_shape
         };
@@ -205,8 +205,8 @@ impl<B: AsRef<[u8]>> IvfPqView<B> {
                 let kv = SectionKind::VECTORS;
                 let b = info.section_sized(raw, kv, size(count, dim * 4)?)?;
                 let v = cast_f32(kv, b)?;
-                if opts.verify_checksums && v.iter().any(|x| !x.is_finite()) {
-                    return Err(bad(kv, "holds NaN or infinity").into());
+                if opts.verify_checksums && v.iter().any(|&x| !crate::in_range(x)) {
+                    return Err(bad(kv, "holds NaN, infinity or a value beyond ±2^50").into());
                 }
                 Some(range_of(raw, b))
             }
@@ -217,7 +217,7 @@ impl<B: AsRef<[u8]>> IvfPqView<B> {
                 )
             }
         };
-        let ids = crate::format::ids_section(&info, raw)?;
+        let ids = crate::format::ids_section(&info, raw, |_| true)?;
         let residual_terms = residual_terms_for(info.metric, &pq, centroids);
         Ok(Self {
             centroids: range_of(raw, centroid_bytes),
@@ -372,5 +372,8 @@ impl<B: AsRef<[u8]>> VectorSearch for IvfPqView<B> {
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
         self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
+    }
+    fn search_scratch_bytes(&self) -> usize {
+        self.engine().scratch_bytes()
     }
 }

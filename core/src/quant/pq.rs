@@ -64,8 +64,11 @@ impl ProductQuantizer {
                 reason: "must hold m × 2^nbits × (dim / m) floats",
             });
         }
-        if codebooks.iter().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidParameter { name: "codebooks", reason: "hold NaN or infinity" });
+        if codebooks.iter().any(|&x| !crate::in_range(x)) {
+            return Err(Error::InvalidParameter {
+                name: "codebooks",
+                reason: "hold NaN, infinity or a value beyond ±2^50",
+            });
         }
         pq.set_codebooks(codebooks);
         Ok(pq)

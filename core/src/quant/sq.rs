@@ -56,12 +56,12 @@ impl ScalarQuantizer {
             });
         }
         let ok = mins.iter().zip(&steps).all(|(&lo, &st)| {
-            lo.is_finite() && st.is_finite() && st >= 0.0 && (lo + LEVELS * st).is_finite()
+            crate::in_range(lo) && st >= 0.0 && crate::in_range(st) && crate::in_range(lo + LEVELS * st)
         });
         if !ok {
             return Err(Error::InvalidParameter {
                 name: "sq ranges",
-                reason: "minima and steps must be finite and steps non-negative",
+                reason: "minima and steps must be within ±2^50 and steps non-negative",
             });
         }
         Ok(Self { mins, steps })
