@@ -37,6 +37,11 @@ scripts/fetch-model.sh
 step "native tests (core, native, cross-crate, embeddings)"
 cargo test 2>&1 | tee -a "$log"
 
+step "fuzzer: a one-minute structure-aware run over crafted index and vector files"
+# The dev build `cargo test` just made; exits non-zero on any finding (fuzz/README.md).
+# A new seed each run covers new inputs; a finding prints the command that replays it.
+cargo run -q -p neardb-fuzz -- --seconds 60 --seed "$(date +%s)" --findings target/fuzz-findings
+
 step "wasm: no_std build, then browser tests in headless Chromium"
 scripts/test-wasm.sh 2>&1 | tee -a "$log"
 

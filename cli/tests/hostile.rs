@@ -46,7 +46,8 @@ fn wide_ivfpq(path: &Path) {
     let mut params = info.section(bytes.as_slice(), SectionKind::PARAMS).unwrap().to_vec();
     params[4..8].copy_from_slice(&(DIM as u32).to_le_bytes());
 
-    let floats = |n: usize, f: fn(usize) -> f32| -> Vec<u8> { (0..n).flat_map(|i| f(i).to_le_bytes()).collect() };
+    let floats =
+        |n: usize, f: fn(usize) -> f32| -> Vec<u8> { (0..n).flat_map(|i| f(i).to_le_bytes()).collect() };
     let centroids = floats(DIM, |_| 0.0);
     let codebooks = floats(256 * DIM, |i| (i % 256) as f32 * 0.01);
     let lists: Vec<u8> = [0u32, 2].iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -107,13 +108,15 @@ fn a_huge_k_answers_every_vector_and_allocates_nothing_by_k() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.path().join("res.ivecs");
     // nq × k int32 would be 6 GB; the rows are as wide as the index is long.
-    let args = ["search", "--index", s(&index), "--queries", &queries, "-k", "300000000", "--output", s(&out)];
+    let args =
+        ["search", "--index", s(&index), "--queries", &queries, "-k", "300000000", "--output", s(&out)];
     let o = run(&args, &[], Some(1_000_000));
     assert!(o.status.success(), "{}", stderr(&o));
     let (ids, k) = read_ivecs(&out).unwrap();
     assert_eq!((ids.len(), k), (5 * 40, 40));
     let res = dir.path().join("peer.ivecs");
-    let args = ["peer", "search", "--index", s(&index), "--queries", &queries, "--k", "300000000", "--out", s(&res)];
+    let args =
+        ["peer", "search", "--index", s(&index), "--queries", &queries, "--k", "300000000", "--out", s(&res)];
     let o = run(&[&args[..], &["--min-time", "0", "--max-repeat", "1"]].concat(), &[], Some(1_000_000));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read_ivecs(&res).unwrap().1, 40);
@@ -143,7 +146,11 @@ fn ids_beyond_int32_are_refused_for_ivecs_and_printed_as_json() {
     .unwrap();
     std::fs::write(&flat, out).unwrap();
     let res = dir.path().join("res.ivecs");
-    let o = run(&["search", "--index", s(&flat), "--queries", &queries, "-k", "3", "--output", s(&res)], &[], None);
+    let o = run(
+        &["search", "--index", s(&flat), "--queries", &queries, "-k", "3", "--output", s(&res)],
+        &[],
+        None,
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("does not fit an .ivecs file"), "{}", stderr(&o));
     let o = run(&["search", "--index", s(&flat), "--queries", &queries, "-k", "1", "--json"], &[], None);

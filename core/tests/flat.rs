@@ -181,11 +181,12 @@ fn input_errors_are_specific() {
 }
 
 #[test]
-fn overflowing_distances_rank_last_without_panicking() {
+fn values_whose_distances_would_overflow_are_refused() {
     let mut idx = FlatIndex::new(2, Metric::InnerProduct).unwrap();
-    // The dot of these overflows to inf - inf = NaN; it must rank last, not poison the heap.
-    idx.add(&[3e38, 3e38, 1.0, 1.0, 0.5, 0.25]).unwrap();
-    let r = idx.search(&[3e38, -3e38], 3, &P, None).unwrap();
-    assert_eq!(r.len(), 3);
-    assert_eq!(r.iter().map(|n| n.id).collect::<Vec<_>>(), [2, 1, 0]);
+    // The dot of these would overflow to inf - inf = NaN: such values never enter.
+    let e = idx.add(&[3e38, 3e38, 1.0, 1.0]).unwrap_err();
+    assert!(matches!(e, Error::VectorOutOfRange { vector: 0, component: 0, .. }), "{e:?}");
+    idx.add(&[1.0, 1.0, 0.5, 0.25]).unwrap();
+    let e = idx.search(&[3e38, -3e38], 3, &P, None).unwrap_err();
+    assert!(matches!(e, Error::QueryOutOfRange { component: 0, .. }), "{e:?}");
 }

@@ -46,7 +46,7 @@ fn two_section_file() -> Vec<u8> {
     let b = [9u8; 40];
     let mut out = Vec::new();
     write_index(
-        IndexKind::Flat,
+        IndexKind::Hnsw,
         Metric::L2,
         4,
         0,

@@ -7,8 +7,8 @@ mod common;
 use common::rewrite;
 use neardb_core::format::{AlignedBytes, FileInfo, FormatError, OpenOptions, SectionKind, HEADER_LEN};
 use neardb_core::{
-    BinaryIndex, BinaryParams, BinaryView, Error, FlatIndex, FlatView, HnswIndex, HnswParams, HnswView, IdMap,
-    IvfPqIndex, IvfPqParams, IvfPqView, Metric, SearchParams, VectorSearch, MAX_COMPONENT, NO_ID,
+    BinaryIndex, BinaryParams, BinaryView, Error, FlatIndex, FlatView, HnswIndex, HnswParams, HnswView,
+    IdMap, IvfPqIndex, IvfPqParams, IvfPqView, Metric, SearchParams, VectorSearch, MAX_COMPONENT, NO_ID,
 };
 
 fn data(n: usize, dim: usize) -> Vec<f32> {
@@ -46,7 +46,9 @@ fn hnsw_with_ids() -> Vec<u8> {
 fn an_ids_section_must_give_every_live_slot_its_own_id() {
     let bytes = hnsw_with_ids();
     assert!(HnswView::open(AlignedBytes::copy_from(&bytes)).is_ok());
-    for (what, id_of) in [("all reserved", (|_| NO_ID) as fn(u32) -> u32), ("all equal", |_| 7), ("one twice", |s| s.min(58))] {
+    for (what, id_of) in
+        [("all reserved", (|_| NO_ID) as fn(u32) -> u32), ("all equal", |_| 7), ("one twice", |s| s.min(58))]
+    {
         let forged = rewrite(&bytes, &[], |kind, b| {
             if kind == SectionKind::IDS {
                 *b = u32_bytes((0..60).map(id_of));
@@ -105,17 +107,23 @@ fn set_first_f32(kind: SectionKind, value: f32) -> impl FnMut(SectionKind, &mut 
 #[test]
 fn finite_but_huge_values_are_refused_in_files() {
     let flat = FlatIndex::new(4, Metric::L2).and_then(|mut f| f.add(&data(5, 4)).map(|_| f)).unwrap();
-    let e = format_error(FlatView::open(rewrite(&flat.to_bytes(), &[], set_first_f32(SectionKind::VECTORS, HUGE))));
+    let e = format_error(FlatView::open(rewrite(
+        &flat.to_bytes(),
+        &[],
+        set_first_f32(SectionKind::VECTORS, HUGE),
+    )));
     assert!(matches!(e, FormatError::InvalidSection { kind: SectionKind::VECTORS, .. }), "{e:?}");
     // At the bound itself the file opens, and every distance is finite.
-    let edge = FlatView::open(rewrite(&flat.to_bytes(), &[], set_first_f32(SectionKind::VECTORS, -MAX_COMPONENT)))
-        .unwrap();
+    let edge =
+        FlatView::open(rewrite(&flat.to_bytes(), &[], set_first_f32(SectionKind::VECTORS, -MAX_COMPONENT)))
+            .unwrap();
     let hits = edge.search(&[MAX_COMPONENT; 4], 5, &SearchParams::new(), None).unwrap();
     assert!(hits.iter().all(|h| h.distance.is_finite()), "{hits:?}");
 
     let d = data(400, 8);
-    let ivf = IvfPqIndex::build(8, Metric::L2, IvfPqParams { nlist: 4, pq_m: 4, ..IvfPqParams::default() }, &d)
-        .unwrap();
+    let ivf =
+        IvfPqIndex::build(8, Metric::L2, IvfPqParams { nlist: 4, pq_m: 4, ..IvfPqParams::default() }, &d)
+            .unwrap();
     for kind in [SectionKind::COARSE_CENTROIDS, SectionKind::PQ_CODEBOOKS, SectionKind::VECTORS] {
         let e = format_error(IvfPqView::open(rewrite(&ivf.to_bytes(), &[], set_first_f32(kind, HUGE))));
         assert!(matches!(e, FormatError::InvalidSection { .. }), "{kind}: {e:?}");
@@ -146,14 +154,19 @@ fn finite_but_huge_values_are_refused_as_input() {
     let e = flat.search(&[-HUGE, 0.0, 0.0], 1, &SearchParams::new(), None).unwrap_err();
     assert_eq!(e, Error::QueryOutOfRange { component: 0, value: -HUGE });
     // NaN and infinity keep their own, older errors.
-    assert_eq!(flat.add(&[f32::NAN, 0.0, 0.0]).unwrap_err(), Error::NonFiniteVector { vector: 0, component: 0 });
+    assert_eq!(
+        flat.add(&[f32::NAN, 0.0, 0.0]).unwrap_err(),
+        Error::NonFiniteVector { vector: 0, component: 0 }
+    );
     let e = flat.search(&[0.0, f32::INFINITY, 0.0], 1, &SearchParams::new(), None).unwrap_err();
     assert_eq!(e, Error::NonFiniteQuery { component: 1 });
     // The largest values accepted give finite distances under every metric.
     for metric in Metric::ALL {
         let mut f = FlatIndex::new(3, metric).unwrap();
         f.add(&[MAX_COMPONENT, -MAX_COMPONENT, MAX_COMPONENT, 1.0, 2.0, 3.0]).unwrap();
-        let hits = f.search(&[-MAX_COMPONENT, MAX_COMPONENT, -MAX_COMPONENT], 2, &SearchParams::new(), None).unwrap();
+        let hits = f
+            .search(&[-MAX_COMPONENT, MAX_COMPONENT, -MAX_COMPONENT], 2, &SearchParams::new(), None)
+            .unwrap();
         assert!(hits.iter().all(|h| h.distance.is_finite()), "{metric}: {hits:?}");
     }
 }
@@ -207,7 +220,10 @@ fn sections_an_index_kind_never_reads_are_refused() {
     let deleted = (SectionKind::DELETED, vec![0xFF; 8]);
     let forged = rewrite(&flat_file(), &[deleted], |_, _| true);
     let e = format_error(FlatView::open(forged));
-    assert_eq!(e, FormatError::UnusedSection { kind: SectionKind::DELETED, index: neardb_core::IndexKind::Flat });
+    assert_eq!(
+        e,
+        FormatError::UnusedSection { kind: SectionKind::DELETED, index: neardb_core::IndexKind::Flat }
+    );
     let lsh = (SectionKind::LSH_TABLES, vec![0; 64]);
     let e = format_error(HnswView::open(rewrite(&hnsw_with_ids(), &[lsh], |_, _| true)));
     assert!(matches!(e, FormatError::UnusedSection { kind: SectionKind::LSH_TABLES, .. }), "{e:?}");
@@ -228,8 +244,9 @@ fn a_huge_k_returns_every_vector_without_sizing_buffers_by_k() {
 #[test]
 fn ivfpq_search_scratch_is_known_before_searching() {
     let d = data(400, 16);
-    let ivf = IvfPqIndex::build(16, Metric::L2, IvfPqParams { nlist: 4, pq_m: 16, ..IvfPqParams::default() }, &d)
-        .unwrap();
+    let ivf =
+        IvfPqIndex::build(16, Metric::L2, IvfPqParams { nlist: 4, pq_m: 16, ..IvfPqParams::default() }, &d)
+            .unwrap();
     let view = IvfPqView::open(AlignedBytes::copy_from(&ivf.to_bytes())).unwrap();
     // Two m × 256 lookup tables dominate: 2 × 16 × 256 floats.
     let tables = 2 * 16 * 256 * 4;

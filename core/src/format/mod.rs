@@ -117,7 +117,9 @@ impl IndexKind {
                 S::IVF_IDS,
                 S::IDS,
             ],
-            Self::Binary => &[S::PARAMS, S::VECTORS, S::BINARY_PLANES, S::BINARY_CODES, S::LSH_TABLES, S::IDS],
+            Self::Binary => {
+                &[S::PARAMS, S::VECTORS, S::BINARY_PLANES, S::BINARY_CODES, S::LSH_TABLES, S::IDS]
+            }
         }
     }
 }

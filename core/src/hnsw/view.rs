@@ -197,7 +197,9 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 let vec_bytes = info.section_sized(raw, SectionKind::VECTORS, size(count, dim * 4)?)?;
                 let vectors = cast_f32(SectionKind::VECTORS, vec_bytes)?;
                 if opts.verify_checksums && vectors.iter().any(|&x| !crate::in_range(x)) {
-                    return Err(bad(SectionKind::VECTORS, "holds NaN, infinity or a value beyond ±2^50").into());
+                    return Err(
+                        bad(SectionKind::VECTORS, "holds NaN, infinity or a value beyond ±2^50").into()
+                    );
                 }
                 (Some(range_of(raw, vec_bytes)), None)
             }
@@ -232,12 +234,12 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         };
         validate_graph(&d, count, dead == count, &levels[..count], &levels[count..], offsets, links0, upper)?;
         let deleted_words: &[u64] = match &deleted {
-            Some(r) => bytemuck::try_cast_slice(&raw[r.clone()]).map_err(|_| FormatError::UnalignedBuffer { align: 8 })?,
+            Some(r) => bytemuck::try_cast_slice(&raw[r.clone()])
+                .map_err(|_| FormatError::UnalignedBuffer { align: 8 })?,
             None => &[],
         };
-        let live = |slot: u32| {
-            deleted_words.get(slot as usize / 64).is_none_or(|w| (w >> (slot % 64)) & 1 == 0)
-        };
+        let live =
+            |slot: u32| deleted_words.get(slot as usize / 64).is_none_or(|w| (w >> (slot % 64)) & 1 == 0);
         let ids = crate::format::ids_section(&info, raw, live)?;
         let out = Self {
             vectors,
