@@ -76,7 +76,7 @@ pub enum Error {
         value: f32,
     },
     /// Memory a search or an open needs could not be had.
-    #[error("out of memory: {what} needs {bytes} bytes, which could not be allocated")]
+    #[error("out of memory: {bytes} bytes for {what} could not be allocated")]
     OutOfMemory {
         /// What the memory is for.
         what: &'static str,

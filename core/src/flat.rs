@@ -70,8 +70,15 @@ impl FlatIndex {
     }
 
     /// Makes room for `additional` more vectors up front (no doubling while a big batch grows).
-    pub fn reserve(&mut self, additional: usize) {
-        self.data.reserve_exact(additional.saturating_mul(self.dim));
+    /// More than the index can ever hold (`u32` slots), or memory that cannot be had, is an
+    /// error rather than an abort.
+    pub fn reserve(&mut self, additional: usize) -> Result<()> {
+        crate::scratch::check_capacity(self.len(), additional)?;
+        let floats = additional.checked_mul(self.dim).ok_or(Error::OutOfMemory {
+            what: "the vectors",
+            bytes: additional as u64 * self.dim as u64 * 4,
+        })?;
+        crate::scratch::try_reserve_more(&mut self.data, floats, "the vectors")
     }
 
     /// The stored vector `id` (normalised, for cosine).

@@ -33,6 +33,28 @@ pub(crate) fn try_reserve_len<T>(v: &mut Vec<T>, len: usize, what: &'static str)
     })
 }
 
+/// Room for `more` elements beyond `v.len()`, had fallibly: [`crate::Error::OutOfMemory`]
+/// naming `what` when the allocator refuses.
+pub(crate) fn try_reserve_more<T>(v: &mut Vec<T>, more: usize, what: &'static str) -> crate::Result<()> {
+    v.try_reserve_exact(more).map_err(|_| crate::Error::OutOfMemory {
+        what,
+        bytes: (more as u64).saturating_mul(core::mem::size_of::<T>() as u64),
+    })
+}
+
+/// Fails unless `len + additional` slots fit the `u32` ids every index uses.
+pub(crate) fn check_capacity(len: usize, additional: usize) -> crate::Result<()> {
+    // In u64: on wasm32 a usize sum saturates at u32::MAX and would pass.
+    if len as u64 + additional as u64 > u32::MAX as u64 {
+        return Err(crate::Error::CapacityExceeded {
+            count: len as u64,
+            adding: additional as u64,
+            max: u32::MAX as u64,
+        });
+    }
+    Ok(())
+}
+
 /// Visited marks with generation counters: clearing is one increment, not a pass over n.
 #[derive(Default, Clone)]
 pub(crate) struct Visited {

@@ -288,7 +288,7 @@ impl IndexSpec {
                 if matches!(q, Quantize::F16 | Quantize::Sq8F16) {
                     index.store_f16()?;
                 }
-                index.reserve(n);
+                index.reserve(n)?;
                 if parallel_threads() > 1 {
                     add_parallel(&mut index, data, progress)?;
                 } else {

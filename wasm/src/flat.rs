@@ -122,8 +122,7 @@ impl FlatIndex {
         #[wasm_bindgen(unchecked_param_type = "number")] additional: JsValue,
     ) -> Result<(), JsValue> {
         let additional = js::number_u32("additional", &additional)? as usize;
-        self.owned()?.reserve(additional);
-        Ok(())
+        self.owned()?.reserve(additional).map_err(js::js_error)
     }
 
     /// Whether a vector has the id `id`.

@@ -183,8 +183,7 @@ impl HnswIndex {
         #[wasm_bindgen(unchecked_param_type = "number")] additional: JsValue,
     ) -> Result<(), JsValue> {
         let additional = js::number_u32("additional", &additional)? as usize;
-        self.owned()?.reserve(additional);
-        Ok(())
+        self.owned()?.reserve(additional).map_err(js::js_error)
     }
 
     /// Whether a vector has the id `id`.

@@ -1187,3 +1187,191 @@ fn wrong_javascript_types_throw_errors_that_name_the_argument() {
     assert_throws(call(&js_class(), "fromBytes", &["NRDB".into()]), "bytes must be a Uint8Array");
     assert_throws(call(&hnsw_class(), "fromBytes", &[JsValue::UNDEFINED]), "bytes must be a Uint8Array");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The JavaScript border, fuzzed: seeded values of every type into every method, and mutated
+// files (checksums recomputed) into every fromBytes
+// ---------------------------------------------------------------------------------------------
+
+/// A seeded JS value of any type, valid or not, for an index of dimension `dim`.
+fn arbitrary_js(rng: &mut Rng, dim: usize) -> JsValue {
+    let floats = |rng: &mut Rng, n: usize| -> JsValue {
+        let mut v = random_vec(rng, n, 1.0);
+        if rng.below(4) == 0 && n > 0 {
+            let at = rng.below(n as u64) as usize;
+            v[at] = [f32::NAN, f32::INFINITY, 3.0e38, -1.0e20][rng.below(4) as usize];
+        }
+        f32s(&v)
+    };
+    match rng.below(20) {
+        0 => JsValue::UNDEFINED,
+        1 => JsValue::NULL,
+        2 => JsValue::TRUE,
+        3 => f64::NAN.into(),
+        4 => f64::INFINITY.into(),
+        5 => (-1.0).into(),
+        6 => 1e300.into(),
+        7 => 2.5.into(),
+        8 => 4294967296.0.into(),
+        9..=10 => (rng.below(12) as f64).into(),
+        11 => ["l2", "cosine", "x", ""][rng.below(4) as usize].into(),
+        12..=13 => {
+            let n = dim * (1 + rng.below(3) as usize);
+            floats(rng, n)
+        }
+        14 => {
+            let n = rng.below(2 * dim as u64 + 2) as usize;
+            floats(rng, n)
+        }
+        15 => u32s(&[0, 1, 2, u32::MAX][..rng.below(5) as usize]),
+        16 => Array::of3(&1.into(), &"two".into(), &JsValue::NULL).into(),
+        17 => json(
+            [
+                r#"{"ef": 8, "filter": [0, 1, 2]}"#,
+                r#"{"ef": -3}"#,
+                r#"{"filter": "all", "nprobe": 1e9}"#,
+                r#"{"m": "x", "efConstruction": null}"#,
+                r#"{"rerank": 2.5, "unknown": 1}"#,
+                r#"{"storage": "f8"}"#,
+            ][rng.below(6) as usize],
+        ),
+        18 => Function::new_no_args("return true").into(),
+        _ => Uint8Array::from(
+            &random_vec(rng, 8, 1.0).iter().map(|x| x.to_bits() as u8).collect::<Vec<_>>()[..],
+        )
+        .into(),
+    }
+}
+
+/// Every section checksum and the header checksum of `bytes` recomputed (what a forger does).
+fn reseal_all(bytes: &mut [u8]) {
+    let word = |b: &[u8], at: usize, n: usize| -> u64 {
+        b.get(at..at + n).map_or(0, |s| s.iter().rev().fold(0u64, |acc, &x| (acc << 8) | x as u64))
+    };
+    if bytes.len() < 64 {
+        return;
+    }
+    let sections = (word(bytes, 24, 4) as usize).min(64);
+    let table_end = (64 + 32 * sections).min(bytes.len());
+    for i in 0..sections {
+        let at = 64 + 32 * i;
+        let (offset, len) = (word(bytes, at + 8, 8) as usize, word(bytes, at + 16, 8) as usize);
+        if let Some(body) = offset.checked_add(len).and_then(|end| bytes.get(offset..end)) {
+            let crc = crc32fast::hash(body);
+            if let Some(slot) = bytes.get_mut(at + 24..at + 28) {
+                slot.copy_from_slice(&crc.to_le_bytes());
+            }
+        }
+    }
+    let mut h = crc32fast::Hasher::new();
+    h.update(&bytes[..60]);
+    h.update(&bytes[64..table_end]);
+    let crc = h.finalize();
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A thrown value must be an `Error` made by the API, never a trap (a Rust panic in wasm
+/// surfaces as `WebAssembly.RuntimeError` and leaves the module unusable).
+#[track_caller]
+fn assert_clean_throw(thrown: JsValue, what: &str) {
+    assert!(
+        !thrown.is_instance_of::<js_sys::WebAssembly::RuntimeError>(),
+        "{what}: the wasm module trapped: {thrown:?}"
+    );
+    message(thrown);
+}
+
+#[wasm_bindgen_test]
+fn seeded_values_of_every_type_and_forged_files_only_ever_throw_errors() {
+    let dim = 6;
+    let mut rng = Rng::new(20_261_203);
+    let base = random_vec(&mut rng, 200 * dim, 1.0);
+    let flat = js_new(dim as f64, "l2").expect("flat");
+    add(&flat, &base).expect("add");
+    let hnsw = hnsw_new(dim as f64, "cosine", r#"{"m": 6, "efConstruction": 20}"#).expect("hnsw");
+    add(&hnsw, &base).expect("add");
+    let ivf_opts = json(r#"{"nlist": 4, "pqM": 3, "nbits": 4}"#);
+    let ivf = Reflect::construct(&ivfpq_class(), &Array::of3(&(dim as f64).into(), &"l2".into(), &ivf_opts))
+        .expect("ivfpq");
+    call(&ivf, "train", &[f32s(&base)]).expect("train");
+    call(&ivf, "add", &[f32s(&base)]).expect("add");
+
+    let methods: [(&str, usize); 10] = [
+        ("search", 3),
+        ("searchBatch", 3),
+        ("add", 2),
+        ("remove", 1),
+        ("get", 1),
+        ("has", 1),
+        ("reserve", 1),
+        ("quantizeSq8", 1),
+        ("train", 1),
+        ("toBytes", 0),
+    ];
+    let (mut calls, mut thrown) = (0, 0);
+    for round in 0..1500 {
+        let target = [&flat, &hnsw, &ivf][round % 3];
+        let (method, arity) = methods[rng.below(methods.len() as u64) as usize];
+        let present = Reflect::has(target, &method.into()).unwrap_or(false);
+        if !present || (method == "quantizeSq8" && rng.below(8) != 0) {
+            continue;
+        }
+        let args: Vec<JsValue> = (0..arity).map(|_| arbitrary_js(&mut rng, dim)).collect();
+        calls += 1;
+        if let Err(e) = call(target, method, &args) {
+            thrown += 1;
+            assert_clean_throw(e, &format!("round {round}: {method}({args:?})"));
+        }
+    }
+    // Constructors and setters with arbitrary arguments.
+    for round in 0..300 {
+        let class = [js_class(), hnsw_class(), ivfpq_class()][round % 3].clone();
+        let args: Array = (0..3).map(|_| arbitrary_js(&mut rng, dim)).collect();
+        if let Err(e) = Reflect::construct(&class, &args) {
+            assert_clean_throw(e, &format!("new #{round}({args:?})"));
+        }
+        let value = arbitrary_js(&mut rng, dim);
+        if let Err(e) = Reflect::set(&hnsw, &"efSearch".into(), &value) {
+            assert_clean_throw(e, "efSearch =");
+        }
+    }
+    // Forged files: each kind's own bytes with a few bytes or words changed, checksums fixed.
+    let files =
+        [(js_class(), to_bytes(&flat)), (hnsw_class(), to_bytes(&hnsw)), (ivfpq_class(), to_bytes(&ivf))];
+    let mut opened = 0;
+    for round in 0..600 {
+        let (class, original) = &files[round % 3];
+        let mut bytes = original.clone();
+        for _ in 0..1 + rng.below(3) {
+            let at = rng.below(bytes.len() as u64) as usize;
+            match rng.below(4) {
+                0 => bytes[at] ^= 1 << rng.below(8),
+                1 => bytes[at] = [0, 0xff, 0x7f, 0x80][rng.below(4) as usize],
+                2 if at + 4 <= bytes.len() => {
+                    let v: u32 = [0, 1, u32::MAX, 0x7f7f_ffff, 0x7fc0_0000, 200][rng.below(6) as usize];
+                    bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                }
+                _ => bytes.truncate(at.max(1)),
+            }
+        }
+        reseal_all(&mut bytes);
+        match call(class, "fromBytes", &[Uint8Array::from(&bytes[..]).into()]) {
+            Err(e) => assert_clean_throw(e, &format!("fromBytes #{round}")),
+            Ok(index) => {
+                opened += 1;
+                let query = f32s(&base[..dim]);
+                if let Err(e) = call(&index, "search", &[query, 5.into()]) {
+                    assert_clean_throw(e, &format!("search of forged file #{round}"));
+                }
+            }
+        }
+    }
+    // The module is still sound: a fresh index answers what the naive loop says.
+    let fresh = js_new(dim as f64, "l2").expect("new after the fuzzing");
+    add(&fresh, &base).expect("add after the fuzzing");
+    let (ids, _) = search(&fresh, &base[dim..2 * dim], 1.0).expect("search after the fuzzing");
+    assert_eq!(ids, [1]);
+    // An absurd reservation is an error, not a trap.
+    assert_throws(call(&fresh, "reserve", &[u32::MAX.into()]), "full");
+    assert!(calls > 1000 && thrown > 100 && opened > 0, "calls {calls}, thrown {thrown}, opened {opened}");
+}

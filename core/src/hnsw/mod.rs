@@ -239,16 +239,31 @@ impl HnswIndex {
 
     /// Makes room for `additional` more vectors up front, so a large build does not grow its
     /// arrays by doubling (which briefly holds old and new copies).
-    pub fn reserve(&mut self, additional: usize) {
+    /// More than the index can ever hold (`u32` slots), or memory that cannot be had, is an
+    /// error rather than an abort.
+    pub fn reserve(&mut self, additional: usize) -> Result<()> {
+        use crate::scratch::try_reserve_more;
+        crate::scratch::check_capacity(self.levels.len(), additional)?;
+        // Checked up front, so the hinted reservations below cannot overflow or fail.
+        let too_big =
+            |what, per: usize| Error::OutOfMemory { what, bytes: additional as u64 * per as u64 * 4 };
+        let floats = additional.checked_mul(self.dim).ok_or(too_big("the vectors", self.dim))?;
+        let links = additional.checked_mul(self.m0 + 1).ok_or(too_big("the graph", self.m0 + 1))?;
         match &mut self.f16 {
-            Some(rows) => memory::reserve_exact_huge(rows, additional * self.dim),
-            None => memory::reserve_exact_huge(&mut self.vectors, additional * self.dim),
+            Some(rows) => try_reserve_more(rows, floats, "the binary16 vectors")?,
+            None => try_reserve_more(&mut self.vectors, floats, "the vectors")?,
+        }
+        try_reserve_more(&mut self.links0, links, "the graph")?;
+        match &mut self.f16 {
+            Some(rows) => memory::reserve_exact_huge(rows, floats),
+            None => memory::reserve_exact_huge(&mut self.vectors, floats),
         }
         self.levels.reserve_exact(additional);
         self.upper_offsets.reserve_exact(additional);
-        memory::reserve_exact_huge(&mut self.links0, additional * (self.m0 + 1));
+        memory::reserve_exact_huge(&mut self.links0, links);
         // About one node in m has upper levels, each a block of m + 1 words.
         self.upper.reserve(additional / self.params.m.max(1) * (self.params.m + 1) * 2);
+        Ok(())
     }
 
     /// Construction parameters.

@@ -117,7 +117,7 @@ impl<L: InvertedLists> Engine<'_, L> {
         // error, not an abort.
         let table_len = self.pq.m() * self.pq.ksub();
         for table in [&mut *query_table, &mut *list_table] {
-            crate::scratch::try_reserve_len(table, table_len, "IVF-PQ lookup tables")?;
+            crate::scratch::try_reserve_len(table, table_len, "the IVF-PQ lookup tables")?;
         }
         q.clear();
         q.extend_from_slice(query);
