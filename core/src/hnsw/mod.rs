@@ -13,16 +13,15 @@
 //! in wasm.
 
 mod reorder;
-mod search;
 mod view;
 
-pub use search::Scratch;
+pub use crate::graph::Scratch;
 pub use view::HnswView;
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use search::{Cand, Graph, HalfData, Scorer, ScratchPool, SqData};
+use crate::graph::{search_graph, Cand, Graph, HalfData, Scorer, ScratchPool, SqData};
 
 use crate::quant::sq::ScalarQuantizer;
 use crate::simd::half::HalfKernels;
@@ -30,18 +29,15 @@ use crate::simd::half::HalfKernels;
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
 use crate::memory;
 use crate::rng::Rng;
-use crate::validate::{check_dim, check_query, check_vectors};
-use crate::{
-    Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch, ZeroVectorKind,
-};
+use crate::validate::{check_dim, check_vectors};
+use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch, ZeroVectorKind};
 
 /// The highest level a node may get (levels are stored as bytes; with M ≥ 2 a level above 31
 /// has probability below 2^-31 per node).
 pub const MAX_LEVEL: u8 = 31;
-/// The `ef` used when a search does not set one.
-pub const DEFAULT_EF: usize = 64;
+pub use crate::graph::DEFAULT_EF;
 /// Sentinel for "no node".
-const NONE: u32 = u32::MAX;
+const NONE: u32 = crate::graph::NO_NODE;
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -896,7 +892,7 @@ fn link_with<S: Scorer>(
         if let Some(first) = sorted.first() {
             ep = *first;
         }
-        g.select(&sorted, g.m, &mut selected, &mut decoded);
+        g.select(&sorted, g.m, 1.0, &mut selected, &mut decoded);
         locks.run(id, &mut || set_own_list(g, id, lc, &selected));
         chosen.push((lc, selected.len()));
         s.chosen_cands.extend_from_slice(&selected);
@@ -943,7 +939,7 @@ fn reselect(g: &Graph<'_, [AtomicU32]>, node: u32, level: usize, mut cands: Vec<
     cands.sort_unstable_by(Cand::order);
     let cap = if level == 0 { g.m0 } else { g.m };
     let mut kept = Vec::with_capacity(cap);
-    g.select(&cands, cap, &mut kept, &mut Vec::new());
+    g.select(&cands, cap, 1.0, &mut kept, &mut Vec::new());
     write_list(g, node, level, kept.iter().map(|c| c.id));
 }
 
@@ -970,110 +966,6 @@ fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, level: u
         .collect();
     cands.push(Cand { d, id: new });
     reselect(g, node, level, cands);
-}
-
-/// Validates a query and runs it against any graph storage.
-fn search_graph<L: ?Sized + search::LinkWords>(
-    g: &Graph<'_, L>,
-    query: &[f32],
-    k: usize,
-    params: &SearchParams,
-    filter: Option<&dyn Filter>,
-    s: &mut Scratch,
-    out: &mut Vec<Neighbor>,
-) -> Result<()> {
-    check_query(query, g.dim, k)?;
-    if g.count == 0 || g.entry == NONE {
-        return Err(Error::EmptyIndex);
-    }
-    // With deletions, results are limited to live slots (tombstones are still walked through).
-    let live = Live::new(g.deleted);
-    let combined;
-    let filter: Option<&dyn Filter> = match &live {
-        Some(l) => {
-            combined = l.with(filter);
-            Some(&combined)
-        }
-        None => filter,
-    };
-    // The normalised query lives in the scratch; moved out while the search borrows the rest.
-    let mut qbuf = core::mem::take(&mut s.query);
-    let q: &[f32] = if g.metric.normalizes() {
-        qbuf.clear();
-        qbuf.extend_from_slice(query);
-        if !g.kernels.normalize(&mut qbuf) {
-            s.query = qbuf;
-            return Err(Error::ZeroVector { what: ZeroVectorKind::Query });
-        }
-        &qbuf
-    } else {
-        query
-    };
-    // More results than nodes cannot exist; capping here keeps a huge k from sizing heaps.
-    let k = k.min(g.count);
-    let ef = if params.ef == 0 { DEFAULT_EF } else { params.ef }.max(k);
-    let r = match g.sq {
-        Some(sq) => {
-            let mut prepared = core::mem::take(&mut s.sq_query);
-            prepared.prepare(sq.quantizer, g.metric, &g.kernels, q);
-            // A codes-only index (default factor 0) has no f32 vectors to re-rank with (its
-            // file has none), so the owned index answers as its file does.
-            let factor = if (g.vectors.is_empty() && g.half.is_none()) || sq.rerank == 0 {
-                0
-            } else if params.rerank_factor > 0 {
-                params.rerank_factor
-            } else {
-                sq.rerank
-            };
-            // Re-rank the best k × factor of the ef candidates the walk kept.
-            let pool = if factor > 0 { k.saturating_mul(factor).min(ef).max(k) } else { k };
-            let r = search_filtered(g, &g.quantized(sq.codes, &prepared), pool, ef, filter, s, out);
-            s.sq_query = prepared;
-            if factor > 0 {
-                rerank_exact(g, q, k, s, out);
-            }
-            r
-        }
-        None => match g.half(q) {
-            Some(half) => search_filtered(g, &half, k, ef, filter, s, out),
-            None => search_filtered(g, &g.exact(q), k, ef, filter, s, out),
-        },
-    };
-    s.query = qbuf;
-    r
-}
-
-/// The live-slot filter of an index with deletions, optionally narrowed by a caller's filter.
-pub(crate) struct Live<'a> {
-    deleted: &'a [u64],
-    dead: usize,
-    user: Option<&'a dyn Filter>,
-}
-
-impl<'a> Live<'a> {
-    /// `None` when nothing is deleted, so searches without deletions pay nothing.
-    pub(crate) fn new(deleted: &'a [u64]) -> Option<Self> {
-        let dead: usize = deleted.iter().map(|w| w.count_ones() as usize).sum();
-        (dead > 0).then_some(Self { deleted, dead, user: None })
-    }
-    fn with(&self, user: Option<&'a dyn Filter>) -> Live<'a> {
-        Live { deleted: self.deleted, dead: self.dead, user }
-    }
-}
-
-impl Filter for Live<'_> {
-    #[inline]
-    fn allows(&self, id: u32) -> bool {
-        let alive = self.deleted.get(id as usize / 64).is_none_or(|w| (w >> (id % 64)) & 1 == 0);
-        alive && self.user.is_none_or(|f| f.allows(id))
-    }
-    fn count_allowed(&self, n: u32) -> Option<u32> {
-        match self.user {
-            // An upper bound when the caller's set overlaps the deleted slots; estimates only.
-            Some(f) => f.count_allowed(n),
-            None => Some(n.saturating_sub(self.dead as u32)),
-        }
-    }
 }
 
 /// Re-selects `node`'s list at `level` without the nodes `gone` names: candidates are its other
@@ -1117,104 +1009,6 @@ fn repair_list(
     ids.dedup();
     let cands: Vec<Cand> = ids.iter().map(|&id| Cand { d: g.pair(base, id), id }).collect();
     reselect(g, node, level, cands);
-}
-
-/// How many of the `n` ids `filter` allows: exact when the filter knows, else estimated from a
-/// fixed sample of 256 evenly spaced ids (deterministic, so results are too).
-fn estimate_matches(filter: &dyn Filter, n: usize) -> usize {
-    if let Some(c) = filter.count_allowed(n as u32) {
-        return c as usize;
-    }
-    let samples = n.min(256);
-    let hits = (0..samples).filter(|i| filter.allows((i * n / samples) as u32)).count();
-    hits * n / samples.max(1)
-}
-
-/// Graph search, or exact search over the allowed ids where the filter is selective enough
-/// that a graph walk would visit more nodes than there are matches. Never returns fewer than
-/// `min(k, matches)` results: a graph walk that comes back short is redone exactly.
-fn search_filtered<L: ?Sized + search::LinkWords, S: search::Scorer>(
-    g: &Graph<'_, L>,
-    q: &S,
-    k: usize,
-    ef: usize,
-    filter: Option<&dyn Filter>,
-    s: &mut Scratch,
-    out: &mut Vec<Neighbor>,
-) -> Result<()> {
-    if let Some(f) = filter {
-        let n = g.count;
-        let matches = estimate_matches(f, n);
-        // A walk visits about ef / selectivity nodes, a scan the matches: scan when
-        // matches^2 < 4 ef n, i.e. selectivity below sqrt(4 ef / n) (5 % at n = 100k, ef = 64).
-        if (matches as u128) * (matches as u128) < 4 * ef as u128 * n as u128 {
-            exact_filtered(g, q, k, f, out);
-            return Ok(());
-        }
-    }
-    g.search(q, g.entry, g.max_level as usize, ef, filter, s);
-    let mut sorted = core::mem::take(&mut s.sorted);
-    s.top.drain_sorted(&mut sorted);
-    let mut top = TopK::new(k, out);
-    for c in sorted.iter().take(k) {
-        top.push(Neighbor::new(c.id, c.d));
-    }
-    top.finish();
-    s.sorted = sorted;
-    if let Some(f) = filter {
-        if out.len() < k {
-            exact_filtered(g, q, k, f, out);
-        }
-    }
-    Ok(())
-}
-
-/// Exact top-k among the ids `filter` allows.
-fn exact_filtered<L: ?Sized + search::LinkWords, S: search::Scorer>(
-    g: &Graph<'_, L>,
-    q: &S,
-    k: usize,
-    filter: &dyn Filter,
-    out: &mut Vec<Neighbor>,
-) {
-    let mut top = TopK::new(k, out);
-    for id in 0..g.count as u32 {
-        if filter.allows(id) {
-            let c = Neighbor::new(id, q.dist(id));
-            if top.worst().is_none_or(|w| c.cmp_rank(w).is_lt()) {
-                top.push(c);
-            }
-        }
-    }
-    top.finish();
-}
-
-/// Replaces the approximate candidates in `out` by the `k` nearest of them under full-precision
-/// distances: to the stored binary16 rows when the index keeps those, else to the `f32` vectors.
-fn rerank_exact<L: ?Sized + search::LinkWords>(
-    g: &Graph<'_, L>,
-    q: &[f32],
-    k: usize,
-    s: &mut Scratch,
-    out: &mut Vec<Neighbor>,
-) {
-    match g.half(q) {
-        Some(half) => rerank_with(&half, k, s, out),
-        None => rerank_with(&g.exact(q), k, s, out),
-    }
-}
-
-fn rerank_with<S: search::Scorer>(exact: &S, k: usize, s: &mut Scratch, out: &mut Vec<Neighbor>) {
-    for n in out.iter() {
-        exact.prefetch(n.id);
-    }
-    s.rerank.clear();
-    s.rerank.extend(out.iter().map(|n| Neighbor::new(n.id, exact.dist(n.id))));
-    let mut top = TopK::new(k, out);
-    for &n in &s.rerank {
-        top.push(n);
-    }
-    top.finish();
 }
 
 /// Fails on the first value binary16 cannot hold (`|x| > 65504`), naming its vector.

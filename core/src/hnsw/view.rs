@@ -6,12 +6,12 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
-use super::search::{Graph, HalfData, Scratch, ScratchPool, SqData};
-use super::{search_graph, HnswIndex, HnswParams, MAX_LEVEL, NONE};
+use super::{HnswIndex, HnswParams, MAX_LEVEL, NONE};
 use crate::format::{
     cast_f32, cast_u16, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind,
 };
 use crate::format::{invalid as bad, range_in as range_of};
+use crate::graph::{search_graph, Graph, HalfData, Scratch, ScratchPool, SqData};
 use crate::quant::sq::ScalarQuantizer;
 use crate::rng::Rng;
 use crate::simd::half::HalfKernels;

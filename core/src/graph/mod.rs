@@ -1,110 +1,29 @@
-//! The search machinery every HNSW operation shares: candidate heaps, the visited set with
-//! generation counters, the read-only graph accessor (over atomics while building, over file
-//! bytes when opened in place), layer search and the neighbour-selection heuristic.
+//! The graph layer every graph index shares: the read-only graph accessor (over atomics while
+//! building, over file bytes when opened in place), the per-thread scratch, greedy descent and
+//! best-first search of a level, neighbour selection (`prune`), and the query side — filter
+//! planning and exact re-rank (`query`). HNSW uses every level; a flat graph (Vamana) is
+//! level 0 alone.
+
+mod heap;
+mod prune;
+mod query;
+mod scorer;
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use crate::quant::sq::{ScalarQuantizer, SqQuery};
+use crate::quant::sq::SqQuery;
 use crate::scratch::Visited;
 use crate::{Filter, Kernels, Metric, Neighbor};
 
-/// A candidate: distance to the query and node id. Ordered by distance, then id, so every
-/// choice the graph makes is deterministic.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Cand {
-    pub d: f32,
-    pub id: u32,
-}
+pub(crate) use heap::{Cand, Heap};
+pub(crate) use query::search_graph;
+pub(crate) use scorer::{Exact, Half, HalfData, Quantized, Scorer, SqData};
 
-impl Cand {
-    #[inline(always)]
-    pub fn before(self, other: Self) -> bool {
-        self.d < other.d || (self.d == other.d && self.id < other.id)
-    }
-
-    /// The same order as [`Cand::before`], for sorting.
-    pub fn order(a: &Self, b: &Self) -> core::cmp::Ordering {
-        if a.before(*b) {
-            core::cmp::Ordering::Less
-        } else {
-            core::cmp::Ordering::Greater
-        }
-    }
-}
-
-/// A binary heap over `Cand`, max-first when `MAX` else min-first.
-#[derive(Default, Clone)]
-pub(crate) struct Heap<const MAX: bool> {
-    items: Vec<Cand>,
-}
-
-impl<const MAX: bool> Heap<MAX> {
-    #[inline(always)]
-    fn above(a: Cand, b: Cand) -> bool {
-        if MAX {
-            b.before(a)
-        } else {
-            a.before(b)
-        }
-    }
-    pub fn clear(&mut self) {
-        self.items.clear();
-    }
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-    #[inline(always)]
-    pub fn peek(&self) -> Option<Cand> {
-        self.items.first().copied()
-    }
-    #[inline]
-    pub fn push(&mut self, c: Cand) {
-        self.items.push(c);
-        let mut i = self.items.len() - 1;
-        while i > 0 {
-            let p = (i - 1) / 2;
-            if Self::above(self.items[i], self.items[p]) {
-                self.items.swap(i, p);
-                i = p;
-            } else {
-                break;
-            }
-        }
-    }
-    #[inline]
-    pub fn pop(&mut self) -> Option<Cand> {
-        let last = self.items.pop()?;
-        if self.items.is_empty() {
-            return Some(last);
-        }
-        let top = core::mem::replace(&mut self.items[0], last);
-        let n = self.items.len();
-        let mut i = 0;
-        loop {
-            let l = 2 * i + 1;
-            if l >= n {
-                break;
-            }
-            let r = l + 1;
-            let c = if r < n && Self::above(self.items[r], self.items[l]) { r } else { l };
-            if Self::above(self.items[c], self.items[i]) {
-                self.items.swap(i, c);
-                i = c;
-            } else {
-                break;
-            }
-        }
-        Some(top)
-    }
-    /// Drains into `out` sorted nearest first.
-    pub fn drain_sorted(&mut self, out: &mut Vec<Cand>) {
-        out.clear();
-        out.extend_from_slice(&self.items);
-        self.items.clear();
-        out.sort_unstable_by(Cand::order);
-    }
-}
+/// The `ef` (candidate-list size) a search uses when it does not set one.
+pub const DEFAULT_EF: usize = 64;
+/// "No node": the entry point of an empty graph.
+pub(crate) const NO_NODE: u32 = u32::MAX;
 
 /// Per-thread working memory of a search or an insert, reused so a query allocates nothing.
 #[derive(Default, Clone)]
@@ -167,108 +86,6 @@ impl LinkWords for [AtomicU32] {
             crate::simd::prefetch_line(w);
         }
     }
-}
-
-/// How a search scores nodes against its query: exactly on `f32` vectors, or on codes.
-pub(crate) trait Scorer {
-    /// Distance from the query to node `id` (NaN ranked as infinity).
-    fn dist(&self, id: u32) -> f32;
-    /// The bytes [`Scorer::dist`] reads for `id`.
-    fn row_bytes(&self, id: u32) -> &[u8];
-    /// Starts loading what [`Scorer::dist`] will read for `id`.
-    #[inline(always)]
-    fn prefetch(&self, id: u32) {
-        crate::simd::prefetch_bytes(self.row_bytes(id));
-    }
-}
-
-/// NaN only arises when finite inputs overflow; a search ranks it as the farthest.
-#[inline(always)]
-fn farthest_if_nan(d: f32) -> f32 {
-    if d.is_nan() {
-        f32::INFINITY
-    } else {
-        d
-    }
-}
-
-/// Exact distances to `f32` vectors.
-pub(crate) struct Exact<'a> {
-    kernels: Kernels,
-    metric: Metric,
-    dim: usize,
-    vectors: &'a [f32],
-    q: &'a [f32],
-}
-
-impl Scorer for Exact<'_> {
-    #[inline(always)]
-    fn dist(&self, id: u32) -> f32 {
-        let s = id as usize * self.dim;
-        farthest_if_nan(self.metric.distance(&self.kernels, self.q, &self.vectors[s..s + self.dim]))
-    }
-    #[inline(always)]
-    fn row_bytes(&self, id: u32) -> &[u8] {
-        let s = id as usize * self.dim;
-        bytemuck::cast_slice(&self.vectors[s..s + self.dim])
-    }
-}
-
-/// Distances to the binary16 copy of the vectors the parallel build walks (`simd::half`).
-pub(crate) struct Half<'a> {
-    data: HalfData<'a>,
-    dim: usize,
-    q: &'a [f32],
-}
-
-impl Scorer for Half<'_> {
-    #[inline(always)]
-    fn dist(&self, id: u32) -> f32 {
-        let s = id as usize * self.dim;
-        farthest_if_nan(self.data.kernels.distance(self.q, &self.data.rows[s..s + self.dim]))
-    }
-    #[inline(always)]
-    fn row_bytes(&self, id: u32) -> &[u8] {
-        let s = id as usize * self.dim;
-        bytemuck::cast_slice(&self.data.rows[s..s + self.dim])
-    }
-}
-
-/// A build-time binary16 copy of every slot's vector and its distance kernels.
-#[derive(Clone, Copy)]
-pub(crate) struct HalfData<'a> {
-    pub rows: &'a [u16],
-    pub kernels: crate::simd::half::HalfKernels,
-}
-
-/// Approximate distances to scalar-quantized codes.
-pub(crate) struct Quantized<'a> {
-    kernels: Kernels,
-    dim: usize,
-    codes: &'a [u8],
-    query: &'a SqQuery,
-}
-
-impl Scorer for Quantized<'_> {
-    #[inline(always)]
-    fn dist(&self, id: u32) -> f32 {
-        let s = id as usize * self.dim;
-        self.query.distance(&self.kernels, &self.codes[s..s + self.dim])
-    }
-    #[inline(always)]
-    fn row_bytes(&self, id: u32) -> &[u8] {
-        let s = id as usize * self.dim;
-        &self.codes[s..s + self.dim]
-    }
-}
-
-/// Scalar-quantized codes of every slot, beside (or instead of) the `f32` vectors.
-#[derive(Clone, Copy)]
-pub(crate) struct SqData<'a> {
-    pub quantizer: &'a ScalarQuantizer,
-    pub codes: &'a [u8],
-    /// Default re-rank factor; 0 when the index keeps no `f32` vectors.
-    pub rerank: usize,
 }
 
 /// A read-only view of a graph and its vectors.
@@ -452,58 +269,6 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
                         }
                     }
                 }
-            }
-        }
-    }
-
-    /// The heuristic of Malkov & Yashunin (Algorithm 4, as hnswlib): walking candidates nearest
-    /// first, keep one only if it is closer to the base than to every neighbour already kept.
-    /// `cands` must be sorted nearest first; the result goes to `out`. Like hnswlib, fewer
-    /// than `max` candidates are all kept, and exactly `max` are pruned like more.
-    /// `buf` holds decoded rows while the build walks binary16 rows.
-    pub fn select(&self, cands: &[Cand], max: usize, out: &mut Vec<Cand>, buf: &mut Vec<f32>) {
-        out.clear();
-        if cands.len() < max {
-            out.extend_from_slice(cands);
-            return;
-        }
-        let Some(h) = self.half else {
-            for &c in cands {
-                if out.len() >= max {
-                    break;
-                }
-                let v = self.vector(c.id);
-                let good = out.iter().all(|r| {
-                    let d = self.metric.distance(&self.kernels, v, self.vector(r.id));
-                    d >= c.d || d.is_nan()
-                });
-                if good {
-                    out.push(c);
-                }
-            }
-            return;
-        };
-        // Binary16 rows: each candidate is decoded once, behind the decoded rows of the ones
-        // kept so far, and compared with those by the `f32` kernel. That is bit for bit the
-        // binary16 kernel on the row, with cheaper arithmetic (simd128 has no conversion
-        // instruction); a kept candidate's row simply stays where it was decoded.
-        let dim = self.dim;
-        buf.clear();
-        for &c in cands {
-            if out.len() >= max {
-                break;
-            }
-            let kept = out.len() * dim;
-            buf.truncate(kept);
-            let s = c.id as usize * dim;
-            h.kernels.decode_into(&h.rows[s..s + dim], buf);
-            let (rows, v) = buf.split_at(kept);
-            let good = rows.chunks_exact(dim).all(|r| {
-                let d = self.metric.distance(&self.kernels, v, r);
-                d >= c.d || d.is_nan()
-            });
-            if good {
-                out.push(c);
             }
         }
     }

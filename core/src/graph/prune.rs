@@ -1,0 +1,130 @@
+//! Neighbour selection: RobustPrune (Vamana, DiskANN §3) with its α, of which the HNSW
+//! heuristic (Malkov & Yashunin, Algorithm 4) is the case α = 1.
+
+use alloc::vec::Vec;
+
+use super::{Cand, Graph, LinkWords};
+
+/// Whether candidate `c` (at distance `c.d` from the base) survives a neighbour `r` already
+/// kept, at distance `to_kept` from it: unless `α · d(c, r) < d(base, c)`. At α = 1 this is
+/// hnswlib's test (keep when `d(c, r) ≥ d(base, c)`; multiplying by 1.0 is exact, so seeded
+/// files are unchanged); α > 1 keeps more, longer edges (DiskANN's second pass).
+#[inline(always)]
+pub(crate) fn survives(c: Cand, to_kept: f32, alpha: f32) -> bool {
+    alpha * to_kept >= c.d || to_kept.is_nan()
+}
+
+/// RobustPrune over `cands` sorted nearest first: walking them in order, keep each that
+/// [`survives`] every one kept before it, up to `max`. `dist(c, r)` is the distance between
+/// two candidates' vectors.
+pub(crate) fn robust_prune(
+    cands: &[Cand],
+    max: usize,
+    alpha: f32,
+    out: &mut Vec<Cand>,
+    mut dist: impl FnMut(Cand, Cand) -> f32,
+) {
+    out.clear();
+    for &c in cands {
+        if out.len() >= max {
+            break;
+        }
+        if out.iter().all(|&r| survives(c, dist(c, r), alpha)) {
+            out.push(c);
+        }
+    }
+}
+
+impl<L: ?Sized + LinkWords> Graph<'_, L> {
+    /// Neighbour selection as HNSW does it (Malkov & Yashunin, Algorithm 4, as hnswlib) with
+    /// RobustPrune's `alpha` (1 for HNSW): `cands` sorted nearest first, the result in `out`.
+    /// Like hnswlib, fewer than `max` candidates are all kept, and exactly `max` are pruned
+    /// like more. `buf` holds decoded rows while the build walks binary16 rows.
+    pub fn select(&self, cands: &[Cand], max: usize, alpha: f32, out: &mut Vec<Cand>, buf: &mut Vec<f32>) {
+        out.clear();
+        if cands.len() < max {
+            out.extend_from_slice(cands);
+            return;
+        }
+        let Some(h) = self.half else {
+            robust_prune(cands, max, alpha, out, |c, r| {
+                self.metric.distance(&self.kernels, self.vector(c.id), self.vector(r.id))
+            });
+            return;
+        };
+        // Binary16 rows: each candidate is decoded once, behind the decoded rows of the ones
+        // kept so far, and compared with those by the `f32` kernel. That is bit for bit the
+        // binary16 kernel on the row, with cheaper arithmetic (simd128 has no conversion
+        // instruction); a kept candidate's row simply stays where it was decoded.
+        let dim = self.dim;
+        buf.clear();
+        for &c in cands {
+            if out.len() >= max {
+                break;
+            }
+            let kept = out.len() * dim;
+            buf.truncate(kept);
+            let s = c.id as usize * dim;
+            h.kernels.decode_into(&h.rows[s..s + dim], buf);
+            let (rows, v) = buf.split_at(kept);
+            let good =
+                rows.chunks_exact(dim).all(|r| survives(c, self.metric.distance(&self.kernels, v, r), alpha));
+            if good {
+                out.push(c);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn l2(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    }
+
+    /// The α-condition RobustPrune promises, on random point sets: every kept neighbour survives
+    /// each one kept before it, and every dropped candidate (while there was room) is occluded
+    /// by a kept one nearer the base — α · d(c, r) < d(base, c).
+    #[test]
+    fn robust_prune_keeps_exactly_the_alpha_condition() {
+        let mut rng = Rng::new(7);
+        for round in 0..300 {
+            let dim = 1 + rng.below(8) as usize;
+            let n = 1 + rng.below(60) as usize;
+            let alpha = [1.0, 1.2, 1.5, 2.0][round % 4];
+            let max = 1 + rng.below(24) as usize;
+            let points: Vec<Vec<f32>> =
+                (0..=n).map(|_| (0..dim).map(|_| rng.next_f32() * 2.0 - 1.0).collect()).collect();
+            let base = &points[n];
+            let mut cands: Vec<Cand> =
+                (0..n as u32).map(|id| Cand { d: l2(base, &points[id as usize]), id }).collect();
+            cands.sort_unstable_by(Cand::order);
+            let d = |c: Cand, r: Cand| l2(&points[c.id as usize], &points[r.id as usize]);
+            let mut out = Vec::new();
+            robust_prune(&cands, max, alpha, &mut out, d);
+            assert!(out.len() <= max && !out.is_empty());
+            assert_eq!(out[0], cands[0], "the nearest candidate is always kept");
+            for (i, &c) in out.iter().enumerate() {
+                assert!(
+                    out[..i].iter().all(|&r| alpha * d(c, r) >= c.d),
+                    "round {round}: kept {c:?} is occluded"
+                );
+            }
+            let last_considered = cands.iter().position(|&c| c == *out.last().unwrap()).unwrap();
+            let full = out.len() == max;
+            for &c in &cands[..if full { last_considered } else { cands.len() }] {
+                if out.contains(&c) {
+                    continue;
+                }
+                let kept_before: Vec<Cand> = out.iter().copied().filter(|r| r.before(c)).collect();
+                assert!(
+                    kept_before.iter().any(|&r| alpha * d(c, r) < c.d),
+                    "round {round}: dropped {c:?} is occluded by no kept neighbour"
+                );
+            }
+        }
+    }
+}

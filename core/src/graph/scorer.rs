@@ -1,0 +1,108 @@
+//! How a graph search scores nodes against its query: exactly on `f32` rows, on binary16 rows,
+//! or approximately on SQ8 codes — one trait, so the walk is written once and monomorphised
+//! per storage.
+
+use crate::quant::sq::{ScalarQuantizer, SqQuery};
+use crate::{Kernels, Metric};
+
+/// How a search scores nodes against its query: exactly on `f32` vectors, or on codes.
+pub(crate) trait Scorer {
+    /// Distance from the query to node `id` (NaN ranked as infinity).
+    fn dist(&self, id: u32) -> f32;
+    /// The bytes [`Scorer::dist`] reads for `id`.
+    fn row_bytes(&self, id: u32) -> &[u8];
+    /// Starts loading what [`Scorer::dist`] will read for `id`.
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        crate::simd::prefetch_bytes(self.row_bytes(id));
+    }
+}
+
+/// NaN only arises when finite inputs overflow; a search ranks it as the farthest.
+#[inline(always)]
+fn farthest_if_nan(d: f32) -> f32 {
+    if d.is_nan() {
+        f32::INFINITY
+    } else {
+        d
+    }
+}
+
+/// Exact distances to `f32` vectors.
+pub(crate) struct Exact<'a> {
+    pub(super) kernels: Kernels,
+    pub(super) metric: Metric,
+    pub(super) dim: usize,
+    pub(super) vectors: &'a [f32],
+    pub(super) q: &'a [f32],
+}
+
+impl Scorer for Exact<'_> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        let s = id as usize * self.dim;
+        farthest_if_nan(self.metric.distance(&self.kernels, self.q, &self.vectors[s..s + self.dim]))
+    }
+    #[inline(always)]
+    fn row_bytes(&self, id: u32) -> &[u8] {
+        let s = id as usize * self.dim;
+        bytemuck::cast_slice(&self.vectors[s..s + self.dim])
+    }
+}
+
+/// Distances to the binary16 copy of the vectors the parallel build walks (`simd::half`).
+pub(crate) struct Half<'a> {
+    pub(super) data: HalfData<'a>,
+    pub(super) dim: usize,
+    pub(super) q: &'a [f32],
+}
+
+impl Scorer for Half<'_> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        let s = id as usize * self.dim;
+        farthest_if_nan(self.data.kernels.distance(self.q, &self.data.rows[s..s + self.dim]))
+    }
+    #[inline(always)]
+    fn row_bytes(&self, id: u32) -> &[u8] {
+        let s = id as usize * self.dim;
+        bytemuck::cast_slice(&self.data.rows[s..s + self.dim])
+    }
+}
+
+/// A build-time binary16 copy of every slot's vector and its distance kernels.
+#[derive(Clone, Copy)]
+pub(crate) struct HalfData<'a> {
+    pub rows: &'a [u16],
+    pub kernels: crate::simd::half::HalfKernels,
+}
+
+/// Approximate distances to scalar-quantized codes.
+pub(crate) struct Quantized<'a> {
+    pub(super) kernels: Kernels,
+    pub(super) dim: usize,
+    pub(super) codes: &'a [u8],
+    pub(super) query: &'a SqQuery,
+}
+
+impl Scorer for Quantized<'_> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        let s = id as usize * self.dim;
+        self.query.distance(&self.kernels, &self.codes[s..s + self.dim])
+    }
+    #[inline(always)]
+    fn row_bytes(&self, id: u32) -> &[u8] {
+        let s = id as usize * self.dim;
+        &self.codes[s..s + self.dim]
+    }
+}
+
+/// Scalar-quantized codes of every slot, beside (or instead of) the `f32` vectors.
+#[derive(Clone, Copy)]
+pub(crate) struct SqData<'a> {
+    pub quantizer: &'a ScalarQuantizer,
+    pub codes: &'a [u8],
+    /// Default re-rank factor; 0 when the index keeps no `f32` vectors.
+    pub rerank: usize,
+}
