@@ -32,6 +32,7 @@ pub mod rng;
 mod scratch;
 pub mod simd;
 mod validate;
+pub mod vamana;
 
 pub use choice::{Choice, ExpectedNames, UnknownChoice};
 pub use error::{Error, ZeroVectorKind};
@@ -46,6 +47,7 @@ pub use metric::{Metric, UnknownMetric};
 pub use neighbor::{Neighbor, TopK};
 pub use simd::{Isa, Kernels};
 pub use validate::{check_query, check_vectors, in_range, MAX_COMPONENT};
+pub use vamana::{VamanaIndex, VamanaParams};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;

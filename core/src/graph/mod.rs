@@ -17,6 +17,7 @@ use crate::scratch::Visited;
 use crate::{Filter, Kernels, Metric, Neighbor};
 
 pub(crate) use heap::{Cand, Heap};
+pub(crate) use prune::robust_prune;
 pub(crate) use query::search_graph;
 pub(crate) use scorer::{Exact, Half, HalfData, Quantized, Scorer, SqData};
 
@@ -44,6 +45,10 @@ pub struct Scratch {
     pub(crate) rerank: Vec<Neighbor>,
     /// A vector decoded from the parallel build's binary16 copy.
     pub(crate) decoded: Vec<f32>,
+    /// When set, [`Graph::search_level`] records every node it expands in `expanded` (the
+    /// visited set Vamana's build prunes from).
+    pub(crate) record_expanded: bool,
+    pub(crate) expanded: Vec<Cand>,
 }
 
 /// Reusable scratch for searches through `&self`.
@@ -224,6 +229,7 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         if filter.is_none_or(|f| f.allows(entry.id)) {
             s.top.push(entry);
         }
+        s.expanded.clear();
         while let Some(c) = s.candidates.pop() {
             if s.top.len() >= ef {
                 if let Some(worst) = s.top.peek() {
@@ -231,6 +237,9 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
                         break;
                     }
                 }
+            }
+            if s.record_expanded {
+                s.expanded.push(c);
             }
             // The next candidate's list is likely the next cache miss: start loading it now, so it
             // arrives while this candidate's neighbours are scored.

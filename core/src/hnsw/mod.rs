@@ -13,9 +13,11 @@
 //! in wasm.
 
 mod reorder;
+mod vamana;
 mod view;
 
 pub use crate::graph::Scratch;
+pub use vamana::VamanaParams;
 pub use view::HnswView;
 
 use alloc::vec::Vec;
@@ -93,6 +95,8 @@ pub struct HnswIndex {
     /// Binary16 rows of every slot when the index stores its vectors in binary16 (see
     /// [`HnswIndex::store_f16`]); `vectors` is then empty.
     f16: Option<Vec<u16>>,
+    /// A flat graph (Vamana): every node on level 0 alone, `m0` links each.
+    flat: bool,
 }
 
 /// An index's scalar quantizer, the codes of every slot, and the default re-rank factor
@@ -140,6 +144,7 @@ impl HnswIndex {
             free: Vec::new(),
             sq: None,
             f16: None,
+            flat: false,
         })
     }
 
@@ -314,6 +319,9 @@ impl HnswIndex {
     }
 
     fn draw_level(&mut self) -> u8 {
+        if self.flat {
+            return 0;
+        }
         let ml = 1.0 / libm::log(self.params.m as f64);
         // 1 - u lies in (0, 1], so the logarithm is finite.
         let u = 1.0 - self.rng.next_f64();
@@ -630,6 +638,16 @@ impl HnswIndex {
         self.max_level = max_level;
         ids.extend(start..end);
         Ok(ids)
+    }
+
+    /// Node `id`'s level-0 links (empty for an unknown id).
+    pub(crate) fn level0_links(&self, id: u32) -> Vec<u32> {
+        if id as usize >= self.levels.len() {
+            return Vec::new();
+        }
+        let g = self.graph();
+        let (start, len) = g.list(id, 0);
+        (start..start + len).map(|i| g.link(0, i)).collect()
     }
 
     fn graph(&self) -> Graph<'_, [AtomicU32]> {

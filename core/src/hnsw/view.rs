@@ -436,6 +436,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 _ => g.vectors.to_vec(),
             },
             f16: g.half.map(|h| h.rows.to_vec()),
+            flat: false,
             levels: g.levels[..count].to_vec(),
             upper_offsets: g.upper_offsets.to_vec(),
             links0: g.links0.iter().map(|&w| AtomicU32::new(w)).collect(),

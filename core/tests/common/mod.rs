@@ -9,6 +9,7 @@ use neardb_core::{Error, FlatIndex, HnswView, SearchParams, VectorSearch};
 
 /// `bytes` with every section passed through `edit` (which returns `false` to drop it) and
 /// `extra` sections appended, written out again as a file.
+#[allow(dead_code)] // not every test file that includes this module forges files
 pub fn rewrite(
     bytes: &[u8],
     extra: &[(SectionKind, Vec<u8>)],

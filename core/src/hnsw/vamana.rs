@@ -1,0 +1,253 @@
+//! Vamana's build (Subramanya et al., DiskANN, NeurIPS 2019, §2–3) on the shared graph layer:
+//! a flat graph — every node on level 0, at most R links — entered at the medoid, built by
+//! searching for each point with list size L and pruning the nodes that search expanded with
+//! RobustPrune(α), then adding the reverse links (pruning a list that overflows). Two passes:
+//! α = 1 first (a sparse, navigable graph), then the requested α > 1 (longer edges that cut
+//! the hops of a search). Sequential and seeded, so a build is reproducible on every target.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use super::{write_list, HnswIndex, HnswParams};
+use crate::graph::{robust_prune, Cand, Graph, Scorer, Scratch};
+use crate::rng::Rng;
+use crate::{Error, Metric, Result};
+
+/// Vamana's construction parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VamanaParams {
+    /// Most links per node (R).
+    pub r: usize,
+    /// Candidate-list size of the build's searches (L).
+    pub l: usize,
+    /// RobustPrune's α of the second pass (≥ 1; DiskANN's default 1.2).
+    pub alpha: f32,
+    /// Seed of the insertion order.
+    pub seed: u64,
+}
+
+impl Default for VamanaParams {
+    fn default() -> Self {
+        Self { r: 32, l: 100, alpha: 1.2, seed: 0x0005_EED0_F01D }
+    }
+}
+
+impl VamanaParams {
+    pub(crate) fn check(&self) -> Result<()> {
+        if !(2..=512).contains(&self.r) {
+            return Err(Error::InvalidParameter { name: "r", reason: "must be between 2 and 512" });
+        }
+        if self.l == 0 {
+            return Err(Error::InvalidParameter { name: "l", reason: "must be at least 1" });
+        }
+        if !(self.alpha >= 1.0 && self.alpha <= 4.0) {
+            return Err(Error::InvalidParameter { name: "alpha", reason: "must be between 1 and 4" });
+        }
+        Ok(())
+    }
+}
+
+impl HnswIndex {
+    /// An empty flat graph for Vamana: level 0 only, `r` links per node.
+    pub(crate) fn new_flat(dim: usize, metric: Metric, params: &VamanaParams) -> Result<Self> {
+        params.check()?;
+        // m matters to a flat graph only as a valid HNSW parameter; level 0 holds r links.
+        let hnsw = HnswParams { m: params.r.min(256), ef_construction: params.l, seed: params.seed };
+        let mut index = Self::new(dim, metric, hnsw)?;
+        index.m0 = params.r;
+        index.flat = true;
+        Ok(index)
+    }
+
+    /// Builds the Vamana graph over row-major `vectors` (the index must be an empty flat
+    /// graph); returns the medoid, which becomes the entry point.
+    pub(crate) fn build_vamana(&mut self, vectors: &[f32], params: &VamanaParams) -> Result<u32> {
+        if !self.flat || !self.levels.is_empty() {
+            return Err(Error::InvalidParameter {
+                name: "vectors",
+                reason: "a Vamana graph is built once, over all its vectors",
+            });
+        }
+        let data = self.prepare(vectors)?;
+        if data.is_empty() {
+            return Err(Error::EmptyIndex);
+        }
+        self.allocate(&data);
+        let n = self.levels.len();
+        let medoid = medoid(self, &data);
+        self.entry = medoid;
+        self.max_level = 0;
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        let mut rng = Rng::new(params.seed);
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let rule = AlphaRule::of(self, &data);
+        let mut s = Scratch { record_expanded: true, ..Scratch::default() };
+        let passes: &[f32] = if params.alpha == 1.0 { &[1.0] } else { &[1.0, params.alpha] };
+        let g = self.graph();
+        let mut buf = Vec::new();
+        for &alpha in passes {
+            for &p in &order {
+                let v = g.own_vector(p, &mut buf).to_vec();
+                match g.half(&v) {
+                    Some(q) => link_vamana(&g, &q, p, params, alpha, rule, &mut s),
+                    None => link_vamana(&g, &g.exact(&v), p, params, alpha, rule, &mut s),
+                }
+            }
+        }
+        Ok(medoid)
+    }
+}
+
+/// The row nearest the mean of all rows (ties to the lower id).
+fn medoid(index: &HnswIndex, data: &[f32]) -> u32 {
+    let dim = index.dim;
+    let n = data.len() / dim;
+    let mut mean = alloc::vec![0.0f64; dim];
+    for row in data.chunks_exact(dim) {
+        for (m, &x) in mean.iter_mut().zip(row) {
+            *m += x as f64;
+        }
+    }
+    let mut centre: Vec<f32> = mean.iter().map(|&m| (m / n as f64) as f32).collect();
+    if index.metric.normalizes() && !index.kernels.normalize(&mut centre) {
+        // A mean of zero length has no direction: any row is as central as another.
+        return 0;
+    }
+    let g = index.graph();
+    let mut best = Cand { d: f32::INFINITY, id: 0 };
+    for id in 0..n as u32 {
+        let c = Cand { d: g.pair(&centre, id), id };
+        if c.before(best) {
+            best = c;
+        }
+    }
+    best.id
+}
+
+/// One point's step of a pass: search from the entry (the medoid) with list size L, prune what
+/// the search expanded together with the point's current links into its list, then add the
+/// reverse links. `q` scores against the point's own vector.
+fn link_vamana<S: Scorer>(
+    g: &Graph<'_, [AtomicU32]>,
+    q: &S,
+    p: u32,
+    params: &VamanaParams,
+    alpha: f32,
+    rule: AlphaRule,
+    s: &mut Scratch,
+) {
+    let start = Cand { d: q.dist(g.entry), id: g.entry };
+    g.search_level(q, start, params.l, 0, None, s);
+    let mut cands = core::mem::take(&mut s.expanded);
+    let (lstart, len) = g.list(p, 0);
+    for i in lstart..lstart + len {
+        let n = g.links0[i].load(Relaxed);
+        cands.push(Cand { d: q.dist(n), id: n });
+    }
+    cands.retain(|c| c.id != p);
+    cands.sort_unstable_by(Cand::order);
+    cands.dedup_by_key(|c| c.id);
+    let mut kept = Vec::with_capacity(params.r);
+    prune(g, &cands, params.r, alpha, rule, &mut kept);
+    write_list(g, p, 0, kept.iter().map(|c| c.id));
+    for c in &kept {
+        add_reverse(g, c.id, p, c.d, params.r, alpha, rule);
+    }
+    s.expanded = cands;
+}
+
+/// How RobustPrune's α applies to the index's distances.
+#[derive(Clone, Copy)]
+enum AlphaRule {
+    /// A true distance (l2, cosine, l1): α scales it.
+    Distance,
+    /// Inner products of unit vectors: `1 + d` is their cosine distance, and α scales that.
+    UnitInnerProduct,
+    /// Inner products of vectors of any length are not distances — often negative, where α > 1
+    /// would occlude more instead of less: pruned at α = 1 (HNSW's rule) in both passes.
+    InnerProduct,
+}
+
+impl AlphaRule {
+    fn of(index: &HnswIndex, data: &[f32]) -> Self {
+        if index.metric != Metric::InnerProduct {
+            return Self::Distance;
+        }
+        let unit = data.chunks_exact(index.dim).all(|r| {
+            let norm2: f32 = r.iter().map(|x| x * x).sum();
+            (norm2 - 1.0).abs() < 1e-3
+        });
+        if unit {
+            Self::UnitInnerProduct
+        } else {
+            Self::InnerProduct
+        }
+    }
+}
+
+/// RobustPrune over candidates sorted nearest first, the distance between two candidates
+/// measured over the rows the index stores (as the build's other distances are).
+fn prune(
+    g: &Graph<'_, [AtomicU32]>,
+    cands: &[Cand],
+    r: usize,
+    alpha: f32,
+    rule: AlphaRule,
+    out: &mut Vec<Cand>,
+) {
+    let mut buf = Vec::new();
+    match rule {
+        AlphaRule::Distance => {
+            robust_prune(cands, r, alpha, out, |c, k| g.pair(g.own_vector(c.id, &mut buf), k.id))
+        }
+        AlphaRule::InnerProduct => {
+            robust_prune(cands, r, 1.0, out, |c, k| g.pair(g.own_vector(c.id, &mut buf), k.id))
+        }
+        AlphaRule::UnitInnerProduct => {
+            let shifted: Vec<Cand> = cands.iter().map(|c| Cand { d: 1.0 + c.d, id: c.id }).collect();
+            robust_prune(&shifted, r, alpha, out, |c, k| 1.0 + g.pair(g.own_vector(c.id, &mut buf), k.id));
+            // The kept are a subsequence of the candidates: give them back their own distances.
+            let mut from = cands.iter();
+            for kept in out.iter_mut() {
+                if let Some(c) = from.by_ref().find(|c| c.id == kept.id) {
+                    kept.d = c.d;
+                }
+            }
+        }
+    }
+}
+
+/// Adds `new` (at distance `d`) to `node`'s list, or, when the list is full, prunes the list
+/// with `new` among the candidates.
+fn add_reverse(
+    g: &Graph<'_, [AtomicU32]>,
+    node: u32,
+    new: u32,
+    d: f32,
+    r: usize,
+    alpha: f32,
+    rule: AlphaRule,
+) {
+    let (start, len) = g.list(node, 0);
+    if (start..start + len).any(|i| g.links0[i].load(Relaxed) == new) {
+        return;
+    }
+    if len < r {
+        g.links0[start + len].store(new, Relaxed);
+        g.links0[start - 1].store(len as u32 + 1, Relaxed);
+        return;
+    }
+    let mut buf = Vec::new();
+    let base = g.own_vector(node, &mut buf).to_vec();
+    let mut cands: Vec<Cand> = (start..start + len)
+        .map(|i| g.links0[i].load(Relaxed))
+        .map(|n| Cand { d: g.pair(&base, n), id: n })
+        .collect();
+    cands.push(Cand { d, id: new });
+    cands.sort_unstable_by(Cand::order);
+    let mut kept = Vec::with_capacity(r);
+    prune(g, &cands, r, alpha, rule, &mut kept);
+    write_list(g, node, 0, kept.iter().map(|c| c.id));
+}
