@@ -17,16 +17,8 @@ const PARAMS: HnswParams = HnswParams { m: 12, ef_construction: 100, seed: 11 };
 const DIM: usize = 40;
 const N: usize = 4000;
 
-/// A Gaussian mixture: clustered like real embeddings, so recall thresholds mean something.
 fn mixture(seed: u64, n: usize, clusters: usize) -> Vec<f32> {
-    let mut rng = Rng::new(seed);
-    let centers: Vec<f32> = (0..clusters * DIM).map(|_| rng.normal() as f32 * 3.0).collect();
-    let mut out = Vec::with_capacity(n * DIM);
-    for _ in 0..n {
-        let c = rng.below(clusters as u64) as usize;
-        out.extend((0..DIM).map(|j| centers[c * DIM + j] + rng.normal() as f32));
-    }
-    out
+    common::mixture(seed, n, DIM, clusters, 3.0)
 }
 
 fn build(metric: Metric, f16: bool, kernels: Kernels) -> HnswIndex {

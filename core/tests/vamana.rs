@@ -4,18 +4,10 @@
 mod common;
 
 use common::recall_at_10;
-use neardb_core::rng::Rng;
 use neardb_core::{Error, FlatIndex, Metric, SearchParams, VamanaIndex, VamanaParams, VectorSearch};
 
 fn mixture(seed: u64, n: usize, dim: usize, clusters: usize) -> Vec<f32> {
-    let mut rng = Rng::new(seed);
-    let centres: Vec<f32> = (0..clusters * dim).map(|_| rng.normal() as f32 * 4.0).collect();
-    let mut out = Vec::with_capacity(n * dim);
-    for _ in 0..n {
-        let c = rng.below(clusters as u64) as usize;
-        out.extend((0..dim).map(|j| centres[c * dim + j] + rng.normal() as f32));
-    }
-    out
+    common::mixture(seed, n, dim, clusters, 4.0)
 }
 
 fn unit_rows(data: &[f32], dim: usize) -> Vec<f32> {

@@ -287,17 +287,30 @@ fn pick_section(b: &[u8], rng: &mut Rng) -> Option<(layout::Entry, std::ops::Ran
     (!live.is_empty()).then(|| rng.pick(&live).clone())
 }
 
-fn section_words(b: &mut Vec<u8>, rng: &mut Rng) -> String {
-    let Some((e, r)) = pick_section(b, rng) else {
-        return random_bytes(b, rng);
-    };
+/// A section picked for word-wise edits: its entry and byte range, the file's layout, the
+/// element type its words hold, that type's width and how many whole elements fit.
+struct Words {
+    e: layout::Entry,
+    r: std::ops::Range<usize>,
+    l: Layout,
+    elem: Elem,
+    w: usize,
+    slots: usize,
+}
+
+fn pick_words(b: &[u8], rng: &mut Rng) -> Option<Words> {
+    let (e, r) = pick_section(b, rng)?;
     let l = Layout::read(b);
     let elem = Elem::of_section(e.kind, rng);
     let w = elem.width();
     let slots = r.len() / w;
-    if slots == 0 {
+    (slots > 0).then_some(Words { e, r, l, elem, w, slots })
+}
+
+fn section_words(b: &mut Vec<u8>, rng: &mut Rng) -> String {
+    let Some(Words { e, r, l, elem, w, slots }) = pick_words(b, rng) else {
         return random_bytes(b, rng);
-    }
+    };
     let n = if rng.chance(1, 8) { rng.range(5, 16) } else { rng.range(1, 4) };
     let mut changed = Vec::new();
     for _ in 0..n {
@@ -315,16 +328,9 @@ fn section_words(b: &mut Vec<u8>, rng: &mut Rng) -> String {
 }
 
 fn fill_run(b: &mut Vec<u8>, rng: &mut Rng) -> String {
-    let Some((e, r)) = pick_section(b, rng) else {
+    let Some(Words { e, r, l, elem, w, slots }) = pick_words(b, rng) else {
         return random_bytes(b, rng);
     };
-    let l = Layout::read(b);
-    let elem = Elem::of_section(e.kind, rng);
-    let w = elem.width();
-    let slots = r.len() / w;
-    if slots == 0 {
-        return random_bytes(b, rng);
-    }
     let (first, n) = if rng.chance(1, 2) {
         (0, slots)
     } else {

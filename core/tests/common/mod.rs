@@ -65,3 +65,17 @@ pub fn recall_at_10(
     }
     hits as f64 / (queries.len() / dim * 10) as f64
 }
+
+/// A Gaussian mixture: `clusters` centres drawn with spread `scale`, each row a centre plus unit
+/// noise — clustered like real embeddings, so recall thresholds mean something.
+#[allow(dead_code)] // not every test file that includes this module draws mixtures
+pub fn mixture(seed: u64, n: usize, dim: usize, clusters: usize, scale: f32) -> Vec<f32> {
+    let mut rng = neardb_core::rng::Rng::new(seed);
+    let centers: Vec<f32> = (0..clusters * dim).map(|_| rng.normal() as f32 * scale).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = rng.below(clusters as u64) as usize;
+        out.extend((0..dim).map(|j| centers[c * dim + j] + rng.normal() as f32));
+    }
+    out
+}
