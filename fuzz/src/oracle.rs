@@ -4,11 +4,8 @@
 
 use std::collections::HashSet;
 
-use neardb::format::{AlignedBytes, FileInfo, OpenOptions, SectionKind};
-use neardb::{
-    search_batch_parallel, BinaryView, Bitset, Filter, FlatView, HnswView, IndexKind, IvfPqView, Neighbor,
-    Predicate, SearchParams, VectorSearch, NO_ID,
-};
+use neardb::format::{AlignedBytes, OpenOptions, SectionKind};
+use neardb::{AnyIndex, Bitset, Filter, IndexKind, Neighbor, Predicate, SearchParams, VectorSearch, NO_ID};
 
 use crate::rng::Rng;
 
@@ -27,102 +24,23 @@ impl Violation {
     }
 }
 
-/// A file opened in place from memory, whatever its kind.
-pub enum Opened {
-    /// Exact search.
-    Flat(FlatView<AlignedBytes>),
-    /// HNSW graph.
-    Hnsw(HnswView<AlignedBytes>),
-    /// IVF-PQ.
-    IvfPq(IvfPqView<AlignedBytes>),
-    /// Binary codes.
-    Binary(BinaryView<AlignedBytes>),
+/// A file opened in place from memory, whatever its kind: exactly as the native library opens
+/// one (`neardb::open` maps the file and calls the same `AnyIndex::from_bytes`).
+pub type Opened = AnyIndex<AlignedBytes>;
+
+/// Opens `bytes` the way the library does; `Err` holds the refusal.
+pub fn open(bytes: &[u8]) -> Result<Opened, String> {
+    AnyIndex::from_bytes(AlignedBytes::copy_from(bytes), OpenOptions::default()).map_err(|e| e.to_string())
 }
 
-impl Opened {
-    /// Opens `bytes` the way `neardb::open` opens a mapped file (`from_map`): the header picks
-    /// the view, which validates structure and checksums. `Err` holds the refusal.
-    pub fn open(bytes: &[u8]) -> Result<Self, String> {
-        let aligned = AlignedBytes::copy_from(bytes);
-        let info = FileInfo::parse(aligned.as_slice(), OpenOptions { verify_checksums: false })
-            .map_err(|e| e.to_string())?;
-        let opts = OpenOptions::default();
-        let opened = match info.kind {
-            IndexKind::Flat => FlatView::open_with(aligned, opts).map(Self::Flat),
-            IndexKind::Hnsw => HnswView::open_with(aligned, opts).map(Self::Hnsw),
-            IndexKind::IvfPq => IvfPqView::open_with(aligned, opts).map(Self::IvfPq),
-            IndexKind::Binary => BinaryView::open_with(aligned, opts).map(Self::Binary),
-        };
-        opened.map_err(|e| e.to_string())
-    }
-
-    /// The index behind the common search trait.
-    pub fn index(&self) -> &(dyn VectorSearch + Sync) {
-        match self {
-            Self::Flat(v) => v,
-            Self::Hnsw(v) => v,
-            Self::IvfPq(v) => v,
-            Self::Binary(v) => v,
-        }
-    }
-
-    /// The validated header and table.
-    pub fn info(&self) -> &FileInfo {
-        match self {
-            Self::Flat(v) => v.info(),
-            Self::Hnsw(v) => v.info(),
-            Self::IvfPq(v) => v.info(),
-            Self::Binary(v) => v.info(),
-        }
-    }
-
-    /// The file's caller ids, if it has an `ids` section.
-    pub fn ids(&self) -> Option<&[u32]> {
-        match self {
-            Self::Flat(v) => v.ids(),
-            Self::Hnsw(v) => v.ids(),
-            Self::IvfPq(v) => v.ids(),
-            Self::Binary(v) => v.ids(),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Self::Flat(v) => v.bytes(),
-            Self::Hnsw(v) => v.bytes(),
-            Self::IvfPq(v) => v.bytes(),
-            Self::Binary(v) => v.bytes(),
-        }
-    }
-
-    /// The caller id of `slot`, as `AnyIndex::external_id` answers it.
-    pub fn external_id(&self, slot: u32) -> u32 {
-        self.ids().and_then(|ids| ids.get(slot as usize).copied()).unwrap_or(slot)
-    }
-
-    /// The `deleted` bitset the file declares, whichever kind reads it: a kind that ignores
-    /// it still must not answer with a slot the file says is gone.
-    pub fn deleted_words(&self) -> Vec<u64> {
-        let info = self.info();
-        info.section(self.bytes(), SectionKind::DELETED)
-            .map(|s| s.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]))).collect())
-            .unwrap_or_default()
-    }
-
-    fn batch(
-        &self,
-        queries: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-    ) -> neardb::Result<Vec<Vec<Neighbor>>> {
-        match self {
-            Self::Flat(v) => v.search_batch(queries, k, filter),
-            Self::Hnsw(v) => search_batch_parallel(v, queries, k, params, filter),
-            Self::IvfPq(v) => search_batch_parallel(v, queries, k, params, filter),
-            Self::Binary(v) => search_batch_parallel(v, queries, k, params, filter),
-        }
-    }
+/// The `deleted` bitset the file declares, whichever kind reads it: a kind that ignores it
+/// still must not answer with a slot the file says is gone.
+fn deleted_words(opened: &Opened) -> Vec<u64> {
+    opened
+        .info()
+        .section(opened.bytes(), SectionKind::DELETED)
+        .map(|s| s.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]))).collect())
+        .unwrap_or_default()
 }
 
 /// What one result list must satisfy.
@@ -210,27 +128,27 @@ const KNOBS: [usize; 3] = [0, 1, 64];
 /// Opens `bytes` and, if it opens, searches it with queries drawn from `rows` (the seed's
 /// vectors) and at random. Does not catch panics: the caller wraps the whole execution.
 pub fn exercise(bytes: &[u8], rows: &[f32], rng: &mut Rng) -> Outcome {
-    let opened = match Opened::open(bytes) {
+    let opened = match open(bytes) {
         Ok(o) => o,
         Err(e) => return Outcome { refused: Some(e), ..Outcome::default() },
     };
     let info = opened.info().clone();
     let mut out = Outcome { kind: Some(info.kind), ..Outcome::default() };
-    let index = opened.index();
+    let index = &opened;
     let (dim, len) = (index.dim(), index.len());
     // Accessors a caller reads right after opening must answer, not panic.
-    let _ = (index.metric(), index.is_empty(), opened.ids().map(<[u32]>::len));
+    let _ = (index.metric(), index.is_empty(), opened.external_ids().map(<[u32]>::len));
     let slots = info.count;
-    let words = opened.deleted_words();
+    let words = deleted_words(&opened);
     let hnsw = match &opened {
-        Opened::Hnsw(v) => Some(v),
+        AnyIndex::Hnsw(v) => Some(v),
         _ => None,
     };
     let deleted = |id: u32| {
         words.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
             || hnsw.is_some_and(|v| v.is_deleted(id))
     };
-    let ids = opened.ids();
+    let ids = opened.external_ids();
 
     let queries = make_queries(rows, dim, rng);
     // The filter's universe: slots, capped so a hostile count cannot size the bitset.
@@ -293,7 +211,7 @@ pub fn exercise(bytes: &[u8], rows: &[f32], rng: &mut Rng) -> Outcome {
         let params = pick_params(rng);
         let fi = rng.below(filters.len() + 2);
         let filter = filters.get(fi).map(|f| f.as_ref());
-        if let Ok(all) = opened.batch(&queries, k, &params, filter) {
+        if let Ok(all) = opened.search_batch(&queries, k, &params, filter) {
             answered += 1;
             for (qi, hits) in all.iter().enumerate() {
                 let what = format!("batch query {qi} k {k} {params:?} filter {fi}");

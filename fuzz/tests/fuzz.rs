@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use neardb_fuzz::layout::{self, entry_at, put, Layout};
-use neardb_fuzz::oracle::{self, Opened};
+use neardb_fuzz::oracle;
 use neardb_fuzz::rng::Rng;
 use neardb_fuzz::runner::{self, Config, Corpus, Target};
 use neardb_fuzz::seeds;
@@ -55,10 +55,10 @@ fn checksum_fix_up_makes_files_that_verify() {
         for e in &l.entries {
             put(&mut b, entry_at(e.index) + 24, 4, 0xdead_beef);
         }
-        assert!(Opened::open(&b).is_err(), "{}", s.name);
+        assert!(oracle::open(&b).is_err(), "{}", s.name);
         layout::fix_checksums(&mut b);
         assert!(b == s.bytes, "{}", s.name);
-        assert!(Opened::open(&b).is_ok(), "{}", s.name);
+        assert!(oracle::open(&b).is_ok(), "{}", s.name);
 
         // A changed value that keeps the structure: refused while stale, opens once fixed.
         if let Some(e) = l.find(neardb::format::SectionKind::VECTORS.0) {
@@ -66,9 +66,9 @@ fn checksum_fix_up_makes_files_that_verify() {
             let mut b = s.bytes.clone();
             put(&mut b, r.start, 4, 0.25f32.to_bits() as u64);
             assert!(b != s.bytes, "{}", s.name);
-            assert!(Opened::open(&b).is_err(), "{}: a stale section CRC must be refused", s.name);
+            assert!(oracle::open(&b).is_err(), "{}: a stale section CRC must be refused", s.name);
             layout::fix_checksums(&mut b);
-            assert!(Opened::open(&b).is_ok(), "{}", s.name);
+            assert!(oracle::open(&b).is_ok(), "{}", s.name);
         }
     }
 }

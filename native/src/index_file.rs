@@ -76,16 +76,17 @@ pub fn save(index: &impl Savable, path: impl AsRef<Path>) -> Result<u64, FileErr
     Ok(len)
 }
 
-/// Any index file, opened in place from a memory map.
-pub enum AnyIndex {
+/// Any index file, opened in place: from a memory map (`open`, `load`), or from any aligned
+/// bytes (`AnyIndex::from_bytes`).
+pub enum AnyIndex<B: AsRef<[u8]> = Mmap> {
     /// Exact search.
-    Flat(FlatView<Mmap>),
+    Flat(FlatView<B>),
     /// HNSW graph.
-    Hnsw(HnswView<Mmap>),
+    Hnsw(HnswView<B>),
     /// Inverted file over product-quantized residuals.
-    IvfPq(IvfPqView<Mmap>),
+    IvfPq(IvfPqView<B>),
     /// Binary codes: Hamming scan or LSH tables.
-    Binary(BinaryView<Mmap>),
+    Binary(BinaryView<B>),
 }
 
 /// Opens an index file through a memory map, validating structure and checksums.
@@ -143,25 +144,32 @@ pub fn load_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<AnyIndex, 
 }
 
 fn from_map(map: Mmap, path: &Path, opts: OpenOptions) -> Result<AnyIndex, FileError> {
-    let info = FileInfo::parse(&map, OpenOptions { verify_checksums: false })
-        .map_err(|e| FileError::index(path, e))?;
-    match info.kind {
-        IndexKind::Flat => {
-            Ok(AnyIndex::Flat(FlatView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
-        }
-        IndexKind::Hnsw => {
-            Ok(AnyIndex::Hnsw(HnswView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
-        }
-        IndexKind::IvfPq => {
-            Ok(AnyIndex::IvfPq(IvfPqView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
-        }
-        IndexKind::Binary => {
-            Ok(AnyIndex::Binary(BinaryView::open_with(map, opts).map_err(|e| FileError::index(path, e))?))
-        }
-    }
+    AnyIndex::from_bytes(map, opts).map_err(|e| FileError::index(path, e))
 }
 
-impl AnyIndex {
+impl<B: AsRef<[u8]>> AnyIndex<B> {
+    /// Opens file bytes (aligned to 8, e.g. `format::AlignedBytes`) as the kind of index their
+    /// header names, validating structure and (as `opts` says) checksums; searched in place.
+    pub fn from_bytes(bytes: B, opts: OpenOptions) -> Result<Self, neardb_core::Error> {
+        let info = FileInfo::parse(bytes.as_ref(), OpenOptions { verify_checksums: false })?;
+        Ok(match info.kind {
+            IndexKind::Flat => Self::Flat(FlatView::open_with(bytes, opts)?),
+            IndexKind::Hnsw => Self::Hnsw(HnswView::open_with(bytes, opts)?),
+            IndexKind::IvfPq => Self::IvfPq(IvfPqView::open_with(bytes, opts)?),
+            IndexKind::Binary => Self::Binary(BinaryView::open_with(bytes, opts)?),
+        })
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Flat(v) => v.bytes(),
+            Self::Hnsw(v) => v.bytes(),
+            Self::IvfPq(v) => v.bytes(),
+            Self::Binary(v) => v.bytes(),
+        }
+    }
+
     /// The validated header and section table.
     pub fn info(&self) -> &FileInfo {
         match self {
@@ -187,7 +195,9 @@ impl AnyIndex {
     pub fn external_id(&self, slot: u32) -> u32 {
         self.external_ids().and_then(|ids| ids.get(slot as usize).copied()).unwrap_or(slot)
     }
+}
 
+impl<B: AsRef<[u8]> + Sync> AnyIndex<B> {
     /// Searches all queries (row-major), in parallel where the build has threads.
     pub fn search_batch(
         &self,
@@ -204,7 +214,7 @@ impl AnyIndex {
         }
     }
 
-    fn inner(&self) -> &dyn VectorSearch {
+    fn inner(&self) -> &(dyn VectorSearch + Sync) {
         match self {
             Self::Flat(v) => v,
             Self::Hnsw(v) => v,
@@ -214,7 +224,7 @@ impl AnyIndex {
     }
 }
 
-impl VectorSearch for AnyIndex {
+impl<B: AsRef<[u8]> + Sync> VectorSearch for AnyIndex<B> {
     fn dim(&self) -> usize {
         self.inner().dim()
     }
