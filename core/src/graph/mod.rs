@@ -45,9 +45,7 @@ pub struct Scratch {
     pub(crate) rerank: Vec<Neighbor>,
     /// A vector decoded from the parallel build's binary16 copy.
     pub(crate) decoded: Vec<f32>,
-    /// When set, [`Graph::search_level`] records every node it expands in `expanded` (the
-    /// visited set Vamana's build prunes from).
-    pub(crate) record_expanded: bool,
+    /// The nodes [`Graph::search_level_recording`] expanded.
     pub(crate) expanded: Vec<Cand>,
 }
 
@@ -192,6 +190,7 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
     }
 
     /// Greedy descent at one upper level: the closest node reachable from `ep`.
+    #[inline]
     pub fn greedy<S: Scorer>(&self, q: &S, mut ep: Cand, level: usize) -> Cand {
         loop {
             let mut improved = false;
@@ -212,7 +211,36 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
 
     /// Best-first search of one level from `entry`, keeping the `ef` nearest in `s.top`.
     /// With a filter, every node is traversed but only allowed ones enter the results.
+    #[inline]
     pub fn search_level<S: Scorer>(
+        &self,
+        q: &S,
+        entry: Cand,
+        ef: usize,
+        level: usize,
+        filter: Option<&dyn Filter>,
+        s: &mut Scratch,
+    ) {
+        self.walk_level::<S, false>(q, entry, ef, level, filter, s);
+    }
+
+    /// [`Graph::search_level`] that also records every node it expands in `s.expanded` (the
+    /// visited set Vamana's build prunes from). A separate instance of the one loop, so
+    /// searches pay nothing for it.
+    pub fn search_level_recording<S: Scorer>(
+        &self,
+        q: &S,
+        entry: Cand,
+        ef: usize,
+        level: usize,
+        s: &mut Scratch,
+    ) {
+        s.expanded.clear();
+        self.walk_level::<S, true>(q, entry, ef, level, None, s);
+    }
+
+    #[inline(always)]
+    fn walk_level<S: Scorer, const RECORD: bool>(
         &self,
         q: &S,
         entry: Cand,
@@ -229,7 +257,6 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         if filter.is_none_or(|f| f.allows(entry.id)) {
             s.top.push(entry);
         }
-        s.expanded.clear();
         while let Some(c) = s.candidates.pop() {
             if s.top.len() >= ef {
                 if let Some(worst) = s.top.peek() {
@@ -238,7 +265,7 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
                     }
                 }
             }
-            if s.record_expanded {
+            if RECORD {
                 s.expanded.push(c);
             }
             // The next candidate's list is likely the next cache miss: start loading it now, so it
@@ -283,6 +310,7 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
     }
 
     /// Full query: greedy descent from the entry point, then a level-0 search with `ef`.
+    #[inline]
     pub fn search<S: Scorer>(
         &self,
         q: &S,

@@ -83,7 +83,7 @@ impl HnswIndex {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
         let rule = AlphaRule::of(self, &data);
-        let mut s = Scratch { record_expanded: true, ..Scratch::default() };
+        let mut s = Scratch::default();
         let passes: &[f32] = if params.alpha == 1.0 { &[1.0] } else { &[1.0, params.alpha] };
         let g = self.graph();
         let mut buf = Vec::new();
@@ -139,7 +139,7 @@ fn link_vamana<S: Scorer>(
     s: &mut Scratch,
 ) {
     let start = Cand { d: q.dist(g.entry), id: g.entry };
-    g.search_level(q, start, params.l, 0, None, s);
+    g.search_level_recording(q, start, params.l, 0, s);
     let mut cands = core::mem::take(&mut s.expanded);
     let (lstart, len) = g.list(p, 0);
     for i in lstart..lstart + len {
