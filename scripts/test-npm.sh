@@ -2,7 +2,7 @@
 # The npm package as users install it: `npm pack` on wasm/pkg (built by scripts/test-ts.sh, or
 # here), the tarball installed into an empty project, and wasm/npm-test/import.test.mjs run
 # there with `node --test`: it imports `neardb-wasm` by name and builds and searches indexes.
-# Installs nothing from the network (a local tarball without dependencies).
+# The tarball has no dependencies, so npm installs it without fetching anything.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +21,6 @@ tar -tzf "$tmp/$tarball" | sed 's/^/    /' >&2
 mkdir "$tmp/app"
 cp wasm/npm-test/import.test.mjs "$tmp/app/"
 (cd "$tmp/app" && printf '{"name":"neardb-npm-test","private":true,"type":"module"}\n' >package.json &&
-  npm install --offline --no-audit --no-fund --silent "$tmp/$tarball")
+  npm install --no-audit --no-fund --silent "$tmp/$tarball")
 log "node --test: import neardb-wasm from the installed tarball"
 (cd "$tmp/app" && node --test --test-reporter=spec import.test.mjs)
