@@ -3,8 +3,8 @@
 //! L (`SearchParams::ef`). The graph the SSD-resident index (issue 17) will store on disk.
 //!
 //! Today it lives in memory and is built once over all its vectors, on one thread (seeded, so
-//! reproducible); its own file kind, the parallel build, inserts and deletes, and the browser
-//! class are the next steps of issue 16.
+//! reproducible) or on all rayon threads; its own file kind, inserts and deletes, and the
+//! browser class are the next steps of issue 16.
 
 use alloc::vec::Vec;
 
@@ -26,10 +26,19 @@ impl VamanaIndex {
         Ok(Self { graph: HnswIndex::new_flat(dim, metric, &params)?, params, medoid: None })
     }
 
-    /// Builds the graph over row-major `vectors` (once: a built index refuses a second build).
+    /// Builds the graph over row-major `vectors` on this thread, in the seeded order (the same
+    /// seed gives the same graph on every target). Once: a built index refuses a second build.
     /// Slot ids are row numbers.
     pub fn build(&mut self, vectors: &[f32]) -> Result<()> {
-        self.medoid = Some(self.graph.build_vamana(vectors, &self.params)?);
+        self.medoid = Some(self.graph.build_vamana(vectors, &self.params, false)?);
+        Ok(())
+    }
+
+    /// [`VamanaIndex::build`] on all rayon threads: each node's list changes under its own
+    /// lock, so the graph depends on timing and is not reproducible.
+    #[cfg(feature = "parallel")]
+    pub fn build_parallel(&mut self, vectors: &[f32]) -> Result<()> {
+        self.medoid = Some(self.graph.build_vamana(vectors, &self.params, true)?);
         Ok(())
     }
 

@@ -131,3 +131,31 @@ fn bad_input_is_refused() {
     let hits = index.search(&[1.0; 4], 5, &SearchParams::new(), None).unwrap();
     assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [1, 0]);
 }
+
+/// The parallel build (every rayon thread, per-node locks) reaches the recall of the seeded
+/// one-thread build.
+#[cfg(feature = "parallel")]
+#[test]
+fn the_parallel_build_matches_the_sequential_recall() {
+    let (n, dim) = (4000, 24);
+    let data = mixture(8, n, dim, 40);
+    let queries = mixture(9, 100, dim, 40);
+    let params = VamanaParams { r: 16, l: 48, alpha: 1.2, seed: 4 };
+    let sequential = built(Metric::L2, &data, dim, params);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let mut parallel = VamanaIndex::new(dim, Metric::L2, params).unwrap();
+    pool.install(|| parallel.build_parallel(&data)).unwrap();
+    assert_eq!(parallel.medoid(), sequential.medoid());
+    let mut flat = FlatIndex::new(dim, Metric::L2).unwrap();
+    flat.add(&data).unwrap();
+    let p = SearchParams::new().with_ef(96);
+    let (a, b) = (
+        recall_at_10(&sequential, &flat, &queries, dim, &p),
+        recall_at_10(&parallel, &flat, &queries, dim, &p),
+    );
+    assert!(b >= a - 0.03 && b >= 0.93, "sequential {a}, parallel {b}");
+    for id in 0..n as u32 {
+        let links = parallel.neighbors(id);
+        assert!(!links.is_empty() && links.len() <= 16 && !links.contains(&id), "node {id}: {links:?}");
+    }
+}

@@ -829,7 +829,7 @@ pub(crate) struct NoLocks;
 /// One spin lock per node: list updates are a few dozen word writes, far shorter than a
 /// context switch.
 #[cfg(feature = "parallel")]
-struct SpinLocks(Vec<spin::Mutex<()>>);
+pub(crate) struct SpinLocks(pub(crate) Vec<spin::Mutex<()>>);
 
 #[cfg(feature = "parallel")]
 impl NodeLocks for SpinLocks {

@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::{write_list, HnswIndex, HnswParams};
+use super::{write_list, HnswIndex, HnswParams, NoLocks, NodeLocks};
 use crate::graph::{robust_prune, Cand, Graph, Scorer, Scratch};
 use crate::rng::Rng;
 use crate::{Error, Metric, Result};
@@ -61,7 +61,14 @@ impl HnswIndex {
 
     /// Builds the Vamana graph over row-major `vectors` (the index must be an empty flat
     /// graph); returns the medoid, which becomes the entry point.
-    pub(crate) fn build_vamana(&mut self, vectors: &[f32], params: &VamanaParams) -> Result<u32> {
+    /// With `parallel`, each pass links points on all rayon threads (not reproducible: the
+    /// graph depends on timing); without, one thread in seeded order.
+    pub(crate) fn build_vamana(
+        &mut self,
+        vectors: &[f32],
+        params: &VamanaParams,
+        parallel: bool,
+    ) -> Result<u32> {
         if !self.flat || !self.levels.is_empty() {
             return Err(Error::InvalidParameter {
                 name: "vectors",
@@ -83,20 +90,66 @@ impl HnswIndex {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
         let rule = AlphaRule::of(self, &data);
-        let mut s = Scratch::default();
         let passes: &[f32] = if params.alpha == 1.0 { &[1.0] } else { &[1.0, params.alpha] };
         let g = self.graph();
-        let mut buf = Vec::new();
         for &alpha in passes {
-            for &p in &order {
-                let v = g.own_vector(p, &mut buf).to_vec();
-                match g.half(&v) {
-                    Some(q) => link_vamana(&g, &q, p, params, alpha, rule, &mut s),
-                    None => link_vamana(&g, &g.exact(&v), p, params, alpha, rule, &mut s),
+            let step = Step { params, alpha, rule };
+            if parallel {
+                link_all_parallel(&g, &order, step);
+            } else {
+                let mut s = Scratch::default();
+                for &p in &order {
+                    link_point(&g, p, step, &mut s, &NoLocks);
                 }
             }
         }
         Ok(medoid)
+    }
+}
+
+/// What every point's step of one pass shares.
+#[derive(Clone, Copy)]
+struct Step<'a> {
+    params: &'a VamanaParams,
+    alpha: f32,
+    rule: AlphaRule,
+}
+
+/// Points of a parallel pass linked one at a time before the rest go in parallel.
+#[cfg(feature = "parallel")]
+const SEQUENTIAL_PREFIX: usize = 1000;
+
+/// One pass over `order` on all rayon threads: each node's list changes under its own lock
+/// (as in HNSW's parallel build), and the walks read lists as they are.
+#[cfg(feature = "parallel")]
+fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>) {
+    use rayon::prelude::*;
+    // The first points link into a nearly empty graph, where concurrent inserts would find
+    // each other missing and link poorly: they go one at a time, the rest in parallel.
+    let (first, rest) = order.split_at(order.len().min(SEQUENTIAL_PREFIX));
+    let mut s = Scratch::default();
+    for &p in first {
+        link_point(g, p, step, &mut s, &NoLocks);
+    }
+    let locks = super::SpinLocks((0..g.count).map(|_| spin::Mutex::new(())).collect());
+    rest.par_iter().for_each_init(Scratch::default, |s, &p| link_point(g, p, step, s, &locks));
+}
+
+#[cfg(not(feature = "parallel"))]
+fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>) {
+    let mut s = Scratch::default();
+    for &p in order {
+        link_point(g, p, step, &mut s, &NoLocks);
+    }
+}
+
+/// Links point `p` with the scorer its stored rows call for.
+fn link_point(g: &Graph<'_, [AtomicU32]>, p: u32, step: Step<'_>, s: &mut Scratch, locks: &dyn NodeLocks) {
+    let mut buf = Vec::new();
+    let v = g.own_vector(p, &mut buf).to_vec();
+    match g.half(&v) {
+        Some(q) => link_vamana(g, &q, p, step, s, locks),
+        None => link_vamana(g, &g.exact(&v), p, step, s, locks),
     }
 }
 
@@ -133,27 +186,29 @@ fn link_vamana<S: Scorer>(
     g: &Graph<'_, [AtomicU32]>,
     q: &S,
     p: u32,
-    params: &VamanaParams,
-    alpha: f32,
-    rule: AlphaRule,
+    step: Step<'_>,
     s: &mut Scratch,
+    locks: &dyn NodeLocks,
 ) {
+    let Step { params, alpha, rule } = step;
     let start = Cand { d: q.dist(g.entry), id: g.entry };
     g.search_level_recording(q, start, params.l, 0, s);
     let mut cands = core::mem::take(&mut s.expanded);
-    let (lstart, len) = g.list(p, 0);
-    for i in lstart..lstart + len {
-        let n = g.links0[i].load(Relaxed);
-        cands.push(Cand { d: q.dist(n), id: n });
-    }
-    cands.retain(|c| c.id != p);
-    cands.sort_unstable_by(Cand::order);
-    cands.dedup_by_key(|c| c.id);
     let mut kept = Vec::with_capacity(params.r);
-    prune(g, &cands, params.r, alpha, rule, &mut kept);
-    write_list(g, p, 0, kept.iter().map(|c| c.id));
+    locks.run(p, &mut || {
+        let (lstart, len) = g.list(p, 0);
+        for i in lstart..lstart + len {
+            let n = g.links0[i].load(Relaxed);
+            cands.push(Cand { d: q.dist(n), id: n });
+        }
+        cands.retain(|c| c.id != p);
+        cands.sort_unstable_by(Cand::order);
+        cands.dedup_by_key(|c| c.id);
+        prune(g, &cands, params.r, alpha, rule, &mut kept);
+        write_list(g, p, 0, kept.iter().map(|c| c.id));
+    });
     for c in &kept {
-        add_reverse(g, c.id, p, c.d, params.r, alpha, rule);
+        locks.run(c.id, &mut || add_reverse(g, c.id, p, c.d, step));
     }
     s.expanded = cands;
 }
@@ -221,15 +276,9 @@ fn prune(
 
 /// Adds `new` (at distance `d`) to `node`'s list, or, when the list is full, prunes the list
 /// with `new` among the candidates.
-fn add_reverse(
-    g: &Graph<'_, [AtomicU32]>,
-    node: u32,
-    new: u32,
-    d: f32,
-    r: usize,
-    alpha: f32,
-    rule: AlphaRule,
-) {
+fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, step: Step<'_>) {
+    let Step { params, alpha, rule } = step;
+    let r = params.r;
     let (start, len) = g.list(node, 0);
     if (start..start + len).any(|i| g.links0[i].load(Relaxed) == new) {
         return;
