@@ -17,7 +17,7 @@ use crate::scratch::Visited;
 use crate::{Filter, Kernels, Metric, Neighbor};
 
 pub(crate) use heap::{Cand, Heap};
-pub(crate) use prune::robust_prune;
+pub(crate) use prune::{robust_prune, robust_prune_rounds};
 pub(crate) use query::search_graph;
 pub(crate) use scorer::{Exact, Half, HalfData, Quantized, Scorer, SqData};
 

@@ -35,6 +35,55 @@ pub(crate) fn robust_prune(
     }
 }
 
+/// RobustPrune as DiskANN runs it: rounds at α = 1, 1.2, 1.44, … up to `alpha`, each taking
+/// (nearest first) the candidates that no kept neighbour occludes at that round's α, until `max`
+/// are kept. The first round keeps the diverse, long-reaching links the α = 1 rule keeps; later
+/// rounds only fill the room left, so a larger α adds near links without displacing far ones.
+/// (One round at a large α instead fills the list with the nearest candidates: at α = 2 that
+/// is a k-NN graph, and searches from the medoid never leave its cluster.) At `alpha` = 1 it
+/// keeps exactly what [`robust_prune`] keeps.
+pub(crate) fn robust_prune_rounds(
+    cands: &[Cand],
+    max: usize,
+    alpha: f32,
+    out: &mut Vec<Cand>,
+    mut dist: impl FnMut(Cand, Cand) -> f32,
+) {
+    out.clear();
+    let n = cands.len();
+    // Each candidate's distance to its nearest kept neighbour: it survives a round at α while
+    // α times that is at least its distance to the base.
+    let mut nearest = alloc::vec![f32::INFINITY; n];
+    let mut taken = alloc::vec![false; n];
+    let mut round = 1.0f32;
+    loop {
+        for i in 0..n {
+            if out.len() >= max {
+                return;
+            }
+            if taken[i] || round * nearest[i] < cands[i].d {
+                continue;
+            }
+            taken[i] = true;
+            out.push(cands[i]);
+            for t in i + 1..n {
+                // Hopeless at the last round's α already: no distance needed.
+                if taken[t] || alpha * nearest[t] < cands[t].d {
+                    continue;
+                }
+                let d = dist(cands[t], cands[i]);
+                if d < nearest[t] {
+                    nearest[t] = d;
+                }
+            }
+        }
+        if round >= alpha {
+            return;
+        }
+        round = (round * 1.2).min(alpha);
+    }
+}
+
 impl<L: ?Sized + LinkWords> Graph<'_, L> {
     /// Neighbour selection as HNSW does it (Malkov & Yashunin, Algorithm 4, as hnswlib) with
     /// RobustPrune's `alpha` (1 for HNSW): `cands` sorted nearest first, the result in `out`.
@@ -88,6 +137,32 @@ mod tests {
     /// The α-condition RobustPrune promises, on random point sets: every kept neighbour survives
     /// each one kept before it, and every dropped candidate (while there was room) is occluded
     /// by a kept one nearer the base — α · d(c, r) < d(base, c).
+    /// The rounds keep what one round at α = 1 keeps, and every link kept at a larger α in the
+    /// first round is kept too (a larger α only adds).
+    #[test]
+    fn rounds_keep_the_alpha_one_links_and_only_add() {
+        let mut rng = Rng::new(11);
+        for round in 0..300 {
+            let dim = 1 + rng.below(8) as usize;
+            let n = 1 + rng.below(60) as usize;
+            let max = 1 + rng.below(24) as usize;
+            let points: Vec<Vec<f32>> =
+                (0..=n).map(|_| (0..dim).map(|_| rng.next_f32() * 2.0 - 1.0).collect()).collect();
+            let base = &points[n];
+            let mut cands: Vec<Cand> =
+                (0..n as u32).map(|id| Cand { d: l2(base, &points[id as usize]), id }).collect();
+            cands.sort_unstable_by(Cand::order);
+            let d = |c: Cand, r: Cand| l2(&points[c.id as usize], &points[r.id as usize]);
+            let (mut one, mut rounds_one, mut wide) = (Vec::new(), Vec::new(), Vec::new());
+            robust_prune(&cands, max, 1.0, &mut one, d);
+            robust_prune_rounds(&cands, max, 1.0, &mut rounds_one, d);
+            assert_eq!(one, rounds_one, "round {round}: alpha 1");
+            robust_prune_rounds(&cands, max, 2.0, &mut wide, d);
+            assert!(one.iter().all(|c| wide.contains(c)), "round {round}: a larger alpha dropped a link");
+            assert!(wide.len() >= one.len() && wide.len() <= max);
+        }
+    }
+
     #[test]
     fn robust_prune_keeps_exactly_the_alpha_condition() {
         let mut rng = Rng::new(7);

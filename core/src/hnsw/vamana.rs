@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use super::{write_list, HnswIndex, HnswParams, NoLocks, NodeLocks};
-use crate::graph::{robust_prune, Cand, Graph, Scorer, Scratch};
+use crate::graph::{robust_prune, robust_prune_rounds, Cand, Graph, Scorer, Scratch};
 use crate::rng::Rng;
 use crate::{Error, Metric, Result};
 
@@ -103,6 +103,7 @@ impl HnswIndex {
                 }
             }
         }
+        link_orphans(&g, medoid);
         Ok(medoid)
     }
 }
@@ -255,18 +256,20 @@ fn prune(
     let mut buf = Vec::new();
     match rule {
         AlphaRule::Distance => {
-            robust_prune(cands, r, alpha, out, |c, k| g.pair(g.own_vector(c.id, &mut buf), k.id))
+            robust_prune_rounds(cands, r, alpha, out, |c, k| g.pair(g.own_vector(c.id, &mut buf), k.id))
         }
         AlphaRule::InnerProduct => {
             robust_prune(cands, r, 1.0, out, |c, k| g.pair(g.own_vector(c.id, &mut buf), k.id))
         }
         AlphaRule::UnitInnerProduct => {
             let shifted: Vec<Cand> = cands.iter().map(|c| Cand { d: 1.0 + c.d, id: c.id }).collect();
-            robust_prune(&shifted, r, alpha, out, |c, k| 1.0 + g.pair(g.own_vector(c.id, &mut buf), k.id));
-            // The kept are a subsequence of the candidates: give them back their own distances.
-            let mut from = cands.iter();
+            robust_prune_rounds(&shifted, r, alpha, out, |c, k| {
+                1.0 + g.pair(g.own_vector(c.id, &mut buf), k.id)
+            });
+            // Give the kept their own distances back (a later round's links follow earlier
+            // rounds', so look each up; lists are a few hundred candidates at most).
             for kept in out.iter_mut() {
-                if let Some(c) = from.by_ref().find(|c| c.id == kept.id) {
+                if let Some(c) = cands.iter().find(|c| c.id == kept.id) {
                     kept.d = c.d;
                 }
             }
@@ -299,4 +302,55 @@ fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, step: St
     let mut kept = Vec::with_capacity(r);
     prune(g, &cands, r, alpha, rule, &mut kept);
     write_list(g, node, 0, kept.iter().map(|c| c.id));
+}
+
+/// Gives every node that no list names (reverse-link pruning can drop a node's last in-link, and
+/// then no search ever reaches it) an in-link: from the nearest of its own neighbours that has
+/// room, else in place of that neighbour's farthest link when the link's target has another
+/// in-link to keep it reachable. Sequential, in id order, so seeded builds stay reproducible.
+fn link_orphans(g: &Graph<'_, [AtomicU32]>, medoid: u32) {
+    let n = g.count;
+    let mut in_degree = alloc::vec![0u32; n];
+    for id in 0..n as u32 {
+        let (start, len) = g.list(id, 0);
+        for i in start..start + len {
+            in_degree[g.links0[i].load(Relaxed) as usize] += 1;
+        }
+    }
+    let mut buf = Vec::new();
+    for orphan in 0..n as u32 {
+        if in_degree[orphan as usize] > 0 || orphan == medoid {
+            continue;
+        }
+        let own = g.own_vector(orphan, &mut buf).to_vec();
+        let (start, len) = g.list(orphan, 0);
+        let mut by_distance: Vec<Cand> = (start..start + len)
+            .map(|i| g.links0[i].load(Relaxed))
+            .map(|v| Cand { d: g.pair(&own, v), id: v })
+            .collect();
+        by_distance.sort_unstable_by(Cand::order);
+        for host in by_distance {
+            let (hs, hl) = g.list(host.id, 0);
+            if hl < g.m0 {
+                g.links0[hs + hl].store(orphan, Relaxed);
+                g.links0[hs - 1].store(hl as u32 + 1, Relaxed);
+                in_degree[orphan as usize] += 1;
+                break;
+            }
+            let mut hbuf = Vec::new();
+            let base = g.own_vector(host.id, &mut hbuf).to_vec();
+            let farthest = (hs..hs + hl)
+                .map(|i| (i, g.links0[i].load(Relaxed)))
+                .map(|(i, v)| (i, Cand { d: g.pair(&base, v), id: v }))
+                .max_by(|a, b| Cand::order(&a.1, &b.1));
+            if let Some((slot, far)) = farthest {
+                if in_degree[far.id as usize] > 1 {
+                    g.links0[slot].store(orphan, Relaxed);
+                    in_degree[far.id as usize] -= 1;
+                    in_degree[orphan as usize] += 1;
+                    break;
+                }
+            }
+        }
+    }
 }
