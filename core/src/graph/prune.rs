@@ -134,6 +134,21 @@ mod tests {
         a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
     }
 
+    /// Up to 61 random points (the last is the base), the others as candidates sorted nearest
+    /// to it first, and a list size.
+    fn random_case(rng: &mut Rng) -> (Vec<Vec<f32>>, Vec<Cand>, usize) {
+        let dim = 1 + rng.below(8) as usize;
+        let n = 1 + rng.below(60) as usize;
+        let max = 1 + rng.below(24) as usize;
+        let points: Vec<Vec<f32>> =
+            (0..=n).map(|_| (0..dim).map(|_| rng.next_f32() * 2.0 - 1.0).collect()).collect();
+        let base = &points[n];
+        let mut cands: Vec<Cand> =
+            (0..n as u32).map(|id| Cand { d: l2(base, &points[id as usize]), id }).collect();
+        cands.sort_unstable_by(Cand::order);
+        (points, cands, max)
+    }
+
     /// The α-condition RobustPrune promises, on random point sets: every kept neighbour survives
     /// each one kept before it, and every dropped candidate (while there was room) is occluded
     /// by a kept one nearer the base — α · d(c, r) < d(base, c).
@@ -143,15 +158,7 @@ mod tests {
     fn rounds_keep_the_alpha_one_links_and_only_add() {
         let mut rng = Rng::new(11);
         for round in 0..300 {
-            let dim = 1 + rng.below(8) as usize;
-            let n = 1 + rng.below(60) as usize;
-            let max = 1 + rng.below(24) as usize;
-            let points: Vec<Vec<f32>> =
-                (0..=n).map(|_| (0..dim).map(|_| rng.next_f32() * 2.0 - 1.0).collect()).collect();
-            let base = &points[n];
-            let mut cands: Vec<Cand> =
-                (0..n as u32).map(|id| Cand { d: l2(base, &points[id as usize]), id }).collect();
-            cands.sort_unstable_by(Cand::order);
+            let (points, cands, max) = random_case(&mut rng);
             let d = |c: Cand, r: Cand| l2(&points[c.id as usize], &points[r.id as usize]);
             let (mut one, mut rounds_one, mut wide) = (Vec::new(), Vec::new(), Vec::new());
             robust_prune(&cands, max, 1.0, &mut one, d);
@@ -167,16 +174,8 @@ mod tests {
     fn robust_prune_keeps_exactly_the_alpha_condition() {
         let mut rng = Rng::new(7);
         for round in 0..300 {
-            let dim = 1 + rng.below(8) as usize;
-            let n = 1 + rng.below(60) as usize;
             let alpha = [1.0, 1.2, 1.5, 2.0][round % 4];
-            let max = 1 + rng.below(24) as usize;
-            let points: Vec<Vec<f32>> =
-                (0..=n).map(|_| (0..dim).map(|_| rng.next_f32() * 2.0 - 1.0).collect()).collect();
-            let base = &points[n];
-            let mut cands: Vec<Cand> =
-                (0..n as u32).map(|id| Cand { d: l2(base, &points[id as usize]), id }).collect();
-            cands.sort_unstable_by(Cand::order);
+            let (points, cands, max) = random_case(&mut rng);
             let d = |c: Cand, r: Cand| l2(&points[c.id as usize], &points[r.id as usize]);
             let mut out = Vec::new();
             robust_prune(&cands, max, alpha, &mut out, d);
