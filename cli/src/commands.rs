@@ -26,8 +26,8 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 }
 
 /// Builds what `spec` says over row-major `data`, with a progress bar for the slow kinds.
+/// (`IndexSpec::build` checks the spec itself; callers check it before reading the data.)
 pub fn build_index(spec: &IndexSpec, metric: Metric, dim: usize, data: &[f32]) -> CliResult<BuiltIndex> {
-    spec.check()?;
     let bar = progress((data.len() / dim.max(1)) as u64, "insert");
     let built = spec.build(metric, dim, data, &|done| bar.inc(done));
     bar.finish_and_clear();
@@ -36,10 +36,13 @@ pub fn build_index(spec: &IndexSpec, metric: Metric, dim: usize, data: &[f32]) -
 
 pub fn build(a: BuildArgs) -> CliResult {
     set_threads(a.threads)?;
+    // An impossible combination is refused before a large file is read.
+    let spec = a.index.spec();
+    spec.check()?;
     let (data, dim) = read_f32_vectors(&a.base)?;
     let n = data.len() / dim;
     let t0 = Instant::now();
-    let index = build_index(&a.index.spec(), a.metric, dim, &data)?;
+    let index = build_index(&spec, a.metric, dim, &data)?;
     let build_s = t0.elapsed().as_secs_f64();
     let bytes = index.save(&a.output)?;
     println!(

@@ -121,6 +121,7 @@ pub fn run(cmd: PeerCommand) -> CliResult {
 fn build(a: PeerBuild) -> CliResult {
     set_threads(Some(a.threads))?;
     let spec = index_spec(&a.opts)?;
+    spec.check()?;
     let (data, dim) = read_f32_vectors(&a.base)?;
     let c0 = cpu_seconds();
     let t0 = Instant::now();

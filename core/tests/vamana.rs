@@ -80,7 +80,7 @@ fn lists_hold_at_most_r_links_and_the_medoid_reaches_every_node() {
 }
 
 #[test]
-fn a_larger_alpha_keeps_longer_edges_and_fewer_hops() {
+fn a_larger_alpha_keeps_more_links() {
     let (n, dim) = (2000, 16);
     let data = mixture(4, n, dim, 20);
     let degree = |alpha: f32| {

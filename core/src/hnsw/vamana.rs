@@ -146,12 +146,14 @@ fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>) 
 
 /// Links point `p` with the scorer its stored rows call for.
 fn link_point(g: &Graph<'_, [AtomicU32]>, p: u32, step: Step<'_>, s: &mut Scratch, locks: &dyn NodeLocks) {
-    let mut buf = Vec::new();
-    let v = g.own_vector(p, &mut buf).to_vec();
-    match g.half(&v) {
+    // f32 rows are read in place; binary16 rows decode into the scratch's buffer, reused.
+    let mut buf = core::mem::take(&mut s.decoded);
+    let v = g.own_vector(p, &mut buf);
+    match g.half(v) {
         Some(q) => link_vamana(g, &q, p, step, s, locks),
-        None => link_vamana(g, &g.exact(&v), p, step, s, locks),
+        None => link_vamana(g, &g.exact(v), p, step, s, locks),
     }
+    s.decoded = buf;
 }
 
 /// The row nearest the mean of all rows (ties to the lower id).
@@ -292,10 +294,10 @@ fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, step: St
         return;
     }
     let mut buf = Vec::new();
-    let base = g.own_vector(node, &mut buf).to_vec();
+    let base = g.own_vector(node, &mut buf);
     let mut cands: Vec<Cand> = (start..start + len)
         .map(|i| g.links0[i].load(Relaxed))
-        .map(|n| Cand { d: g.pair(&base, n), id: n })
+        .map(|n| Cand { d: g.pair(base, n), id: n })
         .collect();
     cands.push(Cand { d, id: new });
     cands.sort_unstable_by(Cand::order);
@@ -322,11 +324,11 @@ fn link_orphans(g: &Graph<'_, [AtomicU32]>, medoid: u32) {
         if in_degree[orphan as usize] > 0 || orphan == medoid {
             continue;
         }
-        let own = g.own_vector(orphan, &mut buf).to_vec();
+        let own = g.own_vector(orphan, &mut buf);
         let (start, len) = g.list(orphan, 0);
         let mut by_distance: Vec<Cand> = (start..start + len)
             .map(|i| g.links0[i].load(Relaxed))
-            .map(|v| Cand { d: g.pair(&own, v), id: v })
+            .map(|v| Cand { d: g.pair(own, v), id: v })
             .collect();
         by_distance.sort_unstable_by(Cand::order);
         for host in by_distance {
@@ -338,10 +340,10 @@ fn link_orphans(g: &Graph<'_, [AtomicU32]>, medoid: u32) {
                 break;
             }
             let mut hbuf = Vec::new();
-            let base = g.own_vector(host.id, &mut hbuf).to_vec();
+            let base = g.own_vector(host.id, &mut hbuf);
             let farthest = (hs..hs + hl)
                 .map(|i| (i, g.links0[i].load(Relaxed)))
-                .map(|(i, v)| (i, Cand { d: g.pair(&base, v), id: v }))
+                .map(|(i, v)| (i, Cand { d: g.pair(base, v), id: v }))
                 .max_by(|a, b| Cand::order(&a.1, &b.1));
             if let Some((slot, far)) = farthest {
                 if in_degree[far.id as usize] > 1 {
