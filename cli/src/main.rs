@@ -68,8 +68,17 @@ pub struct IndexOptions {
     /// HNSW: candidate-list size while inserting.
     #[arg(long = "ef-construction", default_value_t = neardb::HnswParams::default().ef_construction)]
     pub ef_construction: usize,
-    /// Seed of the HNSW level generator, k-means and hyperplanes (a single-thread build is
-    /// reproducible).
+    /// Vamana: most links per node (R).
+    #[arg(long = "r", default_value_t = neardb::VamanaParams::default().r)]
+    pub r: usize,
+    /// Vamana: candidate-list size while building (L).
+    #[arg(long = "l", default_value_t = neardb::VamanaParams::default().l)]
+    pub l: usize,
+    /// Vamana: RobustPrune's α of the second pass (≥ 1; larger keeps longer links).
+    #[arg(long, default_value_t = neardb::VamanaParams::default().alpha)]
+    pub alpha: f32,
+    /// Seed of the HNSW level generator, Vamana's insertion order, k-means and hyperplanes (a
+    /// single-thread build is reproducible).
     #[arg(long = "seed", default_value_t = neardb::HnswParams::default().seed)]
     pub seed: u64,
     /// Compress the vectors searches read.
@@ -111,6 +120,7 @@ impl IndexOptions {
         IndexSpec {
             kind: self.kind,
             hnsw: neardb::HnswParams { m: self.m, ef_construction: self.ef_construction, seed: self.seed },
+            vamana: neardb::VamanaParams { r: self.r, l: self.l, alpha: self.alpha, seed: self.seed },
             quantize: self.quantize,
             layout: self.layout,
             rerank: self.rerank,
@@ -153,7 +163,7 @@ pub struct SearchArgs {
     /// Results per query.
     #[arg(short = 'k', long = "k", default_value_t = 10)]
     pub k: usize,
-    /// Search effort (HNSW ef; ignored by flat).
+    /// Search effort (HNSW ef, Vamana L; ignored by flat).
     #[arg(long, default_value_t = 0)]
     pub ef: usize,
     /// IVF: inverted lists probed (0: the index default).
@@ -212,7 +222,7 @@ pub struct BenchArgs {
     /// Results per query.
     #[arg(short = 'k', long = "k", default_value_t = 10)]
     pub k: usize,
-    /// Values of the index's effort knob to sweep (HNSW ef, IVF nprobe), comma-separated.
+    /// Values of the index's effort knob to sweep (HNSW ef, Vamana L, IVF nprobe), comma-separated.
     #[arg(long, visible_alias = "nprobe", visible_alias = "ef", value_delimiter = ',')]
     pub param: Vec<usize>,
     /// Re-rank factors to sweep for quantized indexes (each with every --param value);

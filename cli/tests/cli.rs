@@ -311,38 +311,43 @@ fn bad_inputs_fail_with_clear_messages() {
 
 #[test]
 fn hnsw_build_bench_and_peer_reach_recall_and_reproduce_with_one_thread() {
+    graph_build_bench_and_peer(
+        "hnsw",
+        &["--m", "12", "--ef-construction", "100"],
+        &["M=16", "ef_construction=200"],
+    );
+}
+
+#[test]
+fn vamana_build_bench_and_peer_reach_recall_and_reproduce_with_one_thread() {
+    graph_build_bench_and_peer(
+        "vamana",
+        &["--r", "16", "--l", "60", "--alpha", "1.2"],
+        &["R=32", "L=200", "alpha=1.2"],
+    );
+}
+
+/// A graph index (`kind`) built by `neardb build` with `args` (twice on one thread: the same
+/// file), benchmarked from RAM and through mmap, and built and searched as the harness's entry
+/// does with `peer_opts`.
+fn graph_build_bench_and_peer(kind: &str, args: &[&str], peer_opts: &[&str]) {
     let d = dataset("l2");
     let base = d.root.join("base.fvecs");
     let queries = d.root.join("query.fvecs");
     let gt = d.root.join("groundtruth.ivecs");
-    let index = d.root.join("hnsw.neardb");
+    let index = d.root.join(format!("{kind}.neardb"));
     let build = |out: &Path| {
-        ok(&[
-            "build",
-            "--base",
-            s(&base),
-            "--metric",
-            "l2",
-            "--index",
-            "hnsw",
-            "--m",
-            "12",
-            "--ef-construction",
-            "100",
-            "--threads",
-            "1",
-            "--seed",
-            "9",
-            "--output",
-            s(out),
-        ])
+        let mut argv = vec!["build", "--base", s(&base), "--metric", "l2", "--index", kind];
+        argv.extend(args);
+        argv.extend(["--threads", "1", "--seed", "9", "--output", s(out)]);
+        ok(&argv)
     };
     build(&index);
-    let again = d.root.join("hnsw-again.neardb");
+    let again = d.root.join(format!("{kind}-again.neardb"));
     build(&again);
     assert_eq!(std::fs::read(&index).unwrap(), std::fs::read(&again).unwrap(), "one-thread builds reproduce");
     let info = last_json(&ok(&["info", s(&index), "--json"]));
-    assert_eq!(info["kind"], "hnsw");
+    assert_eq!(info["kind"], kind);
     for load in ["ram", "mmap"] {
         let out = ok(&[
             "bench",
@@ -368,28 +373,17 @@ fn hnsw_build_bench_and_peer_reach_recall_and_reproduce_with_one_thread() {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["param"], 16);
         let (low, high) = (rows[0]["recall"].as_f64().unwrap(), rows[1]["recall"].as_f64().unwrap());
-        assert!(high >= 0.98 && high >= low, "{load}: recall {low} at ef 16, {high} at ef 128");
+        assert!(high >= 0.98 && high >= low, "{kind} {load}: recall {low} at ef 16, {high} at ef 128");
     }
-    // The harness's hnsw entry, exactly as it calls us.
-    let peer_index = d.root.join("peer-hnsw");
-    ok(&[
-        "peer",
-        "build",
-        "--base",
-        s(&base),
-        "--metric",
-        "l2",
-        "--threads",
-        "2",
-        "--index",
-        s(&peer_index),
-        "--opt",
-        "index=hnsw",
-        "--opt",
-        "M=16",
-        "--opt",
-        "ef_construction=200",
-    ]);
+    // The harness's entry, exactly as it calls us.
+    let peer_index = d.root.join(format!("peer-{kind}"));
+    let index_opt = format!("index={kind}");
+    let mut argv = vec!["peer", "build", "--base", s(&base), "--metric", "l2", "--threads", "2"];
+    argv.extend(["--index", s(&peer_index), "--opt", &index_opt]);
+    for o in peer_opts {
+        argv.extend(["--opt", o]);
+    }
+    ok(&argv);
     let res = d.root.join("peer.ivecs");
     ok(&[
         "peer",
@@ -420,7 +414,7 @@ fn hnsw_build_bench_and_peer_reach_recall_and_reproduce_with_one_thread() {
     let hits: usize = (0..50)
         .map(|q| r[q * 10..q * 10 + 10].iter().filter(|id| t[q * tk..q * tk + 10].contains(id)).count())
         .sum();
-    assert!(hits >= 480, "peer hnsw recall {} / 500", hits);
+    assert!(hits >= 480, "peer {kind} recall {hits} / 500");
 }
 
 #[test]
@@ -490,7 +484,9 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     let truth = d.root.join("groundtruth.ivecs");
     // (build options, harness --param, recall floor with that param, file smaller than the
     // f32 vectors alone; a 24-d HNSW file is mostly graph, so only IVF-PQ and binary qualify)
-    let cases: [(&[&str], &str, f64, bool); 10] = [
+    let cases: [(&[&str], &str, f64, bool); 12] = [
+        (&["index=vamana", "R=16", "L=60", "quantize=sq8", "rerank=4"], "64", 0.9, false),
+        (&["index=vamana", "R=16", "L=60", "quantize=f16"], "64", 0.9, false),
         (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8", "rerank=4"], "64", 0.9, false),
         (&["index=hnsw", "M=12", "ef_construction=80", "quantize=f16"], "64", 0.9, false),
         (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8+f16", "rerank=4"], "64", 0.9, false),
@@ -565,7 +561,7 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     let err = fails(&peer_build(&base, &index, &["index=hnsw", "layout=spiral"]));
     assert!(err.contains("layout \"spiral\"") && err.contains("insertion, graph"), "{err}");
     let err = fails(&peer_build(&base, &index, &["index=annoy"]));
-    assert!(err.contains("annoy") && err.contains("flat, hnsw, ivfpq, binary"), "{err}");
+    assert!(err.contains("annoy") && err.contains("flat, hnsw, ivfpq, binary, vamana"), "{err}");
     let refused: [(&[&str], &[&str]); 6] = [
         (&["--index", "flat", "--quantize", "f16"], &["not available"]),
         (&["--index", "hnsw", "--quantize", "pq"], &["not available"]),

@@ -47,7 +47,7 @@ pub use metric::{Metric, UnknownMetric};
 pub use neighbor::{Neighbor, TopK};
 pub use simd::{Isa, Kernels};
 pub use validate::{check_query, check_vectors, in_range, MAX_COMPONENT};
-pub use vamana::{VamanaIndex, VamanaParams};
+pub use vamana::{VamanaIndex, VamanaParams, VamanaView};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;

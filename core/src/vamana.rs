@@ -1,60 +1,188 @@
 //! Vamana (DiskANN): a flat graph of at most R links per node, entered at the medoid, built with
 //! RobustPrune(α) in two passes and searched by the graph layer's best-first walk with list size
-//! L (`SearchParams::ef`). The graph the SSD-resident index (issue 17) will store on disk.
+//! L (`SearchParams::ef`). The graph the SSD-resident index (issue 17) stores on disk.
 //!
-//! Today it lives in memory and is built once over all its vectors, on one thread (seeded, so
-//! reproducible) or on all rayon threads; its own file kind, inserts and deletes, and the
-//! browser class are the next steps of issue 16.
+//! Inserts and deletes follow FreshDiskANN: an insert is one search and prune at α; a delete
+//! hides the node from results at once but leaves it in the graph, traversable, until
+//! [`VamanaIndex::consolidate`] re-links its in-neighbours around it and frees its slot.
+//!
+//! The owned index and the file view share HNSW's storage (a flat graph is level 0 alone), so
+//! binary16 and SQ8 storage, filters and re-ranking work as they do there.
 
 use alloc::vec::Vec;
 
-use crate::hnsw::HnswIndex;
+use crate::format::{FileInfo, IndexKind, OpenOptions};
 pub use crate::hnsw::VamanaParams;
-use crate::{Filter, Metric, Neighbor, Result, SearchParams, VectorSearch};
+use crate::hnsw::{HnswIndex, HnswView, Scratch};
+use crate::quant::sq::ScalarQuantizer;
+use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
 
 /// A Vamana graph index over its own vectors.
 #[derive(Debug)]
 pub struct VamanaIndex {
     graph: HnswIndex,
-    params: VamanaParams,
-    medoid: Option<u32>,
 }
 
 impl VamanaIndex {
-    /// An empty index; [`VamanaIndex::build`] fills it.
+    /// An empty index; [`VamanaIndex::build`] (or [`VamanaIndex::add`]) fills it.
     pub fn new(dim: usize, metric: Metric, params: VamanaParams) -> Result<Self> {
-        Ok(Self { graph: HnswIndex::new_flat(dim, metric, &params)?, params, medoid: None })
+        Ok(Self { graph: HnswIndex::new_flat(dim, metric, &params)? })
     }
 
     /// Builds the graph over row-major `vectors` on this thread, in the seeded order (the same
-    /// seed gives the same graph on every target). Once: a built index refuses a second build.
-    /// Slot ids are row numbers.
+    /// seed gives the same graph on every target). Once: a built index refuses a second build
+    /// (use [`VamanaIndex::add`]). Slot ids are row numbers.
     pub fn build(&mut self, vectors: &[f32]) -> Result<()> {
-        self.medoid = Some(self.graph.build_vamana(vectors, &self.params, false)?);
-        Ok(())
+        self.graph.build_vamana(vectors, &self.params(), false).map(|_| ())
     }
 
     /// [`VamanaIndex::build`] on all rayon threads: each node's list changes under its own
     /// lock, so the graph depends on timing and is not reproducible.
     #[cfg(feature = "parallel")]
     pub fn build_parallel(&mut self, vectors: &[f32]) -> Result<()> {
-        self.medoid = Some(self.graph.build_vamana(vectors, &self.params, true)?);
-        Ok(())
+        self.graph.build_vamana(vectors, &self.params(), true).map(|_| ())
+    }
+
+    /// Inserts row-major `vectors`; returns their ids. An empty index is built (two passes);
+    /// otherwise each vector is linked by one search from the medoid and RobustPrune at α.
+    /// Slots freed by [`VamanaIndex::consolidate`] are reused first. The batch is validated
+    /// first, so on error nothing is added. Seeded and sequential: reproducible.
+    pub fn add(&mut self, vectors: &[f32]) -> Result<Vec<u32>> {
+        self.graph.vamana_insert(vectors, false)
+    }
+
+    /// [`VamanaIndex::add`] on all rayon threads (not reproducible: links depend on timing).
+    #[cfg(feature = "parallel")]
+    pub fn add_parallel(&mut self, vectors: &[f32]) -> Result<Vec<u32>> {
+        self.graph.vamana_insert(vectors, true)
+    }
+
+    /// Deletes `id`: it leaves every result at once and stays in the graph, traversable,
+    /// until [`VamanaIndex::consolidate`].
+    pub fn remove(&mut self, id: u32) -> Result<()> {
+        self.graph.vamana_remove(id)
+    }
+
+    /// Re-links the in-neighbours of every deleted node around it (RobustPrune over their
+    /// links and the deleted node's), then frees the deleted slots for later inserts. Returns
+    /// how many slots it freed. The result does not depend on the order nodes are visited in.
+    pub fn consolidate(&mut self) -> usize {
+        self.graph.vamana_consolidate(false)
+    }
+
+    /// [`VamanaIndex::consolidate`] on all rayon threads (the same graph: each node's new
+    /// list depends only on lists the pass does not change).
+    #[cfg(feature = "parallel")]
+    pub fn consolidate_parallel(&mut self) -> usize {
+        self.graph.vamana_consolidate(true)
+    }
+
+    /// Deleted nodes still in the graph, waiting for [`VamanaIndex::consolidate`].
+    pub fn pending_deletes(&self) -> usize {
+        self.graph.vamana_pending()
+    }
+
+    /// Stores the vectors in binary16 (see [`HnswIndex::store_f16`]); call before adding.
+    pub fn store_f16(&mut self) -> Result<()> {
+        self.graph.store_f16()
+    }
+
+    /// Whether the index stores its vectors in binary16.
+    pub fn stores_f16(&self) -> bool {
+        self.graph.stores_f16()
+    }
+
+    /// Quantizes the stored vectors to one byte per dimension and walks the graph over the
+    /// codes, re-ranking `k × rerank_factor` candidates exactly (see
+    /// [`HnswIndex::quantize_sq8`]).
+    pub fn quantize_sq8(&mut self, rerank_factor: usize) -> Result<()> {
+        self.graph.quantize_sq8(rerank_factor)
+    }
+
+    /// The scalar quantizer searches use, if the index is quantized.
+    pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
+        self.graph.sq_quantizer()
+    }
+
+    /// Uses `kernels` instead of the best detected ones.
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { graph: self.graph.with_kernels(kernels) }
     }
 
     /// The construction parameters.
     pub fn params(&self) -> VamanaParams {
-        self.params
+        self.graph.vamana_params().unwrap_or_default()
     }
 
-    /// The entry point of every search: the row nearest the mean (`None` before the build).
+    /// The entry point of every search: the row nearest the mean of the build's vectors
+    /// (`None` while the index is empty).
     pub fn medoid(&self) -> Option<u32> {
-        self.medoid
+        self.graph.entry_point()
     }
 
     /// The out-links of node `id` (empty for an unknown id).
     pub fn neighbors(&self, id: u32) -> Vec<u32> {
         self.graph.level0_links(id)
+    }
+
+    /// The stored vector `id` (normalised, for cosine).
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        self.graph.get(id)
+    }
+
+    /// The vector `id`, decoded from binary16 or SQ8 codes where the index keeps only those.
+    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
+        self.graph.get_decoded(id)
+    }
+
+    /// Number of slots, live or deleted.
+    pub fn slot_count(&self) -> usize {
+        self.graph.slot_count()
+    }
+
+    /// Whether slot `id` holds a deleted vector.
+    pub fn is_deleted(&self, id: u32) -> bool {
+        self.graph.is_deleted(id)
+    }
+
+    /// Mean and maximum out-degree.
+    pub fn degree_stats(&self) -> (f64, usize) {
+        self.graph.degree_stats()
+    }
+
+    /// Searches with caller-owned scratch (no allocation once it has grown).
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        scratch: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        self.graph.search_with(query, k, params, filter, scratch, out)
+    }
+
+    /// Writes the index in the file format (kind `vamana`) to `sink`; returns the bytes written.
+    pub fn write<E>(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<u64, E> {
+        self.graph.write(sink)
+    }
+
+    /// Like [`write`](Self::write), storing caller ids (see [`HnswIndex::write_with_ids`]).
+    pub fn write_with_ids<E>(
+        &self,
+        ids: &crate::IdMap,
+        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<u64, E> {
+        self.graph.write_with_ids(ids, sink)
+    }
+
+    /// The index as file-format bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.graph.to_bytes()
     }
 }
 
@@ -77,5 +205,129 @@ impl VectorSearch for VamanaIndex {
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
         self.graph.search_into(query, k, params, filter, out)
+    }
+}
+
+/// A Vamana index read in place from file bytes (a memory map natively, a buffer in the
+/// browser), every graph field validated at open.
+pub struct VamanaView<B: AsRef<[u8]>> {
+    inner: HnswView<B>,
+}
+
+impl<B: AsRef<[u8]>> VamanaView<B> {
+    /// Validates `bytes` and opens it for search without copying.
+    pub fn open(bytes: B) -> Result<Self> {
+        Self::open_with(bytes, OpenOptions::default())
+    }
+
+    /// Like [`VamanaView::open`]; checksums and vector values are verified only when
+    /// `opts.verify_checksums`.
+    pub fn open_with(bytes: B, opts: OpenOptions) -> Result<Self> {
+        Ok(Self { inner: HnswView::open_kind(bytes, opts, IndexKind::Vamana)? })
+    }
+
+    /// Uses `kernels` instead of the best detected ones.
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { inner: self.inner.with_kernels(kernels) }
+    }
+
+    /// The validated header and section table.
+    pub fn info(&self) -> &FileInfo {
+        self.inner.info()
+    }
+
+    /// The file's caller ids, one per slot, when it has an `ids` section.
+    pub fn ids(&self) -> Option<&[u32]> {
+        self.inner.ids()
+    }
+
+    /// The underlying file bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.inner.bytes()
+    }
+
+    /// The construction parameters recorded in the file.
+    pub fn params(&self) -> VamanaParams {
+        self.inner.vamana_params().unwrap_or_default()
+    }
+
+    /// The entry point of every search (`None` when every node is deleted).
+    pub fn medoid(&self) -> Option<u32> {
+        self.inner.entry_point()
+    }
+
+    /// The out-links of node `id` (empty for an unknown id).
+    pub fn neighbors(&self, id: u32) -> Vec<u32> {
+        self.inner.level0_links(id)
+    }
+
+    /// The stored vector `id`, read in place (see [`HnswView::get`]).
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        self.inner.get(id)
+    }
+
+    /// The vector `id`, decoded where the file keeps binary16 rows or only codes.
+    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
+        self.inner.get_decoded(id)
+    }
+
+    /// Whether the file stores its vectors in binary16.
+    pub fn stores_f16(&self) -> bool {
+        self.inner.stores_f16()
+    }
+
+    /// The scalar quantizer of a quantized file.
+    pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
+        self.inner.sq_quantizer()
+    }
+
+    /// Number of slots, live or deleted.
+    pub fn slot_count(&self) -> usize {
+        self.inner.slot_count()
+    }
+
+    /// Whether slot `id` holds a deleted vector.
+    pub fn is_deleted(&self, id: u32) -> bool {
+        self.inner.is_deleted(id)
+    }
+
+    /// Searches with caller-owned scratch.
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        scratch: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        self.inner.search_with(query, k, params, filter, scratch, out)
+    }
+
+    /// An owned copy that takes inserts, deletes and consolidation.
+    pub fn to_index(&self) -> VamanaIndex {
+        VamanaIndex { graph: self.inner.to_index() }
+    }
+}
+
+impl<B: AsRef<[u8]>> VectorSearch for VamanaView<B> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn metric(&self) -> Metric {
+        self.inner.metric()
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        self.inner.search_into(query, k, params, filter, out)
     }
 }

@@ -219,6 +219,33 @@ pub fn exercise(bytes: &[u8], rows: &[f32], rng: &mut Rng) -> Outcome {
             }
         }
     }
+    // An accepted Vamana file must also survive what an owner does next: an owned copy that
+    // consolidates its deletes, takes an insert and answers (small files only: it copies).
+    if let AnyIndex::Vamana(v) = &opened {
+        if slots <= 4096 && rng.chance(1, 4) {
+            let mut owned = v.to_index();
+            owned.consolidate();
+            let row = &queries[..dim];
+            if let Ok(new) = owned.add(row) {
+                if let Ok(hits) = owned.search(row, 10, &SearchParams::new(), None) {
+                    answered += 1;
+                    let gone = |id: u32| owned.is_deleted(id);
+                    let expect = Expect {
+                        k: 10,
+                        slots: owned.slot_count() as u64,
+                        deleted: &gone,
+                        ids: None,
+                        filter: None,
+                    };
+                    for mut v in check_hits(&hits, &expect) {
+                        v.detail =
+                            format!("owned copy after consolidate + insert of slot {new:?}: {}", v.detail);
+                        out.violations.push(v);
+                    }
+                }
+            }
+        }
+    }
     out.answered = answered;
     out.max_k = max_k;
     out

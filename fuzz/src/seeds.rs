@@ -4,8 +4,8 @@
 
 use neardb::format::SectionKind;
 use neardb::{
-    BuiltIndex, FlatIndex, HnswIndex, HnswParams, IdMap, IndexKind, IndexSpec, Metric, Savable, WithIds,
-    WithoutVectors,
+    BuiltIndex, FlatIndex, HnswIndex, HnswParams, IdMap, IndexKind, IndexSpec, Metric, Savable, VamanaIndex,
+    VamanaParams, WithIds, WithoutVectors,
 };
 
 use crate::rng::Rng;
@@ -62,6 +62,7 @@ fn built_bytes(built: &BuiltIndex) -> Vec<u8> {
         BuiltIndex::IvfPq(i) => bytes_of(i.as_ref()),
         BuiltIndex::Binary(i, true) => bytes_of(i.as_ref()),
         BuiltIndex::Binary(i, false) => bytes_of(&WithoutVectors(i)),
+        BuiltIndex::Vamana(i) => bytes_of(i.as_ref()),
     }
 }
 
@@ -111,6 +112,42 @@ fn hnsw_seed(s: HnswSeed, salt: u64) -> Result<Seed, String> {
     );
     let bytes = bytes_of(&WithIds(&index, &ids));
     Ok(Seed { name, kind: IndexKind::Hnsw, dim: s.dim, vectors, bytes })
+}
+
+/// A Vamana seed, built sequentially (reproducible); `removed` rows are deleted afterwards, and
+/// with `consolidate` their slots freed (else they stay in the graph, traversable).
+fn vamana_seed(
+    metric: Metric,
+    dim: usize,
+    n: usize,
+    quantize: &'static str,
+    removed: usize,
+    consolidate: bool,
+    salt: u64,
+) -> Result<Seed, String> {
+    let vectors = data(salt, n, dim);
+    let params = VamanaParams { r: 8, l: 24, alpha: 1.2, seed: salt };
+    let mut index = VamanaIndex::new(dim, metric, params).map_err(|e| e.to_string())?;
+    if quantize == "f16" {
+        index.store_f16().map_err(|e| e.to_string())?;
+    }
+    index.build(&vectors).map_err(|e| e.to_string())?;
+    if quantize == "sq8" {
+        index.quantize_sq8(4).map_err(|e| e.to_string())?;
+    }
+    for i in 0..removed {
+        index.remove((i * 7 % n) as u32).map_err(|e| e.to_string())?;
+    }
+    if consolidate {
+        index.consolidate();
+    }
+    let state = match (removed, consolidate) {
+        (0, _) => "",
+        (_, false) => "-deleted",
+        (_, true) => "-consolidated",
+    };
+    let name = format!("vamana-{quantize}{state}-{}", metric.name());
+    Ok(Seed { name, kind: IndexKind::Vamana, dim, vectors, bytes: bytes_of(&index) })
 }
 
 fn spec_seed(
@@ -177,6 +214,10 @@ pub fn index_seeds() -> Result<Vec<Seed>, String> {
     out.push(hnsw_seed(HnswSeed { rerank: 0, ..h(L2, 8, 80, "sq8", false) }, 8)?);
     out.push(hnsw_seed(HnswSeed { removed: 10, ..h(L2, 6, 90, "none", false) }, 9)?);
     out.push(hnsw_seed(HnswSeed { removed: 5, ..h(Cosine, 10, 60, "sq8+f16", true) }, 10)?);
+
+    out.push(vamana_seed(L2, 12, 150, "none", 0, false, 20)?);
+    out.push(vamana_seed(Cosine, 8, 100, "sq8", 9, false, 21)?);
+    out.push(vamana_seed(Ip, 6, 90, "f16", 12, true, 22)?);
 
     let ivf = [("index", "ivfpq"), ("nlist", "8"), ("pq_m", "4"), ("nbits", "8")];
     out.push(spec_seed("ivfpq-nbits8", &ivf, L2, 16, 300, 11)?);

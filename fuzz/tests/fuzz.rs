@@ -25,7 +25,7 @@ fn corpus() -> Arc<Corpus> {
 fn every_seed_opens_answers_cleanly_and_replays() {
     let c = corpus();
     let kinds: std::collections::BTreeSet<_> = c.index.iter().map(|s| s.kind.name()).collect();
-    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    assert_eq!(kinds.len(), <neardb::IndexKind as neardb::Choice>::ALL.len(), "{kinds:?}");
     for s in &c.index {
         let out = oracle::exercise(&s.bytes, &s.vectors, &mut Rng::new(1));
         assert_eq!(out.refused, None, "{}", s.name);
@@ -43,6 +43,8 @@ fn every_seed_opens_answers_cleanly_and_replays() {
     assert!(has("ivfpq-nbits8", SectionKind::VECTORS));
     assert!(!has("ivfpq-nbits4-no-vectors", SectionKind::VECTORS));
     assert!(has("binary-lsh", SectionKind::LSH_TABLES));
+    assert!(has("vamana-sq8-deleted", SectionKind::DELETED));
+    assert!(has("vamana-f16-consolidated", SectionKind::VECTORS_F16));
 }
 
 #[test]

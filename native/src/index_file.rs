@@ -8,7 +8,7 @@ use memmap2::Mmap;
 use neardb_core::format::{FileInfo, IndexKind, OpenOptions};
 use neardb_core::{
     BinaryIndex, BinaryView, Filter, FlatIndex, FlatView, HnswIndex, HnswView, IvfPqIndex, IvfPqView, Metric,
-    Neighbor, SearchParams, VectorSearch,
+    Neighbor, SearchParams, VamanaIndex, VamanaView, VectorSearch,
 };
 
 use crate::FileError;
@@ -38,6 +38,12 @@ impl Savable for IvfPqIndex {
 }
 
 impl Savable for BinaryIndex {
+    fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+        self.write(sink)
+    }
+}
+
+impl Savable for VamanaIndex {
     fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
         self.write(sink)
     }
@@ -87,6 +93,8 @@ pub enum AnyIndex<B: AsRef<[u8]> = Mmap> {
     IvfPq(IvfPqView<B>),
     /// Binary codes: Hamming scan or LSH tables.
     Binary(BinaryView<B>),
+    /// Vamana graph.
+    Vamana(VamanaView<B>),
 }
 
 /// Opens an index file through a memory map, validating structure and checksums.
@@ -157,6 +165,7 @@ impl<B: AsRef<[u8]>> AnyIndex<B> {
             IndexKind::Hnsw => Self::Hnsw(HnswView::open_with(bytes, opts)?),
             IndexKind::IvfPq => Self::IvfPq(IvfPqView::open_with(bytes, opts)?),
             IndexKind::Binary => Self::Binary(BinaryView::open_with(bytes, opts)?),
+            IndexKind::Vamana => Self::Vamana(VamanaView::open_with(bytes, opts)?),
         })
     }
 
@@ -167,6 +176,7 @@ impl<B: AsRef<[u8]>> AnyIndex<B> {
             Self::Hnsw(v) => v.bytes(),
             Self::IvfPq(v) => v.bytes(),
             Self::Binary(v) => v.bytes(),
+            Self::Vamana(v) => v.bytes(),
         }
     }
 
@@ -177,6 +187,7 @@ impl<B: AsRef<[u8]>> AnyIndex<B> {
             Self::Hnsw(v) => v.info(),
             Self::IvfPq(v) => v.info(),
             Self::Binary(v) => v.info(),
+            Self::Vamana(v) => v.info(),
         }
     }
 
@@ -188,6 +199,7 @@ impl<B: AsRef<[u8]>> AnyIndex<B> {
             Self::Hnsw(v) => v.ids(),
             Self::IvfPq(v) => v.ids(),
             Self::Binary(v) => v.ids(),
+            Self::Vamana(v) => v.ids(),
         }
     }
 
@@ -211,6 +223,7 @@ impl<B: AsRef<[u8]> + Sync> AnyIndex<B> {
             Self::Hnsw(v) => search_batch_parallel(v, queries, k, params, filter),
             Self::IvfPq(v) => search_batch_parallel(v, queries, k, params, filter),
             Self::Binary(v) => search_batch_parallel(v, queries, k, params, filter),
+            Self::Vamana(v) => search_batch_parallel(v, queries, k, params, filter),
         }
     }
 
@@ -220,6 +233,7 @@ impl<B: AsRef<[u8]> + Sync> AnyIndex<B> {
             Self::Hnsw(v) => v,
             Self::IvfPq(v) => v,
             Self::Binary(v) => v,
+            Self::Vamana(v) => v,
         }
     }
 }

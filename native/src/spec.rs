@@ -6,7 +6,7 @@ use std::path::Path;
 
 use neardb_core::{
     BinaryIndex, BinaryParams, Choice, FlatIndex, HnswIndex, HnswParams, IdMap, IndexKind, IvfPqIndex,
-    IvfPqParams, Kernels, Metric, UnknownChoice,
+    IvfPqParams, Kernels, Metric, UnknownChoice, VamanaIndex, VamanaParams,
 };
 
 use crate::{save, FileError, WithIds, WithoutVectors};
@@ -122,6 +122,8 @@ pub struct IndexSpec {
     pub kind: IndexKind,
     /// HNSW graph parameters (links per node, build candidate list, level seed).
     pub hnsw: HnswParams,
+    /// Vamana graph parameters (R, L, α); the seed is `hnsw.seed`, shared by every kind.
+    pub vamana: VamanaParams,
     /// How the vectors searches read are stored.
     pub quantize: Quantize,
     /// HNSW slot order.
@@ -156,6 +158,7 @@ impl IndexSpec {
         Self {
             kind,
             hnsw: HnswParams::default(),
+            vamana: VamanaParams::default(),
             quantize: Quantize::None,
             layout: Layout::Insertion,
             rerank: 4,
@@ -174,7 +177,7 @@ impl IndexSpec {
         use Quantize as Q;
         let fits = match self.kind {
             K::Flat => matches!(self.quantize, Q::None | Q::Pq | Q::Binary),
-            K::Hnsw => matches!(self.quantize, Q::None | Q::Sq8 | Q::F16 | Q::Sq8F16),
+            K::Hnsw | K::Vamana => matches!(self.quantize, Q::None | Q::Sq8 | Q::F16 | Q::Sq8F16),
             K::IvfPq => matches!(self.quantize, Q::None | Q::Pq),
             K::Binary => matches!(self.quantize, Q::None | Q::Binary),
         };
@@ -192,8 +195,8 @@ impl IndexSpec {
     }
 
     /// Sets one option by the name the benchmark harness and config files use (`index`, `M`,
-    /// `ef_construction`/`efc`, `seed`, `quantize`, `layout`, `rerank`, `nlist`, `pq_m`,
-    /// `nbits`, `bits`, `tables`, `key_bits`). Lower-case `m` means HNSW's links per node,
+    /// `ef_construction`/`efc`, `seed`, `R`, `L`, `alpha`, `quantize`, `layout`, `rerank`,
+    /// `nlist`, `pq_m`, `nbits`, `bits`, `tables`, `key_bits`). Lower-case `m` means HNSW's links per node,
     /// except for IVF-PQ, where (as in FAISS) it is the PQ sub-quantizers: apply `index`
     /// first, or use [`IndexSpec::from_options`].
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), SpecError> {
@@ -213,6 +216,15 @@ impl IndexSpec {
                     key: key.into(),
                     value: value.into(),
                     expected: "a whole number",
+                })?
+            }
+            "R" | "r" => self.vamana.r = number("a whole number")?,
+            "L" | "l" => self.vamana.l = number("a whole number")?,
+            "alpha" => {
+                self.vamana.alpha = value.parse().map_err(|_| SpecError::BadValue {
+                    key: key.into(),
+                    value: value.into(),
+                    expected: "a number",
                 })?
             }
             "quantize" => self.quantize = Quantize::from_name(value)?,
@@ -311,6 +323,19 @@ impl IndexSpec {
                 };
                 Ok(BuiltIndex::Hnsw(Box::new(index), ids))
             }
+            (IndexKind::Vamana, q) => {
+                let params = VamanaParams { seed: self.hnsw.seed, ..self.vamana };
+                let mut index = VamanaIndex::new(dim, metric, params)?;
+                if matches!(q, Quantize::F16 | Quantize::Sq8F16) {
+                    index.store_f16()?;
+                }
+                build_vamana(&mut index, data)?;
+                progress(n as u64);
+                if matches!(q, Quantize::Sq8 | Quantize::Sq8F16) {
+                    index.quantize_sq8(self.rerank)?;
+                }
+                Ok(BuiltIndex::Vamana(Box::new(index)))
+            }
         }
     }
 
@@ -369,6 +394,21 @@ fn add_parallel(index: &mut HnswIndex, data: &[f32], _: &(dyn Fn(u64) + Sync)) -
     index.add(data).map(drop)
 }
 
+/// Builds on every rayon thread when there is more than one, else the seeded sequential build.
+#[cfg(feature = "parallel")]
+fn build_vamana(index: &mut VamanaIndex, data: &[f32]) -> neardb_core::Result<()> {
+    if parallel_threads() > 1 {
+        index.build_parallel(data)
+    } else {
+        index.build(data)
+    }
+}
+
+#[cfg(not(feature = "parallel"))]
+fn build_vamana(index: &mut VamanaIndex, data: &[f32]) -> neardb_core::Result<()> {
+    index.build(data)
+}
+
 /// A freshly built index of any kind, ready to save.
 pub enum BuiltIndex {
     /// Exact search.
@@ -380,6 +420,8 @@ pub enum BuiltIndex {
     IvfPq(Box<IvfPqIndex>),
     /// A binary-code index, and whether its file keeps the vectors (for re-rank).
     Binary(Box<BinaryIndex>, bool),
+    /// A Vamana graph.
+    Vamana(Box<VamanaIndex>),
 }
 
 impl BuiltIndex {
@@ -391,6 +433,7 @@ impl BuiltIndex {
             Self::IvfPq(i) => save(i.as_ref(), path),
             Self::Binary(i, true) => save(i.as_ref(), path),
             Self::Binary(i, false) => save(&WithoutVectors(i.as_ref()), path),
+            Self::Vamana(i) => save(i.as_ref(), path),
         }
     }
 
@@ -417,6 +460,10 @@ mod tests {
         let s = IndexSpec::from_options([("quantize", "sq8+f16"), ("index", "hnsw"), ("layout", "graph")])
             .unwrap();
         assert_eq!((s.quantize, s.layout), (Quantize::Sq8F16, Layout::Graph));
+        // The harness's spelling of Vamana's options.
+        let s = IndexSpec::from_options([("R", "24"), ("index", "vamana"), ("L", "80"), ("alpha", "1.3")])
+            .unwrap();
+        assert_eq!((s.kind, s.vamana.r, s.vamana.l, s.vamana.alpha), (IndexKind::Vamana, 24, 80, 1.3));
     }
 
     #[test]
@@ -426,7 +473,8 @@ mod tests {
         assert!(err(&[("bogus", "1")]).contains("bogus"));
         assert!(err(&[("nbits", "300")]).contains("4 or 8"));
         let e = err(&[("index", "annoy")]);
-        assert!(e.contains("annoy") && e.contains("flat, hnsw, ivfpq, binary"), "{e}");
+        assert!(e.contains("annoy") && e.contains("flat, hnsw, ivfpq, binary, vamana"), "{e}");
+        assert!(err(&[("index", "vamana"), ("alpha", "x")]).contains("alpha=x"));
         assert!(err(&[("quantize", "pq:16")]).contains("quantization"));
     }
 
@@ -461,6 +509,7 @@ mod tests {
                 BuiltIndex::Binary(i, _) => {
                     i.search(&data[..dim], 1, &SearchParams::new().with_rerank_factor(8), None)
                 }
+                BuiltIndex::Vamana(i) => i.search(&data[..dim], 1, &SearchParams::new(), None),
             }
             .unwrap();
             assert_eq!(hits[0].distance, 0.0, "{kind}: the first row finds itself");

@@ -60,6 +60,8 @@ pub enum IndexKind {
     IvfPq = 3,
     /// Binary codes (random hyperplanes), Hamming scan or LSH tables, exact rerank.
     Binary = 4,
+    /// Vamana (DiskANN) graph: one level, entered at the medoid.
+    Vamana = 5,
 }
 
 impl IndexKind {
@@ -74,6 +76,7 @@ impl IndexKind {
             2 => Some(Self::Hnsw),
             3 => Some(Self::IvfPq),
             4 => Some(Self::Binary),
+            5 => Some(Self::Vamana),
             _ => None,
         }
     }
@@ -84,6 +87,7 @@ impl IndexKind {
             Self::Hnsw => "hnsw",
             Self::IvfPq => "ivfpq",
             Self::Binary => "binary",
+            Self::Vamana => "vamana",
         }
     }
 }
@@ -120,13 +124,23 @@ impl IndexKind {
             Self::Binary => {
                 &[S::PARAMS, S::VECTORS, S::BINARY_PLANES, S::BINARY_CODES, S::LSH_TABLES, S::IDS]
             }
+            Self::Vamana => &[
+                S::PARAMS,
+                S::VECTORS,
+                S::VECTORS_F16,
+                S::GRAPH_LEVEL0,
+                S::DELETED,
+                S::IDS,
+                S::SQ_RANGES,
+                S::SQ_CODES,
+            ],
         }
     }
 }
 
 impl crate::Choice for IndexKind {
     const WHAT: &'static str = "index kind";
-    const ALL: &'static [Self] = &[Self::Flat, Self::Hnsw, Self::IvfPq, Self::Binary];
+    const ALL: &'static [Self] = &[Self::Flat, Self::Hnsw, Self::IvfPq, Self::Binary, Self::Vamana];
     fn name(self) -> &'static str {
         IndexKind::name(self)
     }
@@ -136,6 +150,7 @@ impl crate::Choice for IndexKind {
             Self::Hnsw => "hierarchical navigable small-world graph",
             Self::IvfPq => "inverted lists over product-quantized residuals",
             Self::Binary => "binary codes: Hamming scan or multi-probe LSH tables",
+            Self::Vamana => "Vamana (DiskANN) graph: one level, entered at the medoid",
         }
     }
 }

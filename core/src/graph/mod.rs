@@ -122,6 +122,12 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         &self.vectors[s..s + self.dim]
     }
 
+    /// Whether slot `id` is deleted.
+    #[inline(always)]
+    pub fn is_deleted(&self, id: u32) -> bool {
+        self.deleted.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
+    }
+
     /// Exact scoring of `q` against the `f32` vectors.
     #[inline(always)]
     pub fn exact<'q>(&'q self, q: &'q [f32]) -> Exact<'q> {

@@ -90,13 +90,17 @@ pub struct HnswIndex {
     deleted: Vec<u64>,
     /// Deleted slots waiting to be reused by later inserts.
     free: Vec<u32>,
+    /// How many slots are deleted (in `free`, or in a Vamana graph also awaiting
+    /// consolidation).
+    dead: usize,
     /// Scalar-quantized codes searches traverse with (see [`HnswIndex::quantize_sq8`]).
     sq: Option<SqStore>,
     /// Binary16 rows of every slot when the index stores its vectors in binary16 (see
     /// [`HnswIndex::store_f16`]); `vectors` is then empty.
     f16: Option<Vec<u16>>,
-    /// A flat graph (Vamana): every node on level 0 alone, `m0` links each.
-    flat: bool,
+    /// A flat graph (Vamana) and its parameters: every node on level 0 alone, `m0` = R links
+    /// each, entered at the medoid.
+    vamana: Option<VamanaParams>,
 }
 
 /// An index's scalar quantizer, the codes of every slot, and the default re-rank factor
@@ -142,9 +146,10 @@ impl HnswIndex {
             scratch: ScratchPool::default(),
             deleted: Vec::new(),
             free: Vec::new(),
+            dead: 0,
             sq: None,
             f16: None,
-            flat: false,
+            vamana: None,
         })
     }
 
@@ -319,7 +324,7 @@ impl HnswIndex {
     }
 
     fn draw_level(&mut self) -> u8 {
-        if self.flat {
+        if self.vamana.is_some() {
             return 0;
         }
         let ml = 1.0 / libm::log(self.params.m as f64);
@@ -472,20 +477,10 @@ impl HnswIndex {
             return Vec::new();
         }
         let slots: Vec<u32> = self.free.drain(self.free.len() - n..).rev().collect();
+        self.dead -= n;
         self.purge_links_to(&slots);
         for (row, &slot) in data.chunks_exact(self.dim).zip(&slots) {
-            let at = slot as usize * self.dim;
-            match &mut self.f16 {
-                Some(rows) => {
-                    for (h, &x) in rows[at..at + self.dim].iter_mut().zip(row) {
-                        *h = crate::simd::half::to_f16(x);
-                    }
-                }
-                None => self.vectors[at..at + self.dim].copy_from_slice(row),
-            }
-            if let Some(sq) = &mut self.sq {
-                sq.quantizer.encode_into(row, &mut sq.codes[at..at + self.dim]);
-            }
+            self.store_row(slot, row);
             self.links0[slot as usize * (self.m0 + 1)].store(0, Relaxed);
             let off = self.upper_offsets[slot as usize] as usize;
             for l in 0..self.levels[slot as usize] as usize {
@@ -494,6 +489,22 @@ impl HnswIndex {
             self.deleted[slot as usize / 64] &= !(1 << (slot % 64));
         }
         slots
+    }
+
+    /// Overwrites slot `slot`'s stored row (and code) with the prepared `row`.
+    fn store_row(&mut self, slot: u32, row: &[f32]) {
+        let at = slot as usize * self.dim;
+        match &mut self.f16 {
+            Some(rows) => {
+                for (h, &x) in rows[at..at + self.dim].iter_mut().zip(row) {
+                    *h = crate::simd::half::to_f16(x);
+                }
+            }
+            None => self.vectors[at..at + self.dim].copy_from_slice(row),
+        }
+        if let Some(sq) = &mut self.sq {
+            sq.quantizer.encode_into(row, &mut sq.codes[at..at + self.dim]);
+        }
     }
 
     /// Removes every link to `slots` from every list, choosing replacements with the heuristic
@@ -530,6 +541,7 @@ impl HnswIndex {
         }
         self.deleted[id as usize / 64] |= 1 << (id % 64);
         self.free.push(id);
+        self.dead += 1;
         let g = self.graph();
         for level in 0..=self.levels[id as usize] as usize {
             let (start, len) = g.list(id, level);
@@ -640,6 +652,16 @@ impl HnswIndex {
         Ok(ids)
     }
 
+    /// A flat (Vamana) graph's parameters.
+    pub(crate) fn vamana_params(&self) -> Option<VamanaParams> {
+        self.vamana
+    }
+
+    /// The entry point (`None` while the graph has none).
+    pub(crate) fn entry_point(&self) -> Option<u32> {
+        (self.entry != NONE).then_some(self.entry)
+    }
+
     /// Node `id`'s level-0 links (empty for an unknown id).
     pub(crate) fn level0_links(&self, id: u32) -> Vec<u32> {
         if id as usize >= self.levels.len() {
@@ -727,15 +749,21 @@ impl HnswIndex {
         debug_assert!(ids.section().is_none_or(|s| s.len() == self.levels.len()));
         let links0: Vec<u32> = self.links0.iter().map(|a| a.load(Relaxed)).collect();
         let upper: Vec<u32> = self.upper.iter().map(|a| a.load(Relaxed)).collect();
-        let rerank = self.sq.as_ref().map_or(0, |s| s.rerank);
-        let params = view::encode_params(
-            &self.params,
-            self.m0,
-            self.entry,
-            self.max_level,
-            upper.len() as u64,
-            rerank as u32,
-        );
+        let rerank = self.sq.as_ref().map_or(0, |s| s.rerank) as u32;
+        let (kind, params) = match &self.vamana {
+            Some(v) => (IndexKind::Vamana, view::encode_vamana_params(v, self.entry, rerank)),
+            None => {
+                let p = view::encode_params(
+                    &self.params,
+                    self.m0,
+                    self.entry,
+                    self.max_level,
+                    upper.len() as u64,
+                    rerank,
+                );
+                (IndexKind::Hnsw, p)
+            }
+        };
         let mut levels = self.levels.clone();
         // Sections hold whole words; pad the byte array.
         levels.resize(self.levels.len().div_ceil(4) * 4, 0);
@@ -743,18 +771,26 @@ impl HnswIndex {
             Some(rows) => SectionRef { kind: SectionKind::VECTORS_F16, bytes: bytemuck::cast_slice(rows) },
             None => SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.vectors) },
         };
-        let sections = [
-            SectionRef { kind: SectionKind::PARAMS, bytes: &params },
-            vectors,
-            SectionRef { kind: SectionKind::NODE_LEVELS, bytes: &levels },
-            SectionRef { kind: SectionKind::UPPER_OFFSETS, bytes: bytemuck::cast_slice(&self.upper_offsets) },
-            SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: bytemuck::cast_slice(&links0) },
-            SectionRef { kind: SectionKind::GRAPH_UPPER, bytes: bytemuck::cast_slice(&upper) },
-            SectionRef { kind: SectionKind::DELETED, bytes: bytemuck::cast_slice(&self.deleted) },
-        ];
+        let mut sections = alloc::vec![SectionRef { kind: SectionKind::PARAMS, bytes: &params }, vectors];
+        if self.vamana.is_none() {
+            // A flat graph has no levels: every node is on level 0.
+            sections.extend([
+                SectionRef { kind: SectionKind::NODE_LEVELS, bytes: &levels },
+                SectionRef {
+                    kind: SectionKind::UPPER_OFFSETS,
+                    bytes: bytemuck::cast_slice(&self.upper_offsets),
+                },
+            ]);
+        }
+        sections.push(SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: bytemuck::cast_slice(&links0) });
+        if self.vamana.is_none() {
+            sections.push(SectionRef { kind: SectionKind::GRAPH_UPPER, bytes: bytemuck::cast_slice(&upper) });
+        }
         // The deleted section is written only when something was deleted.
-        let used = if self.free.is_empty() { sections.len() - 1 } else { sections.len() };
-        let mut sections = sections[..used].to_vec();
+        if self.deleted.iter().any(|&w| w != 0) {
+            sections
+                .push(SectionRef { kind: SectionKind::DELETED, bytes: bytemuck::cast_slice(&self.deleted) });
+        }
         let ranges;
         if let Some(sq) = &self.sq {
             ranges = sq.quantizer.to_section();
@@ -768,7 +804,7 @@ impl HnswIndex {
         if let Some(ids) = ids.section() {
             sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
         }
-        write_index(IndexKind::Hnsw, self.metric, self.dim as u32, self.levels.len() as u64, &sections, sink)
+        write_index(kind, self.metric, self.dim as u32, self.levels.len() as u64, &sections, sink)
     }
 
     /// The index as file-format bytes.
@@ -804,7 +840,7 @@ impl VectorSearch for HnswIndex {
         self.metric
     }
     fn len(&self) -> usize {
-        self.levels.len() - self.free.len()
+        self.levels.len() - self.dead
     }
     fn search_into(
         &self,

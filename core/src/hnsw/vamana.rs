@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::{write_list, HnswIndex, HnswParams, NoLocks, NodeLocks};
+use super::{write_list, HnswIndex, HnswParams, NoLocks, NodeLocks, NONE};
 use crate::graph::{robust_prune, robust_prune_rounds, Cand, Graph, Scorer, Scratch};
 use crate::rng::Rng;
 use crate::{Error, Metric, Result};
@@ -55,7 +55,7 @@ impl HnswIndex {
         let hnsw = HnswParams { m: params.r.min(256), ef_construction: params.l, seed: params.seed };
         let mut index = Self::new(dim, metric, hnsw)?;
         index.m0 = params.r;
-        index.flat = true;
+        index.vamana = Some(*params);
         Ok(index)
     }
 
@@ -69,7 +69,7 @@ impl HnswIndex {
         params: &VamanaParams,
         parallel: bool,
     ) -> Result<u32> {
-        if !self.flat || !self.levels.is_empty() {
+        if self.vamana.is_none() || !self.levels.is_empty() {
             return Err(Error::InvalidParameter {
                 name: "vectors",
                 reason: "a Vamana graph is built once, over all its vectors",
@@ -89,13 +89,13 @@ impl HnswIndex {
         for i in (1..n).rev() {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
-        let rule = AlphaRule::of(self, &data);
+        let rule = AlphaRule::of(self.metric, self.dim, &data);
         let passes: &[f32] = if params.alpha == 1.0 { &[1.0] } else { &[1.0, params.alpha] };
         let g = self.graph();
         for &alpha in passes {
             let step = Step { params, alpha, rule };
             if parallel {
-                link_all_parallel(&g, &order, step);
+                link_all_parallel(&g, &order, step, SEQUENTIAL_PREFIX);
             } else {
                 let mut s = Scratch::default();
                 for &p in &order {
@@ -108,6 +108,225 @@ impl HnswIndex {
     }
 }
 
+impl HnswIndex {
+    /// Inserts row-major `vectors` into a Vamana graph (FreshDiskANN's insert): each is linked
+    /// by one search from the medoid with list size L, RobustPrune at the graph's α, and
+    /// reverse links. Slots freed by [`HnswIndex::vamana_consolidate`] are reused first. An
+    /// empty graph is built instead (two passes, medoid entry). The batch is validated first,
+    /// so on error nothing is added.
+    pub(crate) fn vamana_insert(&mut self, vectors: &[f32], parallel: bool) -> Result<Vec<u32>> {
+        let Some(params) = self.vamana else {
+            return Err(Error::InvalidParameter { name: "index", reason: "not a Vamana graph" });
+        };
+        if self.levels.is_empty() {
+            let n = vectors.len() / self.dim;
+            self.build_vamana(vectors, &params, parallel)?;
+            return Ok((0..n as u32).collect());
+        }
+        let data = self.prepare(vectors)?;
+        let reused = (data.len() / self.dim).min(self.free.len());
+        let mut ids: Vec<u32> = self.free.drain(self.free.len() - reused..).rev().collect();
+        for (row, &slot) in data.chunks_exact(self.dim).zip(&ids) {
+            // Consolidation emptied the slot's list and removed every link to it.
+            self.store_row(slot, row);
+            self.deleted[slot as usize / 64] &= !(1 << (slot % 64));
+        }
+        self.dead -= reused;
+        let first = self.allocate(&data[reused * self.dim..]);
+        ids.extend(first..self.levels.len() as u32);
+        let mut order = ids.as_slice();
+        if self.entry == NONE {
+            // Every earlier node was deleted and consolidated: the first new one enters.
+            self.entry = ids[0];
+            order = &ids[1..];
+        }
+        let step =
+            Step { params: &params, alpha: params.alpha, rule: AlphaRule::of(self.metric, self.dim, &data) };
+        let g = self.graph();
+        if parallel {
+            link_all_parallel(&g, order, step, 0);
+        } else {
+            let mut s = Scratch::default();
+            for &p in order {
+                link_point(&g, p, step, &mut s, &NoLocks);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Deletes `id` from a Vamana graph (FreshDiskANN's lazy delete): it leaves every result at
+    /// once but stays in the graph, traversable, until [`HnswIndex::vamana_consolidate`].
+    pub(crate) fn vamana_remove(&mut self, id: u32) -> Result<()> {
+        self.check_live(id)?;
+        if self.deleted.is_empty() {
+            self.deleted = alloc::vec![0; self.levels.len().div_ceil(64)];
+        }
+        self.deleted[id as usize / 64] |= 1 << (id % 64);
+        self.dead += 1;
+        Ok(())
+    }
+
+    /// Deleted nodes still in a Vamana graph (deleted, not yet consolidated).
+    pub(crate) fn vamana_pending(&self) -> usize {
+        self.dead - self.free.len()
+    }
+
+    /// FreshDiskANN's consolidation: every live node that links to a deleted one gets, in that
+    /// link's place, candidates from the deleted node's own links, pruned back to R by
+    /// RobustPrune(α); then the deleted nodes' lists are emptied and their slots freed for
+    /// reuse. A deleted medoid hands the entry to the live node nearest it. Returns how many
+    /// slots were freed. With `parallel`, nodes are re-linked on all rayon threads (each writes
+    /// only its own list, so the result does not depend on timing).
+    pub(crate) fn vamana_consolidate(&mut self, parallel: bool) -> usize {
+        let Some(params) = self.vamana else { return 0 };
+        if self.vamana_pending() == 0 {
+            return 0;
+        }
+        let n = self.levels.len();
+        let mut pending = crate::Bitset::new(n as u32);
+        let mut is_free = crate::Bitset::new(n as u32);
+        for &f in &self.free {
+            is_free.insert(f);
+        }
+        for id in 0..n as u32 {
+            if self.is_deleted(id) && !is_free.contains(id) {
+                pending.insert(id);
+            }
+        }
+        let g = self.graph();
+        let rule = match self.metric {
+            Metric::InnerProduct => {
+                // Decide as a build would, over the live rows.
+                let mut buf = Vec::new();
+                let unit = (0..n as u32).filter(|&i| !g.is_deleted(i)).all(|i| {
+                    let r = g.own_vector(i, &mut buf);
+                    let norm2: f32 = r.iter().map(|x| x * x).sum();
+                    (norm2 - 1.0).abs() < 1e-3
+                });
+                if unit {
+                    AlphaRule::UnitInnerProduct
+                } else {
+                    AlphaRule::InnerProduct
+                }
+            }
+            _ => AlphaRule::Distance,
+        };
+        let step = Step { params: &params, alpha: params.alpha, rule };
+        let relink = |p: u32, buf: &mut Vec<f32>| {
+            if g.is_deleted(p) {
+                return;
+            }
+            let (start, len) = g.list(p, 0);
+            if !(start..start + len).any(|i| pending.contains(g.links0[i].load(Relaxed))) {
+                return;
+            }
+            relink_around_deleted(&g, p, &pending, step, buf);
+        };
+        for_each_node(n as u32, parallel, relink);
+        for id in 0..n as u32 {
+            if pending.contains(id) {
+                g.links0[id as usize * (g.m0 + 1)].store(0, Relaxed);
+            }
+        }
+        let entry = self.entry;
+        let new_entry = if pending.contains(entry) {
+            let mut buf = Vec::new();
+            let centre = g.own_vector(entry, &mut buf).to_vec();
+            let mut best: Option<Cand> = None;
+            for id in 0..n as u32 {
+                if !g.is_deleted(id) {
+                    let c = Cand { d: g.pair(&centre, id), id };
+                    if best.is_none_or(|b| c.before(b)) {
+                        best = Some(c);
+                    }
+                }
+            }
+            best.map_or(NONE, |b| b.id)
+        } else {
+            entry
+        };
+        let freed: Vec<u32> = (0..n as u32).filter(|&id| pending.contains(id)).collect();
+        self.entry = new_entry;
+        // Reused from the end: lowest slots first.
+        self.free.extend(freed.iter().rev());
+        freed.len()
+    }
+}
+
+/// Calls `f` for every node id below `n`, on all rayon threads when `parallel`.
+fn for_each_node(n: u32, parallel: bool, f: impl Fn(u32, &mut Vec<f32>) + Sync) {
+    #[cfg(feature = "parallel")]
+    if parallel {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().for_each_init(Vec::new, |buf, p| f(p, buf));
+        return;
+    }
+    let _ = parallel;
+    let mut buf = Vec::new();
+    for p in 0..n {
+        f(p, &mut buf);
+    }
+}
+
+/// Node `p`'s list with every deleted link replaced by that node's live links, pruned back to
+/// R (kept whole when it fits).
+fn relink_around_deleted(
+    g: &Graph<'_, [AtomicU32]>,
+    p: u32,
+    pending: &crate::Bitset,
+    step: Step<'_>,
+    buf: &mut Vec<f32>,
+) {
+    let own = g.own_vector(p, buf).to_vec();
+    let mut cands = Vec::new();
+    // Through deleted nodes, up to two deleted hops deep: with many deletes, a deleted node's
+    // links are often deleted too.
+    let mut frontier = alloc::vec![p];
+    let mut expanded: Vec<u32> = Vec::new();
+    for depth in 0..3 {
+        let mut next = Vec::new();
+        for &u in &frontier {
+            let (start, len) = g.list(u, 0);
+            for i in start..start + len {
+                let v = g.links0[i].load(Relaxed);
+                if !pending.contains(v) {
+                    cands.push(v);
+                } else if depth < 2 {
+                    next.push(v);
+                }
+            }
+        }
+        expanded.extend_from_slice(&frontier);
+        expanded.sort_unstable();
+        next.sort_unstable();
+        next.dedup();
+        next.retain(|v| expanded.binary_search(v).is_err());
+        frontier = next;
+    }
+    cands.sort_unstable();
+    cands.dedup();
+    cands.retain(|&v| v != p && !g.is_deleted(v));
+    let mut cands: Vec<Cand> = cands.into_iter().map(|id| Cand { d: g.pair(&own, id), id }).collect();
+    cands.sort_unstable_by(Cand::order);
+    cands.dedup_by_key(|c| c.id);
+    let r = step.params.r;
+    if cands.len() <= r {
+        write_list(g, p, 0, cands.iter().map(|c| c.id));
+        return;
+    }
+    let mut kept = Vec::with_capacity(r);
+    prune(g, &cands, r, step.alpha, step.rule, &mut kept);
+    for c in &cands {
+        if kept.len() >= r {
+            break;
+        }
+        if !kept.iter().any(|k| k.id == c.id) {
+            kept.push(*c);
+        }
+    }
+    write_list(g, p, 0, kept.iter().map(|c| c.id));
+}
+
 /// What every point's step of one pass shares.
 #[derive(Clone, Copy)]
 struct Step<'a> {
@@ -116,18 +335,18 @@ struct Step<'a> {
     rule: AlphaRule,
 }
 
-/// Points of a parallel pass linked one at a time before the rest go in parallel.
-#[cfg(feature = "parallel")]
+/// Points of a build's parallel pass linked one at a time before the rest go in parallel.
 const SEQUENTIAL_PREFIX: usize = 1000;
 
 /// One pass over `order` on all rayon threads: each node's list changes under its own lock
 /// (as in HNSW's parallel build), and the walks read lists as they are.
 #[cfg(feature = "parallel")]
-fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>) {
+fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>, prefix: usize) {
     use rayon::prelude::*;
-    // The first points link into a nearly empty graph, where concurrent inserts would find
-    // each other missing and link poorly: they go one at a time, the rest in parallel.
-    let (first, rest) = order.split_at(order.len().min(SEQUENTIAL_PREFIX));
+    // The first points of a build link into a nearly empty graph, where concurrent inserts
+    // would find each other missing and link poorly: they go one at a time, the rest in
+    // parallel.
+    let (first, rest) = order.split_at(order.len().min(prefix));
     let mut s = Scratch::default();
     for &p in first {
         link_point(g, p, step, &mut s, &NoLocks);
@@ -137,7 +356,7 @@ fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>) 
 }
 
 #[cfg(not(feature = "parallel"))]
-fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>) {
+fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>, _prefix: usize) {
     let mut s = Scratch::default();
     for &p in order {
         link_point(g, p, step, &mut s, &NoLocks);
@@ -204,7 +423,8 @@ fn link_vamana<S: Scorer>(
             let n = g.links0[i].load(Relaxed);
             cands.push(Cand { d: q.dist(n), id: n });
         }
-        cands.retain(|c| c.id != p);
+        // Deleted nodes are walked through but never linked to.
+        cands.retain(|c| c.id != p && !g.is_deleted(c.id));
         cands.sort_unstable_by(Cand::order);
         cands.dedup_by_key(|c| c.id);
         prune(g, &cands, params.r, alpha, rule, &mut kept);
@@ -229,11 +449,12 @@ enum AlphaRule {
 }
 
 impl AlphaRule {
-    fn of(index: &HnswIndex, data: &[f32]) -> Self {
-        if index.metric != Metric::InnerProduct {
+    /// The rule for a graph whose rows (those being linked) are `data`.
+    fn of(metric: Metric, dim: usize, data: &[f32]) -> Self {
+        if metric != Metric::InnerProduct {
             return Self::Distance;
         }
-        let unit = data.chunks_exact(index.dim).all(|r| {
+        let unit = data.chunks_exact(dim).all(|r| {
             let norm2: f32 = r.iter().map(|x| x * x).sum();
             (norm2 - 1.0).abs() < 1e-3
         });

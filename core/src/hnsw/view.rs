@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
-use super::{HnswIndex, HnswParams, MAX_LEVEL, NONE};
+use super::{HnswIndex, HnswParams, VamanaParams, MAX_LEVEL, NONE};
 use crate::format::{
     cast_f32, cast_u16, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind,
 };
@@ -40,6 +40,57 @@ pub(super) fn encode_params(
     b[24..32].copy_from_slice(&p.seed.to_le_bytes());
     b[32..40].copy_from_slice(&upper_words.to_le_bytes());
     b
+}
+
+/// Vamana's PARAMS section: R, L, α (`f32` bits), medoid, SQ re-rank factor, reserved (u32
+/// each), seed, reserved, reserved (u64 each). The medoid is the entry point.
+pub(super) fn encode_vamana_params(p: &VamanaParams, medoid: u32, sq_rerank: u32) -> [u8; PARAMS_LEN] {
+    let mut b = [0u8; PARAMS_LEN];
+    b[0..4].copy_from_slice(&(p.r as u32).to_le_bytes());
+    b[4..8].copy_from_slice(&(p.l as u32).to_le_bytes());
+    b[8..12].copy_from_slice(&p.alpha.to_bits().to_le_bytes());
+    b[12..16].copy_from_slice(&medoid.to_le_bytes());
+    b[16..20].copy_from_slice(&sq_rerank.to_le_bytes());
+    b[24..32].copy_from_slice(&p.seed.to_le_bytes());
+    b
+}
+
+fn decode_vamana_params(b: &[u8]) -> Result<(Decoded, VamanaParams), FormatError> {
+    let k = SectionKind::PARAMS;
+    if b.len() != PARAMS_LEN {
+        return Err(FormatError::SectionSize {
+            kind: k,
+            expected: PARAMS_LEN as u64,
+            actual: b.len() as u64,
+        });
+    }
+    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    if u32_at(20) != 0 || u64_at(32) != 0 || u64_at(40) != 0 {
+        return Err(bad(k, "reserved fields must be zero"));
+    }
+    let params = VamanaParams {
+        r: u32_at(0) as usize,
+        l: u32_at(4) as usize,
+        alpha: f32::from_bits(u32_at(8)),
+        seed: u64_at(24),
+    };
+    if params.check().is_err() {
+        return Err(bad(k, "R must be 2 to 512, L at least 1 and alpha between 1 and 4"));
+    }
+    let sq_rerank = u32_at(16);
+    if sq_rerank > MAX_RERANK {
+        return Err(bad(k, "re-rank factor above 65536"));
+    }
+    let decoded = Decoded {
+        params: HnswParams { m: params.r.min(256), ef_construction: params.l, seed: params.seed },
+        m0: params.r,
+        entry: u32_at(12),
+        max_level: 0,
+        upper_words: 0,
+        sq_rerank,
+    };
+    Ok((decoded, params))
 }
 
 struct Decoded {
@@ -124,6 +175,8 @@ pub struct HnswView<B: AsRef<[u8]>> {
     deleted: Option<Range<usize>>,
     dead: usize,
     ids: Option<Range<usize>>,
+    /// A flat Vamana graph's parameters (its file has no levels).
+    vamana: Option<VamanaParams>,
     scratch: ScratchPool,
 }
 
@@ -136,10 +189,22 @@ impl<B: AsRef<[u8]>> HnswView<B> {
     /// Like [`HnswView::open`]; structure and graph are always validated, checksums and vector
     /// values only when `opts.verify_checksums`.
     pub fn open_with(bytes: B, opts: OpenOptions) -> Result<Self> {
+        Self::open_kind(bytes, opts, IndexKind::Hnsw)
+    }
+
+    /// Opens an HNSW file, or (`kind` Vamana) a flat graph's file.
+    pub(crate) fn open_kind(bytes: B, opts: OpenOptions, kind: IndexKind) -> Result<Self> {
         let raw = bytes.as_ref();
         let info = FileInfo::parse(raw, opts)?;
-        info.expect_kind(IndexKind::Hnsw)?;
-        let d = decode_params(info.section(raw, SectionKind::PARAMS)?)?;
+        info.expect_kind(kind)?;
+        let params = info.section(raw, SectionKind::PARAMS)?;
+        let (d, vamana) = match kind {
+            IndexKind::Vamana => {
+                let (d, v) = decode_vamana_params(params)?;
+                (d, Some(v))
+            }
+            _ => (decode_params(params)?, None),
+        };
         let dim = info.dim as usize;
         let count = usize::try_from(info.count).map_err(|_| FormatError::TooLarge { what: "node count" })?;
         if count >= NONE as usize {
@@ -204,15 +269,22 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 (Some(range_of(raw, vec_bytes)), None)
             }
         };
-        let levels = info.section_sized(raw, SectionKind::NODE_LEVELS, size(count.div_ceil(4), 4)?)?;
-        let offsets_b = info.section_sized(raw, SectionKind::UPPER_OFFSETS, size(count, 4)?)?;
+        // A flat graph's file has no levels, offsets or upper lists: they read as empty.
+        let (levels, offsets_b, upper_b): (&[u8], &[u8], &[u8]) = if vamana.is_some() {
+            (&raw[..0], &raw[..0], &raw[..0])
+        } else {
+            let upper_len =
+                usize::try_from(d.upper_words).map_err(|_| FormatError::TooLarge { what: "upper graph" })?;
+            (
+                info.section_sized(raw, SectionKind::NODE_LEVELS, size(count.div_ceil(4), 4)?)?,
+                info.section_sized(raw, SectionKind::UPPER_OFFSETS, size(count, 4)?)?,
+                info.section_sized(raw, SectionKind::GRAPH_UPPER, size(upper_len, 4)?)?,
+            )
+        };
         let offsets = cast_u32(SectionKind::UPPER_OFFSETS, offsets_b)?;
+        let upper = cast_u32(SectionKind::GRAPH_UPPER, upper_b)?;
         let links0_b = info.section_sized(raw, SectionKind::GRAPH_LEVEL0, size(count, (d.m0 + 1) * 4)?)?;
         let links0 = cast_u32(SectionKind::GRAPH_LEVEL0, links0_b)?;
-        let upper_len =
-            usize::try_from(d.upper_words).map_err(|_| FormatError::TooLarge { what: "upper graph" })?;
-        let upper_b = info.section_sized(raw, SectionKind::GRAPH_UPPER, size(upper_len, 4)?)?;
-        let upper = cast_u32(SectionKind::GRAPH_UPPER, upper_b)?;
         let (deleted, dead) = match info.entry(SectionKind::DELETED) {
             None => (None, 0),
             Some(_) => {
@@ -226,13 +298,16 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 let dead: usize = words.iter().map(|w| w.count_ones() as usize).sum();
                 let entry_dead =
                     (d.entry as usize) < count && (words[d.entry as usize / 64] >> (d.entry % 64)) & 1 == 1;
-                if entry_dead {
+                // A Vamana graph's deleted nodes stay traversable until consolidation, its
+                // medoid among them.
+                if entry_dead && vamana.is_none() {
                     return Err(bad(kd, "the entry point is deleted").into());
                 }
                 (Some(range_of(raw, b)), dead)
             }
         };
-        validate_graph(&d, count, dead == count, &levels[..count], &levels[count..], offsets, links0, upper)?;
+        let (node_levels, padding) = if vamana.is_some() { (levels, levels) } else { levels.split_at(count) };
+        validate_graph(&d, count, dead == count, node_levels, padding, offsets, links0, upper)?;
         let deleted_words: &[u64] = match &deleted {
             Some(r) => bytemuck::try_cast_slice(&raw[r.clone()])
                 .map_err(|_| FormatError::UnalignedBuffer { align: 8 })?,
@@ -252,6 +327,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             deleted,
             dead,
             ids,
+            vamana,
             dim,
             metric: info.metric,
             kernels: Kernels::best(),
@@ -370,6 +446,26 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         self.params
     }
 
+    /// A flat (Vamana) graph's parameters.
+    pub(crate) fn vamana_params(&self) -> Option<VamanaParams> {
+        self.vamana
+    }
+
+    /// The entry point (`None` when the graph has none).
+    pub(crate) fn entry_point(&self) -> Option<u32> {
+        (self.entry != NONE).then_some(self.entry)
+    }
+
+    /// Node `id`'s level-0 links (empty for an unknown id).
+    pub(crate) fn level0_links(&self, id: u32) -> Vec<u32> {
+        if id as usize >= self.slot_count() {
+            return Vec::new();
+        }
+        let g = self.graph();
+        let (start, len) = g.list(id, 0);
+        g.links0[start..start + len].to_vec()
+    }
+
     fn graph(&self) -> Graph<'_, [u32]> {
         let raw = self.bytes.as_ref();
         // Validated at open: in bounds, aligned, whole words.
@@ -436,9 +532,14 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 _ => g.vectors.to_vec(),
             },
             f16: g.half.map(|h| h.rows.to_vec()),
-            flat: false,
-            levels: g.levels[..count].to_vec(),
-            upper_offsets: g.upper_offsets.to_vec(),
+            vamana: self.vamana,
+            // A flat graph's nodes are all on level 0, with no upper blocks.
+            levels: if self.vamana.is_some() { alloc::vec![0; count] } else { g.levels[..count].to_vec() },
+            upper_offsets: if self.vamana.is_some() {
+                alloc::vec![0; count]
+            } else {
+                g.upper_offsets.to_vec()
+            },
             links0: g.links0.iter().map(|&w| AtomicU32::new(w)).collect(),
             upper: g.upper.iter().map(|&w| AtomicU32::new(w)).collect(),
             entry: self.entry,
@@ -448,11 +549,12 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             rng: Rng::derive(self.params.seed, count as u64),
             scratch: ScratchPool::default(),
             deleted: self.deleted_words().to_vec(),
+            // A Vamana graph's deleted nodes are free once consolidation has emptied their
+            // lists; until then they stay traversable.
             free: (0..count as u32)
-                .filter(|&i| {
-                    self.deleted_words().get(i as usize / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1)
-                })
+                .filter(|&i| self.is_deleted(i) && (self.vamana.is_none() || g.list(i, 0).1 == 0))
                 .collect(),
+            dead: self.dead,
             sq: g.sq.map(|sq| super::SqStore {
                 quantizer: sq.quantizer.clone(),
                 codes: sq.codes.to_vec(),
@@ -487,7 +589,7 @@ fn validate_graph(
         // Every slot deleted: no entry point, but the graph must still be well formed.
     } else if d.entry as usize >= count {
         return Err(bad(SectionKind::PARAMS, "entry point is not a node"));
-    } else if levels[d.entry as usize] != d.max_level {
+    } else if levels.get(d.entry as usize).is_some_and(|&l| l != d.max_level) {
         return Err(bad(SectionKind::PARAMS, "entry point is not on the top level"));
     }
     let block = d.params.m + 1;
