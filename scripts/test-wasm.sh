@@ -86,6 +86,11 @@ for q in f16 sq8+f16; do
   "$neardb" search --index "$fixtures/hnsw-$name.neardb" --queries "$fixtures/query.fvecs" -k 10 --json \
     >"$fixtures/results-$name.json"
 done
+# Vamana, seeded on one thread: the browser rebuilds it byte for byte and answers identically.
+"$neardb" build --base "$fixtures/base.fvecs" --metric cosine --index vamana --r 16 --l 60 --alpha 1.2 \
+  --seed 42 --threads 1 --output "$fixtures/vamana.neardb" >/dev/null
+"$neardb" search --index "$fixtures/vamana.neardb" --queries "$fixtures/query.fvecs" -k 10 --ef 32 --json \
+  >"$fixtures/results-vamana.json"
 # IVF-PQ (re-ranked: exact distances) and LSH over binary codes (Hamming only), built and searched
 # natively; the browser opens them in place and must answer identically.
 "$neardb" build --base "$fixtures/base.fvecs" --metric cosine --index ivfpq --nlist 20 --pq-m 12 \

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-const FILES: [&str; 14] = [
+const FILES: [&str; 16] = [
     "base.fvecs",
     "query.fvecs",
     "hnsw.neardb",
@@ -20,6 +20,8 @@ const FILES: [&str; 14] = [
     "results-ivfpq.json",
     "binary.neardb",
     "results-binary.json",
+    "vamana.neardb",
+    "results-vamana.json",
 ];
 
 fn main() {

@@ -291,6 +291,11 @@ impl<B: AsRef<[u8]>> VamanaView<B> {
         self.inner.is_deleted(id)
     }
 
+    /// Deleted nodes still in the graph (an owned copy consolidates them).
+    pub fn pending_deletes(&self) -> usize {
+        (0..self.slot_count() as u32).filter(|&i| self.is_deleted(i) && self.inner.degree(i) > 0).count()
+    }
+
     /// Searches with caller-owned scratch.
     pub fn search_with(
         &self,

@@ -8,7 +8,8 @@
 use js_sys::{Array, Float32Array, Function, Reflect, Uint32Array, Uint8Array};
 use neardb_core::format::AlignedBytes;
 use neardb_core::{
-    BinaryView, HnswIndex, HnswParams, HnswView, IvfPqIndex, IvfPqView, Metric, SearchParams, VectorSearch,
+    BinaryView, HnswIndex, HnswParams, HnswView, IvfPqIndex, IvfPqView, Metric, SearchParams, VamanaIndex,
+    VamanaParams, VamanaView, VectorSearch,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -29,6 +30,8 @@ const NATIVE_IVFPQ_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ivfp
 const NATIVE_IVFPQ_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-ivfpq.json"));
 const NATIVE_BINARY_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/binary.neardb"));
 const NATIVE_BINARY_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-binary.json"));
+const NATIVE_VAMANA_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vamana.neardb"));
+const NATIVE_VAMANA_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-vamana.json"));
 
 /// The parameters `scripts/test-wasm.sh` passes to `neardb build`.
 const PARAMS: HnswParams = HnswParams { m: 12, ef_construction: 100, seed: 42 };
@@ -226,4 +229,38 @@ fn native_binary_lsh_file_answers_exactly_as_natively() {
     let view = BinaryView::open(bytes.as_slice()).unwrap();
     assert!(!view.has_vectors(), "the fixture keeps codes only");
     assert_answers_as_natively(&view, &SearchParams::new().with_nprobe(8), NATIVE_BINARY_RESULTS);
+}
+
+#[wasm_bindgen_test]
+fn native_vamana_file_rebuilds_identically_and_answers_exactly_as_natively() {
+    if !fixtures_present() {
+        return;
+    }
+    // As `scripts/test-wasm.sh` built it: --r 16 --l 60 --alpha 1.2 --seed 42 --threads 1.
+    let params = VamanaParams { r: 16, l: 60, alpha: 1.2, seed: 42 };
+    let (base, dim) = fvecs(BASE);
+    let mut index = VamanaIndex::new(dim, Metric::Cosine, params).unwrap();
+    index.build(&base).unwrap();
+    assert!(index.to_bytes() == NATIVE_VAMANA_INDEX, "the browser Vamana build differs from the native file");
+    let bytes = AlignedBytes::copy_from(NATIVE_VAMANA_INDEX);
+    let view = VamanaView::open(bytes.as_slice()).unwrap();
+    assert_eq!(view.params(), params);
+    let search = SearchParams::new().with_ef(32);
+    assert_answers_as_natively(&view, &search, NATIVE_VAMANA_RESULTS);
+    // The JavaScript class, through `VamanaIndex.fromBytes` and `search(q, k, { ef: 32 })`.
+    let some = JsValue::from(neardb_wasm::VamanaIndex::new(1.into(), "l2".into(), None).unwrap());
+    let class: Function = Reflect::get(&some, &"constructor".into()).unwrap().unchecked_into();
+    let from_bytes: Function = Reflect::get(&class, &"fromBytes".into()).unwrap().unchecked_into();
+    let js_index = from_bytes.call1(&class, &Uint8Array::from(NATIVE_VAMANA_INDEX)).unwrap();
+    let js_search: Function = Reflect::get(&js_index, &"search".into()).unwrap().unchecked_into();
+    let opts = js_sys::JSON::parse(r#"{"ef": 32}"#).unwrap();
+    let (queries, _) = fvecs(QUERIES);
+    for (q, (ids, dists)) in queries.chunks_exact(dim).zip(parse_results(NATIVE_VAMANA_RESULTS)) {
+        let args = Array::of3(&Float32Array::from(q), &JsValue::from(ids.len() as u32), &opts);
+        let result = Reflect::apply(&js_search, &js_index, &args).unwrap();
+        let got_ids: Uint32Array = Reflect::get(&result, &"ids".into()).unwrap().unchecked_into();
+        let got_d: Float32Array = Reflect::get(&result, &"distances".into()).unwrap().unchecked_into();
+        assert_eq!(got_ids.to_vec(), ids);
+        assert_eq!(bits(&got_d.to_vec()), bits(&dists));
+    }
 }

@@ -5,7 +5,9 @@
 //! ```text
 //! class FlatIndex  { constructor(dim, metric) }                     // exact search
 //! class HnswIndex  { constructor(dim, metric, { m, efConstruction, efSearch, seed }?) }
-//! // both:
+//! class VamanaIndex { constructor(dim, metric, { r, l, alpha, efSearch, seed }?) }
+//!                   // + consolidate(): number, pendingDeletes, medoid
+//! // all three:
 //!   add(vectors: Float32Array, ids?: Uint32Array | number[]): Uint32Array  // the ids given
 //!   search(query: Float32Array, k: number, { ef, filter }?): { ids: Uint32Array, distances: Float32Array }
 //!   searchBatch(queries: Float32Array, k: number, { ef, filter }?): SearchResult[]
@@ -37,10 +39,12 @@ mod flat;
 mod hnsw;
 mod ivfpq;
 mod js;
+mod vamana;
 
 pub use flat::FlatIndex;
 pub use hnsw::HnswIndex;
 pub use ivfpq::IvfPqIndex;
+pub use vamana::VamanaIndex;
 
 use neardb_core::Kernels;
 use wasm_bindgen::prelude::*;
@@ -66,7 +70,7 @@ export interface FlatSearchOptions {
   filter?: IdFilter;
 }
 
-/** Options of `HnswIndex.search` / `searchBatch`. */
+/** Options of `HnswIndex.search` / `searchBatch` (and `VamanaIndex`'s, where `ef` is L). */
 export interface HnswSearchOptions {
   /** Candidate-list size (recall/speed knob); at least `k` is used. */
   ef?: number;
@@ -92,6 +96,22 @@ export interface HnswOptions {
    * How the vectors are kept: `"f32"` (default) or `"f16"` (IEEE binary16 from the start, as
    * `storeF16()`: half the memory, and the `f32` rows are never held).
    */
+  storage?: "f32" | "f16";
+}
+
+/** Construction options of `VamanaIndex`. */
+export interface VamanaOptions {
+  /** Most links per node (R). Default 32. */
+  r?: number;
+  /** Candidate-list size while building (L). Default 100. */
+  l?: number;
+  /** RobustPrune's α of the second pass, 1 to 4. Default 1.2. */
+  alpha?: number;
+  /** Default list size of searches (`ef`). Default 64. */
+  efSearch?: number;
+  /** Seed of the insertion order. */
+  seed?: number;
+  /** How the vectors are kept: `"f32"` (default) or `"f16"`. */
   storage?: "f32" | "f16";
 }
 
@@ -135,6 +155,9 @@ extern "C" {
     /// Options of the `HnswIndex` constructor.
     #[wasm_bindgen(typescript_type = "HnswOptions")]
     pub type HnswOptionsArg;
+    /// Options of the `VamanaIndex` constructor.
+    #[wasm_bindgen(typescript_type = "VamanaOptions")]
+    pub type VamanaOptionsArg;
     /// Options of the `IvfPqIndex` constructor.
     #[wasm_bindgen(typescript_type = "IvfPqOptions")]
     pub type IvfPqOptionsArg;

@@ -231,6 +231,13 @@ fn hnsw_class() -> Function {
     Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
 }
 
+/// The JavaScript `VamanaIndex` class.
+fn vamana_class() -> Function {
+    let instance =
+        JsValue::from(neardb_wasm::VamanaIndex::new(1.into(), "l2".into(), None).expect("a valid index"));
+    Reflect::get(&instance, &"constructor".into()).expect("constructor").unchecked_into()
+}
+
 /// `new FlatIndex(dim, metric)` in JavaScript.
 fn js_new(dim: f64, metric: &str) -> Result<JsValue, JsValue> {
     Reflect::construct(&js_class(), &Array::of2(&dim.into(), &metric.into()))
@@ -1295,8 +1302,13 @@ fn seeded_values_of_every_type_and_forged_files_only_ever_throw_errors() {
         .expect("ivfpq");
     call(&ivf, "train", &[f32s(&base)]).expect("train");
     call(&ivf, "add", &[f32s(&base)]).expect("add");
+    let vamana_opts = json(r#"{"r": 8, "l": 20}"#);
+    let vamana =
+        Reflect::construct(&vamana_class(), &Array::of3(&(dim as f64).into(), &"l2".into(), &vamana_opts))
+            .expect("vamana");
+    add(&vamana, &base).expect("add");
 
-    let methods: [(&str, usize); 10] = [
+    let methods: [(&str, usize); 11] = [
         ("search", 3),
         ("searchBatch", 3),
         ("add", 2),
@@ -1307,10 +1319,11 @@ fn seeded_values_of_every_type_and_forged_files_only_ever_throw_errors() {
         ("quantizeSq8", 1),
         ("train", 1),
         ("toBytes", 0),
+        ("consolidate", 0),
     ];
     let (mut calls, mut thrown) = (0, 0);
-    for round in 0..1500 {
-        let target = [&flat, &hnsw, &ivf][round % 3];
+    for round in 0..2000 {
+        let target = [&flat, &hnsw, &ivf, &vamana][round % 4];
         let (method, arity) = methods[rng.below(methods.len() as u64) as usize];
         let present = Reflect::has(target, &method.into()).unwrap_or(false);
         if !present || (method == "quantizeSq8" && rng.below(8) != 0) {
@@ -1324,23 +1337,29 @@ fn seeded_values_of_every_type_and_forged_files_only_ever_throw_errors() {
         }
     }
     // Constructors and setters with arbitrary arguments.
-    for round in 0..300 {
-        let class = [js_class(), hnsw_class(), ivfpq_class()][round % 3].clone();
+    for round in 0..400 {
+        let class = [js_class(), hnsw_class(), ivfpq_class(), vamana_class()][round % 4].clone();
         let args: Array = (0..3).map(|_| arbitrary_js(&mut rng, dim)).collect();
         if let Err(e) = Reflect::construct(&class, &args) {
             assert_clean_throw(e, &format!("new #{round}({args:?})"));
         }
         let value = arbitrary_js(&mut rng, dim);
-        if let Err(e) = Reflect::set(&hnsw, &"efSearch".into(), &value) {
-            assert_clean_throw(e, "efSearch =");
+        for target in [&hnsw, &vamana] {
+            if let Err(e) = Reflect::set(target, &"efSearch".into(), &value) {
+                assert_clean_throw(e, "efSearch =");
+            }
         }
     }
     // Forged files: each kind's own bytes with a few bytes or words changed, checksums fixed.
-    let files =
-        [(js_class(), to_bytes(&flat)), (hnsw_class(), to_bytes(&hnsw)), (ivfpq_class(), to_bytes(&ivf))];
+    let files = [
+        (js_class(), to_bytes(&flat)),
+        (hnsw_class(), to_bytes(&hnsw)),
+        (ivfpq_class(), to_bytes(&ivf)),
+        (vamana_class(), to_bytes(&vamana)),
+    ];
     let mut opened = 0;
-    for round in 0..600 {
-        let (class, original) = &files[round % 3];
+    for round in 0..800 {
+        let (class, original) = &files[round % 4];
         let mut bytes = original.clone();
         for _ in 0..1 + rng.below(3) {
             let at = rng.below(bytes.len() as u64) as usize;
@@ -1374,4 +1393,65 @@ fn seeded_values_of_every_type_and_forged_files_only_ever_throw_errors() {
     // An absurd reservation is an error, not a trap.
     assert_throws(call(&fresh, "reserve", &[u32::MAX.into()]), "full");
     assert!(calls > 1000 && thrown > 100 && opened > 0, "calls {calls}, thrown {thrown}, opened {opened}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// VamanaIndex
+// ---------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+fn vamana_class_builds_searches_removes_consolidates_and_round_trips() {
+    let dim = 8;
+    let mut rng = Rng::new(77);
+    let base = random_vec(&mut rng, 300 * dim, 1.0);
+    let opts = json(r#"{"r": 12, "l": 40, "seed": 5, "efSearch": 64}"#);
+    let index = Reflect::construct(&vamana_class(), &Array::of3(&(dim as f64).into(), &"l2".into(), &opts))
+        .expect("new VamanaIndex");
+    assert_eq!(add(&index, &base).expect("add"), (0..300).collect::<Vec<u32>>());
+    assert_eq!((get(&index, "r").as_f64(), get(&index, "l").as_f64()), (Some(12.0), Some(40.0)));
+    assert!(get(&index, "medoid").as_f64().is_some());
+    // Recall against the naive loop.
+    let queries = random_vec(&mut rng, 20 * dim, 1.0);
+    let mut hits = 0;
+    for q in queries.chunks_exact(dim) {
+        let (truth, _) = naive(Metric::L2, &base, dim, q, 10);
+        let (ids, _) = search(&index, q, 10.0).expect("search");
+        hits += ids.iter().filter(|i| truth.contains(i)).count();
+    }
+    assert!(hits >= 190, "recall {hits} / 200");
+    // Removed ids leave results at once, stay in the graph until consolidation.
+    for id in 0..30u32 {
+        call(&index, "remove", &[id.into()]).expect("remove");
+    }
+    assert_eq!(get(&index, "pendingDeletes").as_f64(), Some(30.0));
+    assert!(!call(&index, "has", &[0.into()]).unwrap().as_bool().unwrap());
+    assert_throws(call(&index, "remove", &[0.into()]), "unknown id 0");
+    for q in base.chunks_exact(dim).take(30) {
+        let (ids, _) = search(&index, q, 10.0).expect("search");
+        assert!(ids.iter().all(|&i| i >= 30), "a removed id came back: {ids:?}");
+    }
+    assert_eq!(call(&index, "consolidate", &[]).unwrap().as_f64(), Some(30.0));
+    assert_eq!(get(&index, "pendingDeletes").as_f64(), Some(0.0));
+    // New vectors take the next ids (in freed slots).
+    assert_eq!(add(&index, &base[..10 * dim]).expect("add"), (300..310).collect::<Vec<u32>>());
+    let (ids, d) = search(&index, &base[..dim], 1.0).expect("search");
+    assert_eq!((ids, d), (vec![300], vec![0.0]));
+    // Bytes round-trip through fromBytes and answer the same; HnswIndex refuses them.
+    let bytes = to_bytes(&index);
+    let reopened = call(&vamana_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]).expect("open");
+    for q in queries.chunks_exact(dim) {
+        assert_eq!(search(&reopened, q, 10.0).unwrap(), search(&index, q, 10.0).unwrap());
+    }
+    assert_eq!(to_bytes(&reopened), bytes);
+    assert_throws(
+        call(&hnsw_class(), "fromBytes", &[Uint8Array::from(&bytes[..]).into()]),
+        "holds a vamana index",
+    );
+    // Bad options are named.
+    let bad = |o: &str| {
+        Reflect::construct(&vamana_class(), &Array::of3(&(dim as f64).into(), &"l2".into(), &json(o)))
+    };
+    assert_throws(bad(r#"{"alpha": 0.5}"#), "alpha");
+    assert_throws(bad(r#"{"r": 1}"#), "r");
+    assert_throws(bad(r#"{"m": 16}"#), "m");
 }

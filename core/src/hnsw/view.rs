@@ -456,6 +456,14 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         (self.entry != NONE).then_some(self.entry)
     }
 
+    /// Node `id`'s level-0 degree (0 for an unknown id).
+    pub(crate) fn degree(&self, id: u32) -> usize {
+        if id as usize >= self.slot_count() {
+            return 0;
+        }
+        self.graph().list(id, 0).1
+    }
+
     /// Node `id`'s level-0 links (empty for an unknown id).
     pub(crate) fn level0_links(&self, id: u32) -> Vec<u32> {
         if id as usize >= self.slot_count() {

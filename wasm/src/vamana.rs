@@ -1,0 +1,367 @@
+//! `VamanaIndex` for JavaScript: the DiskANN graph, built and grown in memory or opened in place
+//! from a file (a native `neardb build --index vamana`, or `toBytes` of another tab).
+
+use js_sys::{Float32Array, Uint32Array};
+use neardb_core::format::AlignedBytes;
+use neardb_core::{IdMap, SearchParams, VamanaParams, VamanaView, VectorSearch};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use crate::js::{self, js_error, Searcher};
+
+/// The index behind a [`VamanaIndex`].
+enum Inner {
+    /// Owned: takes inserts, deletes and consolidation.
+    Owned(neardb_core::VamanaIndex),
+    /// A file copied once into an aligned buffer and searched in place.
+    File(VamanaView<AlignedBytes>),
+}
+
+/// Construction options (all optional): `{ r, l, alpha, efSearch, seed, storage }`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VamanaOptions {
+    r: Option<usize>,
+    l: Option<usize>,
+    alpha: Option<f32>,
+    ef_search: Option<usize>,
+    seed: Option<u64>,
+    storage: Option<String>,
+}
+
+/// Search options: `{ ef, rerank, filter }` (`ef` is the candidate-list size L).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VamanaSearchOptions {
+    ef: Option<usize>,
+    rerank: Option<usize>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    filter: JsValue,
+}
+
+const SEARCH_FIELDS: &[&str] = &["ef", "rerank", "filter"];
+
+/// Approximate nearest-neighbour search over a Vamana (DiskANN) graph.
+#[wasm_bindgen(js_name = VamanaIndex)]
+pub struct VamanaIndex {
+    inner: Inner,
+    ids: IdMap,
+    ef_search: usize,
+}
+
+impl VamanaIndex {
+    fn index(&self) -> &dyn VectorSearch {
+        match &self.inner {
+            Inner::Owned(index) => index,
+            Inner::File(view) => view,
+        }
+    }
+
+    fn slots(&self) -> u32 {
+        // At most u32::MAX - 1 slots (checked when added or opened).
+        match &self.inner {
+            Inner::Owned(index) => index.slot_count() as u32,
+            Inner::File(view) => view.slot_count() as u32,
+        }
+    }
+
+    fn is_live(&self, slot: u32) -> bool {
+        (slot < self.slots())
+            && match &self.inner {
+                Inner::Owned(index) => !index.is_deleted(slot),
+                Inner::File(view) => !view.is_deleted(slot),
+            }
+    }
+
+    fn slot(&self, id: u32) -> Result<u32, JsValue> {
+        self.ids
+            .slot_of(id)
+            .filter(|&s| self.is_live(s))
+            .ok_or_else(|| js_error(format_args!("unknown id {id}: no vector has it")))
+    }
+
+    /// The owned index, copying a file's contents out the first time it is modified.
+    fn owned(&mut self) -> Result<&mut neardb_core::VamanaIndex, JsValue> {
+        if let Inner::File(view) = &self.inner {
+            self.inner = Inner::Owned(view.to_index());
+        }
+        match &mut self.inner {
+            Inner::Owned(index) => Ok(index),
+            Inner::File(_) => Err(js_error("internal error: the index is still read-only")),
+        }
+    }
+
+    fn params(&self, opts: &VamanaSearchOptions) -> Result<SearchParams, JsValue> {
+        let ef = opts.ef.unwrap_or(self.ef_search);
+        if ef == 0 {
+            return Err(js_error("ef must be at least 1"));
+        }
+        if opts.rerank == Some(0) {
+            return Err(js_error("rerank must be at least 1 (leave it out for the index default)"));
+        }
+        Ok(SearchParams::new().with_ef(ef).with_rerank_factor(opts.rerank.unwrap_or(0)))
+    }
+
+    fn vamana_params(&self) -> VamanaParams {
+        match &self.inner {
+            Inner::Owned(index) => index.params(),
+            Inner::File(view) => view.params(),
+        }
+    }
+}
+
+#[wasm_bindgen(js_class = VamanaIndex)]
+impl VamanaIndex {
+    /// An empty index of `dim`-dimensional vectors ranked by `metric`. `options` (all
+    /// optional): `r` (most links per node, default 32), `l` (build candidate list, default
+    /// 100), `alpha` (RobustPrune's α, default 1.2), `efSearch` (default list size L of
+    /// searches, 64), `seed` (insertion order; the same seed and vectors give a byte-identical
+    /// index here and natively), `storage` (`"f32"` or `"f16"`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "number")] dim: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Metric")] metric: JsValue,
+        options: Option<crate::VamanaOptionsArg>,
+    ) -> Result<VamanaIndex, JsValue> {
+        let dim = js::number_u32("dim", &dim)? as usize;
+        let metric = js::metric(&metric)?;
+        let opts: VamanaOptions = js::options(
+            "Vamana options",
+            options.map(JsValue::from),
+            &["r", "l", "alpha", "efSearch", "seed", "storage"],
+        )?;
+        let d = VamanaParams::default();
+        let params = VamanaParams {
+            r: opts.r.unwrap_or(d.r),
+            l: opts.l.unwrap_or(d.l),
+            alpha: opts.alpha.unwrap_or(d.alpha),
+            seed: opts.seed.unwrap_or(d.seed),
+        };
+        let ef_search = opts.ef_search.unwrap_or(neardb_core::hnsw::DEFAULT_EF);
+        if ef_search == 0 {
+            return Err(js_error("Vamana options: efSearch must be at least 1"));
+        }
+        let mut index = neardb_core::VamanaIndex::new(dim, metric, params).map_err(js_error)?;
+        match opts.storage.as_deref() {
+            None | Some("f32") => {}
+            Some("f16") => index.store_f16().map_err(js_error)?,
+            Some(other) => {
+                return Err(js_error(format!(
+                    "Vamana options: storage must be \"f32\" or \"f16\", got {other:?}"
+                )))
+            }
+        }
+        Ok(Self { inner: Inner::Owned(index), ids: IdMap::identity(0), ef_search })
+    }
+
+    /// Adds a row-major batch of vectors under the given `ids` (one per vector, none in use)
+    /// or else the next free ids; returns the ids. The first batch builds the graph (two
+    /// passes from the medoid); later ones are inserted one search each, reusing slots that
+    /// `consolidate` freed. Validates everything first: on error nothing is added.
+    #[wasm_bindgen(unchecked_return_type = "Uint32Array")]
+    pub fn add(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] vectors: JsValue,
+        ids: Option<crate::IdsArg>,
+    ) -> Result<Uint32Array, JsValue> {
+        let (vectors, given) =
+            js::new_batch(&vectors, ids.map(JsValue::from), self.index().dim(), &self.ids)?;
+        let slots = self.owned()?.add(&vectors).map_err(js_error)?;
+        Ok(js::record_added(&mut self.ids, &slots, given.as_deref()))
+    }
+
+    /// Removes the vector `id`: it leaves results at once and stays in the graph (searches
+    /// still pass through it) until `consolidate`. Throws if no vector has that id.
+    pub fn remove(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
+    ) -> Result<(), JsValue> {
+        let id = js::number_u32("id", &id)?;
+        let slot = self.slot(id)?;
+        self.owned()?.remove(slot).map_err(js_error)?;
+        self.ids.record_remove(id);
+        Ok(())
+    }
+
+    /// Re-links the graph around every removed vector and frees their slots for later adds;
+    /// returns how many it freed.
+    pub fn consolidate(&mut self) -> Result<u32, JsValue> {
+        // At most u32::MAX - 1 slots.
+        Ok(self.owned()?.consolidate() as u32)
+    }
+
+    /// Removed vectors still in the graph, waiting for `consolidate`.
+    #[wasm_bindgen(getter, js_name = pendingDeletes)]
+    pub fn pending_deletes(&self) -> u32 {
+        match &self.inner {
+            Inner::Owned(index) => index.pending_deletes() as u32,
+            Inner::File(view) => view.pending_deletes() as u32,
+        }
+    }
+
+    /// Whether a vector has the id `id`.
+    pub fn has(&self, id: f64) -> bool {
+        js::whole_u32("id", id).ok().is_some_and(|id| self.slot(id).is_ok())
+    }
+
+    /// The stored vector `id` (normalised, for cosine), as a copy. Throws for an unknown id.
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
+    ) -> Result<Float32Array, JsValue> {
+        let id = js::number_u32("id", &id)?;
+        let slot = self.slot(id)?;
+        let v = match &self.inner {
+            Inner::Owned(index) => index.get_decoded(slot),
+            Inner::File(view) => view.get_decoded(slot),
+        };
+        Ok(v.map_err(js_error)?.as_slice().into())
+    }
+
+    /// Quantizes the vectors to one byte per dimension (SQ8), as `HnswIndex.quantizeSq8`.
+    #[wasm_bindgen(js_name = quantizeSq8)]
+    pub fn quantize_sq8(
+        &mut self,
+        #[wasm_bindgen(js_name = rerankFactor, unchecked_param_type = "number")] rerank_factor: JsValue,
+    ) -> Result<(), JsValue> {
+        let r = js::number_u32("rerankFactor", &rerank_factor)?;
+        self.owned()?.quantize_sq8(r as usize).map_err(js_error)
+    }
+
+    /// Stores the vectors in binary16 from now on, as `HnswIndex.storeF16`; call before `add`.
+    #[wasm_bindgen(js_name = storeF16)]
+    pub fn store_f16(&mut self) -> Result<(), JsValue> {
+        self.owned()?.store_f16().map_err(js_error)
+    }
+
+    /// How the vectors searches read are stored: `"none"`, `"f16"`, `"sq8"` or `"sq8+f16"`.
+    #[wasm_bindgen(getter, unchecked_return_type = "\"none\" | \"f16\" | \"sq8\" | \"sq8+f16\"")]
+    pub fn quantization(&self) -> String {
+        let (sq, f16) = match &self.inner {
+            Inner::Owned(index) => (index.sq_quantizer().is_some(), index.stores_f16()),
+            Inner::File(view) => (view.sq_quantizer().is_some(), view.stores_f16()),
+        };
+        match (sq, f16) {
+            (false, false) => "none",
+            (false, true) => "f16",
+            (true, false) => "sq8",
+            (true, true) => "sq8+f16",
+        }
+        .into()
+    }
+
+    /// The `k` nearest neighbours of `query`, closest first (ties by smaller id). `options`:
+    /// `ef` (the list size L, at least `k` is used; default `efSearch`), `rerank`, `filter`
+    /// (allowed ids, or a function `(id) => boolean`). Always returns `min(k, matches)`.
+    #[wasm_bindgen(unchecked_return_type = "SearchResult")]
+    pub fn search(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] query: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
+        options: Option<crate::HnswSearchOptionsArg>,
+    ) -> Result<JsValue, JsValue> {
+        let opts: VamanaSearchOptions =
+            js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
+        let params = self.params(&opts)?;
+        let live = |s| self.is_live(s);
+        let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
+        s.one(&query, &k, &params, &opts.filter)
+    }
+
+    /// Searches every row of a row-major batch of queries; one result per query.
+    #[wasm_bindgen(js_name = searchBatch, unchecked_return_type = "SearchResult[]")]
+    pub fn search_batch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array")] queries: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
+        options: Option<crate::HnswSearchOptionsArg>,
+    ) -> Result<js_sys::Array, JsValue> {
+        let opts: VamanaSearchOptions =
+            js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
+        let params = self.params(&opts)?;
+        let live = |s| self.is_live(s);
+        let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
+        s.batch(&queries, &k, &params, &opts.filter)
+    }
+
+    /// The list size L searches use when their options give none.
+    #[wasm_bindgen(getter, js_name = efSearch)]
+    pub fn ef_search(&self) -> u32 {
+        self.ef_search as u32
+    }
+
+    /// Sets the default list size of searches (a whole number ≥ 1).
+    #[wasm_bindgen(setter, js_name = efSearch)]
+    pub fn set_ef_search(&mut self, ef: f64) -> Result<(), JsValue> {
+        match js::whole_u32("efSearch", ef)? {
+            0 => Err(js_error("efSearch must be at least 1")),
+            ef => {
+                self.ef_search = ef as usize;
+                Ok(())
+            }
+        }
+    }
+
+    /// Most links per node (R).
+    #[wasm_bindgen(getter)]
+    pub fn r(&self) -> u32 {
+        self.vamana_params().r as u32
+    }
+
+    /// Candidate-list size of the build (L).
+    #[wasm_bindgen(getter)]
+    pub fn l(&self) -> u32 {
+        self.vamana_params().l as u32
+    }
+
+    /// RobustPrune's α.
+    #[wasm_bindgen(getter)]
+    pub fn alpha(&self) -> f32 {
+        self.vamana_params().alpha
+    }
+
+    /// The id of the entry point of every search (the medoid), or `undefined` when the index
+    /// is empty or the medoid was removed (it stays the entry until `consolidate`).
+    #[wasm_bindgen(getter)]
+    pub fn medoid(&self) -> Option<u32> {
+        let slot = match &self.inner {
+            Inner::Owned(index) => index.medoid(),
+            Inner::File(view) => view.medoid(),
+        }?;
+        // A removed medoid stays the entry until `consolidate`, but has no id any more.
+        self.is_live(slot).then(|| self.ids.id_of(slot))
+    }
+
+    /// The index in the NearDB file format, byte for byte what the native library writes.
+    #[wasm_bindgen(js_name = toBytes)]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.inner {
+            Inner::Owned(index) => js::collect_bytes(|sink| index.write_with_ids(&self.ids, sink)),
+            Inner::File(view) => view.bytes().to_vec(),
+        }
+    }
+
+    /// Opens a Vamana index file: copied once into wasm memory, validated (structure,
+    /// checksums, the whole graph), then searched in place. `options` may set `efSearch`.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
+        options: Option<crate::OpenOptionsArg>,
+    ) -> Result<VamanaIndex, JsValue> {
+        #[derive(Default, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        struct OpenOptions {
+            ef_search: Option<usize>,
+        }
+        let opts: OpenOptions = js::options("open options", options.map(JsValue::from), &["efSearch"])?;
+        let ef_search = opts.ef_search.unwrap_or(neardb_core::hnsw::DEFAULT_EF);
+        if ef_search == 0 {
+            return Err(js_error("open options: efSearch must be at least 1"));
+        }
+        let view = VamanaView::open(js::aligned_copy(&bytes)?).map_err(js_error)?;
+        let ids = js::file_ids(view.ids(), view.slot_count(), |s| !view.is_deleted(s))?;
+        Ok(Self { inner: Inner::File(view), ids, ef_search })
+    }
+}
+
+js::shared_getters!(VamanaIndex, "VamanaIndex");
