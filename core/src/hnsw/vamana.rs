@@ -79,6 +79,11 @@ impl HnswIndex {
         if data.is_empty() {
             return Err(Error::EmptyIndex);
         }
+        // While building, lists have room for SLACK × R links, so a reverse link is appended
+        // without pruning until a list overflows that (DiskANN's slack): most of a build's
+        // pruning is of full lists taking one more reverse link.
+        let r = params.r;
+        self.m0 = slack(r);
         self.allocate(&data);
         let n = self.levels.len();
         let medoid = medoid(self, &data);
@@ -91,8 +96,14 @@ impl HnswIndex {
         }
         let rule = AlphaRule::of(self.metric, self.dim, &data);
         let passes: &[f32] = if params.alpha == 1.0 { &[1.0] } else { &[1.0, params.alpha] };
+        // The first pass (α = 1) makes the graph navigable for the second, and its links are the
+        // long ones the second keeps: half the list size (at least 2R) does that for a fifth
+        // less build time; a quarter, or no first pass at all (as DiskANN's code now builds),
+        // costs recall at small L (BENCHMARKS.md, session 8).
+        let first = VamanaParams { l: (params.l / 2).max(2 * r).min(params.l), ..*params };
         let g = self.graph();
-        for &alpha in passes {
+        for (pass, &alpha) in passes.iter().enumerate() {
+            let params = if pass + 1 < passes.len() { &first } else { params };
             let step = Step { params, alpha, rule };
             if parallel {
                 link_all_parallel(&g, &order, step, SEQUENTIAL_PREFIX);
@@ -103,6 +114,14 @@ impl HnswIndex {
                 }
             }
         }
+        let last = Step { params, alpha: params.alpha, rule };
+        for_each_node(n as u32, parallel, |p, _| {
+            if g.list(p, 0).1 > r {
+                prune_list(&g, p, last);
+            }
+        });
+        self.pack_lists(r);
+        let g = self.graph();
         link_orphans(&g, medoid);
         Ok(medoid)
     }
@@ -327,6 +346,34 @@ fn relink_around_deleted(
     write_list(g, p, 0, kept.iter().map(|c| c.id));
 }
 
+/// How many links a list may hold while a build is linking (DiskANN's slack factor 1.3).
+fn slack(r: usize) -> usize {
+    r + (r * 3).div_ceil(10)
+}
+
+impl HnswIndex {
+    /// Moves every list from the build's slack stride into a stride of `r + 1` words, in
+    /// place (each list moves to a lower address, in order, so none is overwritten unread).
+    fn pack_lists(&mut self, r: usize) {
+        let (from, to) = (self.m0 + 1, r + 1);
+        let n = self.levels.len();
+        for id in 0..n {
+            let len = self.links0[id * from].load(Relaxed) as usize;
+            debug_assert!(len <= r);
+            for i in 0..=len {
+                let w = self.links0[id * from + i].load(Relaxed);
+                self.links0[id * to + i].store(w, Relaxed);
+            }
+            for i in len + 1..to {
+                self.links0[id * to + i].store(0, Relaxed);
+            }
+        }
+        self.links0.truncate(n * to);
+        self.links0.shrink_to_fit();
+        self.m0 = r;
+    }
+}
+
 /// What every point's step of one pass shares.
 #[derive(Clone, Copy)]
 struct Step<'a> {
@@ -503,27 +550,38 @@ fn prune(
 /// Adds `new` (at distance `d`) to `node`'s list, or, when the list is full, prunes the list
 /// with `new` among the candidates.
 fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f32, step: Step<'_>) {
-    let Step { params, alpha, rule } = step;
-    let r = params.r;
     let (start, len) = g.list(node, 0);
     if (start..start + len).any(|i| g.links0[i].load(Relaxed) == new) {
         return;
     }
-    if len < r {
+    // Room up to the stride: the build's slack, or R for inserts into a built graph.
+    if len < g.m0 {
         g.links0[start + len].store(new, Relaxed);
         g.links0[start - 1].store(len as u32 + 1, Relaxed);
         return;
     }
+    prune_list_with(g, node, Some(Cand { d, id: new }), step);
+}
+
+/// Prunes `node`'s list back to R.
+fn prune_list(g: &Graph<'_, [AtomicU32]>, node: u32, step: Step<'_>) {
+    prune_list_with(g, node, None, step);
+}
+
+/// Prunes `node`'s list, with `extra` among the candidates, back to R by RobustPrune.
+fn prune_list_with(g: &Graph<'_, [AtomicU32]>, node: u32, extra: Option<Cand>, step: Step<'_>) {
+    let Step { params, alpha, rule } = step;
+    let (start, len) = g.list(node, 0);
     let mut buf = Vec::new();
     let base = g.own_vector(node, &mut buf);
     let mut cands: Vec<Cand> = (start..start + len)
         .map(|i| g.links0[i].load(Relaxed))
         .map(|n| Cand { d: g.pair(base, n), id: n })
         .collect();
-    cands.push(Cand { d, id: new });
+    cands.extend(extra);
     cands.sort_unstable_by(Cand::order);
-    let mut kept = Vec::with_capacity(r);
-    prune(g, &cands, r, alpha, rule, &mut kept);
+    let mut kept = Vec::with_capacity(params.r);
+    prune(g, &cands, params.r, alpha, rule, &mut kept);
     write_list(g, node, 0, kept.iter().map(|c| c.id));
 }
 
