@@ -19,7 +19,7 @@ mod error;
 pub mod filter;
 pub mod flat;
 pub mod format;
-mod graph;
+pub mod graph;
 pub mod hnsw;
 pub mod ids;
 pub mod ivf;

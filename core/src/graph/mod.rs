@@ -8,6 +8,7 @@ mod heap;
 mod prune;
 mod query;
 mod scorer;
+mod store;
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -20,6 +21,8 @@ pub(crate) use heap::{Cand, Heap};
 pub(crate) use prune::{robust_prune, robust_prune_rounds};
 pub(crate) use query::search_graph;
 pub(crate) use scorer::{Exact, Half, HalfData, Quantized, Scorer, SqData};
+pub(crate) use store::{beam_walk, Beam, LevelStore};
+pub use store::{NodeStore, WalkStats};
 
 /// The `ef` (candidate-list size) a search uses when it does not set one.
 pub const DEFAULT_EF: usize = 64;
@@ -47,6 +50,8 @@ pub struct Scratch {
     pub(crate) decoded: Vec<f32>,
     /// The nodes [`Graph::search_level_recording`] expanded.
     pub(crate) expanded: Vec<Cand>,
+    /// The ids one round of a beam search fetches.
+    pub(crate) batch: Vec<u32>,
 }
 
 /// Reusable scratch for searches through `&self`.
@@ -255,64 +260,11 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         filter: Option<&dyn Filter>,
         s: &mut Scratch,
     ) {
-        s.visited.start(self.count);
-        s.candidates.clear();
-        s.top.clear();
-        s.visited.test_and_set(entry.id);
-        s.candidates.push(entry);
-        if filter.is_none_or(|f| f.allows(entry.id)) {
-            s.top.push(entry);
-        }
-        while let Some(c) = s.candidates.pop() {
-            if s.top.len() >= ef {
-                if let Some(worst) = s.top.peek() {
-                    if worst.before(c) {
-                        break;
-                    }
-                }
-            }
-            if RECORD {
-                s.expanded.push(c);
-            }
-            // The next candidate's list is likely the next cache miss: start loading it now, so it
-            // arrives while this candidate's neighbours are scored.
-            if level == 0 {
-                if let Some(next) = s.candidates.peek() {
-                    let base = next.id as usize * (self.m0 + 1);
-                    self.links0.prefetch(base);
-                    self.links0.prefetch(base + 16);
-                }
-            }
-            let (start, len) = self.list(c.id, level);
-            // Prefetch every unvisited neighbour before computing any distance, so their
-            // vectors stream in while the first distances are computed.
-            s.neighbors.clear();
-            for i in start..start + len {
-                let n = self.link(level, i);
-                if !s.visited.test_and_set(n) {
-                    // Native prefetches never block, so they start as early as possible;
-                    // WebAssembly's touches are loads and go in one batch below.
-                    #[cfg(not(target_arch = "wasm32"))]
-                    q.prefetch(n);
-                    s.neighbors.push(n);
-                }
-            }
-            #[cfg(target_arch = "wasm32")]
-            crate::simd::touch_rows(&s.neighbors, |n| q.row_bytes(n));
-            for &n in &s.neighbors {
-                let cand = Cand { d: q.dist(n), id: n };
-                let full = s.top.len() >= ef;
-                if !full || s.top.peek().is_some_and(|w| cand.before(w)) {
-                    s.candidates.push(cand);
-                    if filter.is_none_or(|f| f.allows(n)) {
-                        s.top.push(cand);
-                        if s.top.len() > ef {
-                            s.top.pop();
-                        }
-                    }
-                }
-            }
-        }
+        // One node per round: in memory a fetch is a slice, so a wider beam would only expand
+        // nodes a narrower one never reaches.
+        let store = LevelStore { graph: self, level };
+        let beam = Beam { entry, ef, width: 1, filter };
+        let Ok(_) = beam_walk::<_, S, RECORD>(&store, q, beam, s, |_, _| {});
     }
 
     /// Full query: greedy descent from the entry point, then a level-0 search with `ef`.
