@@ -8,7 +8,8 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use super::{write_list, HnswIndex, HnswParams, NoLocks, NodeLocks, NONE};
+use super::build::{write_list, NoLocks, NodeLocks};
+use super::{HnswIndex, HnswParams, NONE};
 use crate::graph::{robust_prune, robust_prune_rounds, Cand, Graph, Scorer, Scratch};
 use crate::rng::Rng;
 use crate::{Error, Metric, Result};
@@ -398,7 +399,7 @@ fn link_all_parallel(g: &Graph<'_, [AtomicU32]>, order: &[u32], step: Step<'_>, 
     for &p in first {
         link_point(g, p, step, &mut s, &NoLocks);
     }
-    let locks = super::SpinLocks((0..g.count).map(|_| spin::Mutex::new(())).collect());
+    let locks = super::build::SpinLocks((0..g.count).map(|_| spin::Mutex::new(())).collect());
     rest.par_iter().for_each_init(Scratch::default, |s, &p| link_point(g, p, step, s, &locks));
 }
 

@@ -1,0 +1,95 @@
+//! Writing HNSW and Vamana graphs in the index file format (opening them is `view`).
+
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::{view, HnswIndex};
+use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
+
+impl HnswIndex {
+    /// Writes the index in the file format to `sink`; returns the bytes written.
+    pub fn write<E>(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<u64, E> {
+        self.write_with_ids(&crate::IdMap::identity(self.levels.len() as u32), sink)
+    }
+
+    /// Like [`write`](Self::write), storing caller ids (an `ids` section unless `ids` is the
+    /// identity). `ids` must cover exactly this index's slots.
+    pub fn write_with_ids<E>(
+        &self,
+        ids: &crate::IdMap,
+        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<u64, E> {
+        debug_assert!(ids.section().is_none_or(|s| s.len() == self.levels.len()));
+        let links0: Vec<u32> = self.links0.iter().map(|a| a.load(Relaxed)).collect();
+        let upper: Vec<u32> = self.upper.iter().map(|a| a.load(Relaxed)).collect();
+        let rerank = self.sq.as_ref().map_or(0, |s| s.rerank) as u32;
+        let (kind, params) = match &self.vamana {
+            Some(v) => (IndexKind::Vamana, view::encode_vamana_params(v, self.entry, rerank)),
+            None => {
+                let p = view::encode_params(
+                    &self.params,
+                    self.m0,
+                    self.entry,
+                    self.max_level,
+                    upper.len() as u64,
+                    rerank,
+                );
+                (IndexKind::Hnsw, p)
+            }
+        };
+        let mut levels = self.levels.clone();
+        // Sections hold whole words; pad the byte array.
+        levels.resize(self.levels.len().div_ceil(4) * 4, 0);
+        let vectors = match &self.f16 {
+            Some(rows) => SectionRef { kind: SectionKind::VECTORS_F16, bytes: bytemuck::cast_slice(rows) },
+            None => SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.vectors) },
+        };
+        let mut sections = alloc::vec![SectionRef { kind: SectionKind::PARAMS, bytes: &params }, vectors];
+        if self.vamana.is_none() {
+            // A flat graph has no levels: every node is on level 0.
+            sections.extend([
+                SectionRef { kind: SectionKind::NODE_LEVELS, bytes: &levels },
+                SectionRef {
+                    kind: SectionKind::UPPER_OFFSETS,
+                    bytes: bytemuck::cast_slice(&self.upper_offsets),
+                },
+            ]);
+        }
+        sections.push(SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: bytemuck::cast_slice(&links0) });
+        if self.vamana.is_none() {
+            sections.push(SectionRef { kind: SectionKind::GRAPH_UPPER, bytes: bytemuck::cast_slice(&upper) });
+        }
+        // The deleted section is written only when something was deleted.
+        if self.deleted.iter().any(|&w| w != 0) {
+            sections
+                .push(SectionRef { kind: SectionKind::DELETED, bytes: bytemuck::cast_slice(&self.deleted) });
+        }
+        let ranges;
+        if let Some(sq) = &self.sq {
+            ranges = sq.quantizer.to_section();
+            sections.push(SectionRef { kind: SectionKind::SQ_RANGES, bytes: bytemuck::cast_slice(&ranges) });
+            sections.push(SectionRef { kind: SectionKind::SQ_CODES, bytes: &sq.codes });
+            if sq.rerank == 0 {
+                // Codes only: the point of the choice is a file without the full vectors.
+                sections.retain(|s| s.kind != SectionKind::VECTORS && s.kind != SectionKind::VECTORS_F16);
+            }
+        }
+        if let Some(ids) = ids.section() {
+            sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
+        }
+        write_index(kind, self.metric, self.dim as u32, self.levels.len() as u64, &sections, sink)
+    }
+
+    /// The index as file-format bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = self.write(&mut |b: &[u8]| -> core::result::Result<(), core::convert::Infallible> {
+            out.extend_from_slice(b);
+            Ok(())
+        });
+        out
+    }
+}
