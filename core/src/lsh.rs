@@ -352,14 +352,8 @@ impl Parts<'_> {
                 out.extend_from_slice(&cands);
             }
             Some(vectors) => {
-                let mut exact = TopK::new(k, out);
-                for c in &cands {
-                    let start = c.id as usize * self.dim;
-                    if let Some(v) = vectors.get(start..start + self.dim) {
-                        exact.push(Neighbor::new(c.id, self.metric.distance(&self.kernels, &s.query, v)));
-                    }
-                }
-                exact.finish();
+                let exact = crate::graph::Exact::new(self.kernels, self.metric, self.dim, vectors, &s.query);
+                crate::graph::rerank(&exact, k, &cands, out);
             }
         }
         s.cands = cands;

@@ -198,14 +198,7 @@ fn rerank_exact<L: ?Sized + LinkWords>(
 }
 
 fn rerank_with<S: Scorer>(exact: &S, k: usize, s: &mut Scratch, out: &mut Vec<Neighbor>) {
-    for n in out.iter() {
-        exact.prefetch(n.id);
-    }
     s.rerank.clear();
-    s.rerank.extend(out.iter().map(|n| Neighbor::new(n.id, exact.dist(n.id))));
-    let mut top = TopK::new(k, out);
-    for &n in &s.rerank {
-        top.push(n);
-    }
-    top.finish();
+    s.rerank.extend_from_slice(out);
+    super::scorer::rerank(exact, k, &s.rerank, out);
 }

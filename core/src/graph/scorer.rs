@@ -37,6 +37,19 @@ pub(crate) struct Exact<'a> {
     pub(super) q: &'a [f32],
 }
 
+impl<'a> Exact<'a> {
+    /// Scores `q` (prepared: normalised for cosine) against row-major `dim`-wide `vectors`.
+    pub(crate) fn new(
+        kernels: Kernels,
+        metric: Metric,
+        dim: usize,
+        vectors: &'a [f32],
+        q: &'a [f32],
+    ) -> Self {
+        Self { kernels, metric, dim, vectors, q }
+    }
+}
+
 impl Scorer for Exact<'_> {
     #[inline(always)]
     fn dist(&self, id: u32) -> f32 {
@@ -105,4 +118,23 @@ pub(crate) struct SqData<'a> {
     pub codes: &'a [u8],
     /// Default re-rank factor; 0 when the index keeps no `f32` vectors.
     pub rerank: usize,
+}
+
+/// The one exact re-rank every index kind uses: the `k` nearest of `candidates` under `exact`
+/// (full-precision distances), into `out`. Every candidate's row is prefetched before the first
+/// distance: a re-rank is bound by memory misses, and independent misses overlap.
+pub(crate) fn rerank<S: Scorer>(
+    exact: &S,
+    k: usize,
+    candidates: &[crate::Neighbor],
+    out: &mut alloc::vec::Vec<crate::Neighbor>,
+) {
+    for n in candidates {
+        exact.prefetch(n.id);
+    }
+    let mut top = crate::TopK::new(k, out);
+    for n in candidates {
+        top.push(crate::Neighbor::new(n.id, exact.dist(n.id)));
+    }
+    top.finish();
 }

@@ -3,10 +3,11 @@
 
 use alloc::vec::Vec;
 
+use crate::graph::Exact;
 use crate::quant::kmeans::l2_distance;
 use crate::quant::ProductQuantizer;
 use crate::validate::check_query;
-use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, TopK, ZeroVectorKind};
+use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, ZeroVectorKind};
 
 /// Codes scored per block of a list scan (their distances, 4 KiB, stay in L1).
 const SCAN_BLOCK: usize = 1024;
@@ -220,22 +221,8 @@ impl<L: InvertedLists> Engine<'_, L> {
             }
             return Ok(());
         }
-        let vectors = self.vectors.unwrap_or(&[]);
-        let vector = |slot: u32| vectors.get(slot as usize * dim..(slot as usize + 1) * dim);
-        // Start every candidate's load before the first distance: the rerank is bound by
-        // memory misses, and independent misses overlap.
-        for c in candidates.iter() {
-            if let Some(v) = vector(c.id) {
-                crate::simd::prefetch(v);
-            }
-        }
-        let mut top = TopK::new(k, out);
-        for c in candidates.iter() {
-            if let Some(v) = vector(c.id) {
-                top.push(Neighbor::new(c.id, self.metric.distance(&self.kernels, q, v)));
-            }
-        }
-        top.finish();
+        let exact = Exact::new(self.kernels, self.metric, dim, self.vectors.unwrap_or(&[]), q);
+        crate::graph::rerank(&exact, k, candidates, out);
         Ok(())
     }
 }
