@@ -21,7 +21,7 @@ impl HnswIndex {
         }
         let ml = 1.0 / libm::log(self.params.m as f64);
         // 1 - u lies in (0, 1], so the logarithm is finite.
-        let u = 1.0 - self.rng.next_f64();
+        let u = 1.0 - self.store.rng.next_f64();
         let level = libm::floor(-libm::log(u) * ml);
         if level >= MAX_LEVEL as f64 {
             MAX_LEVEL
@@ -36,7 +36,7 @@ impl HnswIndex {
             return Err(Error::DimensionMismatch { expected: self.dim, got: vectors.len() });
         }
         let n = check_vectors(vectors, self.dim)?;
-        let count = self.levels.len();
+        let count = self.store.levels.len();
         if count + n > u32::MAX as usize - 1 {
             return Err(Error::CapacityExceeded {
                 count: count as u64,
@@ -52,7 +52,7 @@ impl HnswIndex {
                 }
             }
         }
-        if self.f16.is_some() {
+        if self.store.f16.is_some() {
             check_half_range(&data, self.dim)?;
             for x in data.iter_mut() {
                 *x = crate::simd::half::from_f16(crate::simd::half::to_f16(*x));
@@ -63,20 +63,20 @@ impl HnswIndex {
 
     /// Appends slots for `data` (vectors, drawn levels, empty link lists); returns the first id.
     pub(super) fn allocate(&mut self, data: &[f32]) -> u32 {
-        let first = self.levels.len() as u32;
+        let first = self.store.levels.len() as u32;
         let n = data.len() / self.dim;
-        memory::reserve_huge(&mut self.links0, n * (self.m0 + 1));
-        match &mut self.f16 {
+        memory::reserve_huge(&mut self.store.links0, n * (self.m0 + 1));
+        match &mut self.store.f16 {
             Some(rows) => {
                 memory::reserve_huge(rows, data.len());
                 crate::simd::half::encode_into(data, rows);
             }
             None => {
-                memory::reserve_huge(&mut self.vectors, data.len());
-                self.vectors.extend_from_slice(data);
+                memory::reserve_huge(&mut self.store.vectors, data.len());
+                self.store.vectors.extend_from_slice(data);
             }
         }
-        if let Some(sq) = &mut self.sq {
+        if let Some(sq) = &mut self.store.sq {
             let at = sq.codes.len();
             sq.codes.resize(at + data.len(), 0);
             for (v, c) in data.chunks_exact(self.dim).zip(sq.codes[at..].chunks_exact_mut(self.dim)) {
@@ -85,14 +85,14 @@ impl HnswIndex {
         }
         for _ in 0..n {
             let level = self.draw_level();
-            let offset = self.upper.len() as u32;
-            self.levels.push(level);
-            self.upper_offsets.push(offset);
-            self.upper.extend((0..level as usize * (self.params.m + 1)).map(|_| AtomicU32::new(0)));
-            self.links0.extend((0..self.m0 + 1).map(|_| AtomicU32::new(0)));
+            let offset = self.store.upper.len() as u32;
+            self.store.levels.push(level);
+            self.store.upper_offsets.push(offset);
+            self.store.upper.extend((0..level as usize * (self.params.m + 1)).map(|_| AtomicU32::new(0)));
+            self.store.links0.extend((0..self.m0 + 1).map(|_| AtomicU32::new(0)));
         }
-        if !self.deleted.is_empty() {
-            self.deleted.resize(self.levels.len().div_ceil(64), 0);
+        if !self.store.deleted.is_empty() {
+            self.store.deleted.resize(self.store.levels.len().div_ceil(64), 0);
         }
         first
     }
@@ -105,7 +105,7 @@ impl HnswIndex {
         let mut ids = self.reuse_slots(&data);
         let rest = &data[ids.len() * self.dim..];
         let first = self.allocate(rest);
-        ids.extend(first..self.levels.len() as u32);
+        ids.extend(first..self.store.levels.len() as u32);
         let mut s = Scratch::default();
         for &id in &ids {
             self.link_new(id, &mut s, &NoLocks);
@@ -125,7 +125,7 @@ impl HnswIndex {
         let id = self.allocate(&data);
         if self.entry == NONE {
             self.entry = id;
-            self.max_level = self.levels[id as usize];
+            self.max_level = self.store.levels[id as usize];
         }
         Ok(id)
     }
@@ -134,8 +134,8 @@ impl HnswIndex {
     /// meanwhile; the node's own lists are complete before anything links to it. One linking
     /// thread at a time (concurrent linkers would not corrupt memory but could lose links).
     pub fn link_node(&self, id: u32, scratch: &mut Scratch) -> Result<()> {
-        let Some(&level) = self.levels.get(id as usize) else {
-            return Err(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 });
+        let Some(&level) = self.store.levels.get(id as usize) else {
+            return Err(Error::UnknownId { id: id as u64, count: self.store.levels.len() as u64 });
         };
         if id != self.entry {
             let g = self.graph();
@@ -154,7 +154,7 @@ impl HnswIndex {
     /// Step 3: makes a linked node the entry point if it reaches above the current top level.
     pub fn publish_node(&mut self, id: u32) {
         let level = self.node_level(id);
-        if (id as usize) < self.levels.len() && level > self.max_level {
+        if (id as usize) < self.store.levels.len() && level > self.max_level {
             self.entry = id;
             self.max_level = level;
         }
@@ -195,7 +195,7 @@ impl HnswIndex {
         let data = &data[ids.len() * self.dim..];
         let start = self.allocate(data);
         let mut first = start;
-        let end = self.levels.len() as u32;
+        let end = self.store.levels.len() as u32;
         if first < end && self.entry == NONE {
             self.link_new(first, &mut Scratch::default(), &NoLocks);
             first += 1;
@@ -203,8 +203,11 @@ impl HnswIndex {
         let locks = SpinLocks((0..end).map(|_| spin::Mutex::new(())).collect());
         let top = spin::Mutex::new((self.entry, self.max_level));
         // An index that stores binary16 walks its own rows; others get a temporary copy.
-        let rows =
-            if first < end && self.f16.is_none() { crate::simd::half::encode(&self.vectors) } else { None };
+        let rows = if first < end && self.store.f16.is_none() {
+            crate::simd::half::encode(&self.store.vectors)
+        } else {
+            None
+        };
         let mut g = self.graph();
         if let Some(rows) = rows.as_deref() {
             g.half = Some(HalfData { rows, kernels: HalfKernels::new(self.metric, self.kernels) });
@@ -233,7 +236,7 @@ impl HnswIndex {
     /// Links the already-allocated node `id` into the graph (Algorithm 1). Node list updates
     /// go through `locks`, so the parallel build can call this from many threads.
     pub(super) fn link_new(&mut self, id: u32, s: &mut Scratch, locks: &dyn NodeLocks) {
-        let level = self.levels[id as usize];
+        let level = self.store.levels[id as usize];
         if self.entry == NONE {
             self.entry = id;
             self.max_level = level;

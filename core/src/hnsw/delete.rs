@@ -14,21 +14,21 @@ impl HnswIndex {
     /// new vectors and clears their lists (they keep their level, an unbiased earlier draw, so
     /// the upper-block layout stays a prefix sum). Returns the slots, to be linked.
     pub(super) fn reuse_slots(&mut self, data: &[f32]) -> Vec<u32> {
-        let n = (data.len() / self.dim).min(self.free.len());
+        let n = (data.len() / self.dim).min(self.store.free.len());
         if n == 0 {
             return Vec::new();
         }
-        let slots: Vec<u32> = self.free.drain(self.free.len() - n..).rev().collect();
+        let slots: Vec<u32> = self.store.free.drain(self.store.free.len() - n..).rev().collect();
         self.dead -= n;
         self.purge_links_to(&slots);
         for (row, &slot) in data.chunks_exact(self.dim).zip(&slots) {
             self.store_row(slot, row);
-            self.links0[slot as usize * (self.m0 + 1)].store(0, Relaxed);
-            let off = self.upper_offsets[slot as usize] as usize;
-            for l in 0..self.levels[slot as usize] as usize {
-                self.upper[off + l * (self.params.m + 1)].store(0, Relaxed);
+            self.store.links0[slot as usize * (self.m0 + 1)].store(0, Relaxed);
+            let off = self.store.upper_offsets[slot as usize] as usize;
+            for l in 0..self.store.levels[slot as usize] as usize {
+                self.store.upper[off + l * (self.params.m + 1)].store(0, Relaxed);
             }
-            self.deleted[slot as usize / 64] &= !(1 << (slot % 64));
+            self.store.deleted[slot as usize / 64] &= !(1 << (slot % 64));
         }
         slots
     }
@@ -36,15 +36,15 @@ impl HnswIndex {
     /// Overwrites slot `slot`'s stored row (and code) with the prepared `row`.
     pub(super) fn store_row(&mut self, slot: u32, row: &[f32]) {
         let at = slot as usize * self.dim;
-        match &mut self.f16 {
+        match &mut self.store.f16 {
             Some(rows) => {
                 for (h, &x) in rows[at..at + self.dim].iter_mut().zip(row) {
                     *h = crate::simd::half::to_f16(x);
                 }
             }
-            None => self.vectors[at..at + self.dim].copy_from_slice(row),
+            None => self.store.vectors[at..at + self.dim].copy_from_slice(row),
         }
-        if let Some(sq) = &mut self.sq {
+        if let Some(sq) = &mut self.store.sq {
             sq.quantizer.encode_into(row, &mut sq.codes[at..at + self.dim]);
         }
     }
@@ -52,19 +52,19 @@ impl HnswIndex {
     /// Removes every link to `slots` from every list, choosing replacements with the heuristic
     /// among the remaining links and the removed nodes' own links (one pass over the graph).
     pub(super) fn purge_links_to(&mut self, slots: &[u32]) {
-        let mut gone = crate::Bitset::new(self.levels.len() as u32);
+        let mut gone = crate::Bitset::new(self.store.levels.len() as u32);
         for &s in slots {
             gone.insert(s);
         }
         let g = self.graph();
-        for node in 0..self.levels.len() as u32 {
+        for node in 0..self.store.levels.len() as u32 {
             if gone.contains(node) {
                 continue;
             }
-            for level in 0..=self.levels[node as usize] as usize {
+            for level in 0..=self.store.levels[node as usize] as usize {
                 let (start, len) = g.list(node, level);
                 if (start..start + len).any(|i| gone.contains(g.link(level, i))) {
-                    repair_list(&g, node, level, &|id| gone.contains(id), &self.deleted);
+                    repair_list(&g, node, level, &|id| gone.contains(id), &self.store.deleted);
                 }
             }
         }
@@ -74,24 +74,24 @@ impl HnswIndex {
     /// re-linked by the heuristic among their other links and its links, and its slot is
     /// reused by a later insert. Searches still pass through it until then.
     pub fn remove(&mut self, id: u32) -> Result<()> {
-        let count = self.levels.len();
+        let count = self.store.levels.len();
         if id as usize >= count || self.is_deleted(id) {
             return Err(Error::UnknownId { id: id as u64, count: count as u64 });
         }
-        if self.deleted.is_empty() {
-            self.deleted = alloc::vec![0; count.div_ceil(64)];
+        if self.store.deleted.is_empty() {
+            self.store.deleted = alloc::vec![0; count.div_ceil(64)];
         }
-        self.deleted[id as usize / 64] |= 1 << (id % 64);
-        self.free.push(id);
+        self.store.deleted[id as usize / 64] |= 1 << (id % 64);
+        self.store.free.push(id);
         self.dead += 1;
         let g = self.graph();
-        for level in 0..=self.levels[id as usize] as usize {
+        for level in 0..=self.store.levels[id as usize] as usize {
             let (start, len) = g.list(id, level);
             for i in start..start + len {
                 let n = g.link(level, i);
                 let (ns, nl) = g.list(n, level);
                 if !self.is_deleted(n) && (ns..ns + nl).any(|j| g.link(level, j) == id) {
-                    repair_list(&g, n, level, &|x| x == id, &self.deleted);
+                    repair_list(&g, n, level, &|x| x == id, &self.store.deleted);
                 }
             }
         }
@@ -99,11 +99,11 @@ impl HnswIndex {
             // The highest live node becomes the entry point.
             let best = (0..count as u32)
                 .filter(|&i| !self.is_deleted(i))
-                .max_by_key(|&i| (self.levels[i as usize], core::cmp::Reverse(i)));
+                .max_by_key(|&i| (self.store.levels[i as usize], core::cmp::Reverse(i)));
             match best {
                 Some(b) => {
                     self.entry = b;
-                    self.max_level = self.levels[b as usize];
+                    self.max_level = self.store.levels[b as usize];
                 }
                 None => {
                     self.entry = NONE;
@@ -112,16 +112,6 @@ impl HnswIndex {
             }
         }
         Ok(())
-    }
-
-    /// Number of slots, live or deleted (ids of live vectors are below it).
-    pub fn slot_count(&self) -> usize {
-        self.levels.len()
-    }
-
-    /// Whether slot `id` holds a deleted vector.
-    pub fn is_deleted(&self, id: u32) -> bool {
-        self.deleted.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
     }
 }
 

@@ -12,7 +12,7 @@ impl HnswIndex {
         &self,
         sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
     ) -> core::result::Result<u64, E> {
-        self.write_with_ids(&crate::IdMap::identity(self.levels.len() as u32), sink)
+        self.write_with_ids(&crate::IdMap::identity(self.store.levels.len() as u32), sink)
     }
 
     /// Like [`write`](Self::write), storing caller ids (an `ids` section unless `ids` is the
@@ -22,10 +22,10 @@ impl HnswIndex {
         ids: &crate::IdMap,
         sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
     ) -> core::result::Result<u64, E> {
-        debug_assert!(ids.section().is_none_or(|s| s.len() == self.levels.len()));
-        let links0: Vec<u32> = self.links0.iter().map(|a| a.load(Relaxed)).collect();
-        let upper: Vec<u32> = self.upper.iter().map(|a| a.load(Relaxed)).collect();
-        let rerank = self.sq.as_ref().map_or(0, |s| s.rerank) as u32;
+        debug_assert!(ids.section().is_none_or(|s| s.len() == self.store.levels.len()));
+        let links0: Vec<u32> = self.store.links0.iter().map(|a| a.load(Relaxed)).collect();
+        let upper: Vec<u32> = self.store.upper.iter().map(|a| a.load(Relaxed)).collect();
+        let rerank = self.store.sq.as_ref().map_or(0, |s| s.rerank) as u32;
         let (kind, params) = match &self.vamana {
             Some(v) => (IndexKind::Vamana, view::encode_vamana_params(v, self.entry, rerank)),
             None => {
@@ -40,12 +40,14 @@ impl HnswIndex {
                 (IndexKind::Hnsw, p)
             }
         };
-        let mut levels = self.levels.clone();
+        let mut levels = self.store.levels.clone();
         // Sections hold whole words; pad the byte array.
-        levels.resize(self.levels.len().div_ceil(4) * 4, 0);
-        let vectors = match &self.f16 {
+        levels.resize(self.store.levels.len().div_ceil(4) * 4, 0);
+        let vectors = match &self.store.f16 {
             Some(rows) => SectionRef { kind: SectionKind::VECTORS_F16, bytes: bytemuck::cast_slice(rows) },
-            None => SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.vectors) },
+            None => {
+                SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.store.vectors) }
+            }
         };
         let mut sections = alloc::vec![SectionRef { kind: SectionKind::PARAMS, bytes: &params }, vectors];
         if self.vamana.is_none() {
@@ -54,7 +56,7 @@ impl HnswIndex {
                 SectionRef { kind: SectionKind::NODE_LEVELS, bytes: &levels },
                 SectionRef {
                     kind: SectionKind::UPPER_OFFSETS,
-                    bytes: bytemuck::cast_slice(&self.upper_offsets),
+                    bytes: bytemuck::cast_slice(&self.store.upper_offsets),
                 },
             ]);
         }
@@ -63,12 +65,14 @@ impl HnswIndex {
             sections.push(SectionRef { kind: SectionKind::GRAPH_UPPER, bytes: bytemuck::cast_slice(&upper) });
         }
         // The deleted section is written only when something was deleted.
-        if self.deleted.iter().any(|&w| w != 0) {
-            sections
-                .push(SectionRef { kind: SectionKind::DELETED, bytes: bytemuck::cast_slice(&self.deleted) });
+        if self.store.deleted.iter().any(|&w| w != 0) {
+            sections.push(SectionRef {
+                kind: SectionKind::DELETED,
+                bytes: bytemuck::cast_slice(&self.store.deleted),
+            });
         }
         let ranges;
-        if let Some(sq) = &self.sq {
+        if let Some(sq) = &self.store.sq {
             ranges = sq.quantizer.to_section();
             sections.push(SectionRef { kind: SectionKind::SQ_RANGES, bytes: bytemuck::cast_slice(&ranges) });
             sections.push(SectionRef { kind: SectionKind::SQ_CODES, bytes: &sq.codes });
@@ -80,7 +84,7 @@ impl HnswIndex {
         if let Some(ids) = ids.section() {
             sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
         }
-        write_index(kind, self.metric, self.dim as u32, self.levels.len() as u64, &sections, sink)
+        write_index(kind, self.metric, self.dim as u32, self.store.levels.len() as u64, &sections, sink)
     }
 
     /// The index as file-format bytes.

@@ -21,14 +21,14 @@ mod view;
 
 pub use crate::graph::Scratch;
 pub use vamana::VamanaParams;
-pub use view::HnswView;
+pub use view::{HnswView, Mapped};
 
 use build::check_half_range;
 
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicU32;
 
-use crate::graph::{search_graph, Graph, HalfData, ScratchPool, SqData};
+use crate::graph::{search_graph, Graph, HalfData, LinkWords, ScratchPool};
 
 use crate::quant::sq::ScalarQuantizer;
 use crate::simd::half::HalfKernels;
@@ -74,38 +74,49 @@ impl HnswParams {
     }
 }
 
-/// An HNSW index that owns its vectors and graph and can grow.
-pub struct HnswIndex {
+/// An HNSW (or, flat, Vamana) graph index over one of two stores: [`Owned`] — its own memory,
+/// growable (`HnswIndex`, the default) — or [`Mapped`] — a file's bytes read in place
+/// ([`HnswView`]). Everything that reads (search, `get`, parameters, storage) is written once
+/// for both; building, inserting and deleting exist for the owned store.
+pub struct HnswIndex<S: GraphStore = Owned> {
     dim: usize,
     metric: Metric,
     kernels: Kernels,
     params: HnswParams,
     m0: usize,
+    entry: u32,
+    max_level: u8,
+    /// How many slots are deleted (freed, or in a Vamana graph also awaiting consolidation).
+    dead: usize,
+    /// A flat graph (Vamana) and its parameters: every node on level 0 alone, `m0` = R links
+    /// each, entered at the medoid.
+    vamana: Option<VamanaParams>,
+    scratch: ScratchPool,
+    store: S,
+}
+
+/// The store of an index that owns its vectors and graph and can grow.
+pub struct Owned {
     vectors: Vec<f32>,
     levels: Vec<u8>,
     upper_offsets: Vec<u32>,
     links0: Vec<AtomicU32>,
     upper: Vec<AtomicU32>,
-    entry: u32,
-    max_level: u8,
     rng: Rng,
-    scratch: ScratchPool,
     /// Deleted slots (bit set = deleted); empty while nothing was ever deleted.
     deleted: Vec<u64>,
     /// Deleted slots waiting to be reused by later inserts.
     free: Vec<u32>,
-    /// How many slots are deleted (in `free`, or in a Vamana graph also awaiting
-    /// consolidation).
-    dead: usize,
     /// Scalar-quantized codes searches traverse with (see [`HnswIndex::quantize_sq8`]).
     sq: Option<SqStore>,
     /// Binary16 rows of every slot when the index stores its vectors in binary16 (see
     /// [`HnswIndex::store_f16`]); `vectors` is then empty.
     f16: Option<Vec<u16>>,
-    /// A flat graph (Vamana) and its parameters: every node on level 0 alone, `m0` = R links
-    /// each, entered at the medoid.
-    vamana: Option<VamanaParams>,
 }
+
+/// Where an [`HnswIndex`] keeps its vectors and links: [`Owned`] or [`Mapped`].
+pub trait GraphStore: store::Sealed {}
+impl GraphStore for Owned {}
 
 /// An index's scalar quantizer, the codes of every slot, and the default re-rank factor
 /// (0: the index answers from codes alone and its file keeps no `f32` vectors).
@@ -116,13 +127,13 @@ struct SqStore {
     rerank: usize,
 }
 
-impl core::fmt::Debug for HnswIndex {
+impl<S: GraphStore> core::fmt::Debug for HnswIndex<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("HnswIndex")
             .field("dim", &self.dim)
             .field("metric", &self.metric)
             .field("params", &self.params)
-            .field("len", &self.levels.len())
+            .field("len", &self.slot_count())
             .field("max_level", &self.max_level)
             .finish()
     }
@@ -139,21 +150,23 @@ impl HnswIndex {
             kernels: Kernels::best(),
             params,
             m0: 2 * params.m,
-            vectors: Vec::new(),
-            levels: Vec::new(),
-            upper_offsets: Vec::new(),
-            links0: Vec::new(),
-            upper: Vec::new(),
             entry: NONE,
             max_level: 0,
-            rng: Rng::new(params.seed),
-            scratch: ScratchPool::default(),
-            deleted: Vec::new(),
-            free: Vec::new(),
             dead: 0,
-            sq: None,
-            f16: None,
             vamana: None,
+            scratch: ScratchPool::default(),
+            store: Owned {
+                vectors: Vec::new(),
+                levels: Vec::new(),
+                upper_offsets: Vec::new(),
+                links0: Vec::new(),
+                upper: Vec::new(),
+                rng: Rng::new(params.seed),
+                deleted: Vec::new(),
+                free: Vec::new(),
+                sq: None,
+                f16: None,
+            },
         })
     }
 
@@ -165,23 +178,18 @@ impl HnswIndex {
     /// Later inserts are rounded the same way. Fails, changing nothing, if a stored value lies
     /// beyond ±65504.
     pub fn store_f16(&mut self) -> Result<()> {
-        if self.f16.is_some() {
+        if self.store.f16.is_some() {
             return Ok(());
         }
-        check_half_range(&self.vectors, self.dim)?;
+        check_half_range(&self.store.vectors, self.dim)?;
         let mut rows = Vec::new();
-        memory::reserve_exact_huge(&mut rows, self.vectors.capacity());
-        crate::simd::half::encode_into(&self.vectors, &mut rows);
+        memory::reserve_exact_huge(&mut rows, self.store.vectors.capacity());
+        crate::simd::half::encode_into(&self.store.vectors, &mut rows);
         // Only the binary16 rows stay: the build, searches, `get_decoded` and the file all read
         // them, and the index holds half the vector bytes.
-        self.vectors = Vec::new();
-        self.f16 = Some(rows);
+        self.store.vectors = Vec::new();
+        self.store.f16 = Some(rows);
         Ok(())
-    }
-
-    /// Whether the index stores its vectors in binary16 ([`HnswIndex::store_f16`]).
-    pub fn stores_f16(&self) -> bool {
-        self.f16.is_some()
     }
 
     /// Quantizes the stored vectors to one byte per dimension (ranges learnt from the live
@@ -194,16 +202,17 @@ impl HnswIndex {
     pub fn quantize_sq8(&mut self, rerank_factor: usize) -> Result<()> {
         // Ranges from the live rows in place: a copy of every vector would double the memory
         // for a moment (and in wasm, whose memory never shrinks, for good).
-        let (quantizer, codes) = match &self.f16 {
+        let (quantizer, codes) = match &self.store.f16 {
             None => {
                 let live = self
+                    .store
                     .vectors
                     .chunks_exact(self.dim)
                     .enumerate()
                     .filter(|&(i, _)| !self.is_deleted(i as u32))
                     .map(|(_, row)| row);
                 let quantizer = ScalarQuantizer::train_rows(live)?;
-                let codes = quantizer.encode(&self.vectors);
+                let codes = quantizer.encode(&self.store.vectors);
                 (quantizer, codes)
             }
             Some(rows) => {
@@ -227,24 +236,8 @@ impl HnswIndex {
                 (quantizer, codes)
             }
         };
-        self.sq = Some(SqStore { quantizer, codes, rerank: rerank_factor });
+        self.store.sq = Some(SqStore { quantizer, codes, rerank: rerank_factor });
         Ok(())
-    }
-
-    /// The scalar quantizer searches use, if the index is quantized.
-    pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
-        self.sq.as_ref().map(|s| &s.quantizer)
-    }
-
-    /// The default re-rank factor of a quantized index (0: codes only).
-    pub fn sq_rerank(&self) -> Option<usize> {
-        self.sq.as_ref().map(|s| s.rerank)
-    }
-
-    /// Uses `kernels` instead of the best detected ones.
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.kernels = kernels;
-        self
     }
 
     /// Makes room for `additional` more vectors up front, so a large build does not grow its
@@ -253,27 +246,88 @@ impl HnswIndex {
     /// error rather than an abort.
     pub fn reserve(&mut self, additional: usize) -> Result<()> {
         use crate::scratch::try_reserve_more;
-        crate::scratch::check_capacity(self.levels.len(), additional)?;
+        crate::scratch::check_capacity(self.store.levels.len(), additional)?;
         // Checked up front, so the hinted reservations below cannot overflow or fail.
         let too_big =
             |what, per: usize| Error::OutOfMemory { what, bytes: additional as u64 * per as u64 * 4 };
         let floats = additional.checked_mul(self.dim).ok_or(too_big("the vectors", self.dim))?;
         let links = additional.checked_mul(self.m0 + 1).ok_or(too_big("the graph", self.m0 + 1))?;
-        match &mut self.f16 {
+        match &mut self.store.f16 {
             Some(rows) => try_reserve_more(rows, floats, "the binary16 vectors")?,
-            None => try_reserve_more(&mut self.vectors, floats, "the vectors")?,
+            None => try_reserve_more(&mut self.store.vectors, floats, "the vectors")?,
         }
-        try_reserve_more(&mut self.links0, links, "the graph")?;
-        match &mut self.f16 {
+        try_reserve_more(&mut self.store.links0, links, "the graph")?;
+        match &mut self.store.f16 {
             Some(rows) => memory::reserve_exact_huge(rows, floats),
-            None => memory::reserve_exact_huge(&mut self.vectors, floats),
+            None => memory::reserve_exact_huge(&mut self.store.vectors, floats),
         }
-        self.levels.reserve_exact(additional);
-        self.upper_offsets.reserve_exact(additional);
-        memory::reserve_exact_huge(&mut self.links0, links);
+        self.store.levels.reserve_exact(additional);
+        self.store.upper_offsets.reserve_exact(additional);
+        memory::reserve_exact_huge(&mut self.store.links0, links);
         // About one node in m has upper levels, each a block of m + 1 words.
-        self.upper.reserve(additional / self.params.m.max(1) * (self.params.m + 1) * 2);
+        self.store.upper.reserve(additional / self.params.m.max(1) * (self.params.m + 1) * 2);
         Ok(())
+    }
+
+    /// The top level of node `id` (0 for an unknown id).
+    pub fn node_level(&self, id: u32) -> u8 {
+        self.store.levels.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// The graph over the owned atomics, as the build links it.
+    fn graph(&self) -> Graph<'_, [AtomicU32]> {
+        self.graph_over(&self.store.links0, &self.store.upper)
+    }
+}
+
+/// Runs `$body` with `$g` bound to the index's graph, monomorphised for its link words (one
+/// branch per call, none inside the walk).
+macro_rules! with_graph {
+    ($index:expr, |$g:ident| $body:expr) => {
+        match $index.store.links() {
+            store::Links::Atomic(links0, upper) => {
+                let $g = $index.graph_over(links0, upper);
+                $body
+            }
+            store::Links::Plain(links0, upper) => {
+                let $g = $index.graph_over(links0, upper);
+                $body
+            }
+        }
+    };
+}
+
+impl<S: GraphStore> HnswIndex<S> {
+    /// The graph over `links0` and `upper` and the store's vectors.
+    fn graph_over<'a, L: ?Sized + LinkWords>(&'a self, links0: &'a L, upper: &'a L) -> Graph<'a, L> {
+        let rows = self.store.rows();
+        Graph {
+            kernels: self.kernels,
+            metric: self.metric,
+            dim: self.dim,
+            m: self.params.m,
+            m0: self.m0,
+            vectors: rows.vectors,
+            levels: rows.levels,
+            upper_offsets: rows.upper_offsets,
+            links0,
+            upper,
+            count: rows.count,
+            entry: self.entry,
+            max_level: self.max_level,
+            deleted: rows.deleted,
+            sq: rows.sq,
+            half: rows
+                .half
+                .map(|rows| HalfData { rows, kernels: HalfKernels::new(self.metric, self.kernels) }),
+        }
+    }
+
+    /// Uses `kernels` instead of the best detected ones (results do not change: every kernel
+    /// path gives bit-identical distances).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
     }
 
     /// Construction parameters.
@@ -281,49 +335,85 @@ impl HnswIndex {
         self.params
     }
 
-    /// The top level of node `id` (0 for an unknown id).
-    pub fn node_level(&self, id: u32) -> u8 {
-        self.levels.get(id as usize).copied().unwrap_or(0)
-    }
-
     /// The highest level in the graph.
     pub fn max_level(&self) -> u8 {
         self.max_level
     }
 
-    /// The stored vector `id` (normalised, for cosine); deleted ids are unknown. An index
-    /// that stores binary16 has no `f32` rows to lend: use [`HnswIndex::get_decoded`].
+    /// Number of slots, live or deleted (ids of live vectors are below it).
+    pub fn slot_count(&self) -> usize {
+        self.store.rows().count
+    }
+
+    /// Whether slot `id` holds a deleted vector.
+    pub fn is_deleted(&self, id: u32) -> bool {
+        self.store.rows().deleted.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
+    }
+
+    /// Whether the index stores its vectors in binary16 ([`HnswIndex::store_f16`]).
+    pub fn stores_f16(&self) -> bool {
+        self.store.rows().half.is_some()
+    }
+
+    /// The scalar quantizer searches use, if the index is quantized.
+    pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
+        self.store.rows().sq.map(|s| s.quantizer)
+    }
+
+    /// The default re-rank factor of a quantized index (0: codes only).
+    pub fn sq_rerank(&self) -> Option<usize> {
+        self.store.rows().sq.map(|s| s.rerank)
+    }
+
+    fn check_live(&self, id: u32) -> Result<()> {
+        let count = self.slot_count();
+        if (id as usize) < count && !self.is_deleted(id) {
+            Ok(())
+        } else {
+            Err(Error::UnknownId { id: id as u64, count: count as u64 })
+        }
+    }
+
+    /// The stored vector `id` (normalised, for cosine), read in place; deleted ids are unknown.
+    /// An index that keeps binary16 rows or only SQ8 codes has no `f32` rows to lend: use
+    /// [`HnswIndex::get_decoded`].
     pub fn get(&self, id: u32) -> Result<&[f32]> {
         self.check_live(id)?;
-        if self.f16.is_some() {
+        let rows = self.store.rows();
+        if rows.half.is_some() {
             return Err(Error::InvalidParameter {
                 name: "id",
                 reason: "this index stores binary16 vectors; read them with get_decoded",
             });
         }
+        if rows.vectors.is_empty() {
+            return Err(Error::InvalidParameter {
+                name: "id",
+                reason: "this index keeps only quantized codes; read them with get_decoded",
+            });
+        }
         let s = id as usize * self.dim;
-        Ok(&self.vectors[s..s + self.dim])
+        Ok(&rows.vectors[s..s + self.dim])
     }
 
-    /// A copy of stored vector `id`, decoded from binary16 when the index stores that.
+    /// A copy of the vector `id`: its `f32` row, or decoded from its binary16 row or, in a
+    /// codes-only file, its SQ8 code.
     pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
         self.check_live(id)?;
+        let rows = self.store.rows();
         let s = id as usize * self.dim;
-        match &self.f16 {
-            Some(rows) => {
-                let mut out = Vec::with_capacity(self.dim);
-                HalfKernels::new(self.metric, self.kernels).decode_into(&rows[s..s + self.dim], &mut out);
+        if let Some(half) = rows.half {
+            let mut out = Vec::with_capacity(self.dim);
+            HalfKernels::new(self.metric, self.kernels).decode_into(&half[s..s + self.dim], &mut out);
+            return Ok(out);
+        }
+        match rows.sq {
+            Some(sq) if rows.vectors.is_empty() => {
+                let mut out = alloc::vec![0.0; self.dim];
+                sq.quantizer.decode_into(&sq.codes[s..s + self.dim], &mut out);
                 Ok(out)
             }
-            None => Ok(self.vectors[s..s + self.dim].to_vec()),
-        }
-    }
-
-    fn check_live(&self, id: u32) -> Result<()> {
-        if (id as usize) < self.levels.len() && !self.is_deleted(id) {
-            Ok(())
-        } else {
-            Err(Error::UnknownId { id: id as u64, count: self.levels.len() as u64 })
+            _ => Ok(rows.vectors[s..s + self.dim].to_vec()),
         }
     }
 
@@ -337,42 +427,23 @@ impl HnswIndex {
         (self.entry != NONE).then_some(self.entry)
     }
 
-    /// Node `id`'s level-0 links (empty for an unknown id).
-    pub(crate) fn level0_links(&self, id: u32) -> Vec<u32> {
-        if id as usize >= self.levels.len() {
-            return Vec::new();
+    /// Node `id`'s level-0 degree (0 for an unknown id).
+    pub(crate) fn degree(&self, id: u32) -> usize {
+        if id as usize >= self.slot_count() {
+            return 0;
         }
-        let g = self.graph();
-        let (start, len) = g.list(id, 0);
-        (start..start + len).map(|i| g.link(0, i)).collect()
+        with_graph!(self, |g| g.list(id, 0).1)
     }
 
-    fn graph(&self) -> Graph<'_, [AtomicU32]> {
-        Graph {
-            kernels: self.kernels,
-            metric: self.metric,
-            dim: self.dim,
-            m: self.params.m,
-            m0: self.m0,
-            vectors: &self.vectors,
-            levels: &self.levels,
-            upper_offsets: &self.upper_offsets,
-            links0: &self.links0,
-            upper: &self.upper,
-            count: self.levels.len(),
-            entry: self.entry,
-            max_level: self.max_level,
-            deleted: &self.deleted,
-            sq: self.sq.as_ref().map(|s| SqData {
-                quantizer: &s.quantizer,
-                codes: &s.codes,
-                rerank: s.rerank,
-            }),
-            half: self
-                .f16
-                .as_deref()
-                .map(|rows| HalfData { rows, kernels: HalfKernels::new(self.metric, self.kernels) }),
+    /// Node `id`'s level-0 links (empty for an unknown id).
+    pub(crate) fn level0_links(&self, id: u32) -> Vec<u32> {
+        if id as usize >= self.slot_count() {
+            return Vec::new();
         }
+        with_graph!(self, |g| {
+            let (start, len) = g.list(id, 0);
+            (start..start + len).map(|i| g.link(0, i)).collect()
+        })
     }
 
     /// Searches with caller-owned scratch (no allocation once it has grown).
@@ -385,25 +456,20 @@ impl HnswIndex {
         scratch: &mut Scratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        search_graph(&self.graph(), query, k, params, filter, scratch, out)
+        with_graph!(self, |g| search_graph(&g, query, k, params, filter, scratch, out))
     }
 
     /// Mean and maximum level-0 degree (graph diagnostics).
     pub fn degree_stats(&self) -> (f64, usize) {
-        let g = self.graph();
-        let n = self.levels.len();
-        let mut total = 0usize;
-        let mut max = 0usize;
-        for id in 0..n as u32 {
-            let (_, len) = g.list(id, 0);
-            total += len;
-            max = max.max(len);
-        }
+        let n = self.slot_count();
+        let (total, max) = with_graph!(self, |g| (0..n as u32)
+            .map(|id| g.list(id, 0).1)
+            .fold((0usize, 0usize), |(t, m), len| (t + len, m.max(len))));
         (total as f64 / n.max(1) as f64, max)
     }
 }
 
-impl VectorSearch for HnswIndex {
+impl<S: GraphStore> VectorSearch for HnswIndex<S> {
     fn dim(&self) -> usize {
         self.dim
     }
@@ -411,7 +477,7 @@ impl VectorSearch for HnswIndex {
         self.metric
     }
     fn len(&self) -> usize {
-        self.levels.len() - self.dead
+        self.slot_count() - self.dead
     }
     fn search_into(
         &self,
@@ -422,5 +488,56 @@ impl VectorSearch for HnswIndex {
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
         self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
+    }
+}
+
+/// How the two stores lend their data to the one implementation (sealed: only [`Owned`] and
+/// [`Mapped`] are stores).
+mod store {
+    use core::sync::atomic::AtomicU32;
+
+    use crate::graph::SqData;
+
+    /// The rows and per-node arrays of a store.
+    pub struct Rows<'a> {
+        pub(crate) vectors: &'a [f32],
+        pub(crate) half: Option<&'a [u16]>,
+        pub(crate) sq: Option<SqData<'a>>,
+        pub(crate) levels: &'a [u8],
+        pub(crate) upper_offsets: &'a [u32],
+        pub(crate) deleted: &'a [u64],
+        pub(crate) count: usize,
+    }
+
+    /// A store's link words: atomics (owned, linked in parallel) or plain words (a file).
+    pub enum Links<'a> {
+        Atomic(&'a [AtomicU32], &'a [AtomicU32]),
+        Plain(&'a [u32], &'a [u32]),
+    }
+
+    pub trait Sealed {
+        fn rows(&self) -> Rows<'_>;
+        fn links(&self) -> Links<'_>;
+    }
+
+    impl Sealed for super::Owned {
+        fn rows(&self) -> Rows<'_> {
+            Rows {
+                vectors: &self.vectors,
+                half: self.f16.as_deref(),
+                sq: self.sq.as_ref().map(|s| SqData {
+                    quantizer: &s.quantizer,
+                    codes: &s.codes,
+                    rerank: s.rerank,
+                }),
+                levels: &self.levels,
+                upper_offsets: &self.upper_offsets,
+                deleted: &self.deleted,
+                count: self.levels.len(),
+            }
+        }
+        fn links(&self) -> Links<'_> {
+            Links::Atomic(&self.links0, &self.upper)
+        }
     }
 }

@@ -33,7 +33,7 @@ impl HnswIndex {
     /// order), and is placed right after it. So each node sits beside the nodes it is nearest
     /// to in the graph, and neighbouring groups beside each other.
     fn hierarchical_order(&self) -> Vec<u32> {
-        let n = self.levels.len();
+        let n = self.store.levels.len();
         if self.entry == NONE {
             return (0..n as u32).collect();
         }
@@ -61,7 +61,7 @@ impl HnswIndex {
             }
             // Nodes of this level no walk reached start groups of their own, in slot order.
             let unreached: Vec<u32> = (0..n as u32)
-                .filter(|&s| owner[s as usize] == NONE && self.levels[s as usize] as usize >= level)
+                .filter(|&s| owner[s as usize] == NONE && self.store.levels[s as usize] as usize >= level)
                 .collect();
             let mut roots = order;
             roots.extend_from_slice(&unreached);
@@ -92,13 +92,13 @@ impl HnswIndex {
             new_of_old[old as usize] = new as u32;
         }
         let dim = self.dim;
-        if !self.vectors.is_empty() {
-            self.vectors = permute_rows(&self.vectors, dim, old_of_new);
+        if !self.store.vectors.is_empty() {
+            self.store.vectors = permute_rows(&self.store.vectors, dim, old_of_new);
         }
-        if let Some(h) = &mut self.f16 {
+        if let Some(h) = &mut self.store.f16 {
             *h = permute_rows(h, dim, old_of_new);
         }
-        if let Some(sq) = &mut self.sq {
+        if let Some(sq) = &mut self.store.sq {
             sq.codes = permute_rows(&sq.codes, dim, old_of_new);
         }
         // A list is its length word, then ids; words past the length are cleared.
@@ -112,37 +112,37 @@ impl HnswIndex {
         };
         let stride = self.m0 + 1;
         let mut links0 = Vec::new();
-        memory::reserve_exact_huge(&mut links0, self.links0.len());
+        memory::reserve_exact_huge(&mut links0, self.store.links0.len());
         for &old in old_of_new {
-            rename(&self.links0[old as usize * stride..(old as usize + 1) * stride], &mut links0);
+            rename(&self.store.links0[old as usize * stride..(old as usize + 1) * stride], &mut links0);
         }
-        self.links0 = links0;
+        self.store.links0 = links0;
         let block = self.params.m + 1;
-        let mut upper = Vec::with_capacity(self.upper.len());
+        let mut upper = Vec::with_capacity(self.store.upper.len());
         let mut offsets = Vec::with_capacity(n);
         let mut levels = Vec::with_capacity(n);
         for &old in old_of_new {
-            let level = self.levels[old as usize];
-            let start = self.upper_offsets[old as usize] as usize;
+            let level = self.store.levels[old as usize];
+            let start = self.store.upper_offsets[old as usize] as usize;
             offsets.push(upper.len() as u32);
             levels.push(level);
             for l in 0..level as usize {
-                rename(&self.upper[start + l * block..start + (l + 1) * block], &mut upper);
+                rename(&self.store.upper[start + l * block..start + (l + 1) * block], &mut upper);
             }
         }
-        self.upper = upper;
-        self.upper_offsets = offsets;
-        self.levels = levels;
-        if !self.deleted.is_empty() {
-            let mut deleted = vec![0u64; self.deleted.len()];
+        self.store.upper = upper;
+        self.store.upper_offsets = offsets;
+        self.store.levels = levels;
+        if !self.store.deleted.is_empty() {
+            let mut deleted = vec![0u64; self.store.deleted.len()];
             for (new, &old) in old_of_new.iter().enumerate() {
-                if (self.deleted[old as usize / 64] >> (old % 64)) & 1 == 1 {
+                if (self.store.deleted[old as usize / 64] >> (old % 64)) & 1 == 1 {
                     deleted[new / 64] |= 1 << (new % 64);
                 }
             }
-            self.deleted = deleted;
+            self.store.deleted = deleted;
         }
-        for s in &mut self.free {
+        for s in &mut self.store.free {
             *s = new_of_old[*s as usize];
         }
         if self.entry != NONE {

@@ -70,7 +70,7 @@ impl HnswIndex {
         params: &VamanaParams,
         parallel: bool,
     ) -> Result<u32> {
-        if self.vamana.is_none() || !self.levels.is_empty() {
+        if self.vamana.is_none() || !self.store.levels.is_empty() {
             return Err(Error::InvalidParameter {
                 name: "vectors",
                 reason: "a Vamana graph is built once, over all its vectors",
@@ -86,7 +86,7 @@ impl HnswIndex {
         let r = params.r;
         self.m0 = slack(r);
         self.allocate(&data);
-        let n = self.levels.len();
+        let n = self.store.levels.len();
         let medoid = medoid(self, &data);
         self.entry = medoid;
         self.max_level = 0;
@@ -138,22 +138,22 @@ impl HnswIndex {
         let Some(params) = self.vamana else {
             return Err(Error::InvalidParameter { name: "index", reason: "not a Vamana graph" });
         };
-        if self.levels.is_empty() {
+        if self.store.levels.is_empty() {
             let n = vectors.len() / self.dim;
             self.build_vamana(vectors, &params, parallel)?;
             return Ok((0..n as u32).collect());
         }
         let data = self.prepare(vectors)?;
-        let reused = (data.len() / self.dim).min(self.free.len());
-        let mut ids: Vec<u32> = self.free.drain(self.free.len() - reused..).rev().collect();
+        let reused = (data.len() / self.dim).min(self.store.free.len());
+        let mut ids: Vec<u32> = self.store.free.drain(self.store.free.len() - reused..).rev().collect();
         for (row, &slot) in data.chunks_exact(self.dim).zip(&ids) {
             // Consolidation emptied the slot's list and removed every link to it.
             self.store_row(slot, row);
-            self.deleted[slot as usize / 64] &= !(1 << (slot % 64));
+            self.store.deleted[slot as usize / 64] &= !(1 << (slot % 64));
         }
         self.dead -= reused;
         let first = self.allocate(&data[reused * self.dim..]);
-        ids.extend(first..self.levels.len() as u32);
+        ids.extend(first..self.store.levels.len() as u32);
         let mut order = ids.as_slice();
         if self.entry == NONE {
             // Every earlier node was deleted and consolidated: the first new one enters.
@@ -178,17 +178,17 @@ impl HnswIndex {
     /// once but stays in the graph, traversable, until [`HnswIndex::vamana_consolidate`].
     pub(crate) fn vamana_remove(&mut self, id: u32) -> Result<()> {
         self.check_live(id)?;
-        if self.deleted.is_empty() {
-            self.deleted = alloc::vec![0; self.levels.len().div_ceil(64)];
+        if self.store.deleted.is_empty() {
+            self.store.deleted = alloc::vec![0; self.store.levels.len().div_ceil(64)];
         }
-        self.deleted[id as usize / 64] |= 1 << (id % 64);
+        self.store.deleted[id as usize / 64] |= 1 << (id % 64);
         self.dead += 1;
         Ok(())
     }
 
     /// Deleted nodes still in a Vamana graph (deleted, not yet consolidated).
     pub(crate) fn vamana_pending(&self) -> usize {
-        self.dead - self.free.len()
+        self.dead - self.store.free.len()
     }
 
     /// FreshDiskANN's consolidation: every live node that links to a deleted one gets, in that
@@ -202,10 +202,10 @@ impl HnswIndex {
         if self.vamana_pending() == 0 {
             return 0;
         }
-        let n = self.levels.len();
+        let n = self.store.levels.len();
         let mut pending = crate::Bitset::new(n as u32);
         let mut is_free = crate::Bitset::new(n as u32);
-        for &f in &self.free {
+        for &f in &self.store.free {
             is_free.insert(f);
         }
         for id in 0..n as u32 {
@@ -268,7 +268,7 @@ impl HnswIndex {
         let freed: Vec<u32> = (0..n as u32).filter(|&id| pending.contains(id)).collect();
         self.entry = new_entry;
         // Reused from the end: lowest slots first.
-        self.free.extend(freed.iter().rev());
+        self.store.free.extend(freed.iter().rev());
         freed.len()
     }
 }
@@ -357,20 +357,20 @@ impl HnswIndex {
     /// place (each list moves to a lower address, in order, so none is overwritten unread).
     fn pack_lists(&mut self, r: usize) {
         let (from, to) = (self.m0 + 1, r + 1);
-        let n = self.levels.len();
+        let n = self.store.levels.len();
         for id in 0..n {
-            let len = self.links0[id * from].load(Relaxed) as usize;
+            let len = self.store.links0[id * from].load(Relaxed) as usize;
             debug_assert!(len <= r);
             for i in 0..=len {
-                let w = self.links0[id * from + i].load(Relaxed);
-                self.links0[id * to + i].store(w, Relaxed);
+                let w = self.store.links0[id * from + i].load(Relaxed);
+                self.store.links0[id * to + i].store(w, Relaxed);
             }
             for i in len + 1..to {
-                self.links0[id * to + i].store(0, Relaxed);
+                self.store.links0[id * to + i].store(0, Relaxed);
             }
         }
-        self.links0.truncate(n * to);
-        self.links0.shrink_to_fit();
+        self.store.links0.truncate(n * to);
+        self.store.links0.shrink_to_fit();
         self.m0 = r;
     }
 }

@@ -11,11 +11,10 @@ use crate::format::{
     cast_f32, cast_u16, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind,
 };
 use crate::format::{invalid as bad, range_in as range_of};
-use crate::graph::{search_graph, Graph, HalfData, Scratch, ScratchPool, SqData};
+use crate::graph::{Graph, ScratchPool, SqData};
 use crate::quant::sq::ScalarQuantizer;
 use crate::rng::Rng;
-use crate::simd::half::HalfKernels;
-use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
+use crate::{Kernels, Result};
 
 const PARAMS_LEN: usize = 48;
 
@@ -149,18 +148,16 @@ fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
     })
 }
 
-/// An HNSW index read in place from file bytes (a memory map natively, a buffer in the
-/// browser). Searches never copy the vectors or the graph; the view cannot be mutated.
-pub struct HnswView<B: AsRef<[u8]>> {
+/// An HNSW (or Vamana) index read in place from file bytes (a memory map natively, a buffer in
+/// the browser): the owned index's type over the [`Mapped`] store. Searches never copy the
+/// vectors or the graph; the view cannot be mutated ([`HnswView::to_index`] copies it out).
+pub type HnswView<B> = HnswIndex<Mapped<B>>;
+
+/// The store of an index opened in place: the file's bytes and where each section lies in them
+/// (every range validated at open: in bounds, aligned, whole words).
+pub struct Mapped<B> {
     bytes: B,
     info: FileInfo,
-    dim: usize,
-    metric: Metric,
-    kernels: Kernels,
-    params: HnswParams,
-    m0: usize,
-    entry: u32,
-    max_level: u8,
     /// The `f32` vectors; absent in a codes-only quantized file and in a binary16 one.
     vectors: Option<Range<usize>>,
     /// The binary16 vectors of a file that stores them instead of `f32`.
@@ -173,11 +170,37 @@ pub struct HnswView<B: AsRef<[u8]>> {
     upper: Range<usize>,
     /// The deleted-slot bitset, when the file has one.
     deleted: Option<Range<usize>>,
-    dead: usize,
     ids: Option<Range<usize>>,
-    /// A flat Vamana graph's parameters (its file has no levels).
-    vamana: Option<VamanaParams>,
-    scratch: ScratchPool,
+}
+
+impl<B: AsRef<[u8]>> super::GraphStore for Mapped<B> {}
+
+impl<B: AsRef<[u8]>> super::store::Sealed for Mapped<B> {
+    fn rows(&self) -> super::store::Rows<'_> {
+        let raw = self.bytes.as_ref();
+        let count = self.info.count as usize;
+        // Validated at open: in bounds, aligned, whole elements.
+        super::store::Rows {
+            vectors: self.vectors.as_ref().map_or(&[], |r| bytemuck::cast_slice(&raw[r.clone()])),
+            half: self.f16.as_ref().map(|r| bytemuck::cast_slice(&raw[r.clone()])),
+            sq: self.sq.as_ref().map(|(quantizer, codes, rerank)| SqData {
+                quantizer,
+                codes: &raw[codes.clone()],
+                rerank: *rerank,
+            }),
+            levels: &raw[self.levels.clone()][..self.levels.len().min(count)],
+            upper_offsets: bytemuck::cast_slice(&raw[self.offsets.clone()]),
+            deleted: self.deleted.as_ref().map_or(&[], |r| bytemuck::cast_slice(&raw[r.clone()])),
+            count,
+        }
+    }
+    fn links(&self) -> super::store::Links<'_> {
+        let raw = self.bytes.as_ref();
+        super::store::Links::Plain(
+            bytemuck::cast_slice(&raw[self.links0.clone()]),
+            bytemuck::cast_slice(&raw[self.upper.clone()]),
+        )
+    }
 }
 
 impl<B: AsRef<[u8]>> HnswView<B> {
@@ -316,7 +339,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         let live =
             |slot: u32| deleted_words.get(slot as usize / 64).is_none_or(|w| (w >> (slot % 64)) & 1 == 0);
         let ids = crate::format::ids_section(&info, raw, live)?;
-        let out = Self {
+        let store = Mapped {
             vectors,
             f16,
             sq,
@@ -325,249 +348,104 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             links0: range_of(raw, links0_b),
             upper: range_of(raw, upper_b),
             deleted,
-            dead,
             ids,
-            vamana,
+            info,
+            bytes,
+        };
+        Ok(Self {
             dim,
-            metric: info.metric,
+            metric: store.info.metric,
             kernels: Kernels::best(),
             params: d.params,
             m0: d.m0,
             entry: d.entry,
             max_level: d.max_level,
-            info,
-            bytes,
+            dead,
+            vamana,
             scratch: ScratchPool::default(),
-        };
-        Ok(out)
-    }
-
-    /// Uses `kernels` instead of the best detected ones.
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.kernels = kernels;
-        self
+            store,
+        })
     }
 
     /// The validated header and section table.
     pub fn info(&self) -> &FileInfo {
-        &self.info
+        &self.store.info
     }
 
     /// The file's caller ids, one per slot, when it has an `ids` section (else ids are slots).
     pub fn ids(&self) -> Option<&[u32]> {
         // Validated at open: in bounds, aligned, one u32 per slot.
-        self.ids.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
-    }
-
-    /// Number of slots, live or deleted (ids of live vectors are below it).
-    pub fn slot_count(&self) -> usize {
-        self.info.count as usize
+        self.store.ids.as_ref().map(|r| bytemuck::cast_slice(&self.store.bytes.as_ref()[r.clone()]))
     }
 
     /// The underlying file bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.bytes.as_ref()
+        self.store.bytes.as_ref()
     }
 
-    /// The stored vector `id` (normalised, for cosine), read in place; deleted ids are unknown.
-    /// A codes-only quantized file has no `f32` vectors: use [`HnswView::get_decoded`].
-    pub fn get(&self, id: u32) -> Result<&[f32]> {
-        let count = self.slot_count();
-        if (id as usize) >= count || self.is_deleted(id) {
-            return Err(crate::Error::UnknownId { id: id as u64, count: count as u64 });
-        }
-        if self.f16.is_some() {
-            return Err(crate::Error::InvalidParameter {
-                name: "id",
-                reason: "this index stores binary16 vectors; read them with get_decoded",
-            });
-        }
-        if self.vectors.is_none() {
-            return Err(crate::Error::InvalidParameter {
-                name: "id",
-                reason: "this index keeps only quantized codes; read them with get_decoded",
-            });
-        }
-        let s = id as usize * self.dim;
-        Ok(&self.graph().vectors[s..s + self.dim])
-    }
-
-    /// The vector `id`: stored `f32` values when the file has them, else decoded from its
-    /// binary16 row or its scalar-quantized code.
-    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
-        if let Some(rows) = &self.f16 {
-            let count = self.slot_count();
-            if (id as usize) >= count || self.is_deleted(id) {
-                return Err(crate::Error::UnknownId { id: id as u64, count: count as u64 });
-            }
-            let rows: &[u16] = bytemuck::cast_slice(&self.bytes.as_ref()[rows.clone()]);
-            let s = id as usize * self.dim;
-            let mut out = Vec::with_capacity(self.dim);
-            HalfKernels::new(self.metric, self.kernels).decode_into(&rows[s..s + self.dim], &mut out);
-            return Ok(out);
-        }
-        match (&self.vectors, &self.sq) {
-            (None, Some((q, codes, _))) => {
-                let count = self.slot_count();
-                if (id as usize) >= count || self.is_deleted(id) {
-                    return Err(crate::Error::UnknownId { id: id as u64, count: count as u64 });
-                }
-                let s = codes.start + id as usize * self.dim;
-                let mut out = alloc::vec![0.0; self.dim];
-                q.decode_into(&self.bytes.as_ref()[s..s + self.dim], &mut out);
-                Ok(out)
-            }
-            _ => self.get(id).map(<[f32]>::to_vec),
-        }
-    }
-
-    /// Whether the file stores its vectors in binary16.
-    pub fn stores_f16(&self) -> bool {
-        self.f16.is_some()
-    }
-
-    /// The scalar quantizer of a quantized file.
-    pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
-        self.sq.as_ref().map(|(q, _, _)| q)
-    }
-
-    /// The default re-rank factor of a quantized file (0: codes only).
-    pub fn sq_rerank(&self) -> Option<usize> {
-        self.sq.as_ref().map(|(_, _, r)| *r)
-    }
-
-    /// Whether slot `id` holds a deleted vector.
-    pub fn is_deleted(&self, id: u32) -> bool {
-        self.deleted_words().get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
-    }
-
-    /// Construction parameters recorded in the file.
-    pub fn params(&self) -> HnswParams {
-        self.params
-    }
-
-    /// A flat (Vamana) graph's parameters.
-    pub(crate) fn vamana_params(&self) -> Option<VamanaParams> {
-        self.vamana
-    }
-
-    /// The entry point (`None` when the graph has none).
-    pub(crate) fn entry_point(&self) -> Option<u32> {
-        (self.entry != NONE).then_some(self.entry)
-    }
-
-    /// Node `id`'s level-0 degree (0 for an unknown id).
-    pub(crate) fn degree(&self, id: u32) -> usize {
-        if id as usize >= self.slot_count() {
-            return 0;
-        }
-        self.graph().list(id, 0).1
-    }
-
-    /// Node `id`'s level-0 links (empty for an unknown id).
-    pub(crate) fn level0_links(&self, id: u32) -> Vec<u32> {
-        if id as usize >= self.slot_count() {
-            return Vec::new();
-        }
-        let g = self.graph();
-        let (start, len) = g.list(id, 0);
-        g.links0[start..start + len].to_vec()
-    }
-
-    fn graph(&self) -> Graph<'_, [u32]> {
-        let raw = self.bytes.as_ref();
+    /// The graph over the file's link words.
+    fn file_graph(&self) -> Graph<'_, [u32]> {
+        let raw = self.store.bytes.as_ref();
         // Validated at open: in bounds, aligned, whole words.
-        Graph {
-            kernels: self.kernels,
-            metric: self.metric,
-            dim: self.dim,
-            m: self.params.m,
-            m0: self.m0,
-            vectors: self.vectors.as_ref().map_or(&[], |r| bytemuck::cast_slice(&raw[r.clone()])),
-            levels: &raw[self.levels.clone()],
-            upper_offsets: bytemuck::cast_slice(&raw[self.offsets.clone()]),
-            links0: bytemuck::cast_slice(&raw[self.links0.clone()]),
-            upper: bytemuck::cast_slice(&raw[self.upper.clone()]),
-            count: self.info.count as usize,
-            entry: self.entry,
-            max_level: self.max_level,
-            deleted: self.deleted_words(),
-            sq: self.sq.as_ref().map(|(quantizer, codes, rerank)| SqData {
-                quantizer,
-                codes: &raw[codes.clone()],
-                rerank: *rerank,
-            }),
-            half: self.f16.as_ref().map(|r| HalfData {
-                rows: bytemuck::cast_slice(&raw[r.clone()]),
-                kernels: HalfKernels::new(self.metric, self.kernels),
-            }),
-        }
-    }
-
-    /// Searches with caller-owned scratch.
-    pub fn search_with(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        scratch: &mut Scratch,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        search_graph(&self.graph(), query, k, params, filter, scratch, out)
+        self.graph_over(
+            bytemuck::cast_slice(&raw[self.store.links0.clone()]),
+            bytemuck::cast_slice(&raw[self.store.upper.clone()]),
+        )
     }
 
     fn deleted_words(&self) -> &[u64] {
         // Validated at open: in bounds and 8-byte aligned.
-        self.deleted.as_ref().map_or(&[], |r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
+        self.store
+            .deleted
+            .as_ref()
+            .map_or(&[], |r| bytemuck::cast_slice(&self.store.bytes.as_ref()[r.clone()]))
     }
 
     /// An owned copy that can take more inserts.
     pub fn to_index(&self) -> HnswIndex {
-        let g = self.graph();
+        let g = self.file_graph();
         let count = g.count;
+        let flat = self.vamana.is_some();
         HnswIndex {
             dim: self.dim,
             metric: self.metric,
             kernels: self.kernels,
             params: self.params,
             m0: self.m0,
-            // A binary16 file keeps its rows (the index then has no f32 ones), a codes-only one
-            // gives its decoded codes: later inserts link against those.
-            vectors: match (&g.half, &g.sq, g.vectors.is_empty()) {
-                (Some(_), _, _) => Vec::new(),
-                (None, Some(sq), true) => sq.quantizer.decode(sq.codes),
-                _ => g.vectors.to_vec(),
-            },
-            f16: g.half.map(|h| h.rows.to_vec()),
-            vamana: self.vamana,
-            // A flat graph's nodes are all on level 0, with no upper blocks.
-            levels: if self.vamana.is_some() { alloc::vec![0; count] } else { g.levels[..count].to_vec() },
-            upper_offsets: if self.vamana.is_some() {
-                alloc::vec![0; count]
-            } else {
-                g.upper_offsets.to_vec()
-            },
-            links0: g.links0.iter().map(|&w| AtomicU32::new(w)).collect(),
-            upper: g.upper.iter().map(|&w| AtomicU32::new(w)).collect(),
             entry: self.entry,
             max_level: self.max_level,
-            // Continue with a stream derived from the seed and the count: deterministic, though
-            // not the stream an uninterrupted build would have used.
-            rng: Rng::derive(self.params.seed, count as u64),
-            scratch: ScratchPool::default(),
-            deleted: self.deleted_words().to_vec(),
-            // A Vamana graph's deleted nodes are free once consolidation has emptied their
-            // lists; until then they stay traversable.
-            free: (0..count as u32)
-                .filter(|&i| self.is_deleted(i) && (self.vamana.is_none() || g.list(i, 0).1 == 0))
-                .collect(),
             dead: self.dead,
-            sq: g.sq.map(|sq| super::SqStore {
-                quantizer: sq.quantizer.clone(),
-                codes: sq.codes.to_vec(),
-                rerank: sq.rerank,
-            }),
+            vamana: self.vamana,
+            scratch: ScratchPool::default(),
+            store: super::Owned {
+                // A binary16 file keeps its rows (the index then has no f32 ones), a codes-only
+                // one gives its decoded codes: later inserts link against those.
+                vectors: match (&g.half, &g.sq, g.vectors.is_empty()) {
+                    (Some(_), _, _) => Vec::new(),
+                    (None, Some(sq), true) => sq.quantizer.decode(sq.codes),
+                    _ => g.vectors.to_vec(),
+                },
+                f16: g.half.map(|h| h.rows.to_vec()),
+                // A flat graph's nodes are all on level 0, with no upper blocks.
+                levels: if flat { alloc::vec![0; count] } else { g.levels[..count].to_vec() },
+                upper_offsets: if flat { alloc::vec![0; count] } else { g.upper_offsets.to_vec() },
+                links0: g.links0.iter().map(|&w| AtomicU32::new(w)).collect(),
+                upper: g.upper.iter().map(|&w| AtomicU32::new(w)).collect(),
+                // Continue with a stream derived from the seed and the count: deterministic,
+                // though not the stream an uninterrupted build would have used.
+                rng: Rng::derive(self.params.seed, count as u64),
+                deleted: self.deleted_words().to_vec(),
+                // A Vamana graph's deleted nodes are free once consolidation has emptied their
+                // lists; until then they stay traversable.
+                free: (0..count as u32)
+                    .filter(|&i| self.is_deleted(i) && (!flat || g.list(i, 0).1 == 0))
+                    .collect(),
+                sq: g.sq.map(|sq| super::SqStore {
+                    quantizer: sq.quantizer.clone(),
+                    codes: sq.codes.to_vec(),
+                    rerank: sq.rerank,
+                }),
+            },
         }
     }
 }
@@ -644,26 +522,4 @@ fn validate_graph(
         }
     }
     Ok(())
-}
-
-impl<B: AsRef<[u8]>> VectorSearch for HnswView<B> {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-    fn len(&self) -> usize {
-        self.info.count as usize - self.dead
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
-    }
 }
