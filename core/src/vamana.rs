@@ -13,15 +13,26 @@ use alloc::vec::Vec;
 
 use crate::format::{FileInfo, IndexKind, OpenOptions};
 pub use crate::hnsw::VamanaParams;
-use crate::hnsw::{HnswIndex, HnswView, Scratch};
+use crate::hnsw::{GraphStore, HnswIndex, HnswView, Mapped, Owned, Scratch};
 use crate::quant::sq::ScalarQuantizer;
 use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
 
-/// A Vamana graph index over its own vectors.
-#[derive(Debug)]
-pub struct VamanaIndex {
-    graph: HnswIndex,
+/// A Vamana graph index over one of the graph stores: its own memory ([`Owned`], the default:
+/// built, grown, consolidated) or a file read in place ([`VamanaView`]). Reading is written
+/// once for both.
+pub struct VamanaIndex<S: GraphStore = Owned> {
+    graph: HnswIndex<S>,
 }
+
+impl<S: GraphStore> core::fmt::Debug for VamanaIndex<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VamanaIndex").field("params", &self.params()).field("graph", &self.graph).finish()
+    }
+}
+
+/// A Vamana index read in place from file bytes (a memory map natively, a buffer in the
+/// browser), every graph field validated at open.
+pub type VamanaView<B> = VamanaIndex<Mapped<B>>;
 
 impl VamanaIndex {
     /// An empty index; [`VamanaIndex::build`] (or [`VamanaIndex::add`]) fills it.
@@ -77,19 +88,9 @@ impl VamanaIndex {
         self.graph.vamana_consolidate(true)
     }
 
-    /// Deleted nodes still in the graph, waiting for [`VamanaIndex::consolidate`].
-    pub fn pending_deletes(&self) -> usize {
-        self.graph.vamana_pending()
-    }
-
     /// Stores the vectors in binary16 (see [`HnswIndex::store_f16`]); call before adding.
     pub fn store_f16(&mut self) -> Result<()> {
         self.graph.store_f16()
-    }
-
-    /// Whether the index stores its vectors in binary16.
-    pub fn stores_f16(&self) -> bool {
-        self.graph.stores_f16()
     }
 
     /// Quantizes the stored vectors to one byte per dimension and walks the graph over the
@@ -97,6 +98,35 @@ impl VamanaIndex {
     /// [`HnswIndex::quantize_sq8`]).
     pub fn quantize_sq8(&mut self, rerank_factor: usize) -> Result<()> {
         self.graph.quantize_sq8(rerank_factor)
+    }
+
+    /// Writes the index in the file format (kind `vamana`) to `sink`; returns the bytes written.
+    pub fn write<E>(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<u64, E> {
+        self.graph.write(sink)
+    }
+
+    /// Like [`write`](Self::write), storing caller ids (see [`HnswIndex::write_with_ids`]).
+    pub fn write_with_ids<E>(
+        &self,
+        ids: &crate::IdMap,
+        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
+    ) -> core::result::Result<u64, E> {
+        self.graph.write_with_ids(ids, sink)
+    }
+
+    /// The index as file-format bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.graph.to_bytes()
+    }
+}
+
+impl<S: GraphStore> VamanaIndex<S> {
+    /// Whether the index stores its vectors in binary16.
+    pub fn stores_f16(&self) -> bool {
+        self.graph.stores_f16()
     }
 
     /// The scalar quantizer searches use, if the index is quantized.
@@ -163,30 +193,46 @@ impl VamanaIndex {
         self.graph.search_with(query, k, params, filter, scratch, out)
     }
 
-    /// Writes the index in the file format (kind `vamana`) to `sink`; returns the bytes written.
-    pub fn write<E>(
-        &self,
-        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
-    ) -> core::result::Result<u64, E> {
-        self.graph.write(sink)
-    }
-
-    /// Like [`write`](Self::write), storing caller ids (see [`HnswIndex::write_with_ids`]).
-    pub fn write_with_ids<E>(
-        &self,
-        ids: &crate::IdMap,
-        sink: &mut dyn FnMut(&[u8]) -> core::result::Result<(), E>,
-    ) -> core::result::Result<u64, E> {
-        self.graph.write_with_ids(ids, sink)
-    }
-
-    /// The index as file-format bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.graph.to_bytes()
+    /// Deleted nodes still in the graph, waiting for [`VamanaIndex::consolidate`].
+    pub fn pending_deletes(&self) -> usize {
+        (0..self.slot_count() as u32).filter(|&i| self.is_deleted(i) && self.graph.degree(i) > 0).count()
     }
 }
 
-impl VectorSearch for VamanaIndex {
+impl<B: AsRef<[u8]>> VamanaView<B> {
+    /// Validates `bytes` and opens it for search without copying.
+    pub fn open(bytes: B) -> Result<Self> {
+        Self::open_with(bytes, OpenOptions::default())
+    }
+
+    /// Like [`VamanaView::open`]; checksums and vector values are verified only when
+    /// `opts.verify_checksums`.
+    pub fn open_with(bytes: B, opts: OpenOptions) -> Result<Self> {
+        Ok(Self { graph: HnswView::open_kind(bytes, opts, IndexKind::Vamana)? })
+    }
+
+    /// The validated header and section table.
+    pub fn info(&self) -> &FileInfo {
+        self.graph.info()
+    }
+
+    /// The file's caller ids, one per slot, when it has an `ids` section.
+    pub fn ids(&self) -> Option<&[u32]> {
+        self.graph.ids()
+    }
+
+    /// The underlying file bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.graph.bytes()
+    }
+
+    /// An owned copy that takes inserts, deletes and consolidation.
+    pub fn to_index(&self) -> VamanaIndex {
+        VamanaIndex { graph: self.graph.to_index() }
+    }
+}
+
+impl<S: GraphStore> VectorSearch for VamanaIndex<S> {
     fn dim(&self) -> usize {
         self.graph.dim()
     }
@@ -205,134 +251,5 @@ impl VectorSearch for VamanaIndex {
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
         self.graph.search_into(query, k, params, filter, out)
-    }
-}
-
-/// A Vamana index read in place from file bytes (a memory map natively, a buffer in the
-/// browser), every graph field validated at open.
-pub struct VamanaView<B: AsRef<[u8]>> {
-    inner: HnswView<B>,
-}
-
-impl<B: AsRef<[u8]>> VamanaView<B> {
-    /// Validates `bytes` and opens it for search without copying.
-    pub fn open(bytes: B) -> Result<Self> {
-        Self::open_with(bytes, OpenOptions::default())
-    }
-
-    /// Like [`VamanaView::open`]; checksums and vector values are verified only when
-    /// `opts.verify_checksums`.
-    pub fn open_with(bytes: B, opts: OpenOptions) -> Result<Self> {
-        Ok(Self { inner: HnswView::open_kind(bytes, opts, IndexKind::Vamana)? })
-    }
-
-    /// Uses `kernels` instead of the best detected ones.
-    pub fn with_kernels(self, kernels: Kernels) -> Self {
-        Self { inner: self.inner.with_kernels(kernels) }
-    }
-
-    /// The validated header and section table.
-    pub fn info(&self) -> &FileInfo {
-        self.inner.info()
-    }
-
-    /// The file's caller ids, one per slot, when it has an `ids` section.
-    pub fn ids(&self) -> Option<&[u32]> {
-        self.inner.ids()
-    }
-
-    /// The underlying file bytes.
-    pub fn bytes(&self) -> &[u8] {
-        self.inner.bytes()
-    }
-
-    /// The construction parameters recorded in the file.
-    pub fn params(&self) -> VamanaParams {
-        self.inner.vamana_params().unwrap_or_default()
-    }
-
-    /// The entry point of every search (`None` when every node is deleted).
-    pub fn medoid(&self) -> Option<u32> {
-        self.inner.entry_point()
-    }
-
-    /// The out-links of node `id` (empty for an unknown id).
-    pub fn neighbors(&self, id: u32) -> Vec<u32> {
-        self.inner.level0_links(id)
-    }
-
-    /// The stored vector `id`, read in place (see [`HnswView::get`]).
-    pub fn get(&self, id: u32) -> Result<&[f32]> {
-        self.inner.get(id)
-    }
-
-    /// The vector `id`, decoded where the file keeps binary16 rows or only codes.
-    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
-        self.inner.get_decoded(id)
-    }
-
-    /// Whether the file stores its vectors in binary16.
-    pub fn stores_f16(&self) -> bool {
-        self.inner.stores_f16()
-    }
-
-    /// The scalar quantizer of a quantized file.
-    pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
-        self.inner.sq_quantizer()
-    }
-
-    /// Number of slots, live or deleted.
-    pub fn slot_count(&self) -> usize {
-        self.inner.slot_count()
-    }
-
-    /// Whether slot `id` holds a deleted vector.
-    pub fn is_deleted(&self, id: u32) -> bool {
-        self.inner.is_deleted(id)
-    }
-
-    /// Deleted nodes still in the graph (an owned copy consolidates them).
-    pub fn pending_deletes(&self) -> usize {
-        (0..self.slot_count() as u32).filter(|&i| self.is_deleted(i) && self.inner.degree(i) > 0).count()
-    }
-
-    /// Searches with caller-owned scratch.
-    pub fn search_with(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        scratch: &mut Scratch,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.inner.search_with(query, k, params, filter, scratch, out)
-    }
-
-    /// An owned copy that takes inserts, deletes and consolidation.
-    pub fn to_index(&self) -> VamanaIndex {
-        VamanaIndex { graph: self.inner.to_index() }
-    }
-}
-
-impl<B: AsRef<[u8]>> VectorSearch for VamanaView<B> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn metric(&self) -> Metric {
-        self.inner.metric()
-    }
-    fn len(&self) -> usize {
-        self.inner.len()
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.inner.search_into(query, k, params, filter, out)
     }
 }
