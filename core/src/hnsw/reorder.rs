@@ -32,7 +32,7 @@ impl HnswIndex {
     /// of its level reaches it from (the walk starts from all upper nodes at once, in their
     /// order), and is placed right after it. So each node sits beside the nodes it is nearest
     /// to in the graph, and neighbouring groups beside each other.
-    fn hierarchical_order(&self) -> Vec<u32> {
+    pub(super) fn hierarchical_order(&self) -> Vec<u32> {
         let n = self.store.levels.len();
         if self.entry == NONE {
             return (0..n as u32).collect();
@@ -85,7 +85,7 @@ impl HnswIndex {
     }
 
     /// Moves every per-slot array into the order `old_of_new` and renames the links.
-    fn apply_order(&mut self, old_of_new: &[u32]) {
+    pub(super) fn apply_order(&mut self, old_of_new: &[u32]) {
         let n = old_of_new.len();
         let mut new_of_old = vec![0u32; n];
         for (new, &old) in old_of_new.iter().enumerate() {
