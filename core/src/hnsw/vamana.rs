@@ -106,14 +106,21 @@ impl HnswIndex {
             let params = if pass + 1 < passes.len() { &first } else { params };
             if pass > 0 {
                 // The first pass's graph orders the rows for the second: breadth-first from the
-                // medoid, so a node's neighbours sit near it in memory, and the points are linked
-                // block by block in that order, so consecutive searches read rows the last ones
-                // brought into cache (the build waits on those reads: 100k x 128 16.8 -> 12.5 s,
-                // 100k x 384 31.1 -> 23.4 s). Undone after the build: slots stay row numbers.
+                // medoid, so a node's neighbours sit near it in memory and a search reads fewer
+                // pages (the build waits on those reads: 100k x 128, 16.8 -> 14.4 s). The points
+                // are still linked in random order: linking them region by region, which keeps
+                // a block's reads in cache, built faster still (12.5 s) but cost recall at small
+                // L (BENCHMARKS.md, session 8). Undone after the build: slots stay row numbers.
                 let old_of_new = self.hierarchical_order();
+                let mut new_of_old = alloc::vec![0u32; n];
+                for (new, &old) in old_of_new.iter().enumerate() {
+                    new_of_old[old as usize] = new as u32;
+                }
                 self.apply_order(&old_of_new);
                 relabelled = Some(old_of_new);
-                order = block_shuffled(n, &mut rng);
+                for p in order.iter_mut() {
+                    *p = new_of_old[*p as usize];
+                }
             }
             let g = self.graph();
             let step = Step { params, alpha, rule };
@@ -366,22 +373,6 @@ fn relink_around_deleted(
     write_list(g, p, 0, kept.iter().map(|c| c.id));
 }
 
-/// `0..n` in blocks of [`LOCALITY_BLOCK`] consecutive ids, the blocks in seeded random order
-/// and each block in order: after `hierarchical_order`, consecutive ids are neighbours in the
-/// graph, so consecutive searches share most of their reads, while the blocks spread the work
-/// over the whole graph. (Shuffling within the blocks as well cost 12 % of the build.)
-fn block_shuffled(n: usize, rng: &mut Rng) -> Vec<u32> {
-    let blocks = n.div_ceil(LOCALITY_BLOCK);
-    let mut block_order: Vec<usize> = (0..blocks).collect();
-    for i in (1..blocks).rev() {
-        block_order.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-    block_order
-        .iter()
-        .flat_map(|&b| (b * LOCALITY_BLOCK..((b + 1) * LOCALITY_BLOCK).min(n)).map(|i| i as u32))
-        .collect()
-}
-
 /// How many links a list may hold while a build is linking (DiskANN's slack factor 1.3).
 fn slack(r: usize) -> usize {
     r + (r * 3).div_ceil(10)
@@ -417,8 +408,6 @@ struct Step<'a> {
     alpha: f32,
     rule: AlphaRule,
 }
-
-const LOCALITY_BLOCK: usize = 2048;
 
 /// Points of a build's parallel pass linked one at a time before the rest go in parallel.
 const SEQUENTIAL_PREFIX: usize = 1000;
