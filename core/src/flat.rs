@@ -1,7 +1,9 @@
 //! Exact (flat) search: the ground truth every other index is tested against.
 //!
-//! [`FlatIndex`] owns its vectors and grows; [`FlatView`] searches a file's bytes in place (a
-//! memory map natively, a buffer in the browser) and cannot be mutated. Both share one scan.
+//! One index type over two stores: [`FlatIndex`] (the default store, [`OwnedRows`]) owns its
+//! vectors and grows; [`FlatView`] (`FlatIndex<MappedRows<B>>`) searches a file's bytes in
+//! place (a memory map natively, a buffer in the browser) and cannot be mutated. Reading and
+//! the scan are written once for both.
 
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -17,22 +19,65 @@ use crate::{
 /// every query of the batch passes over it.
 const TILE_BYTES: usize = 64 * 1024;
 
-/// An exact index that owns its vectors.
-#[derive(Clone, Debug)]
-pub struct FlatIndex {
+/// An exact index over one of two stores of its row-major vectors: its own memory
+/// ([`OwnedRows`], the default, growable) or a file read in place ([`MappedRows`]).
+#[derive(Clone)]
+pub struct FlatIndex<S: RowStore = OwnedRows> {
     dim: usize,
     metric: Metric,
     kernels: Kernels,
+    store: S,
+}
+
+/// The vectors of a [`FlatIndex`] that owns them.
+#[derive(Clone, Debug, Default)]
+pub struct OwnedRows {
     data: Vec<f32>,
 }
 
-impl FlatIndex {
-    /// An empty index of `dim`-dimensional vectors compared by `metric`.
-    pub fn new(dim: usize, metric: Metric) -> Result<Self> {
-        check_dim(dim)?;
-        Ok(Self { dim, metric, kernels: Kernels::best(), data: Vec::new() })
-    }
+/// The vectors of a flat index file read in place, and where its sections lie.
+#[derive(Clone)]
+pub struct MappedRows<B> {
+    bytes: B,
+    info: FileInfo,
+    range: Range<usize>,
+    ids: Option<Range<usize>>,
+}
 
+/// Where a [`FlatIndex`] keeps its vectors: [`OwnedRows`] or [`MappedRows`].
+pub trait RowStore: rows::Sealed {}
+impl RowStore for OwnedRows {}
+impl<B: AsRef<[u8]>> RowStore for MappedRows<B> {}
+
+mod rows {
+    /// The row-major vectors of a store (sealed: only the two stores lend them).
+    pub trait Sealed {
+        fn rows(&self) -> &[f32];
+    }
+    impl Sealed for super::OwnedRows {
+        fn rows(&self) -> &[f32] {
+            &self.data
+        }
+    }
+    impl<B: AsRef<[u8]>> Sealed for super::MappedRows<B> {
+        fn rows(&self) -> &[f32] {
+            // Validated at open: in bounds, aligned, a whole number of floats.
+            bytemuck::cast_slice(&self.bytes.as_ref()[self.range.clone()])
+        }
+    }
+}
+
+impl<S: RowStore> core::fmt::Debug for FlatIndex<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FlatIndex")
+            .field("dim", &self.dim)
+            .field("metric", &self.metric)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl<S: RowStore> FlatIndex<S> {
     /// Uses `kernels` instead of the best detected ones (benchmarks, tests).
     pub fn with_kernels(mut self, kernels: Kernels) -> Self {
         self.kernels = kernels;
@@ -42,6 +87,56 @@ impl FlatIndex {
     /// The kernel table in use.
     pub fn kernels(&self) -> Kernels {
         self.kernels
+    }
+
+    /// All stored vectors, row-major (normalised, for cosine), borrowed.
+    pub fn vectors(&self) -> &[f32] {
+        self.store.rows()
+    }
+
+    /// The stored vector `id` (normalised, for cosine).
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        vector_at(self.vectors(), self.dim, id)
+    }
+
+    /// Searches many queries (row-major) at once; with the `parallel` feature on all cores.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        k: usize,
+        filter: Option<&dyn Filter>,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        search_batch(self.kernels, self.metric, self.dim, self.vectors(), queries, k, filter)
+    }
+}
+
+impl<S: RowStore> VectorSearch for FlatIndex<S> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn len(&self) -> usize {
+        self.vectors().len() / self.dim
+    }
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        _: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        search_one(self.kernels, self.metric, self.dim, self.vectors(), query, k, filter, out)
+    }
+}
+
+impl FlatIndex {
+    /// An empty index of `dim`-dimensional vectors compared by `metric`.
+    pub fn new(dim: usize, metric: Metric) -> Result<Self> {
+        check_dim(dim)?;
+        Ok(Self { dim, metric, kernels: Kernels::best(), store: OwnedRows::default() })
     }
 
     /// Appends row-major `vectors`; returns the ids they received. Validates the whole batch
@@ -56,12 +151,12 @@ impl FlatIndex {
             .checked_add(n)
             .filter(|&e| e <= u32::MAX as usize)
             .ok_or(Error::CapacityExceeded { count: start as u64, adding: n as u64, max: u32::MAX as u64 })?;
-        self.data.reserve(vectors.len());
-        self.data.extend_from_slice(vectors);
+        self.store.data.reserve(vectors.len());
+        self.store.data.extend_from_slice(vectors);
         if self.metric.normalizes() {
-            for (i, v) in self.data[start * self.dim..].chunks_exact_mut(self.dim).enumerate() {
+            for (i, v) in self.store.data[start * self.dim..].chunks_exact_mut(self.dim).enumerate() {
                 if !self.kernels.normalize(v) {
-                    self.data.truncate(start * self.dim);
+                    self.store.data.truncate(start * self.dim);
                     return Err(Error::ZeroVector { what: ZeroVectorKind::Vector(i) });
                 }
             }
@@ -78,32 +173,12 @@ impl FlatIndex {
             what: "the vectors",
             bytes: additional as u64 * self.dim as u64 * 4,
         })?;
-        crate::scratch::try_reserve_more(&mut self.data, floats, "the vectors")
-    }
-
-    /// The stored vector `id` (normalised, for cosine).
-    pub fn get(&self, id: u32) -> Result<&[f32]> {
-        vector_at(&self.data, self.dim, id)
-    }
-
-    /// All stored vectors, row-major.
-    pub fn vectors(&self) -> &[f32] {
-        &self.data
-    }
-
-    /// Searches many queries (row-major) at once; with the `parallel` feature on all cores.
-    pub fn search_batch(
-        &self,
-        queries: &[f32],
-        k: usize,
-        filter: Option<&dyn Filter>,
-    ) -> Result<Vec<Vec<Neighbor>>> {
-        search_batch(self.kernels, self.metric, self.dim, &self.data, queries, k, filter)
+        crate::scratch::try_reserve_more(&mut self.store.data, floats, "the vectors")
     }
 
     /// The index as file-format bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.data.len() * 4 + 256);
+        let mut out = Vec::with_capacity(self.store.data.len() * 4 + 256);
         let _ = self.write(&mut |b: &[u8]| -> Result<(), core::convert::Infallible> {
             out.extend_from_slice(b);
             Ok(())
@@ -113,7 +188,7 @@ impl FlatIndex {
 
     /// Streams the index in the file format to `sink`; returns the bytes written.
     pub fn write<E>(&self, sink: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<u64, E> {
-        write_flat(self.metric, self.dim, &self.data, None, sink)
+        write_flat(self.metric, self.dim, &self.store.data, None, sink)
     }
 
     /// Like [`write`](Self::write), storing caller ids (an `ids` section unless `ids` is the
@@ -124,7 +199,7 @@ impl FlatIndex {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, E> {
         debug_assert!(ids.section().is_none_or(|s| s.len() == self.len()));
-        write_flat(self.metric, self.dim, &self.data, ids.section(), sink)
+        write_flat(self.metric, self.dim, &self.store.data, ids.section(), sink)
     }
 
     /// Removes vector `id` by moving the last vector into its slot (so slots stay dense).
@@ -136,10 +211,10 @@ impl FlatIndex {
         }
         let last = n - 1;
         if id as usize != last {
-            let (head, tail) = self.data.split_at_mut(last * self.dim);
+            let (head, tail) = self.store.data.split_at_mut(last * self.dim);
             head[id as usize * self.dim..(id as usize + 1) * self.dim].copy_from_slice(tail);
         }
-        self.data.truncate(last * self.dim);
+        self.store.data.truncate(last * self.dim);
         Ok((id as usize != last).then_some(last as u32))
     }
 
@@ -172,38 +247,8 @@ pub(crate) fn write_flat<E>(
     write_index(IndexKind::Flat, metric, dim as u32, count, &sections, sink)
 }
 
-impl VectorSearch for FlatIndex {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-    fn len(&self) -> usize {
-        self.data.len() / self.dim
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        _: &SearchParams,
-        filter: Option<&dyn Filter>,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        search_one(self.kernels, self.metric, self.dim, &self.data, query, k, filter, out)
-    }
-}
-
 /// A flat index read in place from file bytes: an mmap, a `Vec`, a browser buffer.
-pub struct FlatView<B: AsRef<[u8]>> {
-    bytes: B,
-    info: FileInfo,
-    dim: usize,
-    metric: Metric,
-    kernels: Kernels,
-    range: Range<usize>,
-    ids: Option<Range<usize>>,
-}
+pub type FlatView<B> = FlatIndex<MappedRows<B>>;
 
 impl<B: AsRef<[u8]>> FlatView<B> {
     /// Validates `bytes` (structure and checksums) and opens it for search without copying.
@@ -235,77 +280,33 @@ impl<B: AsRef<[u8]>> FlatView<B> {
         let range = start..start + section.len();
         let metric = info.metric;
         let ids = crate::format::ids_section(&info, bytes.as_ref(), |_| true)?;
-        Ok(Self { bytes, info, dim, metric, kernels: Kernels::best(), range, ids })
-    }
-
-    /// Uses `kernels` instead of the best detected ones.
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.kernels = kernels;
-        self
+        Ok(Self { dim, metric, kernels: Kernels::best(), store: MappedRows { bytes, info, range, ids } })
     }
 
     /// The validated header and section table.
     pub fn info(&self) -> &FileInfo {
-        &self.info
+        &self.store.info
     }
 
     /// The underlying bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.bytes.as_ref()
+        self.store.bytes.as_ref()
     }
 
     /// The file's caller ids, one per slot, when it has an `ids` section (else ids are slots).
     pub fn ids(&self) -> Option<&[u32]> {
         // Validated at open: in bounds, aligned, one u32 per slot.
-        self.ids.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
-    }
-
-    /// All vectors, row-major, borrowed from the file bytes.
-    pub fn vectors(&self) -> &[f32] {
-        // Validated at open: in bounds, aligned, a whole number of floats.
-        bytemuck::cast_slice(&self.bytes.as_ref()[self.range.clone()])
-    }
-
-    /// The stored vector `id`.
-    pub fn get(&self, id: u32) -> Result<&[f32]> {
-        vector_at(self.vectors(), self.dim, id)
-    }
-
-    /// Searches many queries at once; with the `parallel` feature on all cores.
-    pub fn search_batch(
-        &self,
-        queries: &[f32],
-        k: usize,
-        filter: Option<&dyn Filter>,
-    ) -> Result<Vec<Vec<Neighbor>>> {
-        search_batch(self.kernels, self.metric, self.dim, self.vectors(), queries, k, filter)
+        self.store.ids.as_ref().map(|r| bytemuck::cast_slice(&self.store.bytes.as_ref()[r.clone()]))
     }
 
     /// An owned, growable copy.
     pub fn to_index(&self) -> FlatIndex {
-        FlatIndex { dim: self.dim, metric: self.metric, kernels: self.kernels, data: self.vectors().to_vec() }
-    }
-}
-
-impl<B: AsRef<[u8]>> VectorSearch for FlatView<B> {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-    fn len(&self) -> usize {
-        self.range.len() / 4 / self.dim
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        _: &SearchParams,
-        filter: Option<&dyn Filter>,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        search_one(self.kernels, self.metric, self.dim, self.vectors(), query, k, filter, out)
+        FlatIndex {
+            dim: self.dim,
+            metric: self.metric,
+            kernels: self.kernels,
+            store: OwnedRows { data: self.vectors().to_vec() },
+        }
     }
 }
 
