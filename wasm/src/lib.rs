@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 mod flat;
+mod graph;
 mod hnsw;
 mod ivfpq;
 mod js;

@@ -3,19 +3,12 @@
 
 use js_sys::{Float32Array, Uint32Array};
 use neardb_core::format::AlignedBytes;
-use neardb_core::{IdMap, SearchParams, VamanaParams, VamanaView, VectorSearch};
+use neardb_core::{IdMap, VamanaParams, VamanaView, VectorSearch};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use crate::js::{self, js_error, Searcher};
-
-/// The index behind a [`VamanaIndex`].
-enum Inner {
-    /// Owned: takes inserts, deletes and consolidation.
-    Owned(neardb_core::VamanaIndex),
-    /// A file copied once into an aligned buffer and searched in place.
-    File(VamanaView<AlignedBytes>),
-}
+use crate::graph::{self, GraphFace, GraphKind, Inner};
+use crate::js::{self, js_error};
 
 /// Construction options (all optional): `{ r, l, alpha, efSearch, seed, storage }`.
 #[derive(Default, Deserialize)]
@@ -29,81 +22,36 @@ struct VamanaOptions {
     storage: Option<String>,
 }
 
-/// Search options: `{ ef, rerank, filter }` (`ef` is the candidate-list size L).
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VamanaSearchOptions {
-    ef: Option<usize>,
-    rerank: Option<usize>,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    filter: JsValue,
-}
+/// Vamana as a graph kind of the shared JavaScript face.
+pub(crate) struct Vamana;
 
-const SEARCH_FIELDS: &[&str] = &["ef", "rerank", "filter"];
+impl GraphKind for Vamana {
+    type Owned = neardb_core::VamanaIndex;
+    type File = VamanaView<AlignedBytes>;
+    fn to_owned(file: &Self::File) -> Self::Owned {
+        file.to_index()
+    }
+    fn file_bytes(file: &Self::File) -> &[u8] {
+        file.bytes()
+    }
+    fn write(owned: &Self::Owned, ids: &IdMap) -> Vec<u8> {
+        js::collect_bytes(|sink| owned.write_with_ids(ids, sink))
+    }
+}
 
 /// Approximate nearest-neighbour search over a Vamana (DiskANN) graph.
 #[wasm_bindgen(js_name = VamanaIndex)]
 pub struct VamanaIndex {
-    inner: Inner,
-    ids: IdMap,
-    ef_search: usize,
+    g: GraphFace<Vamana>,
 }
 
 impl VamanaIndex {
     fn index(&self) -> &dyn VectorSearch {
-        match &self.inner {
-            Inner::Owned(index) => index,
-            Inner::File(view) => view,
-        }
-    }
-
-    fn slots(&self) -> u32 {
-        // At most u32::MAX - 1 slots (checked when added or opened).
-        match &self.inner {
-            Inner::Owned(index) => index.slot_count() as u32,
-            Inner::File(view) => view.slot_count() as u32,
-        }
-    }
-
-    fn is_live(&self, slot: u32) -> bool {
-        (slot < self.slots())
-            && match &self.inner {
-                Inner::Owned(index) => !index.is_deleted(slot),
-                Inner::File(view) => !view.is_deleted(slot),
-            }
-    }
-
-    fn slot(&self, id: u32) -> Result<u32, JsValue> {
-        self.ids
-            .slot_of(id)
-            .filter(|&s| self.is_live(s))
-            .ok_or_else(|| js_error(format_args!("unknown id {id}: no vector has it")))
-    }
-
-    /// The owned index, copying a file's contents out the first time it is modified.
-    fn owned(&mut self) -> Result<&mut neardb_core::VamanaIndex, JsValue> {
-        if let Inner::File(view) = &self.inner {
-            self.inner = Inner::Owned(view.to_index());
-        }
-        match &mut self.inner {
-            Inner::Owned(index) => Ok(index),
-            Inner::File(_) => Err(js_error("internal error: the index is still read-only")),
-        }
-    }
-
-    fn params(&self, opts: &VamanaSearchOptions) -> Result<SearchParams, JsValue> {
-        let ef = opts.ef.unwrap_or(self.ef_search);
-        if ef == 0 {
-            return Err(js_error("ef must be at least 1"));
-        }
-        if opts.rerank == Some(0) {
-            return Err(js_error("rerank must be at least 1 (leave it out for the index default)"));
-        }
-        Ok(SearchParams::new().with_ef(ef).with_rerank_factor(opts.rerank.unwrap_or(0)))
+        self.g.index()
     }
 
     fn vamana_params(&self) -> VamanaParams {
-        match &self.inner {
+        match &self.g.inner {
             Inner::Owned(index) => index.params(),
             Inner::File(view) => view.params(),
         }
@@ -151,7 +99,7 @@ impl VamanaIndex {
                 )))
             }
         }
-        Ok(Self { inner: Inner::Owned(index), ids: IdMap::identity(0), ef_search })
+        Ok(Self { g: GraphFace::owned_new(index, ef_search) })
     }
 
     /// Adds a row-major batch of vectors under the given `ids` (one per vector, none in use)
@@ -164,10 +112,7 @@ impl VamanaIndex {
         #[wasm_bindgen(unchecked_param_type = "Float32Array")] vectors: JsValue,
         ids: Option<crate::IdsArg>,
     ) -> Result<Uint32Array, JsValue> {
-        let (vectors, given) =
-            js::new_batch(&vectors, ids.map(JsValue::from), self.index().dim(), &self.ids)?;
-        let slots = self.owned()?.add(&vectors).map_err(js_error)?;
-        Ok(js::record_added(&mut self.ids, &slots, given.as_deref()))
+        self.g.add(&vectors, ids.map(JsValue::from), |index, rows| index.add(rows))
     }
 
     /// Removes the vector `id`: it leaves results at once and stays in the graph (searches
@@ -176,24 +121,20 @@ impl VamanaIndex {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
     ) -> Result<(), JsValue> {
-        let id = js::number_u32("id", &id)?;
-        let slot = self.slot(id)?;
-        self.owned()?.remove(slot).map_err(js_error)?;
-        self.ids.record_remove(id);
-        Ok(())
+        self.g.remove(&id, |index, slot| index.remove(slot))
     }
 
     /// Re-links the graph around every removed vector and frees their slots for later adds;
     /// returns how many it freed.
     pub fn consolidate(&mut self) -> Result<u32, JsValue> {
         // At most u32::MAX - 1 slots.
-        Ok(self.owned()?.consolidate() as u32)
+        Ok(self.g.owned()?.consolidate() as u32)
     }
 
     /// Removed vectors still in the graph, waiting for `consolidate`.
     #[wasm_bindgen(getter, js_name = pendingDeletes)]
     pub fn pending_deletes(&self) -> u32 {
-        match &self.inner {
+        match &self.g.inner {
             Inner::Owned(index) => index.pending_deletes() as u32,
             Inner::File(view) => view.pending_deletes() as u32,
         }
@@ -201,7 +142,7 @@ impl VamanaIndex {
 
     /// Whether a vector has the id `id`.
     pub fn has(&self, id: f64) -> bool {
-        js::whole_u32("id", id).ok().is_some_and(|id| self.slot(id).is_ok())
+        self.g.has(id)
     }
 
     /// The stored vector `id` (normalised, for cosine), as a copy. Throws for an unknown id.
@@ -209,13 +150,7 @@ impl VamanaIndex {
         &self,
         #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
     ) -> Result<Float32Array, JsValue> {
-        let id = js::number_u32("id", &id)?;
-        let slot = self.slot(id)?;
-        let v = match &self.inner {
-            Inner::Owned(index) => index.get_decoded(slot),
-            Inner::File(view) => view.get_decoded(slot),
-        };
-        Ok(v.map_err(js_error)?.as_slice().into())
+        self.g.get(&id)
     }
 
     /// Quantizes the vectors to one byte per dimension (SQ8), as `HnswIndex.quantizeSq8`.
@@ -225,29 +160,19 @@ impl VamanaIndex {
         #[wasm_bindgen(js_name = rerankFactor, unchecked_param_type = "number")] rerank_factor: JsValue,
     ) -> Result<(), JsValue> {
         let r = js::number_u32("rerankFactor", &rerank_factor)?;
-        self.owned()?.quantize_sq8(r as usize).map_err(js_error)
+        self.g.owned()?.quantize_sq8(r as usize).map_err(js_error)
     }
 
     /// Stores the vectors in binary16 from now on, as `HnswIndex.storeF16`; call before `add`.
     #[wasm_bindgen(js_name = storeF16)]
     pub fn store_f16(&mut self) -> Result<(), JsValue> {
-        self.owned()?.store_f16().map_err(js_error)
+        self.g.owned()?.store_f16().map_err(js_error)
     }
 
     /// How the vectors searches read are stored: `"none"`, `"f16"`, `"sq8"` or `"sq8+f16"`.
     #[wasm_bindgen(getter, unchecked_return_type = "\"none\" | \"f16\" | \"sq8\" | \"sq8+f16\"")]
     pub fn quantization(&self) -> String {
-        let (sq, f16) = match &self.inner {
-            Inner::Owned(index) => (index.sq_quantizer().is_some(), index.stores_f16()),
-            Inner::File(view) => (view.sq_quantizer().is_some(), view.stores_f16()),
-        };
-        match (sq, f16) {
-            (false, false) => "none",
-            (false, true) => "f16",
-            (true, false) => "sq8",
-            (true, true) => "sq8+f16",
-        }
-        .into()
+        self.g.quantization()
     }
 
     /// The `k` nearest neighbours of `query`, closest first (ties by smaller id). `options`:
@@ -260,12 +185,7 @@ impl VamanaIndex {
         #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
         options: Option<crate::HnswSearchOptionsArg>,
     ) -> Result<JsValue, JsValue> {
-        let opts: VamanaSearchOptions =
-            js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
-        let params = self.params(&opts)?;
-        let live = |s| self.is_live(s);
-        let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
-        s.one(&query, &k, &params, &opts.filter)
+        self.g.search(&query, &k, options.map(JsValue::from))
     }
 
     /// Searches every row of a row-major batch of queries; one result per query.
@@ -276,30 +196,19 @@ impl VamanaIndex {
         #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
         options: Option<crate::HnswSearchOptionsArg>,
     ) -> Result<js_sys::Array, JsValue> {
-        let opts: VamanaSearchOptions =
-            js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
-        let params = self.params(&opts)?;
-        let live = |s| self.is_live(s);
-        let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
-        s.batch(&queries, &k, &params, &opts.filter)
+        self.g.search_batch(&queries, &k, options.map(JsValue::from))
     }
 
     /// The list size L searches use when their options give none.
     #[wasm_bindgen(getter, js_name = efSearch)]
     pub fn ef_search(&self) -> u32 {
-        self.ef_search as u32
+        self.g.ef_search as u32
     }
 
     /// Sets the default list size of searches (a whole number ≥ 1).
     #[wasm_bindgen(setter, js_name = efSearch)]
     pub fn set_ef_search(&mut self, ef: f64) -> Result<(), JsValue> {
-        match js::whole_u32("efSearch", ef)? {
-            0 => Err(js_error("efSearch must be at least 1")),
-            ef => {
-                self.ef_search = ef as usize;
-                Ok(())
-            }
-        }
+        self.g.set_ef_search(ef)
     }
 
     /// Most links per node (R).
@@ -324,21 +233,18 @@ impl VamanaIndex {
     /// is empty or the medoid was removed (it stays the entry until `consolidate`).
     #[wasm_bindgen(getter)]
     pub fn medoid(&self) -> Option<u32> {
-        let slot = match &self.inner {
+        let slot = match &self.g.inner {
             Inner::Owned(index) => index.medoid(),
             Inner::File(view) => view.medoid(),
         }?;
         // A removed medoid stays the entry until `consolidate`, but has no id any more.
-        self.is_live(slot).then(|| self.ids.id_of(slot))
+        self.g.is_live(slot).then(|| self.g.ids.id_of(slot))
     }
 
     /// The index in the NearDB file format, byte for byte what the native library writes.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> Vec<u8> {
-        match &self.inner {
-            Inner::Owned(index) => js::collect_bytes(|sink| index.write_with_ids(&self.ids, sink)),
-            Inner::File(view) => view.bytes().to_vec(),
-        }
+        self.g.to_bytes()
     }
 
     /// Opens a Vamana index file: copied once into wasm memory, validated (structure,
@@ -348,19 +254,10 @@ impl VamanaIndex {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
         options: Option<crate::OpenOptionsArg>,
     ) -> Result<VamanaIndex, JsValue> {
-        #[derive(Default, Deserialize)]
-        #[serde(deny_unknown_fields, rename_all = "camelCase")]
-        struct OpenOptions {
-            ef_search: Option<usize>,
-        }
-        let opts: OpenOptions = js::options("open options", options.map(JsValue::from), &["efSearch"])?;
-        let ef_search = opts.ef_search.unwrap_or(neardb_core::hnsw::DEFAULT_EF);
-        if ef_search == 0 {
-            return Err(js_error("open options: efSearch must be at least 1"));
-        }
+        let ef_search = graph::open_options(options.map(JsValue::from))?;
         let view = VamanaView::open(js::aligned_copy(&bytes)?).map_err(js_error)?;
-        let ids = js::file_ids(view.ids(), view.slot_count(), |s| !view.is_deleted(s))?;
-        Ok(Self { inner: Inner::File(view), ids, ef_search })
+        let ids = view.ids().map(<[u32]>::to_vec);
+        Ok(Self { g: GraphFace::file(view, ids.as_deref(), ef_search)? })
     }
 }
 

@@ -1,0 +1,248 @@
+//! What the JavaScript graph classes (`HnswIndex`, `VamanaIndex`) share: an owned graph or a
+//! file opened in place (copied out on the first change), the caller-id map, the default list
+//! size of searches, and every method that only reads. Each class adds its own construction
+//! options and changes.
+
+use js_sys::Float32Array;
+use neardb_core::format::AlignedBytes;
+use neardb_core::{IdMap, SearchParams, VectorSearch};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+use crate::js::{self, js_error, Searcher};
+
+/// What a graph class needs of its owned index and of its file view.
+pub(crate) trait GraphRead: VectorSearch {
+    fn slot_count(&self) -> usize;
+    fn is_deleted(&self, slot: u32) -> bool;
+    fn get_decoded(&self, slot: u32) -> neardb_core::Result<Vec<f32>>;
+    /// (SQ8 codes, binary16 rows).
+    fn storage(&self) -> (bool, bool);
+}
+
+macro_rules! graph_read {
+    ($($ty:ty),*) => {$(
+        impl GraphRead for $ty {
+            fn slot_count(&self) -> usize {
+                <$ty>::slot_count(self)
+            }
+            fn is_deleted(&self, slot: u32) -> bool {
+                <$ty>::is_deleted(self, slot)
+            }
+            fn get_decoded(&self, slot: u32) -> neardb_core::Result<Vec<f32>> {
+                <$ty>::get_decoded(self, slot)
+            }
+            fn storage(&self) -> (bool, bool) {
+                (self.sq_quantizer().is_some(), self.stores_f16())
+            }
+        }
+    )*};
+}
+
+graph_read!(
+    neardb_core::HnswIndex,
+    neardb_core::HnswView<AlignedBytes>,
+    neardb_core::VamanaIndex,
+    neardb_core::VamanaView<AlignedBytes>
+);
+
+/// A graph kind as JavaScript sees it: its owned index and its file view.
+pub(crate) trait GraphKind {
+    type Owned: GraphRead;
+    type File: GraphRead;
+    fn to_owned(file: &Self::File) -> Self::Owned;
+    fn file_bytes(file: &Self::File) -> &[u8];
+    fn write(owned: &Self::Owned, ids: &IdMap) -> Vec<u8>;
+}
+
+/// The index behind a graph class.
+pub(crate) enum Inner<K: GraphKind> {
+    /// Owned and changeable.
+    Owned(K::Owned),
+    /// A file copied once into an aligned buffer and searched in place.
+    File(K::File),
+}
+
+/// Search options of both graph classes: `{ ef, rerank, filter }`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GraphSearchOptions {
+    ef: Option<usize>,
+    rerank: Option<usize>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    filter: JsValue,
+}
+
+const SEARCH_FIELDS: &[&str] = &["ef", "rerank", "filter"];
+
+/// The state and reading methods a graph class shares.
+pub(crate) struct GraphFace<K: GraphKind> {
+    pub inner: Inner<K>,
+    pub ids: IdMap,
+    pub ef_search: usize,
+}
+
+impl<K: GraphKind> GraphFace<K> {
+    /// A new owned index, or a file opened in place (ids from its `ids` section).
+    pub fn owned_new(index: K::Owned, ef_search: usize) -> Self {
+        Self { inner: Inner::Owned(index), ids: IdMap::identity(0), ef_search }
+    }
+
+    /// A file view, with the ids its `ids` section gives.
+    pub fn file(view: K::File, file_ids: Option<&[u32]>, ef_search: usize) -> Result<Self, JsValue> {
+        let ids = js::file_ids(file_ids, view.slot_count(), |s| !view.is_deleted(s))?;
+        Ok(Self { inner: Inner::File(view), ids, ef_search })
+    }
+
+    fn read(&self) -> &dyn GraphRead {
+        match &self.inner {
+            Inner::Owned(index) => index,
+            Inner::File(view) => view,
+        }
+    }
+
+    pub fn index(&self) -> &dyn VectorSearch {
+        match &self.inner {
+            Inner::Owned(index) => index,
+            Inner::File(view) => view,
+        }
+    }
+
+    fn slots(&self) -> u32 {
+        // At most u32::MAX - 1 slots (checked when added or opened).
+        self.read().slot_count() as u32
+    }
+
+    pub fn is_live(&self, slot: u32) -> bool {
+        slot < self.slots() && !self.read().is_deleted(slot)
+    }
+
+    /// The live slot holding `id`.
+    pub fn slot(&self, id: u32) -> Result<u32, JsValue> {
+        self.ids
+            .slot_of(id)
+            .filter(|&s| self.is_live(s))
+            .ok_or_else(|| js_error(format_args!("unknown id {id}: no vector has it")))
+    }
+
+    /// The owned index, copying a file's contents out the first time it is changed.
+    pub fn owned(&mut self) -> Result<&mut K::Owned, JsValue> {
+        if let Inner::File(view) = &self.inner {
+            self.inner = Inner::Owned(K::to_owned(view));
+        }
+        match &mut self.inner {
+            Inner::Owned(index) => Ok(index),
+            Inner::File(_) => Err(js_error("internal error: the index is still read-only")),
+        }
+    }
+
+    /// `add(vectors, ids?)`: `add` adds the prepared rows to the owned index.
+    pub fn add(
+        &mut self,
+        vectors: &JsValue,
+        ids: Option<JsValue>,
+        add: impl FnOnce(&mut K::Owned, &[f32]) -> neardb_core::Result<Vec<u32>>,
+    ) -> Result<js_sys::Uint32Array, JsValue> {
+        let (vectors, given) = js::new_batch(vectors, ids, self.index().dim(), &self.ids)?;
+        let slots = add(self.owned()?, &vectors).map_err(js_error)?;
+        Ok(js::record_added(&mut self.ids, &slots, given.as_deref()))
+    }
+
+    /// `remove(id)`: `remove` deletes the slot from the owned index.
+    pub fn remove(
+        &mut self,
+        id: &JsValue,
+        remove: impl FnOnce(&mut K::Owned, u32) -> neardb_core::Result<()>,
+    ) -> Result<(), JsValue> {
+        let id = js::number_u32("id", id)?;
+        let slot = self.slot(id)?;
+        remove(self.owned()?, slot).map_err(js_error)?;
+        self.ids.record_remove(id);
+        Ok(())
+    }
+
+    pub fn has(&self, id: f64) -> bool {
+        js::whole_u32("id", id).ok().is_some_and(|id| self.slot(id).is_ok())
+    }
+
+    /// The stored vector `id` as a copy (decoded where the index keeps binary16 or codes).
+    pub fn get(&self, id: &JsValue) -> Result<Float32Array, JsValue> {
+        let id = js::number_u32("id", id)?;
+        let slot = self.slot(id)?;
+        Ok(self.read().get_decoded(slot).map_err(js_error)?.as_slice().into())
+    }
+
+    pub fn quantization(&self) -> String {
+        match self.read().storage() {
+            (false, false) => "none",
+            (false, true) => "f16",
+            (true, false) => "sq8",
+            (true, true) => "sq8+f16",
+        }
+        .into()
+    }
+
+    fn params(&self, opts: &GraphSearchOptions) -> Result<SearchParams, JsValue> {
+        let ef = opts.ef.unwrap_or(self.ef_search);
+        if ef == 0 {
+            return Err(js_error("ef must be at least 1"));
+        }
+        if opts.rerank == Some(0) {
+            return Err(js_error("rerank must be at least 1 (leave it out for the index default)"));
+        }
+        Ok(SearchParams::new().with_ef(ef).with_rerank_factor(opts.rerank.unwrap_or(0)))
+    }
+
+    pub fn search(&self, query: &JsValue, k: &JsValue, options: Option<JsValue>) -> Result<JsValue, JsValue> {
+        let opts: GraphSearchOptions = js::options("search options", options, SEARCH_FIELDS)?;
+        let params = self.params(&opts)?;
+        let live = |s| self.is_live(s);
+        let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
+        s.one(query, k, &params, &opts.filter)
+    }
+
+    pub fn search_batch(
+        &self,
+        queries: &JsValue,
+        k: &JsValue,
+        options: Option<JsValue>,
+    ) -> Result<js_sys::Array, JsValue> {
+        let opts: GraphSearchOptions = js::options("search options", options, SEARCH_FIELDS)?;
+        let params = self.params(&opts)?;
+        let live = |s| self.is_live(s);
+        let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
+        s.batch(queries, k, &params, &opts.filter)
+    }
+
+    pub fn set_ef_search(&mut self, ef: f64) -> Result<(), JsValue> {
+        match js::whole_u32("efSearch", ef)? {
+            0 => Err(js_error("efSearch must be at least 1")),
+            ef => {
+                self.ef_search = ef as usize;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.inner {
+            Inner::Owned(index) => K::write(index, &self.ids),
+            Inner::File(view) => K::file_bytes(view).to_vec(),
+        }
+    }
+}
+
+/// `fromBytes`'s options: `{ efSearch }`; returns the default list size of searches.
+pub(crate) fn open_options(options: Option<JsValue>) -> Result<usize, JsValue> {
+    #[derive(Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct OpenOptions {
+        ef_search: Option<usize>,
+    }
+    let opts: OpenOptions = js::options("open options", options, &["efSearch"])?;
+    let ef_search = opts.ef_search.unwrap_or(neardb_core::hnsw::DEFAULT_EF);
+    if ef_search == 0 {
+        return Err(js_error("open options: efSearch must be at least 1"));
+    }
+    Ok(ef_search)
+}
