@@ -764,25 +764,19 @@ fn encode_params(p: &BinaryParams, trained: bool) -> [u8; PARAMS_LEN] {
 
 fn decode_params(b: &[u8], dim: usize, metric: Metric) -> Result<(BinaryParams, bool), FormatError> {
     let k = SectionKind::PARAMS;
-    let b: &[u8; PARAMS_LEN] = b.try_into().map_err(|_| FormatError::SectionSize {
-        kind: k,
-        expected: PARAMS_LEN as u64,
-        actual: b.len() as u64,
-    })?;
-    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let mut seed = [0u8; 8];
-    seed.copy_from_slice(&b[16..24]);
+    let b = crate::format::ParamsReader::<PARAMS_LEN>::new(b)?;
+    let u32_at = |i| b.u32(i);
     let bits = u32_at(0) as usize;
     let encoder = Encoder::from_code(u32_at(8)).ok_or(bad(k, "unknown encoder"))?;
     let flags = u32_at(12);
-    if flags & !(FLAG_CENTERED | FLAG_TRAINED) != 0 || b[32..].iter().any(|&x| x != 0) {
+    if flags & !(FLAG_CENTERED | FLAG_TRAINED) != 0 || !b.zero_from(32) {
         return Err(bad(k, "reserved fields and flags must be zero"));
     }
     let p = BinaryParams {
         bits,
         encoder,
         center: flags & FLAG_CENTERED != 0,
-        seed: u64::from_le_bytes(seed),
+        seed: b.u64(16),
         tables: u32_at(24) as usize,
         key_bits: u32_at(28) as usize,
     };

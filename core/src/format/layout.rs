@@ -447,3 +447,32 @@ pub fn range_in(bytes: &[u8], section: &[u8]) -> core::ops::Range<usize> {
 pub fn invalid(kind: SectionKind, reason: &'static str) -> FormatError {
     FormatError::InvalidSection { kind, reason }
 }
+
+/// A fixed-length `params` section, read field by field (little-endian). Checks the length
+/// once, so every field read at a constant offset below `N` is in bounds.
+pub struct ParamsReader<'a, const N: usize>(&'a [u8; N]);
+
+impl<'a, const N: usize> ParamsReader<'a, N> {
+    /// The section's bytes, which must be exactly `N` long.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, FormatError> {
+        bytes.try_into().map(Self).map_err(|_| FormatError::SectionSize {
+            kind: SectionKind::PARAMS,
+            expected: N as u64,
+            actual: bytes.len() as u64,
+        })
+    }
+    /// The `u32` at byte `at`.
+    pub fn u32(&self, at: usize) -> u32 {
+        u32::from_le_bytes([self.0[at], self.0[at + 1], self.0[at + 2], self.0[at + 3]])
+    }
+    /// Whether every byte from `at` to the end is zero (reserved space).
+    pub fn zero_from(&self, at: usize) -> bool {
+        self.0[at..].iter().all(|&x| x == 0)
+    }
+    /// The `u64` at byte `at`.
+    pub fn u64(&self, at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&self.0[at..at + 8]);
+        u64::from_le_bytes(w)
+    }
+}

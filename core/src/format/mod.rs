@@ -28,7 +28,7 @@ mod layout;
 pub use error::{FormatError, Region};
 pub use layout::{
     cast_f32, cast_u16, cast_u32, ids_section, invalid, range_in, write_index, AlignedBytes, FileInfo,
-    SectionEntry, SectionRef,
+    ParamsReader, SectionEntry, SectionRef,
 };
 
 use core::fmt;

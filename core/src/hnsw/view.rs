@@ -10,7 +10,7 @@ use super::{HnswIndex, HnswParams, VamanaParams, MAX_LEVEL, NONE};
 use crate::format::{
     cast_f32, cast_u16, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind,
 };
-use crate::format::{invalid as bad, range_in as range_of};
+use crate::format::{invalid as bad, range_in as range_of, ParamsReader};
 use crate::graph::{Graph, ScratchPool, SqData};
 use crate::quant::sq::ScalarQuantizer;
 use crate::rng::Rng;
@@ -56,15 +56,8 @@ pub(super) fn encode_vamana_params(p: &VamanaParams, medoid: u32, sq_rerank: u32
 
 fn decode_vamana_params(b: &[u8]) -> Result<(Decoded, VamanaParams), FormatError> {
     let k = SectionKind::PARAMS;
-    if b.len() != PARAMS_LEN {
-        return Err(FormatError::SectionSize {
-            kind: k,
-            expected: PARAMS_LEN as u64,
-            actual: b.len() as u64,
-        });
-    }
-    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    let b = ParamsReader::<PARAMS_LEN>::new(b)?;
+    let (u32_at, u64_at) = (|i| b.u32(i), |i| b.u64(i));
     if u32_at(20) != 0 || u64_at(32) != 0 || u64_at(40) != 0 {
         return Err(bad(k, "reserved fields must be zero"));
     }
@@ -106,15 +99,8 @@ const MAX_RERANK: u32 = 1 << 16;
 
 fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
     let k = SectionKind::PARAMS;
-    if b.len() != PARAMS_LEN {
-        return Err(FormatError::SectionSize {
-            kind: k,
-            expected: PARAMS_LEN as u64,
-            actual: b.len() as u64,
-        });
-    }
-    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    let b = ParamsReader::<PARAMS_LEN>::new(b)?;
+    let (u32_at, u64_at) = (|i| b.u32(i), |i| b.u64(i));
     let m = u32_at(0) as usize;
     let m0 = u32_at(4) as usize;
     if !(2..=256).contains(&m) {

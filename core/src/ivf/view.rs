@@ -13,7 +13,7 @@ use core::ops::Range;
 use super::search::{Engine, InvertedLists, IvfScratch, ScratchPool};
 use super::{residual_terms_for, IvfPqIndex, IvfPqParams, List, MAX_NLIST};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
-use crate::format::{invalid as bad, range_in as range_of};
+use crate::format::{invalid as bad, range_in as range_of, ParamsReader};
 use crate::quant::ProductQuantizer;
 use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
 
@@ -41,15 +41,8 @@ pub(super) fn encode_params(p: &IvfPqParams, trained: bool) -> [u8; PARAMS_LEN] 
 
 fn decode_params(b: &[u8]) -> Result<(IvfPqParams, bool), FormatError> {
     let k = SectionKind::PARAMS;
-    if b.len() != PARAMS_LEN {
-        return Err(FormatError::SectionSize {
-            kind: k,
-            expected: PARAMS_LEN as u64,
-            actual: b.len() as u64,
-        });
-    }
-    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    let b = ParamsReader::<PARAMS_LEN>::new(b)?;
+    let (u32_at, u64_at) = (|i| b.u32(i), |i| b.u64(i));
     let nlist = u32_at(0) as usize;
     if nlist == 0 || nlist > MAX_NLIST {
         return Err(bad(k, "nlist must be between 1 and 2^22"));
@@ -67,7 +60,7 @@ fn decode_params(b: &[u8]) -> Result<(IvfPqParams, bool), FormatError> {
     if kmeans_iterations == 0 || pq_iterations == 0 {
         return Err(bad(k, "k-means iterations must be at least 1"));
     }
-    if b[40..].iter().any(|&x| x != 0) {
+    if !b.zero_from(40) {
         return Err(bad(k, "reserved fields must be zero"));
     }
     let train_sample =
