@@ -36,7 +36,7 @@ use crate::{
 };
 
 pub use search::{IvfScratch, DEFAULT_NPROBE};
-pub use view::IvfPqView;
+pub use view::{IvfPqView, Mapped};
 
 use search::{assign_list, Engine, InvertedLists, ScratchPool};
 
@@ -162,7 +162,8 @@ struct List {
     codes: Vec<u8>,
 }
 
-struct OwnedLists<'a>(&'a [List]);
+/// The inverted lists of an owned index, as the search reads them.
+pub struct OwnedLists<'a>(&'a [List]);
 
 impl InvertedLists for OwnedLists<'_> {
     #[inline]
@@ -179,24 +180,64 @@ fn residual_terms_for(metric: Metric, pq: &ProductQuantizer, centroids: &[f32]) 
         .then(|| pq.residual_terms(centroids))
 }
 
-/// An IVF-PQ index that owns its lists, trains, and grows.
-pub struct IvfPqIndex {
+/// An IVF-PQ index over one of two stores of its centroids, lists and vectors: its own memory
+/// ([`Owned`], the default: trains and grows) or a file read in place ([`IvfPqView`]).
+/// Reading and the search are written once for both.
+pub struct IvfPqIndex<S: IvfStore = Owned> {
     dim: usize,
     metric: Metric,
     kernels: Kernels,
     params: IvfPqParams,
-    /// `nlist × dim`; empty until trained.
-    centroids: Vec<f32>,
     pq: ProductQuantizer,
     residual_terms: Option<Vec<f32>>,
+    count: usize,
+    scratch: ScratchPool,
+    store: S,
+}
+
+/// The store of an IVF-PQ index that owns its lists, trains and grows.
+#[derive(Default)]
+pub struct Owned {
+    /// `nlist × dim`; empty until trained.
+    centroids: Vec<f32>,
     lists: Vec<List>,
     /// Full vectors by slot (normalised for cosine), when kept.
     vectors: Vec<f32>,
-    count: usize,
-    scratch: ScratchPool,
 }
 
-impl core::fmt::Debug for IvfPqIndex {
+/// Where an [`IvfPqIndex`] keeps its centroids, lists and vectors: [`Owned`] or [`Mapped`].
+pub trait IvfStore: store::Sealed {}
+impl IvfStore for Owned {}
+
+/// How the two stores lend their data to the one implementation (sealed).
+mod store {
+    use super::search::InvertedLists;
+
+    pub trait Sealed {
+        type Lists<'a>: InvertedLists
+        where
+            Self: 'a;
+        fn centroids(&self) -> &[f32];
+        fn lists(&self, code_len: usize) -> Self::Lists<'_>;
+        /// The full vectors, when the index keeps them.
+        fn vectors(&self, kept: bool) -> Option<&[f32]>;
+    }
+
+    impl Sealed for super::Owned {
+        type Lists<'a> = super::OwnedLists<'a>;
+        fn centroids(&self) -> &[f32] {
+            &self.centroids
+        }
+        fn lists(&self, _: usize) -> super::OwnedLists<'_> {
+            super::OwnedLists(&self.lists)
+        }
+        fn vectors(&self, kept: bool) -> Option<&[f32]> {
+            kept.then_some(&self.vectors[..])
+        }
+    }
+}
+
+impl<S: IvfStore> core::fmt::Debug for IvfPqIndex<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("IvfPqIndex")
             .field("dim", &self.dim)
@@ -205,6 +246,103 @@ impl core::fmt::Debug for IvfPqIndex {
             .field("trained", &self.is_trained())
             .field("count", &self.count)
             .finish()
+    }
+}
+
+impl<S: IvfStore> IvfPqIndex<S> {
+    /// Uses `kernels` instead of the best detected ones.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// Construction parameters.
+    pub fn params(&self) -> IvfPqParams {
+        self.params
+    }
+
+    /// Whether the index is trained.
+    pub fn is_trained(&self) -> bool {
+        self.pq.is_trained()
+    }
+
+    /// The coarse centroids, `nlist × dim` (empty until trained).
+    pub fn centroids(&self) -> &[f32] {
+        self.store.centroids()
+    }
+
+    /// The product quantizer of the residuals.
+    pub fn pq(&self) -> &ProductQuantizer {
+        &self.pq
+    }
+
+    /// Number of vectors in each inverted list.
+    pub fn list_sizes(&self) -> Vec<usize> {
+        let lists = self.store.lists(self.pq.code_len());
+        (0..self.params.nlist).map(|i| lists.list(i).0.len()).collect()
+    }
+
+    /// The stored vector `id` (normalised, for cosine), when full vectors are kept.
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        let Some(vectors) = self.store.vectors(self.params.keep_vectors) else {
+            return Err(Error::InvalidParameter { name: "id", reason: "this index keeps no full vectors" });
+        };
+        let start = id as usize * self.dim;
+        vectors
+            .get(start..start + self.dim)
+            .ok_or(Error::UnknownId { id: id as u64, count: self.count as u64 })
+    }
+
+    fn engine(&self) -> Engine<'_, S::Lists<'_>> {
+        Engine {
+            kernels: self.kernels,
+            metric: self.metric,
+            dim: self.dim,
+            count: self.count,
+            centroids: self.store.centroids(),
+            pq: &self.pq,
+            residual_terms: self.residual_terms.as_deref(),
+            lists: self.store.lists(self.pq.code_len()),
+            vectors: self.store.vectors(self.params.keep_vectors),
+        }
+    }
+
+    /// Searches with caller-owned scratch (one per thread in a parallel batch).
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        scratch: &mut IvfScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        self.engine().search(query, k, params, filter, scratch, out)
+    }
+}
+
+impl<S: IvfStore> VectorSearch for IvfPqIndex<S> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn len(&self) -> usize {
+        self.count
+    }
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
+    }
+    fn search_scratch_bytes(&self) -> usize {
+        self.engine().scratch_bytes()
     }
 }
 
@@ -224,13 +362,15 @@ impl IvfPqIndex {
             metric,
             kernels: Kernels::best(),
             params,
-            centroids: Vec::new(),
             pq,
             residual_terms: None,
-            lists: vec![List::default(); params.nlist],
-            vectors: Vec::new(),
             count: 0,
             scratch: ScratchPool::default(),
+            store: Owned {
+                centroids: Vec::new(),
+                lists: vec![List::default(); params.nlist],
+                vectors: Vec::new(),
+            },
         })
     }
 
@@ -240,48 +380,6 @@ impl IvfPqIndex {
         index.train(data)?;
         index.add(data)?;
         Ok(index)
-    }
-
-    /// Uses `kernels` instead of the best detected ones.
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.kernels = kernels;
-        self
-    }
-
-    /// Construction parameters.
-    pub fn params(&self) -> IvfPqParams {
-        self.params
-    }
-
-    /// Whether [`train`](Self::train) has run.
-    pub fn is_trained(&self) -> bool {
-        self.pq.is_trained()
-    }
-
-    /// The coarse centroids, `nlist × dim` (empty until trained).
-    pub fn centroids(&self) -> &[f32] {
-        &self.centroids
-    }
-
-    /// The product quantizer of the residuals.
-    pub fn pq(&self) -> &ProductQuantizer {
-        &self.pq
-    }
-
-    /// Number of vectors in each inverted list.
-    pub fn list_sizes(&self) -> Vec<usize> {
-        self.lists.iter().map(|l| l.slots.len()).collect()
-    }
-
-    /// The stored vector `id` (normalised, for cosine), when full vectors are kept.
-    pub fn get(&self, id: u32) -> Result<&[f32]> {
-        if !self.params.keep_vectors {
-            return Err(Error::InvalidParameter { name: "id", reason: "this index keeps no full vectors" });
-        }
-        let start = id as usize * self.dim;
-        self.vectors
-            .get(start..start + self.dim)
-            .ok_or(Error::UnknownId { id: id as u64, count: self.count as u64 })
     }
 
     /// A copy of `vectors` checked against the dimension, normalised for cosine.
@@ -351,7 +449,7 @@ impl IvfPqIndex {
         }
         pq.train(self.kernels, &residuals, Rng::derive(p.seed, 3).next_u64(), p.pq_iterations)?;
         self.residual_terms = residual_terms_for(self.metric, &pq, &centroids);
-        self.centroids = centroids;
+        self.store.centroids = centroids;
         self.pq = pq;
         Ok(())
     }
@@ -375,7 +473,8 @@ impl IvfPqIndex {
         let code_len = self.pq.code_len();
         let mut codes = vec![0u8; n * code_len];
         let mut lists = vec![0u32; n];
-        let (kernels, metric, centroids, pq) = (&self.kernels, self.metric, &self.centroids[..], &self.pq);
+        let (kernels, metric, centroids, pq) =
+            (&self.kernels, self.metric, &self.store.centroids[..], &self.pq);
         let encode = |residual: &mut Vec<f32>, x: &[f32], code: &mut [u8], list: &mut u32| {
             *list = assign_list(kernels, metric, centroids, dim, x);
             let c = &centroids[*list as usize * dim..(*list as usize + 1) * dim];
@@ -402,42 +501,15 @@ impl IvfPqIndex {
             }
         }
         for (i, (&list, code)) in lists.iter().zip(codes.chunks_exact(code_len)).enumerate() {
-            let l = &mut self.lists[list as usize];
+            let l = &mut self.store.lists[list as usize];
             l.slots.push((start + i) as u32);
             l.codes.extend_from_slice(code);
         }
         if self.params.keep_vectors {
-            self.vectors.extend_from_slice(&data);
+            self.store.vectors.extend_from_slice(&data);
         }
         self.count = end;
         Ok(start as u32..end as u32)
-    }
-
-    fn engine(&self) -> Engine<'_, OwnedLists<'_>> {
-        Engine {
-            kernels: self.kernels,
-            metric: self.metric,
-            dim: self.dim,
-            count: self.count,
-            centroids: &self.centroids,
-            pq: &self.pq,
-            residual_terms: self.residual_terms.as_deref(),
-            lists: OwnedLists(&self.lists),
-            vectors: self.params.keep_vectors.then_some(&self.vectors[..]),
-        }
-    }
-
-    /// Searches with caller-owned scratch (one per thread in a parallel batch).
-    pub fn search_with(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        scratch: &mut IvfScratch,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.engine().search(query, k, params, filter, scratch, out)
     }
 
     /// The index as file-format bytes.
@@ -472,26 +544,31 @@ impl IvfPqIndex {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, E> {
         let params = view::encode_params(&self.params, self.is_trained());
-        let mut offsets = Vec::with_capacity(self.lists.len() + 1);
+        let mut offsets = Vec::with_capacity(self.store.lists.len() + 1);
         let mut slots = Vec::with_capacity(self.count);
         let mut codes = Vec::with_capacity(self.count * self.pq.code_len());
         offsets.push(0u32);
-        for l in &self.lists {
+        for l in &self.store.lists {
             slots.extend_from_slice(&l.slots);
             codes.extend_from_slice(&l.codes);
             offsets.push(slots.len() as u32);
         }
         let mut sections = vec![
             SectionRef { kind: SectionKind::PARAMS, bytes: &params },
-            SectionRef { kind: SectionKind::COARSE_CENTROIDS, bytes: bytemuck::cast_slice(&self.centroids) },
+            SectionRef {
+                kind: SectionKind::COARSE_CENTROIDS,
+                bytes: bytemuck::cast_slice(&self.store.centroids),
+            },
             SectionRef { kind: SectionKind::PQ_CODEBOOKS, bytes: bytemuck::cast_slice(self.pq.codebooks()) },
             SectionRef { kind: SectionKind::IVF_LISTS, bytes: bytemuck::cast_slice(&offsets) },
             SectionRef { kind: SectionKind::IVF_IDS, bytes: bytemuck::cast_slice(&slots) },
             SectionRef { kind: SectionKind::PQ_CODES, bytes: &codes },
         ];
         if self.params.keep_vectors {
-            sections
-                .push(SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.vectors) });
+            sections.push(SectionRef {
+                kind: SectionKind::VECTORS,
+                bytes: bytemuck::cast_slice(&self.store.vectors),
+            });
         }
         if let Some(ids) = ids {
             sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
@@ -509,31 +586,6 @@ impl IvfPqIndex {
             aligned.as_slice()
         };
         Ok(IvfPqView::open(bytes)?.to_index())
-    }
-}
-
-impl VectorSearch for IvfPqIndex {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-    fn len(&self) -> usize {
-        self.count
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
-    }
-    fn search_scratch_bytes(&self) -> usize {
-        self.engine().scratch_bytes()
     }
 }
 

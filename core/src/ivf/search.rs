@@ -16,7 +16,7 @@ const SCAN_BLOCK: usize = 1024;
 pub const DEFAULT_NPROBE: usize = 8;
 
 /// Access to inverted list `i`: the slots of its entries and their codes (contiguous).
-pub(crate) trait InvertedLists {
+pub trait InvertedLists {
     fn list(&self, i: usize) -> (&[u32], &[u8]);
 }
 

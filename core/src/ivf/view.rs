@@ -10,12 +10,13 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use super::search::{Engine, InvertedLists, IvfScratch, ScratchPool};
+use super::search::{InvertedLists, ScratchPool};
+use super::store::Sealed as _;
 use super::{residual_terms_for, IvfPqIndex, IvfPqParams, List, MAX_NLIST};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
 use crate::format::{invalid as bad, range_in as range_of, ParamsReader};
 use crate::quant::ProductQuantizer;
-use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
+use crate::{Kernels, Metric, Result};
 
 const PARAMS_LEN: usize = 64;
 const FLAG_TRAINED: u32 = 1;
@@ -79,7 +80,7 @@ fn decode_params(b: &[u8]) -> Result<(IvfPqParams, bool), FormatError> {
 }
 
 /// Lists read from file bytes; offsets validated at open (monotonic, ending at the count).
-struct FileLists<'a> {
+pub struct FileLists<'a> {
     offsets: &'a [u32],
     slots: &'a [u32],
     codes: &'a [u8],
@@ -101,24 +102,46 @@ impl InvertedLists for FileLists<'_> {
 }
 
 /// An IVF-PQ index read in place from file bytes (a memory map natively, a buffer in the
-/// browser). It searches exactly as the [`IvfPqIndex`] it was written from and cannot be
-/// mutated.
-pub struct IvfPqView<B: AsRef<[u8]>> {
+/// browser): the owned index's type over the [`Mapped`] store. It searches exactly as the
+/// [`IvfPqIndex`] it was written from and cannot be mutated.
+pub type IvfPqView<B> = IvfPqIndex<Mapped<B>>;
+
+/// The store of an IVF-PQ file read in place: its bytes and where each section lies (every
+/// range validated at open).
+pub struct Mapped<B> {
     bytes: B,
     info: FileInfo,
-    dim: usize,
-    metric: Metric,
-    kernels: Kernels,
-    params: IvfPqParams,
-    pq: ProductQuantizer,
-    residual_terms: Option<Vec<f32>>,
     centroids: Range<usize>,
     offsets: Range<usize>,
     slots: Range<usize>,
     codes: Range<usize>,
     vectors: Option<Range<usize>>,
     ids: Option<Range<usize>>,
-    scratch: ScratchPool,
+}
+
+impl<B: AsRef<[u8]>> super::IvfStore for Mapped<B> {}
+
+// Every range was validated at open: in bounds, aligned, whole elements.
+impl<B: AsRef<[u8]>> super::store::Sealed for Mapped<B> {
+    type Lists<'a>
+        = FileLists<'a>
+    where
+        Self: 'a;
+    fn centroids(&self) -> &[f32] {
+        bytemuck::cast_slice(&self.bytes.as_ref()[self.centroids.clone()])
+    }
+    fn lists(&self, code_len: usize) -> FileLists<'_> {
+        let raw = self.bytes.as_ref();
+        FileLists {
+            offsets: bytemuck::cast_slice(&raw[self.offsets.clone()]),
+            slots: bytemuck::cast_slice(&raw[self.slots.clone()]),
+            codes: &raw[self.codes.clone()],
+            code_len,
+        }
+    }
+    fn vectors(&self, _: bool) -> Option<&[f32]> {
+        self.vectors.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
+    }
 }
 
 impl<B: AsRef<[u8]>> IvfPqView<B> {
@@ -212,121 +235,53 @@ impl<B: AsRef<[u8]>> IvfPqView<B> {
         };
         let ids = crate::format::ids_section(&info, raw, |_| true)?;
         let residual_terms = residual_terms_for(info.metric, &pq, centroids);
-        Ok(Self {
+        let count = info.count as usize;
+        let metric = info.metric;
+        let store = Mapped {
             centroids: range_of(raw, centroid_bytes),
             offsets: range_of(raw, offset_bytes),
             slots: range_of(raw, slot_bytes),
             codes: range_of(raw, code_bytes),
             vectors,
             ids,
+            info,
+            bytes,
+        };
+        Ok(Self {
             dim,
-            metric: info.metric,
+            metric,
             kernels: Kernels::best(),
             params,
             pq,
             residual_terms,
-            info,
-            bytes,
+            count,
             scratch: ScratchPool::default(),
+            store,
         })
-    }
-
-    /// Uses `kernels` instead of the best detected ones.
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.kernels = kernels;
-        self
     }
 
     /// The validated header and section table.
     pub fn info(&self) -> &FileInfo {
-        &self.info
+        &self.store.info
     }
 
     /// The underlying bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.bytes.as_ref()
-    }
-
-    /// Construction parameters recorded in the file.
-    pub fn params(&self) -> IvfPqParams {
-        self.params
-    }
-
-    /// The product quantizer (codebooks copied from the file).
-    pub fn pq(&self) -> &ProductQuantizer {
-        &self.pq
+        self.store.bytes.as_ref()
     }
 
     /// The file's caller ids, one per slot, when it has an `ids` section (else ids are slots).
     pub fn ids(&self) -> Option<&[u32]> {
         // Validated at open: in bounds, aligned, one u32 per slot.
-        self.ids.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
-    }
-
-    // The accessors below read ranges validated at open: in bounds, aligned, whole elements.
-    fn centroids(&self) -> &[f32] {
-        bytemuck::cast_slice(&self.bytes.as_ref()[self.centroids.clone()])
-    }
-    fn offsets(&self) -> &[u32] {
-        bytemuck::cast_slice(&self.bytes.as_ref()[self.offsets.clone()])
-    }
-    fn slots(&self) -> &[u32] {
-        bytemuck::cast_slice(&self.bytes.as_ref()[self.slots.clone()])
-    }
-    fn codes(&self) -> &[u8] {
-        &self.bytes.as_ref()[self.codes.clone()]
-    }
-    fn vectors(&self) -> Option<&[f32]> {
-        self.vectors.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
-    }
-
-    /// The stored vector `id` (normalised, for cosine), when the file keeps full vectors.
-    pub fn get(&self, id: u32) -> Result<&[f32]> {
-        let Some(v) = self.vectors() else {
-            return Err(Error::InvalidParameter { name: "id", reason: "this index keeps no full vectors" });
-        };
-        let start = id as usize * self.dim;
-        v.get(start..start + self.dim).ok_or(Error::UnknownId { id: id as u64, count: self.info.count })
-    }
-
-    fn engine(&self) -> Engine<'_, FileLists<'_>> {
-        Engine {
-            kernels: self.kernels,
-            metric: self.metric,
-            dim: self.dim,
-            count: self.info.count as usize,
-            centroids: self.centroids(),
-            pq: &self.pq,
-            residual_terms: self.residual_terms.as_deref(),
-            lists: FileLists {
-                offsets: self.offsets(),
-                slots: self.slots(),
-                codes: self.codes(),
-                code_len: self.pq.code_len(),
-            },
-            vectors: self.vectors(),
-        }
-    }
-
-    /// Searches with caller-owned scratch.
-    pub fn search_with(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        scratch: &mut IvfScratch,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.engine().search(query, k, params, filter, scratch, out)
+        self.store.ids.as_ref().map(|r| bytemuck::cast_slice(&self.store.bytes.as_ref()[r.clone()]))
     }
 
     /// An owned copy that can take more vectors.
     pub fn to_index(&self) -> IvfPqIndex {
-        let lists_view = self.engine().lists;
+        let file_lists = self.store.lists(self.pq.code_len());
         let lists = (0..self.params.nlist)
             .map(|i| {
-                let (slots, codes) = lists_view.list(i);
+                let (slots, codes) = file_lists.list(i);
                 List { slots: slots.to_vec(), codes: codes.to_vec() }
             })
             .collect();
@@ -335,38 +290,15 @@ impl<B: AsRef<[u8]>> IvfPqView<B> {
             metric: self.metric,
             kernels: self.kernels,
             params: self.params,
-            centroids: self.centroids().to_vec(),
             pq: self.pq.clone(),
             residual_terms: self.residual_terms.clone(),
-            lists,
-            vectors: self.vectors().map_or_else(Vec::new, <[f32]>::to_vec),
-            count: self.info.count as usize,
+            count: self.count,
             scratch: ScratchPool::default(),
+            store: super::Owned {
+                centroids: self.store.centroids().to_vec(),
+                lists,
+                vectors: self.store.vectors(true).map_or_else(Vec::new, <[f32]>::to_vec),
+            },
         }
-    }
-}
-
-impl<B: AsRef<[u8]>> VectorSearch for IvfPqView<B> {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-    fn len(&self) -> usize {
-        self.info.count as usize
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
-    }
-    fn search_scratch_bytes(&self) -> usize {
-        self.engine().scratch_bytes()
     }
 }
