@@ -463,22 +463,95 @@ fn offer(top: &mut TopK<'_>, filter: Option<&dyn Filter>, id: u32, d: f32) {
     top.push(Neighbor::new(id, d));
 }
 
-/// A binary-code index that owns its codes, vectors and tables.
-pub struct BinaryIndex {
+/// A binary-code index over one of two stores of its encoder, codes, vectors and tables: its
+/// own memory ([`Owned`], the default: trains and grows) or a file read in place
+/// ([`BinaryView`]). Reading and the search are written once for both.
+pub struct BinaryIndex<S: BinaryStore = Owned> {
     dim: usize,
     metric: Metric,
     kernels: Kernels,
     hamming: Hamming,
     params: BinaryParams,
+    scratch: ScratchPool,
+    store: S,
+}
+
+/// The store of a binary index that owns its encoder, codes, vectors and tables.
+pub struct Owned {
     quantizer: BinaryQuantizer,
     codes: Vec<u64>,
     vectors: Vec<f32>,
     /// The LSH section in its file layout (empty without tables).
     lsh: Vec<u32>,
-    scratch: ScratchPool,
 }
 
-impl core::fmt::Debug for BinaryIndex {
+/// Where a [`BinaryIndex`] keeps its data: [`Owned`] or [`Mapped`].
+pub trait BinaryStore: store::Sealed {}
+impl BinaryStore for Owned {}
+impl<B: AsRef<[u8]>> BinaryStore for Mapped<B> {}
+
+/// What a store lends the one implementation (sealed: only the two stores).
+mod store {
+    use crate::quant::binary::Projector;
+
+    /// A store's encoder, codes, vectors and LSH words.
+    pub struct Data<'a> {
+        pub(crate) proj: Projector<'a>,
+        pub(crate) words: usize,
+        pub(crate) count: usize,
+        pub(crate) codes: &'a [u64],
+        pub(crate) vectors: Option<&'a [f32]>,
+        pub(crate) lsh: &'a [u32],
+    }
+
+    pub trait Sealed {
+        fn data(&self, params: &super::BinaryParams, dim: usize) -> Data<'_>;
+    }
+
+    impl Sealed for super::Owned {
+        fn data(&self, _: &super::BinaryParams, _: usize) -> Data<'_> {
+            let words = self.quantizer.words();
+            Data {
+                proj: self.quantizer.projector(),
+                words,
+                count: self.codes.len() / words,
+                codes: &self.codes,
+                vectors: Some(&self.vectors),
+                lsh: &self.lsh,
+            }
+        }
+    }
+
+    impl<B: AsRef<[u8]>> Sealed for super::Mapped<B> {
+        fn data(&self, params: &super::BinaryParams, dim: usize) -> Data<'_> {
+            // Every range was validated at open: in bounds, aligned, whole elements.
+            let raw = self.bytes.as_ref();
+            let floats = |r: &core::ops::Range<usize>| -> &[f32] {
+                if r.is_empty() {
+                    &[]
+                } else {
+                    bytemuck::cast_slice(&raw[r.clone()])
+                }
+            };
+            Data {
+                proj: Projector {
+                    encoder: params.encoder,
+                    dim,
+                    bits: params.bits,
+                    mean: floats(&self.mean),
+                    planes: floats(&self.planes),
+                },
+                words: super::words_for(params.bits),
+                count: self.count,
+                codes: bytemuck::cast_slice(&raw[self.codes.clone()]),
+                vectors: self.vectors.as_ref().map(floats),
+                lsh: if self.lsh.is_empty() { &[] } else { bytemuck::cast_slice(&raw[self.lsh.clone()]) },
+            }
+        }
+    }
+}
+
+impl<S: BinaryStore> core::fmt::Debug for BinaryIndex<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("BinaryIndex")
             .field("dim", &self.dim)
@@ -486,6 +559,97 @@ impl core::fmt::Debug for BinaryIndex {
             .field("params", &self.params)
             .field("len", &self.len())
             .finish()
+    }
+}
+
+impl<S: BinaryStore> BinaryIndex<S> {
+    /// Uses `kernels` for projections and reranking (results do not change: every kernel
+    /// path computes the same sums).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// Uses `hamming` instead of the best detected Hamming kernels.
+    pub fn with_hamming(mut self, hamming: Hamming) -> Self {
+        self.hamming = hamming;
+        self
+    }
+
+    /// The Hamming kernels in use.
+    pub fn hamming(&self) -> Hamming {
+        self.hamming
+    }
+
+    /// The parameters (key_bits is 0 without tables).
+    pub fn params(&self) -> BinaryParams {
+        self.params
+    }
+
+    /// Whether the index keeps its vectors (needed for `rerank_factor > 0`).
+    pub fn has_vectors(&self) -> bool {
+        self.store.data(&self.params, self.dim).vectors.is_some()
+    }
+
+    /// The stored vector `id` (normalised, for cosine), when the index keeps vectors.
+    pub fn get(&self, id: u32) -> Result<&[f32]> {
+        let d = self.store.data(&self.params, self.dim);
+        let s = id as usize * self.dim;
+        d.vectors
+            .and_then(|v| v.get(s..s + self.dim))
+            .ok_or(Error::UnknownId { id: id as u64, count: d.count as u64 })
+    }
+
+    /// The code of `id`.
+    pub fn code(&self, id: u32) -> Result<&[u64]> {
+        let d = self.store.data(&self.params, self.dim);
+        let s = id as usize * d.words;
+        d.codes.get(s..s + d.words).ok_or(Error::UnknownId { id: id as u64, count: d.count as u64 })
+    }
+
+    /// All codes, `words` per slot.
+    pub fn codes(&self) -> &[u64] {
+        self.store.data(&self.params, self.dim).codes
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        let d = self.store.data(&self.params, self.dim);
+        let p = &self.params;
+        Parts {
+            dim: self.dim,
+            metric: self.metric,
+            kernels: self.kernels,
+            hamming: self.hamming,
+            proj: d.proj,
+            words: d.words,
+            count: d.count,
+            codes: d.codes,
+            vectors: d.vectors,
+            tables: (p.tables > 0).then(|| Tables::split(d.lsh, p.tables, p.key_bits, d.count)).flatten(),
+        }
+    }
+}
+
+impl<S: BinaryStore> VectorSearch for BinaryIndex<S> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn metric(&self) -> Metric {
+        self.metric
+    }
+    fn len(&self) -> usize {
+        self.store.data(&self.params, self.dim).count
+    }
+    fn search_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        let parts = self.parts();
+        self.scratch.with(|s| parts.search(query, k, params, filter, s, out))
     }
 }
 
@@ -513,51 +677,25 @@ impl BinaryIndex {
             kernels: Kernels::best(),
             hamming: Hamming::best(),
             params,
-            quantizer,
-            codes: Vec::new(),
-            vectors: Vec::new(),
-            lsh,
             scratch: ScratchPool::default(),
+            store: Owned { quantizer, codes: Vec::new(), vectors: Vec::new(), lsh },
         })
-    }
-
-    /// Uses `kernels` for projections and reranking (results do not change: every kernel
-    /// path computes the same sums).
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.kernels = kernels;
-        self
-    }
-
-    /// Uses `hamming` instead of the best detected Hamming kernels.
-    pub fn with_hamming(mut self, hamming: Hamming) -> Self {
-        self.hamming = hamming;
-        self
-    }
-
-    /// The Hamming kernels in use.
-    pub fn hamming(&self) -> Hamming {
-        self.hamming
-    }
-
-    /// The parameters (key_bits is 0 without tables).
-    pub fn params(&self) -> BinaryParams {
-        self.params
     }
 
     /// The encoder and its trained state.
     pub fn quantizer(&self) -> &BinaryQuantizer {
-        &self.quantizer
+        &self.store.quantizer
     }
 
     /// Whether [`train`](Self::train) has run.
     pub fn is_trained(&self) -> bool {
-        self.quantizer.is_trained()
+        self.store.quantizer.is_trained()
     }
 
     /// Learns the encoder from sample vectors (row-major): the mean, and the planes from the
     /// seed. Only while the index is empty: the stored codes would no longer match.
     pub fn train(&mut self, samples: &[f32]) -> Result<()> {
-        if !self.codes.is_empty() {
+        if !self.store.codes.is_empty() {
             return Err(Error::InvalidParameter {
                 name: "train",
                 reason: "the index already holds vectors encoded by the current training",
@@ -572,7 +710,7 @@ impl BinaryIndex {
                 }
             }
         }
-        self.quantizer.train(&self.kernels, &buf)
+        self.store.quantizer.train(&self.kernels, &buf)
     }
 
     /// Appends row-major `vectors`; returns their ids. The whole batch is checked first, so
@@ -595,60 +733,29 @@ impl BinaryIndex {
             adding: n as u64,
             max: u32::MAX as u64 - 1,
         })?;
-        let at = self.vectors.len();
-        self.vectors.extend_from_slice(vectors);
+        let at = self.store.vectors.len();
+        self.store.vectors.extend_from_slice(vectors);
         if self.metric.normalizes() {
-            for (i, v) in self.vectors[at..].chunks_exact_mut(self.dim).enumerate() {
+            for (i, v) in self.store.vectors[at..].chunks_exact_mut(self.dim).enumerate() {
                 if !self.kernels.normalize(v) {
-                    self.vectors.truncate(at);
+                    self.store.vectors.truncate(at);
                     return Err(Error::ZeroVector { what: ZeroVectorKind::Vector(i) });
                 }
             }
         }
-        self.quantizer.encode_into(&self.kernels, &self.vectors[at..], &mut self.codes);
+        self.store.quantizer.encode_into(&self.kernels, &self.store.vectors[at..], &mut self.store.codes);
         if self.params.tables > 0 && n > 0 {
             let t = &self.params;
-            let positions = self.lsh.get(..t.tables * t.key_bits).unwrap_or(&[]).to_vec();
-            self.lsh = build_tables(&positions, t.tables, t.key_bits, &self.codes, self.quantizer.words());
+            let positions = self.store.lsh.get(..t.tables * t.key_bits).unwrap_or(&[]).to_vec();
+            self.store.lsh = build_tables(
+                &positions,
+                t.tables,
+                t.key_bits,
+                &self.store.codes,
+                self.store.quantizer.words(),
+            );
         }
         Ok(start as u32..end as u32)
-    }
-
-    /// The stored vector `id` (normalised, for cosine).
-    pub fn get(&self, id: u32) -> Result<&[f32]> {
-        let s = id as usize * self.dim;
-        self.vectors.get(s..s + self.dim).ok_or(Error::UnknownId { id: id as u64, count: self.len() as u64 })
-    }
-
-    /// The code of `id`.
-    pub fn code(&self, id: u32) -> Result<&[u64]> {
-        let w = self.quantizer.words();
-        let s = id as usize * w;
-        self.codes.get(s..s + w).ok_or(Error::UnknownId { id: id as u64, count: self.len() as u64 })
-    }
-
-    /// All codes, `words` per slot.
-    pub fn codes(&self) -> &[u64] {
-        &self.codes
-    }
-
-    fn parts(&self) -> Parts<'_> {
-        let words = self.quantizer.words();
-        let count = self.codes.len() / words;
-        Parts {
-            dim: self.dim,
-            metric: self.metric,
-            kernels: self.kernels,
-            hamming: self.hamming,
-            proj: self.quantizer.projector(),
-            words,
-            count,
-            codes: &self.codes,
-            vectors: Some(&self.vectors),
-            tables: (self.params.tables > 0)
-                .then(|| Tables::split(&self.lsh, self.params.tables, self.params.key_bits, count))
-                .flatten(),
-        }
     }
 
     /// The index as file-format bytes.
@@ -700,52 +807,33 @@ impl BinaryIndex {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, E> {
         let params = encode_params(&self.params, self.is_trained());
-        let mut planes: Vec<f32> = self.quantizer.mean().to_vec();
-        planes.extend_from_slice(self.quantizer.planes());
+        let mut planes: Vec<f32> = self.store.quantizer.mean().to_vec();
+        planes.extend_from_slice(self.store.quantizer.planes());
         let mut sections = vec![
             SectionRef { kind: SectionKind::PARAMS, bytes: &params },
-            SectionRef { kind: SectionKind::BINARY_CODES, bytes: bytemuck::cast_slice(&self.codes) },
+            SectionRef { kind: SectionKind::BINARY_CODES, bytes: bytemuck::cast_slice(&self.store.codes) },
         ];
         if !planes.is_empty() {
             sections
                 .push(SectionRef { kind: SectionKind::BINARY_PLANES, bytes: bytemuck::cast_slice(&planes) });
         }
         if self.params.tables > 0 {
-            sections
-                .push(SectionRef { kind: SectionKind::LSH_TABLES, bytes: bytemuck::cast_slice(&self.lsh) });
+            sections.push(SectionRef {
+                kind: SectionKind::LSH_TABLES,
+                bytes: bytemuck::cast_slice(&self.store.lsh),
+            });
         }
         if with_vectors {
-            sections
-                .push(SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.vectors) });
+            sections.push(SectionRef {
+                kind: SectionKind::VECTORS,
+                bytes: bytemuck::cast_slice(&self.store.vectors),
+            });
         }
         if let Some(ids) = ids.and_then(IdMap::section) {
             debug_assert_eq!(ids.len(), self.len());
             sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
         }
         write_index(IndexKind::Binary, self.metric, self.dim as u32, self.len() as u64, &sections, sink)
-    }
-}
-
-impl VectorSearch for BinaryIndex {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-    fn len(&self) -> usize {
-        self.codes.len() / self.quantizer.words()
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        let parts = self.parts();
-        self.scratch.with(|s| parts.search(query, k, params, filter, s, out))
     }
 }
 
@@ -793,15 +881,15 @@ fn decode_params(b: &[u8], dim: usize, metric: Metric) -> Result<(BinaryParams, 
 }
 
 /// A binary-code index read in place from file bytes (a memory map natively, a buffer in
-/// the browser). Searches never copy the codes, vectors or tables; the view cannot be mutated.
-pub struct BinaryView<B: AsRef<[u8]>> {
+/// the browser): the owned index's type over the [`Mapped`] store. Searches never copy the
+/// codes, vectors or tables; the view cannot be mutated.
+pub type BinaryView<B> = BinaryIndex<Mapped<B>>;
+
+/// The store of a binary-code file read in place: its bytes and where each section lies
+/// (every range validated at open).
+pub struct Mapped<B> {
     bytes: B,
     info: FileInfo,
-    dim: usize,
-    metric: Metric,
-    kernels: Kernels,
-    hamming: Hamming,
-    params: BinaryParams,
     trained: bool,
     count: usize,
     mean: Range<usize>,
@@ -810,7 +898,6 @@ pub struct BinaryView<B: AsRef<[u8]>> {
     vectors: Option<Range<usize>>,
     lsh: Range<usize>,
     ids: Option<Range<usize>>,
-    scratch: ScratchPool,
 }
 
 impl<B: AsRef<[u8]>> BinaryView<B> {
@@ -898,124 +985,51 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
             0..0
         };
         let ids = crate::format::ids_section(&info, raw, |_| true)?;
-        Ok(Self {
+        let store = Mapped {
             codes: range_of(raw, codes_b),
             mean,
             planes,
             vectors,
             lsh,
             ids,
+            trained,
+            count,
+            info,
+            bytes,
+        };
+        Ok(Self {
             dim,
             metric,
             kernels: Kernels::best(),
             hamming: Hamming::best(),
             params,
-            trained,
-            count,
-            info,
-            bytes,
             scratch: ScratchPool::default(),
+            store,
         })
-    }
-
-    /// Uses `kernels` instead of the best detected ones.
-    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
-        self.kernels = kernels;
-        self
-    }
-
-    /// Uses `hamming` instead of the best detected Hamming kernels.
-    pub fn with_hamming(mut self, hamming: Hamming) -> Self {
-        self.hamming = hamming;
-        self
     }
 
     /// The validated header and section table.
     pub fn info(&self) -> &FileInfo {
-        &self.info
+        &self.store.info
     }
 
     /// The underlying bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.bytes.as_ref()
-    }
-
-    /// The parameters recorded in the file.
-    pub fn params(&self) -> BinaryParams {
-        self.params
-    }
-
-    /// Whether the file stores vectors (needed for `rerank_factor > 0`).
-    pub fn has_vectors(&self) -> bool {
-        self.vectors.is_some()
+        self.store.bytes.as_ref()
     }
 
     /// The file's caller ids, one per slot, when it has an `ids` section (else ids are slots).
     pub fn ids(&self) -> Option<&[u32]> {
         // Validated at open: in bounds, aligned, one u32 per slot.
-        self.ids.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
-    }
-
-    /// All codes, `words` per slot, borrowed from the file.
-    pub fn codes(&self) -> &[u64] {
-        // Validated at open: in bounds, 8-byte aligned, whole codes.
-        bytemuck::cast_slice(&self.bytes.as_ref()[self.codes.clone()])
-    }
-
-    /// The stored vector `id`, when the file has vectors.
-    pub fn get(&self, id: u32) -> Result<&[f32]> {
-        let s = id as usize * self.dim;
-        self.vectors()
-            .and_then(|v| v.get(s..s + self.dim))
-            .ok_or(Error::UnknownId { id: id as u64, count: self.count as u64 })
-    }
-
-    fn floats(&self, r: &Range<usize>) -> &[f32] {
-        if r.is_empty() {
-            return &[];
-        }
-        // Validated at open: in bounds, 4-byte aligned, whole floats.
-        bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()])
-    }
-
-    fn vectors(&self) -> Option<&[f32]> {
-        self.vectors.as_ref().map(|r| self.floats(r))
-    }
-
-    fn parts(&self) -> Parts<'_> {
-        let words = words_for(self.params.bits);
-        let lsh: &[u32] = if self.lsh.is_empty() {
-            &[]
-        } else {
-            // Validated at open: in bounds, aligned, whole words.
-            bytemuck::cast_slice(&self.bytes.as_ref()[self.lsh.clone()])
-        };
-        Parts {
-            dim: self.dim,
-            metric: self.metric,
-            kernels: self.kernels,
-            hamming: self.hamming,
-            proj: Projector {
-                encoder: self.params.encoder,
-                dim: self.dim,
-                bits: self.params.bits,
-                mean: self.floats(&self.mean),
-                planes: self.floats(&self.planes),
-            },
-            words,
-            count: self.count,
-            codes: self.codes(),
-            vectors: self.vectors(),
-            tables: (self.params.tables > 0)
-                .then(|| Tables::split(lsh, self.params.tables, self.params.key_bits, self.count))
-                .flatten(),
-        }
+        self.store.ids.as_ref().map(|r| bytemuck::cast_slice(&self.store.bytes.as_ref()[r.clone()]))
     }
 
     /// An owned, growable copy. Needs the vectors: a file written without them cannot take
     /// more inserts or rerank.
     pub fn to_index(&self) -> Result<BinaryIndex> {
-        let Some(vectors) = self.vectors() else {
+        use store::Sealed as _;
+        let d = self.store.data(&self.params, self.dim);
+        let Some(vectors) = d.vectors else {
             return Err(Error::InvalidParameter {
                 name: "vectors",
                 reason: "the file stores no vectors, which an owned index needs",
@@ -1027,9 +1041,9 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
             self.params.bits,
             self.params.center,
             self.params.seed,
-            self.floats(&self.mean).to_vec(),
-            self.floats(&self.planes).to_vec(),
-            self.trained,
+            d.proj.mean.to_vec(),
+            d.proj.planes.to_vec(),
+            self.store.trained,
         )?;
         let lsh = if self.params.tables > 0 {
             self.parts().tables.map(|t| {
@@ -1054,11 +1068,8 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
             kernels: self.kernels,
             hamming: self.hamming,
             params: self.params,
-            quantizer,
-            codes: self.codes().to_vec(),
-            vectors: vectors.to_vec(),
-            lsh,
             scratch: ScratchPool::default(),
+            store: Owned { quantizer, codes: d.codes.to_vec(), vectors: vectors.to_vec(), lsh },
         })
     }
 }
@@ -1108,29 +1119,6 @@ fn validate_tables(t: &Tables<'_>, bits: usize, codes: &[u64], words: usize) -> 
         }
     }
     Ok(())
-}
-
-impl<B: AsRef<[u8]>> VectorSearch for BinaryView<B> {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-    fn metric(&self) -> Metric {
-        self.metric
-    }
-    fn len(&self) -> usize {
-        self.count
-    }
-    fn search_into(
-        &self,
-        query: &[f32],
-        k: usize,
-        params: &SearchParams,
-        filter: Option<&dyn Filter>,
-        out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        let parts = self.parts();
-        self.scratch.with(|s| parts.search(query, k, params, filter, s, out))
-    }
 }
 
 #[cfg(test)]
