@@ -40,7 +40,7 @@ fn wide_ivfpq(path: &Path) {
     spec.rerank = 0;
     let small: Vec<f32> = (0..300 * 8).map(|i| (i % 17) as f32).collect();
     let built = spec.build(Metric::L2, 8, &small, &|_| {}).unwrap();
-    let neardb::BuiltIndex::IvfPq(small) = built else { panic!("an IVF-PQ index") };
+    let neardb::Index::IvfPq(small) = built.index else { panic!("an IVF-PQ index") };
     let bytes = AlignedBytes::copy_from(&small.to_bytes());
     let info = FileInfo::parse(bytes.as_slice(), OpenOptions::default()).unwrap();
     let mut params = info.section(bytes.as_slice(), SectionKind::PARAMS).unwrap().to_vec();

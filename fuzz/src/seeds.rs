@@ -5,7 +5,7 @@
 use neardb::format::SectionKind;
 use neardb::{
     BuiltIndex, FlatIndex, HnswIndex, HnswParams, IdMap, IndexKind, IndexSpec, Metric, Savable, VamanaIndex,
-    VamanaParams, WithIds, WithoutVectors,
+    VamanaParams, WithIds,
 };
 
 use crate::rng::Rng;
@@ -56,14 +56,7 @@ fn bytes_of(index: &dyn Savable) -> Vec<u8> {
 }
 
 fn built_bytes(built: &BuiltIndex) -> Vec<u8> {
-    match built {
-        BuiltIndex::Flat(i) => bytes_of(i),
-        BuiltIndex::Hnsw(i, ids) => bytes_of(&WithIds(i, ids)),
-        BuiltIndex::IvfPq(i) => bytes_of(i.as_ref()),
-        BuiltIndex::Binary(i, true) => bytes_of(i.as_ref()),
-        BuiltIndex::Binary(i, false) => bytes_of(&WithoutVectors(i)),
-        BuiltIndex::Vamana(i) => bytes_of(i.as_ref()),
-    }
+    bytes_of(built)
 }
 
 /// How an HNSW seed is built.

@@ -4,8 +4,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use std::marker::PhantomData;
+
 use memmap2::Mmap;
+use neardb_core::flat::RowStore;
 use neardb_core::format::{FileInfo, IndexKind, OpenOptions};
+use neardb_core::hnsw::GraphStore;
+use neardb_core::ivf::IvfStore;
+use neardb_core::lsh::BinaryStore;
 use neardb_core::{
     BinaryIndex, BinaryView, Filter, FlatIndex, FlatView, HnswIndex, HnswView, IvfPqIndex, IvfPqView, Metric,
     Neighbor, SearchParams, VamanaIndex, VamanaView, VectorSearch,
@@ -82,20 +88,56 @@ pub fn save(index: &impl Savable, path: impl AsRef<Path>) -> Result<u64, FileErr
     Ok(len)
 }
 
+/// Which store every kind of an [`Index`] uses: [`InMemory`] or [`InFile`].
+pub trait Stores {
+    /// Flat's vectors.
+    type Rows: RowStore + Send + Sync;
+    /// HNSW's and Vamana's vectors and links.
+    type Graph: GraphStore + Send + Sync;
+    /// IVF-PQ's centroids, lists and vectors.
+    type Lists: IvfStore + Send + Sync;
+    /// The binary index's encoder, codes, vectors and tables.
+    type Codes: BinaryStore + Send + Sync;
+}
+
+/// Indexes in their own memory: built, grown and changed.
+pub struct InMemory;
+
+impl Stores for InMemory {
+    type Rows = neardb_core::flat::OwnedRows;
+    type Graph = neardb_core::hnsw::Owned;
+    type Lists = neardb_core::ivf::Owned;
+    type Codes = neardb_core::lsh::Owned;
+}
+
+/// Indexes read in place from file bytes `B` (a memory map, or any aligned bytes).
+pub struct InFile<B>(PhantomData<B>);
+
+impl<B: AsRef<[u8]> + Send + Sync> Stores for InFile<B> {
+    type Rows = neardb_core::flat::MappedRows<B>;
+    type Graph = neardb_core::hnsw::Mapped<B>;
+    type Lists = neardb_core::ivf::Mapped<B>;
+    type Codes = neardb_core::lsh::Mapped<B>;
+}
+
+/// An index of any kind over either store: the one list of index kinds the library, the CLI
+/// and the harness entry match on (`IndexKind` names the same list in files).
+pub enum Index<S: Stores> {
+    /// Exact search.
+    Flat(FlatIndex<S::Rows>),
+    /// HNSW graph.
+    Hnsw(HnswIndex<S::Graph>),
+    /// Inverted file over product-quantized residuals.
+    IvfPq(IvfPqIndex<S::Lists>),
+    /// Binary codes: Hamming scan or LSH tables.
+    Binary(BinaryIndex<S::Codes>),
+    /// Vamana graph.
+    Vamana(VamanaIndex<S::Graph>),
+}
+
 /// Any index file, opened in place: from a memory map (`open`, `load`), or from any aligned
 /// bytes (`AnyIndex::from_bytes`).
-pub enum AnyIndex<B: AsRef<[u8]> = Mmap> {
-    /// Exact search.
-    Flat(FlatView<B>),
-    /// HNSW graph.
-    Hnsw(HnswView<B>),
-    /// Inverted file over product-quantized residuals.
-    IvfPq(IvfPqView<B>),
-    /// Binary codes: Hamming scan or LSH tables.
-    Binary(BinaryView<B>),
-    /// Vamana graph.
-    Vamana(VamanaView<B>),
-}
+pub type AnyIndex<B = Mmap> = Index<InFile<B>>;
 
 /// Opens an index file through a memory map, validating structure and checksums.
 pub fn open(path: impl AsRef<Path>) -> Result<AnyIndex, FileError> {
@@ -155,7 +197,7 @@ fn from_map(map: Mmap, path: &Path, opts: OpenOptions) -> Result<AnyIndex, FileE
     AnyIndex::from_bytes(map, opts).map_err(|e| FileError::index(path, e))
 }
 
-impl<B: AsRef<[u8]>> AnyIndex<B> {
+impl<B: AsRef<[u8]> + Send + Sync> AnyIndex<B> {
     /// Opens file bytes (aligned to 8, e.g. `format::AlignedBytes`) as the kind of index their
     /// header names, validating structure and (as `opts` says) checksums; searched in place.
     pub fn from_bytes(bytes: B, opts: OpenOptions) -> Result<Self, neardb_core::Error> {
@@ -209,7 +251,7 @@ impl<B: AsRef<[u8]>> AnyIndex<B> {
     }
 }
 
-impl<B: AsRef<[u8]> + Sync> AnyIndex<B> {
+impl<S: Stores> Index<S> {
     /// Searches all queries (row-major), in parallel where the build has threads.
     pub fn search_batch(
         &self,
@@ -238,7 +280,7 @@ impl<B: AsRef<[u8]> + Sync> AnyIndex<B> {
     }
 }
 
-impl<B: AsRef<[u8]> + Sync> VectorSearch for AnyIndex<B> {
+impl<S: Stores> VectorSearch for Index<S> {
     fn dim(&self) -> usize {
         self.inner().dim()
     }

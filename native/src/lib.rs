@@ -25,6 +25,7 @@ mod spec;
 pub use concurrent::ConcurrentHnsw;
 pub use error::FileError;
 pub use index_file::{
-    load, load_with, open, open_with, save, search_batch_parallel, AnyIndex, Savable, WithIds, WithoutVectors,
+    load, load_with, open, open_with, save, search_batch_parallel, AnyIndex, InFile, InMemory, Index,
+    Savable, Stores, WithIds, WithoutVectors,
 };
 pub use spec::{BuiltIndex, IndexSpec, Layout, Quantize, SpecError};

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use neardb_core::{
     BinaryIndex, BinaryParams, Choice, FlatIndex, HnswIndex, HnswParams, IdMap, IndexKind, IvfPqIndex,
-    IvfPqParams, Kernels, Metric, UnknownChoice, VamanaIndex, VamanaParams,
+    IvfPqParams, Kernels, Metric, UnknownChoice, VamanaIndex, VamanaParams, VectorSearch,
 };
 
-use crate::{save, FileError, WithIds, WithoutVectors};
+use crate::{save, FileError, InMemory, Index};
 
 /// How the vectors a search reads are stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -291,7 +291,7 @@ impl IndexSpec {
             (IndexKind::Flat, _) => {
                 let mut index = FlatIndex::new(dim, metric)?;
                 index.add(data)?;
-                Ok(BuiltIndex::Flat(index))
+                Ok(BuiltIndex::new(Index::Flat(index)))
             }
             (IndexKind::Hnsw, q) => {
                 let mut index = HnswIndex::new(dim, metric, self.hnsw)?;
@@ -321,7 +321,7 @@ impl IndexSpec {
                     }
                     Layout::Insertion => IdMap::identity(n as u32),
                 };
-                Ok(BuiltIndex::Hnsw(Box::new(index), ids))
+                Ok(BuiltIndex { ids, ..BuiltIndex::new(Index::Hnsw(index)) })
             }
             (IndexKind::Vamana, q) => {
                 let params = VamanaParams { seed: self.hnsw.seed, ..self.vamana };
@@ -334,7 +334,7 @@ impl IndexSpec {
                 if matches!(q, Quantize::Sq8 | Quantize::Sq8F16) {
                     index.quantize_sq8(self.rerank)?;
                 }
-                Ok(BuiltIndex::Vamana(Box::new(index)))
+                Ok(BuiltIndex::new(Index::Vamana(index)))
             }
         }
     }
@@ -356,7 +356,7 @@ impl IndexSpec {
             keep_vectors: self.rerank > 0,
             ..IvfPqParams::default()
         };
-        Ok(BuiltIndex::IvfPq(Box::new(IvfPqIndex::build(dim, metric, params, data)?)))
+        Ok(BuiltIndex::new(Index::IvfPq(IvfPqIndex::build(dim, metric, params, data)?)))
     }
 
     fn build_binary(&self, metric: Metric, dim: usize, data: &[f32]) -> Result<BuiltIndex, SpecError> {
@@ -366,7 +366,7 @@ impl IndexSpec {
         let mut index = BinaryIndex::new(dim, metric, params.with_seed(self.hnsw.seed))?;
         index.train(data)?;
         index.add(data)?;
-        Ok(BuiltIndex::Binary(Box::new(index), self.rerank > 0))
+        Ok(BuiltIndex { keep_vectors: self.rerank > 0, ..BuiltIndex::new(Index::Binary(index)) })
     }
 }
 
@@ -410,38 +410,47 @@ fn build_vamana(index: &mut VamanaIndex, data: &[f32]) -> neardb_core::Result<()
 }
 
 /// A freshly built index of any kind, ready to save.
-pub enum BuiltIndex {
-    /// Exact search.
-    Flat(FlatIndex),
-    /// An HNSW index and the row number of each slot (identity unless its slots were
-    /// reordered).
-    Hnsw(Box<HnswIndex>, IdMap),
-    /// Inverted file over product-quantized residuals (or one list: exhaustive PQ).
-    IvfPq(Box<IvfPqIndex>),
-    /// A binary-code index, and whether its file keeps the vectors (for re-rank).
-    Binary(Box<BinaryIndex>, bool),
-    /// A Vamana graph.
-    Vamana(Box<VamanaIndex>),
+pub struct BuiltIndex {
+    /// The index.
+    pub index: Index<InMemory>,
+    /// The row number of each slot: the identity unless HNSW's slots were reordered, and then
+    /// written as the file's `ids` section.
+    pub ids: IdMap,
+    /// Whether the file keeps the vectors (a binary-code index may be saved without them).
+    pub keep_vectors: bool,
 }
 
 impl BuiltIndex {
+    /// `index` with slots as row numbers, saved with its vectors.
+    pub fn new(index: Index<InMemory>) -> Self {
+        let slots = index.len() as u32;
+        Self { index, ids: IdMap::identity(slots), keep_vectors: true }
+    }
+
     /// Writes the index file (see [`crate::save`]); returns its length.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<u64, FileError> {
-        match self {
-            Self::Flat(i) => save(i, path),
-            Self::Hnsw(i, ids) => save(&WithIds(i.as_ref(), ids), path),
-            Self::IvfPq(i) => save(i.as_ref(), path),
-            Self::Binary(i, true) => save(i.as_ref(), path),
-            Self::Binary(i, false) => save(&WithoutVectors(i.as_ref()), path),
-            Self::Vamana(i) => save(i.as_ref(), path),
-        }
+        save(self, path)
     }
 
     /// The kernels searches of this index run on.
     pub fn isa(&self) -> &'static str {
-        match self {
-            Self::Flat(i) => i.kernels().isa().name(),
+        match &self.index {
+            Index::Flat(i) => i.kernels().isa().name(),
             _ => Kernels::best().isa().name(),
+        }
+    }
+}
+
+impl crate::Savable for BuiltIndex {
+    fn write_file(&self, sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+        let ids = &self.ids;
+        match &self.index {
+            Index::Flat(i) => i.write_with_ids(ids, sink),
+            Index::Hnsw(i) => i.write_with_ids(ids, sink),
+            Index::IvfPq(i) => i.write_with_ids(ids, sink),
+            Index::Binary(i) if self.keep_vectors => i.write_with_ids(ids, sink),
+            Index::Binary(i) => i.write_without_vectors(sink),
+            Index::Vamana(i) => i.write_with_ids(ids, sink),
         }
     }
 }
@@ -500,18 +509,10 @@ mod tests {
             spec.nlist = 4;
             spec.pq_m = 4;
             let built = spec.build(Metric::L2, dim, &data, &|_| {}).unwrap();
-            let hits = match &built {
-                BuiltIndex::Flat(i) => i.search(&data[..dim], 1, &SearchParams::new(), None),
-                BuiltIndex::Hnsw(i, _) => i.search(&data[..dim], 1, &SearchParams::new(), None),
-                BuiltIndex::IvfPq(i) => {
-                    i.search(&data[..dim], 1, &SearchParams::new().with_rerank_factor(8), None)
-                }
-                BuiltIndex::Binary(i, _) => {
-                    i.search(&data[..dim], 1, &SearchParams::new().with_rerank_factor(8), None)
-                }
-                BuiltIndex::Vamana(i) => i.search(&data[..dim], 1, &SearchParams::new(), None),
-            }
-            .unwrap();
+            let hits = built
+                .index
+                .search(&data[..dim], 1, &SearchParams::new().with_rerank_factor(8), None)
+                .unwrap();
             assert_eq!(hits[0].distance, 0.0, "{kind}: the first row finds itself");
         }
     }
