@@ -516,4 +516,49 @@ mod tests {
             assert_eq!(hits[0].distance, 0.0, "{kind}: the first row finds itself");
         }
     }
+
+    /// Every kind, built in memory, written and opened in place as the same kind of the one
+    /// list, answers every query identically (ids and distance bits), in single and batch
+    /// search.
+    #[test]
+    fn every_kind_answers_the_same_built_and_opened() {
+        use crate::AnyIndex;
+        use neardb_core::format::{AlignedBytes, OpenOptions};
+        use neardb_core::{SearchParams, VectorSearch};
+        let dim = 12;
+        let data: Vec<f32> = (0..600 * dim).map(|i| ((i * 7919 + 13) % 211) as f32 / 211.0).collect();
+        let queries: Vec<f32> = (0..20 * dim).map(|i| ((i * 104_729 + 7) % 173) as f32 / 173.0).collect();
+        for &kind in IndexKind::ALL {
+            let mut spec = IndexSpec::new(kind);
+            spec.nlist = 6;
+            spec.pq_m = 4;
+            spec.vamana.r = 12;
+            spec.vamana.l = 32;
+            let built = spec.build(Metric::L2, dim, &data, &|_| {}).unwrap();
+            let mut bytes = Vec::new();
+            crate::Savable::write_file(&built, &mut |b| {
+                bytes.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+            let opened =
+                AnyIndex::from_bytes(AlignedBytes::copy_from(&bytes), OpenOptions::default()).unwrap();
+            assert_eq!(opened.info().kind, kind, "{kind}: the file's kind");
+            assert_eq!((opened.len(), opened.dim()), (built.index.len(), dim));
+            let p = SearchParams::new().with_ef(24).with_nprobe(3).with_rerank_factor(4);
+            let bits = |h: &[neardb_core::Neighbor]| {
+                h.iter().map(|n| (n.id, n.distance.to_bits())).collect::<Vec<_>>()
+            };
+            for q in queries.chunks_exact(dim) {
+                let a = built.index.search(q, 7, &p, None).unwrap();
+                let b = opened.search(q, 7, &p, None).unwrap();
+                assert_eq!(bits(&a), bits(&b), "{kind}");
+            }
+            let batch_a = built.index.search_batch(&queries, 7, &p, None).unwrap();
+            let batch_b = opened.search_batch(&queries, 7, &p, None).unwrap();
+            for (a, b) in batch_a.iter().zip(&batch_b) {
+                assert_eq!(bits(a), bits(b), "{kind} (batch)");
+            }
+        }
+    }
 }
