@@ -95,6 +95,16 @@ impl HnswIndex {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
         let mut relabelled: Option<Vec<u32>> = None;
+        if let Some(old_of_new) = cluster_order(self.kernels, &data, self.dim, params.seed) {
+            // Rows grouped by a coarse k-means for the first pass (there is no graph to order
+            // them by yet); the points are still linked in random order.
+            let new_of_old = inverse(&old_of_new);
+            self.apply_order(&old_of_new);
+            relabelled = Some(old_of_new);
+            for p in order.iter_mut() {
+                *p = new_of_old[*p as usize];
+            }
+        }
         let rule = AlphaRule::of(self.metric, self.dim, &data);
         let passes: &[f32] = if params.alpha == 1.0 { &[1.0] } else { &[1.0, params.alpha] };
         // The first pass (α = 1) makes the graph navigable for the second, and its links are the
@@ -112,12 +122,12 @@ impl HnswIndex {
                 // a block's reads in cache, built faster still (12.5 s) but cost recall at small
                 // L (BENCHMARKS.md, session 8). Undone after the build: slots stay row numbers.
                 let old_of_new = self.hierarchical_order();
-                let mut new_of_old = alloc::vec![0u32; n];
-                for (new, &old) in old_of_new.iter().enumerate() {
-                    new_of_old[old as usize] = new as u32;
-                }
+                let new_of_old = inverse(&old_of_new);
                 self.apply_order(&old_of_new);
-                relabelled = Some(old_of_new);
+                relabelled = Some(match relabelled {
+                    Some(first) => old_of_new.iter().map(|&o| first[o as usize]).collect(),
+                    None => old_of_new,
+                });
                 for p in order.iter_mut() {
                     *p = new_of_old[*p as usize];
                 }
@@ -142,11 +152,7 @@ impl HnswIndex {
         });
         self.pack_lists(r);
         if let Some(old_of_new) = relabelled {
-            let mut new_of_old = alloc::vec![0u32; n];
-            for (new, &old) in old_of_new.iter().enumerate() {
-                new_of_old[old as usize] = new as u32;
-            }
-            self.apply_order(&new_of_old);
+            self.apply_order(&inverse(&old_of_new));
         }
         let g = self.graph();
         link_orphans(&g, self.entry);
@@ -372,6 +378,37 @@ fn relink_around_deleted(
     }
     write_list(g, p, 0, kept.iter().map(|c| c.id));
 }
+
+/// The inverse of a permutation.
+fn inverse(perm: &[u32]) -> Vec<u32> {
+    let mut inv = alloc::vec![0u32; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p as usize] = i as u32;
+    }
+    inv
+}
+
+/// Rows in groups of about `CLUSTER_ROWS` by a coarse k-means (`old_of_new`), or `None` for
+/// data too small to gain from it.
+fn cluster_order(kernels: crate::Kernels, data: &[f32], dim: usize, seed: u64) -> Option<Vec<u32>> {
+    use crate::quant::kmeans::{assign_into, kmeans, KMeansParams};
+    let n = data.len() / dim;
+    let k = n / CLUSTER_ROWS;
+    if k < 2 {
+        return None;
+    }
+    let params = KMeansParams::new(k).with_seed(seed).with_iterations(6).with_max_points_per_centroid(64);
+    let centroids = kmeans(kernels, data, dim, &params).ok()?;
+    let mut cluster = alloc::vec![0u32; n];
+    let mut distance = alloc::vec![0f32; n];
+    assign_into(&kernels, &centroids, dim, data, &mut cluster, &mut distance);
+    let mut old_of_new: Vec<u32> = (0..n as u32).collect();
+    old_of_new.sort_by_key(|&i| cluster[i as usize]);
+    Some(old_of_new)
+}
+
+/// Rows per k-means group of the first pass's layout (1 MiB of 128-d rows).
+const CLUSTER_ROWS: usize = 2048;
 
 /// How many links a list may hold while a build is linking (DiskANN's slack factor 1.3).
 fn slack(r: usize) -> usize {
