@@ -195,7 +195,7 @@ impl<S: GraphStore> VamanaIndex<S> {
 
     /// Deleted nodes still in the graph, waiting for [`VamanaIndex::consolidate`].
     pub fn pending_deletes(&self) -> usize {
-        (0..self.slot_count() as u32).filter(|&i| self.is_deleted(i) && self.graph.degree(i) > 0).count()
+        self.graph.linked_deleted()
     }
 }
 

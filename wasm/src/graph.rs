@@ -52,6 +52,8 @@ pub(crate) trait GraphKind {
     type File: GraphRead;
     fn to_owned(file: &Self::File) -> Self::Owned;
     fn file_bytes(file: &Self::File) -> &[u8];
+    /// The file's `ids` section, if it has one.
+    fn file_ids(file: &Self::File) -> Option<&[u32]>;
     fn write(owned: &Self::Owned, ids: &IdMap) -> Vec<u8>;
 }
 
@@ -83,14 +85,14 @@ pub(crate) struct GraphFace<K: GraphKind> {
 }
 
 impl<K: GraphKind> GraphFace<K> {
-    /// A new owned index, or a file opened in place (ids from its `ids` section).
+    /// A new, empty owned index.
     pub fn owned_new(index: K::Owned, ef_search: usize) -> Self {
         Self { inner: Inner::Owned(index), ids: IdMap::identity(0), ef_search }
     }
 
     /// A file view, with the ids its `ids` section gives.
-    pub fn file(view: K::File, file_ids: Option<&[u32]>, ef_search: usize) -> Result<Self, JsValue> {
-        let ids = js::file_ids(file_ids, view.slot_count(), |s| !view.is_deleted(s))?;
+    pub fn file(view: K::File, ef_search: usize) -> Result<Self, JsValue> {
+        let ids = js::file_ids(K::file_ids(&view), view.slot_count(), |s| !view.is_deleted(s))?;
         Ok(Self { inner: Inner::File(view), ids, ef_search })
     }
 

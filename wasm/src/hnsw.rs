@@ -33,6 +33,9 @@ impl GraphKind for Hnsw {
     fn file_bytes(file: &Self::File) -> &[u8] {
         file.bytes()
     }
+    fn file_ids(file: &Self::File) -> Option<&[u32]> {
+        file.ids()
+    }
     fn write(owned: &Self::Owned, ids: &IdMap) -> Vec<u8> {
         js::collect_bytes(|sink| owned.write_with_ids(ids, sink))
     }
@@ -249,8 +252,7 @@ impl HnswIndex {
     ) -> Result<HnswIndex, JsValue> {
         let ef_search = graph::open_options(options.map(JsValue::from))?;
         let view = HnswView::open(js::aligned_copy(&bytes)?).map_err(js_error)?;
-        let ids = view.ids().map(<[u32]>::to_vec);
-        Ok(Self { g: GraphFace::file(view, ids.as_deref(), ef_search)? })
+        Ok(Self { g: GraphFace::file(view, ef_search)? })
     }
 }
 

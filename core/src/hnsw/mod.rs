@@ -342,12 +342,13 @@ impl<S: GraphStore> HnswIndex<S> {
 
     /// Number of slots, live or deleted (ids of live vectors are below it).
     pub fn slot_count(&self) -> usize {
-        self.store.rows().count
+        self.store.count()
     }
 
     /// Whether slot `id` holds a deleted vector.
     pub fn is_deleted(&self, id: u32) -> bool {
-        self.store.rows().deleted.get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
+        // Per-slot checks (filters, JS result mapping) read the bitset alone, not every row.
+        self.store.deleted().get(id as usize / 64).is_some_and(|w| (w >> (id % 64)) & 1 == 1)
     }
 
     /// Whether the index stores its vectors in binary16 ([`HnswIndex::store_f16`]).
@@ -427,12 +428,11 @@ impl<S: GraphStore> HnswIndex<S> {
         (self.entry != NONE).then_some(self.entry)
     }
 
-    /// Node `id`'s level-0 degree (0 for an unknown id).
-    pub(crate) fn degree(&self, id: u32) -> usize {
-        if id as usize >= self.slot_count() {
-            return 0;
-        }
-        with_graph!(self, |g| g.list(id, 0).1)
+    /// Deleted nodes that still have links (a Vamana graph's deletes awaiting consolidation),
+    /// in one pass over the graph.
+    pub(crate) fn linked_deleted(&self) -> usize {
+        let n = self.slot_count() as u32;
+        with_graph!(self, |g| (0..n).filter(|&i| g.is_deleted(i) && g.list(i, 0).1 > 0).count())
     }
 
     /// Node `id`'s level-0 links (empty for an unknown id).
@@ -518,6 +518,10 @@ mod store {
     pub trait Sealed {
         fn rows(&self) -> Rows<'_>;
         fn links(&self) -> Links<'_>;
+        /// Slots, live or deleted.
+        fn count(&self) -> usize;
+        /// The deleted-slot bitset (empty when nothing is deleted).
+        fn deleted(&self) -> &[u64];
     }
 
     impl Sealed for super::Owned {
@@ -538,6 +542,12 @@ mod store {
         }
         fn links(&self) -> Links<'_> {
             Links::Atomic(&self.links0, &self.upper)
+        }
+        fn count(&self) -> usize {
+            self.levels.len()
+        }
+        fn deleted(&self) -> &[u64] {
+            &self.deleted
         }
     }
 }

@@ -329,7 +329,7 @@ fn relink_around_deleted(
     step: Step<'_>,
     buf: &mut Vec<f32>,
 ) {
-    let own = g.own_vector(p, buf).to_vec();
+    let own = g.own_vector(p, buf);
     let mut cands = Vec::new();
     // Through deleted nodes, up to two deleted hops deep: with many deletes, a deleted node's
     // links are often deleted too.
@@ -358,7 +358,7 @@ fn relink_around_deleted(
     cands.sort_unstable();
     cands.dedup();
     cands.retain(|&v| v != p && !g.is_deleted(v));
-    let mut cands: Vec<Cand> = cands.into_iter().map(|id| Cand { d: g.pair(&own, id), id }).collect();
+    let mut cands: Vec<Cand> = cands.into_iter().map(|id| Cand { d: g.pair(own, id), id }).collect();
     cands.sort_unstable_by(Cand::order);
     cands.dedup_by_key(|c| c.id);
     let r = step.params.r;

@@ -176,9 +176,16 @@ impl<B: AsRef<[u8]>> super::store::Sealed for Mapped<B> {
             }),
             levels: &raw[self.levels.clone()][..self.levels.len().min(count)],
             upper_offsets: bytemuck::cast_slice(&raw[self.offsets.clone()]),
-            deleted: self.deleted.as_ref().map_or(&[], |r| bytemuck::cast_slice(&raw[r.clone()])),
+            deleted: self.deleted(),
             count,
         }
+    }
+    fn count(&self) -> usize {
+        self.info.count as usize
+    }
+    fn deleted(&self) -> &[u64] {
+        // Validated at open: in bounds and 8-byte aligned.
+        self.deleted.as_ref().map_or(&[], |r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
     }
     fn links(&self) -> super::store::Links<'_> {
         let raw = self.bytes.as_ref();
@@ -379,14 +386,6 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         )
     }
 
-    fn deleted_words(&self) -> &[u64] {
-        // Validated at open: in bounds and 8-byte aligned.
-        self.store
-            .deleted
-            .as_ref()
-            .map_or(&[], |r| bytemuck::cast_slice(&self.store.bytes.as_ref()[r.clone()]))
-    }
-
     /// An owned copy that can take more inserts.
     pub fn to_index(&self) -> HnswIndex {
         let g = self.file_graph();
@@ -420,7 +419,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 // Continue with a stream derived from the seed and the count: deterministic,
                 // though not the stream an uninterrupted build would have used.
                 rng: Rng::derive(self.params.seed, count as u64),
-                deleted: self.deleted_words().to_vec(),
+                deleted: g.deleted.to_vec(),
                 // A Vamana graph's deleted nodes are free once consolidation has emptied their
                 // lists; until then they stay traversable.
                 free: (0..count as u32)
