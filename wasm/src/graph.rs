@@ -248,3 +248,106 @@ pub(crate) fn open_options(options: Option<JsValue>) -> Result<usize, JsValue> {
     }
     Ok(ef_search)
 }
+
+/// The methods both graph classes expose identically (`has`, `get`, `quantizeSq8`, `storeF16`,
+/// `quantization`, `search`, `searchBatch`, `efSearch`, `toBytes`), over their `g: GraphFace`.
+macro_rules! graph_methods {
+    ($ty:ident, $js:literal) => {
+        #[wasm_bindgen(js_class = $js)]
+        impl $ty {
+            /// Whether a vector has the id `id`.
+            pub fn has(&self, id: f64) -> bool {
+                self.g.has(id)
+            }
+
+            /// The stored vector `id` (normalised, for cosine), as a copy; decoded where the
+            /// index keeps binary16 rows or only SQ8 codes. Throws for an unknown id.
+            pub fn get(
+                &self,
+                #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
+            ) -> Result<js_sys::Float32Array, JsValue> {
+                self.g.get(&id)
+            }
+
+            /// Quantizes the vectors to one byte per dimension (SQ8): searches walk the graph
+            /// over the codes, and `toBytes` writes them. With `rerankFactor` R ≥ 1 the best
+            /// `k × R` candidates are re-ranked with the exact vectors (kept); with 0 only the
+            /// codes are kept in the written file, about a quarter of the vector bytes, and
+            /// results carry approximate distances.
+            #[wasm_bindgen(js_name = quantizeSq8)]
+            pub fn quantize_sq8(
+                &mut self,
+                #[wasm_bindgen(js_name = rerankFactor, unchecked_param_type = "number")]
+                rerank_factor: JsValue,
+            ) -> Result<(), JsValue> {
+                let r = crate::js::number_u32("rerankFactor", &rerank_factor)?;
+                self.g.owned()?.quantize_sq8(r as usize).map_err(crate::js::js_error)
+            }
+
+            /// Stores the vectors in binary16 from now on (IEEE half precision): every vector
+            /// is rounded to the nearest binary16 value (at most 2^-11 relative), the index
+            /// holds and searches read half the vector bytes, and `toBytes` writes half. Call
+            /// it before a large build: the `f32` rows are then never held. Throws, changing
+            /// nothing, if a stored value lies beyond ±65504.
+            #[wasm_bindgen(js_name = storeF16)]
+            pub fn store_f16(&mut self) -> Result<(), JsValue> {
+                self.g.owned()?.store_f16().map_err(crate::js::js_error)
+            }
+
+            /// How the vectors searches read are stored: `"none"` (f32), `"f16"` (binary16),
+            /// `"sq8"` (SQ8 codes, re-ranked with f32 vectors or codes only) or `"sq8+f16"`
+            /// (SQ8 codes re-ranked with binary16 vectors).
+            #[wasm_bindgen(getter, unchecked_return_type = "\"none\" | \"f16\" | \"sq8\" | \"sq8+f16\"")]
+            pub fn quantization(&self) -> String {
+                self.g.quantization()
+            }
+
+            /// The `k` nearest neighbours of `query`, closest first (ties by smaller id).
+            /// `options`: `ef` (candidate list — HNSW's ef, Vamana's L — at least `k` is used;
+            /// default `efSearch`), `rerank`, `filter` (allowed ids, or a function
+            /// `(id) => boolean`). Always returns `min(k, matches)` results: at low selectivity
+            /// the search switches to exact search over the allowed vectors.
+            #[wasm_bindgen(unchecked_return_type = "SearchResult")]
+            pub fn search(
+                &self,
+                #[wasm_bindgen(unchecked_param_type = "Float32Array")] query: JsValue,
+                #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
+                options: Option<crate::HnswSearchOptionsArg>,
+            ) -> Result<JsValue, JsValue> {
+                self.g.search(&query, &k, options.map(JsValue::from))
+            }
+
+            /// Searches every row of a row-major batch of queries; one result per query.
+            #[wasm_bindgen(js_name = searchBatch, unchecked_return_type = "SearchResult[]")]
+            pub fn search_batch(
+                &self,
+                #[wasm_bindgen(unchecked_param_type = "Float32Array")] queries: JsValue,
+                #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
+                options: Option<crate::HnswSearchOptionsArg>,
+            ) -> Result<js_sys::Array, JsValue> {
+                self.g.search_batch(&queries, &k, options.map(JsValue::from))
+            }
+
+            /// The `ef` searches use when their options give none.
+            #[wasm_bindgen(getter, js_name = efSearch)]
+            pub fn ef_search(&self) -> u32 {
+                // Set from a checked u32 or the default.
+                self.g.ef_search as u32
+            }
+
+            /// Sets the default `ef` of searches (a whole number ≥ 1).
+            #[wasm_bindgen(setter, js_name = efSearch)]
+            pub fn set_ef_search(&mut self, ef: f64) -> Result<(), JsValue> {
+                self.g.set_ef_search(ef)
+            }
+
+            /// The index in the NearDB file format, byte for byte what the native library
+            /// writes.
+            #[wasm_bindgen(js_name = toBytes)]
+            pub fn to_bytes(&self) -> Vec<u8> {
+                self.g.to_bytes()
+            }
+        }
+    };
+}
+pub(crate) use graph_methods;

@@ -1,7 +1,7 @@
 //! `HnswIndex` for JavaScript: the graph index, grown in memory or opened in place from a file
 //! (a native `neardb build`, or `toBytes` of another tab).
 
-use js_sys::{Float32Array, Uint32Array};
+use js_sys::Uint32Array;
 use neardb_core::format::AlignedBytes;
 use neardb_core::{HnswParams, HnswView, IdMap, VectorSearch};
 use serde::Deserialize;
@@ -128,33 +128,6 @@ impl HnswIndex {
         self.g.owned()?.reserve(additional).map_err(js::js_error)
     }
 
-    /// Whether a vector has the id `id`.
-    pub fn has(&self, id: f64) -> bool {
-        self.g.has(id)
-    }
-
-    /// The stored vector `id` (normalised, for cosine), as a copy. Throws for an unknown id.
-    pub fn get(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
-    ) -> Result<Float32Array, JsValue> {
-        self.g.get(&id)
-    }
-
-    /// Quantizes the vectors to one byte per dimension (SQ8): searches walk the graph over
-    /// the codes, and `toBytes` writes them. With `rerankFactor` R ≥ 1 the best `k × R`
-    /// candidates are re-ranked with the exact vectors (kept); with 0 only the codes are kept
-    /// in the written file, about a quarter of the vector bytes, and results carry approximate
-    /// distances.
-    #[wasm_bindgen(js_name = quantizeSq8)]
-    pub fn quantize_sq8(
-        &mut self,
-        #[wasm_bindgen(js_name = rerankFactor, unchecked_param_type = "number")] rerank_factor: JsValue,
-    ) -> Result<(), JsValue> {
-        let r = js::number_u32("rerankFactor", &rerank_factor)?;
-        self.g.owned()?.quantize_sq8(r as usize).map_err(js_error)
-    }
-
     /// Lays the vectors out so that graph neighbours sit close together in memory: the same
     /// graph and the same answers, with ids unchanged; searches in the browser get faster
     /// (6–21 % measured on 100k × 384). `toBytes` then writes the new order with an `ids`
@@ -168,62 +141,6 @@ impl HnswIndex {
         Ok(())
     }
 
-    /// Stores the vectors in binary16 from now on (IEEE half precision): every vector is
-    /// rounded to the nearest binary16 value (at most 2^-11 relative), the index holds and
-    /// searches read half the vector bytes, and `toBytes` writes half. Later `add`s are rounded
-    /// the same way. Call it before a large build: the `f32` rows are then never held.
-    /// Throws, changing nothing, if a stored value lies beyond ±65504.
-    #[wasm_bindgen(js_name = storeF16)]
-    pub fn store_f16(&mut self) -> Result<(), JsValue> {
-        self.g.owned()?.store_f16().map_err(js_error)
-    }
-
-    /// How the vectors searches read are stored: `"none"` (f32), `"f16"` (binary16),
-    /// `"sq8"` (SQ8 codes, re-ranked with f32 vectors or codes only) or `"sq8+f16"` (SQ8
-    /// codes re-ranked with binary16 vectors).
-    #[wasm_bindgen(getter, unchecked_return_type = "\"none\" | \"f16\" | \"sq8\" | \"sq8+f16\"")]
-    pub fn quantization(&self) -> String {
-        self.g.quantization()
-    }
-
-    /// The `k` nearest neighbours of `query`, closest first (ties by smaller id). `options`:
-    /// `ef` (candidate list, at least `k` is used; default `efSearch`), `filter` (allowed
-    /// ids, or a function `(id) => boolean`). Always returns `min(k, matches)` results: at low
-    /// selectivity the search switches to exact search over the allowed vectors.
-    #[wasm_bindgen(unchecked_return_type = "SearchResult")]
-    pub fn search(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Float32Array")] query: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
-        options: Option<crate::HnswSearchOptionsArg>,
-    ) -> Result<JsValue, JsValue> {
-        self.g.search(&query, &k, options.map(JsValue::from))
-    }
-
-    /// Searches every row of a row-major batch of queries; one result per query.
-    #[wasm_bindgen(js_name = searchBatch, unchecked_return_type = "SearchResult[]")]
-    pub fn search_batch(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Float32Array")] queries: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
-        options: Option<crate::HnswSearchOptionsArg>,
-    ) -> Result<js_sys::Array, JsValue> {
-        self.g.search_batch(&queries, &k, options.map(JsValue::from))
-    }
-
-    /// The `ef` searches use when their options give none.
-    #[wasm_bindgen(getter, js_name = efSearch)]
-    pub fn ef_search(&self) -> u32 {
-        // Set from a checked u32 or the default.
-        self.g.ef_search as u32
-    }
-
-    /// Sets the default `ef` of searches (a whole number ≥ 1).
-    #[wasm_bindgen(setter, js_name = efSearch)]
-    pub fn set_ef_search(&mut self, ef: f64) -> Result<(), JsValue> {
-        self.g.set_ef_search(ef)
-    }
-
     /// Links per node on the upper levels (level 0 holds twice as many).
     #[wasm_bindgen(getter)]
     pub fn m(&self) -> u32 {
@@ -234,12 +151,6 @@ impl HnswIndex {
     #[wasm_bindgen(getter, js_name = efConstruction)]
     pub fn ef_construction(&self) -> u32 {
         self.hnsw_params().ef_construction as u32
-    }
-
-    /// The index in the NearDB file format, byte for byte what the native library writes.
-    #[wasm_bindgen(js_name = toBytes)]
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.g.to_bytes()
     }
 
     /// Opens an HNSW index file (from `toBytes`, `neardb build`, or a `fetch`): copied once
@@ -266,3 +177,4 @@ impl HnswIndex {
 }
 
 js::shared_getters!(HnswIndex, "HnswIndex");
+graph::graph_methods!(HnswIndex, "HnswIndex");

@@ -1,7 +1,7 @@
 //! `VamanaIndex` for JavaScript: the DiskANN graph, built and grown in memory or opened in place
 //! from a file (a native `neardb build --index vamana`, or `toBytes` of another tab).
 
-use js_sys::{Float32Array, Uint32Array};
+use js_sys::Uint32Array;
 use neardb_core::format::AlignedBytes;
 use neardb_core::{IdMap, VamanaParams, VamanaView, VectorSearch};
 use serde::Deserialize;
@@ -143,77 +143,6 @@ impl VamanaIndex {
         }
     }
 
-    /// Whether a vector has the id `id`.
-    pub fn has(&self, id: f64) -> bool {
-        self.g.has(id)
-    }
-
-    /// The stored vector `id` (normalised, for cosine), as a copy. Throws for an unknown id.
-    pub fn get(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "number")] id: JsValue,
-    ) -> Result<Float32Array, JsValue> {
-        self.g.get(&id)
-    }
-
-    /// Quantizes the vectors to one byte per dimension (SQ8), as `HnswIndex.quantizeSq8`.
-    #[wasm_bindgen(js_name = quantizeSq8)]
-    pub fn quantize_sq8(
-        &mut self,
-        #[wasm_bindgen(js_name = rerankFactor, unchecked_param_type = "number")] rerank_factor: JsValue,
-    ) -> Result<(), JsValue> {
-        let r = js::number_u32("rerankFactor", &rerank_factor)?;
-        self.g.owned()?.quantize_sq8(r as usize).map_err(js_error)
-    }
-
-    /// Stores the vectors in binary16 from now on, as `HnswIndex.storeF16`; call before `add`.
-    #[wasm_bindgen(js_name = storeF16)]
-    pub fn store_f16(&mut self) -> Result<(), JsValue> {
-        self.g.owned()?.store_f16().map_err(js_error)
-    }
-
-    /// How the vectors searches read are stored: `"none"`, `"f16"`, `"sq8"` or `"sq8+f16"`.
-    #[wasm_bindgen(getter, unchecked_return_type = "\"none\" | \"f16\" | \"sq8\" | \"sq8+f16\"")]
-    pub fn quantization(&self) -> String {
-        self.g.quantization()
-    }
-
-    /// The `k` nearest neighbours of `query`, closest first (ties by smaller id). `options`:
-    /// `ef` (the list size L, at least `k` is used; default `efSearch`), `rerank`, `filter`
-    /// (allowed ids, or a function `(id) => boolean`). Always returns `min(k, matches)`.
-    #[wasm_bindgen(unchecked_return_type = "SearchResult")]
-    pub fn search(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Float32Array")] query: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
-        options: Option<crate::HnswSearchOptionsArg>,
-    ) -> Result<JsValue, JsValue> {
-        self.g.search(&query, &k, options.map(JsValue::from))
-    }
-
-    /// Searches every row of a row-major batch of queries; one result per query.
-    #[wasm_bindgen(js_name = searchBatch, unchecked_return_type = "SearchResult[]")]
-    pub fn search_batch(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Float32Array")] queries: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "number")] k: JsValue,
-        options: Option<crate::HnswSearchOptionsArg>,
-    ) -> Result<js_sys::Array, JsValue> {
-        self.g.search_batch(&queries, &k, options.map(JsValue::from))
-    }
-
-    /// The list size L searches use when their options give none.
-    #[wasm_bindgen(getter, js_name = efSearch)]
-    pub fn ef_search(&self) -> u32 {
-        self.g.ef_search as u32
-    }
-
-    /// Sets the default list size of searches (a whole number ≥ 1).
-    #[wasm_bindgen(setter, js_name = efSearch)]
-    pub fn set_ef_search(&mut self, ef: f64) -> Result<(), JsValue> {
-        self.g.set_ef_search(ef)
-    }
-
     /// Most links per node (R).
     #[wasm_bindgen(getter)]
     pub fn r(&self) -> u32 {
@@ -244,12 +173,6 @@ impl VamanaIndex {
         self.g.is_live(slot).then(|| self.g.ids.id_of(slot))
     }
 
-    /// The index in the NearDB file format, byte for byte what the native library writes.
-    #[wasm_bindgen(js_name = toBytes)]
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.g.to_bytes()
-    }
-
     /// Opens a Vamana index file: copied once into wasm memory, validated (structure,
     /// checksums, the whole graph), then searched in place. `options` may set `efSearch`.
     #[wasm_bindgen(js_name = fromBytes)]
@@ -264,3 +187,4 @@ impl VamanaIndex {
 }
 
 js::shared_getters!(VamanaIndex, "VamanaIndex");
+graph::graph_methods!(VamanaIndex, "VamanaIndex");
