@@ -295,6 +295,9 @@ fn deleted_ids_leave_results_at_once_and_the_medoid_moves_on_consolidation() {
     assert_eq!(index.consolidate(), n - 1);
     assert_eq!(index.medoid(), None);
     assert_eq!(index.search(&q, 5, &SearchParams::new(), None).unwrap_err(), Error::EmptyIndex);
+    // An empty batch into a graph with no live node adds nothing (and does not panic).
+    assert_eq!(index.add(&[]).unwrap(), Vec::<u32>::new());
+    assert_eq!(index.medoid(), None);
     let ids = index.add(&data[..3 * dim]).unwrap();
     assert_eq!(ids.len(), 3);
     let hits = index.search(&data[dim..2 * dim], 3, &SearchParams::new(), None).unwrap();

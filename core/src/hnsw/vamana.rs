@@ -187,9 +187,9 @@ impl HnswIndex {
         let first = self.allocate(&data[reused * self.dim..]);
         ids.extend(first..self.store.levels.len() as u32);
         let mut order = ids.as_slice();
-        if self.entry == NONE {
+        if let (NONE, Some(&first)) = (self.entry, ids.first()) {
             // Every earlier node was deleted and consolidated: the first new one enters.
-            self.entry = ids[0];
+            self.entry = first;
             order = &ids[1..];
         }
         let step =
