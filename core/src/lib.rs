@@ -33,6 +33,7 @@ mod scratch;
 pub mod simd;
 mod validate;
 pub mod vamana;
+pub mod vectors;
 
 pub use choice::{Choice, ExpectedNames, UnknownChoice};
 pub use error::{Error, ZeroVectorKind};

@@ -2,7 +2,7 @@
 //! or approximately on SQ8 codes — one trait, so the walk is written once and monomorphised
 //! per storage.
 
-use crate::quant::sq::{ScalarQuantizer, SqQuery};
+use crate::quant::sq::SqQuery;
 use crate::{Kernels, Metric};
 
 /// How a search scores nodes against its query: exactly on `f32` vectors, or on codes.
@@ -111,14 +111,6 @@ impl Scorer for Quantized<'_> {
     }
 }
 
-/// Scalar-quantized codes of every slot, beside (or instead of) the `f32` vectors.
-#[derive(Clone, Copy)]
-pub(crate) struct SqData<'a> {
-    pub quantizer: &'a ScalarQuantizer,
-    pub codes: &'a [u8],
-    /// Default re-rank factor; 0 when the index keeps no `f32` vectors.
-    pub rerank: usize,
-}
 
 /// The one exact re-rank every index kind uses: the `k` nearest of `candidates` under `exact`
 /// (full-precision distances), into `out`. Every candidate's row is prefetched before the first

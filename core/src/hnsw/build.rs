@@ -12,6 +12,7 @@ use crate::memory;
 #[cfg(feature = "parallel")]
 use crate::simd::half::HalfKernels;
 use crate::validate::check_vectors;
+use crate::vectors::check_half_range;
 use crate::{Error, Result, ZeroVectorKind};
 
 impl HnswIndex {
@@ -52,7 +53,7 @@ impl HnswIndex {
                 }
             }
         }
-        if self.store.f16.is_some() {
+        if self.stores_f16() {
             check_half_range(&data, self.dim)?;
             for x in data.iter_mut() {
                 *x = crate::simd::half::from_f16(crate::simd::half::to_f16(*x));
@@ -66,23 +67,7 @@ impl HnswIndex {
         let first = self.store.levels.len() as u32;
         let n = data.len() / self.dim;
         memory::reserve_huge(&mut self.store.links0, n * (self.m0 + 1));
-        match &mut self.store.f16 {
-            Some(rows) => {
-                memory::reserve_huge(rows, data.len());
-                crate::simd::half::encode_into(data, rows);
-            }
-            None => {
-                memory::reserve_huge(&mut self.store.vectors, data.len());
-                self.store.vectors.extend_from_slice(data);
-            }
-        }
-        if let Some(sq) = &mut self.store.sq {
-            let at = sq.codes.len();
-            sq.codes.resize(at + data.len(), 0);
-            for (v, c) in data.chunks_exact(self.dim).zip(sq.codes[at..].chunks_exact_mut(self.dim)) {
-                sq.quantizer.encode_into(v, c);
-            }
-        }
+        self.store.vectors.extend(data, self.dim);
         for _ in 0..n {
             let level = self.draw_level();
             let offset = self.store.upper.len() as u32;
@@ -203,10 +188,9 @@ impl HnswIndex {
         let locks = SpinLocks((0..end).map(|_| spin::Mutex::new(())).collect());
         let top = spin::Mutex::new((self.entry, self.max_level));
         // An index that stores binary16 walks its own rows; others get a temporary copy.
-        let rows = if first < end && self.store.f16.is_none() {
-            crate::simd::half::encode(&self.store.vectors)
-        } else {
-            None
+        let rows = match self.store.vectors.rows.rows() {
+            Rows::F32(own) if first < end => crate::simd::half::encode(own),
+            _ => None,
         };
         let mut g = self.graph();
         if let Some(rows) = rows.as_deref() {
@@ -420,10 +404,3 @@ pub(super) fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f3
     reselect(g, node, level, cands);
 }
 
-/// Fails on the first value binary16 cannot hold (`|x| > 65504`), naming its vector.
-pub(super) fn check_half_range(data: &[f32], dim: usize) -> Result<()> {
-    match data.iter().position(|x| x.abs() > crate::simd::half::MAX) {
-        None => Ok(()),
-        Some(at) => Err(Error::OutOfHalfRange { vector: at / dim, component: at % dim, value: data[at] }),
-    }
-}

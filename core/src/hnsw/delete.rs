@@ -35,18 +35,7 @@ impl HnswIndex {
 
     /// Overwrites slot `slot`'s stored row (and code) with the prepared `row`.
     pub(super) fn store_row(&mut self, slot: u32, row: &[f32]) {
-        let at = slot as usize * self.dim;
-        match &mut self.store.f16 {
-            Some(rows) => {
-                for (h, &x) in rows[at..at + self.dim].iter_mut().zip(row) {
-                    *h = crate::simd::half::to_f16(x);
-                }
-            }
-            None => self.store.vectors[at..at + self.dim].copy_from_slice(row),
-        }
-        if let Some(sq) = &mut self.store.sq {
-            sq.quantizer.encode_into(row, &mut sq.codes[at..at + self.dim]);
-        }
+        self.store.vectors.set(slot as usize, row);
     }
 
     /// Removes every link to `slots` from every list, choosing replacements with the heuristic

@@ -25,7 +25,8 @@ impl HnswIndex {
         debug_assert!(ids.section().is_none_or(|s| s.len() == self.store.levels.len()));
         let links0: Vec<u32> = self.store.links0.iter().map(|a| a.load(Relaxed)).collect();
         let upper: Vec<u32> = self.store.upper.iter().map(|a| a.load(Relaxed)).collect();
-        let rerank = self.store.sq.as_ref().map_or(0, |s| s.rerank) as u32;
+        let vectors = self.store.vectors.view();
+        let rerank = vectors.sq.map_or(0, |s| s.rerank) as u32;
         let (kind, params) = match &self.vamana {
             Some(v) => (IndexKind::Vamana, view::encode_vamana_params(v, self.entry, rerank)),
             None => {
@@ -43,13 +44,8 @@ impl HnswIndex {
         let mut levels = self.store.levels.clone();
         // Sections hold whole words; pad the byte array.
         levels.resize(self.store.levels.len().div_ceil(4) * 4, 0);
-        let vectors = match &self.store.f16 {
-            Some(rows) => SectionRef { kind: SectionKind::VECTORS_F16, bytes: bytemuck::cast_slice(rows) },
-            None => {
-                SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(&self.store.vectors) }
-            }
-        };
-        let mut sections = alloc::vec![SectionRef { kind: SectionKind::PARAMS, bytes: &params }, vectors];
+        let mut sections = alloc::vec![SectionRef { kind: SectionKind::PARAMS, bytes: &params }];
+        sections.extend(vectors.row_section());
         if self.vamana.is_none() {
             // A flat graph has no levels: every node is on level 0.
             sections.extend([
@@ -71,16 +67,8 @@ impl HnswIndex {
                 bytes: bytemuck::cast_slice(&self.store.deleted),
             });
         }
-        let ranges;
-        if let Some(sq) = &self.store.sq {
-            ranges = sq.quantizer.to_section();
-            sections.push(SectionRef { kind: SectionKind::SQ_RANGES, bytes: bytemuck::cast_slice(&ranges) });
-            sections.push(SectionRef { kind: SectionKind::SQ_CODES, bytes: &sq.codes });
-            if sq.rerank == 0 {
-                // Codes only: the point of the choice is a file without the full vectors.
-                sections.retain(|s| s.kind != SectionKind::VECTORS && s.kind != SectionKind::VECTORS_F16);
-            }
-        }
+        let mut ranges = Vec::new();
+        sections.extend(vectors.code_sections(&mut ranges));
         if let Some(ids) = ids.section() {
             sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
         }

@@ -23,8 +23,6 @@ pub use crate::graph::Scratch;
 pub use vamana::VamanaParams;
 pub use view::{HnswView, Mapped};
 
-use build::check_half_range;
-
 use alloc::vec::Vec;
 use core::sync::atomic::AtomicU32;
 
@@ -36,6 +34,7 @@ use crate::simd::half::HalfKernels;
 use crate::memory;
 use crate::rng::Rng;
 use crate::validate::check_dim;
+use crate::vectors::{Rows, VectorForm, VectorStore, Vectors};
 use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
 
 /// The highest level a node may get (levels are stored as bytes; with M ≥ 2 a level above 31
@@ -97,7 +96,10 @@ pub struct HnswIndex<S: GraphStore = Owned> {
 
 /// The store of an index that owns its vectors and graph and can grow.
 pub struct Owned {
-    vectors: Vec<f32>,
+    /// Every slot's row (`f32`, or binary16 after [`HnswIndex::store_f16`]) and, once
+    /// quantized, its SQ8 code. An owned index always keeps rows: the graph is built and
+    /// extended over them, even when its file keeps only the codes.
+    vectors: VectorStore,
     levels: Vec<u8>,
     upper_offsets: Vec<u32>,
     links0: Vec<AtomicU32>,
@@ -107,25 +109,11 @@ pub struct Owned {
     deleted: Vec<u64>,
     /// Deleted slots waiting to be reused by later inserts.
     free: Vec<u32>,
-    /// Scalar-quantized codes searches traverse with (see [`HnswIndex::quantize_sq8`]).
-    sq: Option<SqStore>,
-    /// Binary16 rows of every slot when the index stores its vectors in binary16 (see
-    /// [`HnswIndex::store_f16`]); `vectors` is then empty.
-    f16: Option<Vec<u16>>,
 }
 
 /// Where an [`HnswIndex`] keeps its vectors and links: [`Owned`] or [`Mapped`].
 pub trait GraphStore: store::Sealed {}
 impl GraphStore for Owned {}
-
-/// An index's scalar quantizer, the codes of every slot, and the default re-rank factor
-/// (0: the index answers from codes alone and its file keeps no `f32` vectors).
-#[derive(Clone, Debug)]
-struct SqStore {
-    quantizer: ScalarQuantizer,
-    codes: Vec<u8>,
-    rerank: usize,
-}
 
 impl<S: GraphStore> core::fmt::Debug for HnswIndex<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -156,7 +144,7 @@ impl HnswIndex {
             vamana: None,
             scratch: ScratchPool::default(),
             store: Owned {
-                vectors: Vec::new(),
+                vectors: VectorStore::default(),
                 levels: Vec::new(),
                 upper_offsets: Vec::new(),
                 links0: Vec::new(),
@@ -164,8 +152,6 @@ impl HnswIndex {
                 rng: Rng::new(params.seed),
                 deleted: Vec::new(),
                 free: Vec::new(),
-                sq: None,
-                f16: None,
             },
         })
     }
@@ -178,18 +164,9 @@ impl HnswIndex {
     /// Later inserts are rounded the same way. Fails, changing nothing, if a stored value lies
     /// beyond ±65504.
     pub fn store_f16(&mut self) -> Result<()> {
-        if self.store.f16.is_some() {
-            return Ok(());
-        }
-        check_half_range(&self.store.vectors, self.dim)?;
-        let mut rows = Vec::new();
-        memory::reserve_exact_huge(&mut rows, self.store.vectors.capacity());
-        crate::simd::half::encode_into(&self.store.vectors, &mut rows);
         // Only the binary16 rows stay: the build, searches, `get_decoded` and the file all read
         // them, and the index holds half the vector bytes.
-        self.store.vectors = Vec::new();
-        self.store.f16 = Some(rows);
-        Ok(())
+        self.store.vectors.rows.make_f16(self.dim)
     }
 
     /// Quantizes the stored vectors to one byte per dimension (ranges learnt from the live
@@ -202,42 +179,10 @@ impl HnswIndex {
     pub fn quantize_sq8(&mut self, rerank_factor: usize) -> Result<()> {
         // Ranges from the live rows in place: a copy of every vector would double the memory
         // for a moment (and in wasm, whose memory never shrinks, for good).
-        let (quantizer, codes) = match &self.store.f16 {
-            None => {
-                let live = self
-                    .store
-                    .vectors
-                    .chunks_exact(self.dim)
-                    .enumerate()
-                    .filter(|&(i, _)| !self.is_deleted(i as u32))
-                    .map(|(_, row)| row);
-                let quantizer = ScalarQuantizer::train_rows(live)?;
-                let codes = quantizer.encode(&self.store.vectors);
-                (quantizer, codes)
-            }
-            Some(rows) => {
-                // Binary16 rows are decoded one at a time, never all at once.
-                let half = HalfKernels::new(self.metric, self.kernels);
-                let decode = |row: &[u16]| {
-                    let mut out = Vec::with_capacity(self.dim);
-                    half.decode_into(row, &mut out);
-                    out
-                };
-                let live = rows
-                    .chunks_exact(self.dim)
-                    .enumerate()
-                    .filter(|&(i, _)| !self.is_deleted(i as u32))
-                    .map(|(_, row)| decode(row));
-                let quantizer = ScalarQuantizer::train_rows(live)?;
-                let mut codes = alloc::vec![0u8; rows.len()];
-                for (row, c) in rows.chunks_exact(self.dim).zip(codes.chunks_exact_mut(self.dim)) {
-                    quantizer.encode_into(&decode(row), c);
-                }
-                (quantizer, codes)
-            }
-        };
-        self.store.sq = Some(SqStore { quantizer, codes, rerank: rerank_factor });
-        Ok(())
+        let half = HalfKernels::new(self.metric, self.kernels);
+        let deleted = &self.store.deleted;
+        let live = |i: usize| deleted.get(i / 64).is_none_or(|w| (w >> (i % 64)) & 1 == 0);
+        self.store.vectors.quantize_sq8(self.dim, &half, live, rerank_factor)
     }
 
     /// Makes room for `additional` more vectors up front, so a large build does not grow its
@@ -252,15 +197,9 @@ impl HnswIndex {
             |what, per: usize| Error::OutOfMemory { what, bytes: additional as u64 * per as u64 * 4 };
         let floats = additional.checked_mul(self.dim).ok_or(too_big("the vectors", self.dim))?;
         let links = additional.checked_mul(self.m0 + 1).ok_or(too_big("the graph", self.m0 + 1))?;
-        match &mut self.store.f16 {
-            Some(rows) => try_reserve_more(rows, floats, "the binary16 vectors")?,
-            None => try_reserve_more(&mut self.store.vectors, floats, "the vectors")?,
-        }
+        self.store.vectors.rows.try_reserve_more(floats)?;
         try_reserve_more(&mut self.store.links0, links, "the graph")?;
-        match &mut self.store.f16 {
-            Some(rows) => memory::reserve_exact_huge(rows, floats),
-            None => memory::reserve_exact_huge(&mut self.store.vectors, floats),
-        }
+        self.store.vectors.rows.reserve_exact(floats);
         self.store.levels.reserve_exact(additional);
         self.store.upper_offsets.reserve_exact(additional);
         memory::reserve_exact_huge(&mut self.store.links0, links);
@@ -307,7 +246,7 @@ impl<S: GraphStore> HnswIndex<S> {
             dim: self.dim,
             m: self.params.m,
             m0: self.m0,
-            vectors: rows.vectors,
+            vectors: rows.vectors.rows.f32().unwrap_or(&[]),
             levels: rows.levels,
             upper_offsets: rows.upper_offsets,
             links0,
@@ -316,9 +255,11 @@ impl<S: GraphStore> HnswIndex<S> {
             entry: self.entry,
             max_level: self.max_level,
             deleted: rows.deleted,
-            sq: rows.sq,
+            sq: rows.vectors.sq,
             half: rows
-                .half
+                .vectors
+                .rows
+                .f16()
                 .map(|rows| HalfData { rows, kernels: HalfKernels::new(self.metric, self.kernels) }),
         }
     }
@@ -353,17 +294,22 @@ impl<S: GraphStore> HnswIndex<S> {
 
     /// Whether the index stores its vectors in binary16 ([`HnswIndex::store_f16`]).
     pub fn stores_f16(&self) -> bool {
-        self.store.rows().half.is_some()
+        self.store.rows().vectors.rows.form() == VectorForm::F16
+    }
+
+    /// The vectors: rows in their form and, once quantized, the SQ8 codes.
+    pub fn vectors(&self) -> Vectors<'_> {
+        self.store.rows().vectors
     }
 
     /// The scalar quantizer searches use, if the index is quantized.
     pub fn sq_quantizer(&self) -> Option<&ScalarQuantizer> {
-        self.store.rows().sq.map(|s| s.quantizer)
+        self.store.rows().vectors.sq.map(|s| s.quantizer)
     }
 
     /// The default re-rank factor of a quantized index (0: codes only).
     pub fn sq_rerank(&self) -> Option<usize> {
-        self.store.rows().sq.map(|s| s.rerank)
+        self.store.rows().vectors.sq.map(|s| s.rerank)
     }
 
     fn check_live(&self, id: u32) -> Result<()> {
@@ -380,42 +326,38 @@ impl<S: GraphStore> HnswIndex<S> {
     /// [`HnswIndex::get_decoded`].
     pub fn get(&self, id: u32) -> Result<&[f32]> {
         self.check_live(id)?;
-        let rows = self.store.rows();
-        if rows.half.is_some() {
-            return Err(Error::InvalidParameter {
+        match self.store.rows().vectors.rows {
+            Rows::F32(rows) => {
+                let s = id as usize * self.dim;
+                Ok(&rows[s..s + self.dim])
+            }
+            Rows::F16(_) => Err(Error::InvalidParameter {
                 name: "id",
                 reason: "this index stores binary16 vectors; read them with get_decoded",
-            });
-        }
-        if rows.vectors.is_empty() {
-            return Err(Error::InvalidParameter {
+            }),
+            Rows::Absent => Err(Error::InvalidParameter {
                 name: "id",
                 reason: "this index keeps only quantized codes; read them with get_decoded",
-            });
+            }),
         }
-        let s = id as usize * self.dim;
-        Ok(&rows.vectors[s..s + self.dim])
     }
 
     /// A copy of the vector `id`: its `f32` row, or decoded from its binary16 row or, in a
     /// codes-only file, its SQ8 code.
     pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
         self.check_live(id)?;
-        let rows = self.store.rows();
-        let s = id as usize * self.dim;
-        if let Some(half) = rows.half {
-            let mut out = Vec::with_capacity(self.dim);
-            HalfKernels::new(self.metric, self.kernels).decode_into(&half[s..s + self.dim], &mut out);
-            return Ok(out);
-        }
-        match rows.sq {
-            Some(sq) if rows.vectors.is_empty() => {
-                let mut out = alloc::vec![0.0; self.dim];
+        let vectors = self.store.rows().vectors;
+        let mut out = Vec::with_capacity(self.dim);
+        let half = HalfKernels::new(self.metric, self.kernels);
+        if !vectors.rows.decode_into(&half, self.dim, id as usize, &mut out) {
+            // A codes-only file: every file has rows or codes.
+            if let Some(sq) = vectors.sq {
+                let s = id as usize * self.dim;
+                out.resize(self.dim, 0.0);
                 sq.quantizer.decode_into(&sq.codes[s..s + self.dim], &mut out);
-                Ok(out)
             }
-            _ => Ok(rows.vectors[s..s + self.dim].to_vec()),
         }
+        Ok(out)
     }
 
     /// A flat (Vamana) graph's parameters.
@@ -496,13 +438,11 @@ impl<S: GraphStore> VectorSearch for HnswIndex<S> {
 mod store {
     use core::sync::atomic::AtomicU32;
 
-    use crate::graph::SqData;
+    use crate::vectors::Vectors;
 
-    /// The rows and per-node arrays of a store.
+    /// The vectors and per-node arrays of a store.
     pub struct Rows<'a> {
-        pub(crate) vectors: &'a [f32],
-        pub(crate) half: Option<&'a [u16]>,
-        pub(crate) sq: Option<SqData<'a>>,
+        pub(crate) vectors: Vectors<'a>,
         pub(crate) levels: &'a [u8],
         pub(crate) upper_offsets: &'a [u32],
         pub(crate) deleted: &'a [u64],
@@ -527,13 +467,7 @@ mod store {
     impl Sealed for super::Owned {
         fn rows(&self) -> Rows<'_> {
             Rows {
-                vectors: &self.vectors,
-                half: self.f16.as_deref(),
-                sq: self.sq.as_ref().map(|s| SqData {
-                    quantizer: &s.quantizer,
-                    codes: &s.codes,
-                    rerank: s.rerank,
-                }),
+                vectors: self.vectors.view(),
                 levels: &self.levels,
                 upper_offsets: &self.upper_offsets,
                 deleted: &self.deleted,

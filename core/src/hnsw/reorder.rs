@@ -92,15 +92,7 @@ impl HnswIndex {
             new_of_old[old as usize] = new as u32;
         }
         let dim = self.dim;
-        if !self.store.vectors.is_empty() {
-            self.store.vectors = permute_rows(&self.store.vectors, dim, old_of_new);
-        }
-        if let Some(h) = &mut self.store.f16 {
-            *h = permute_rows(h, dim, old_of_new);
-        }
-        if let Some(sq) = &mut self.store.sq {
-            sq.codes = permute_rows(&sq.codes, dim, old_of_new);
-        }
+        self.store.vectors.permute(dim, old_of_new);
         // A list is its length word, then ids; words past the length are cleared.
         let rename = |block: &[AtomicU32], out: &mut Vec<AtomicU32>| {
             let len = block[0].load(Relaxed) as usize;
@@ -149,14 +141,4 @@ impl HnswIndex {
             self.entry = new_of_old[self.entry as usize];
         }
     }
-}
-
-/// The `dim`-wide rows of `data` in the order `old_of_new`.
-fn permute_rows<T: Copy>(data: &[T], dim: usize, old_of_new: &[u32]) -> Vec<T> {
-    let mut out = Vec::new();
-    memory::reserve_exact_huge(&mut out, data.len());
-    for &old in old_of_new {
-        out.extend_from_slice(&data[old as usize * dim..(old as usize + 1) * dim]);
-    }
-    out
 }

@@ -2,17 +2,16 @@
 //! validated (neighbour ids, degrees, levels, offsets) so a hostile file cannot make a search
 //! read out of bounds or loop on garbage.
 
-use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
 use super::{HnswIndex, HnswParams, VamanaParams, MAX_LEVEL, NONE};
 use crate::format::{
-    cast_f32, cast_u16, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind,
+    cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind,
 };
 use crate::format::{invalid as bad, range_in as range_of, ParamsReader};
-use crate::graph::{Graph, ScratchPool, SqData};
-use crate::quant::sq::ScalarQuantizer;
+use crate::graph::{Graph, ScratchPool};
+use crate::vectors::{Allowed, VectorsAt};
 use crate::rng::Rng;
 use crate::{Kernels, Result};
 
@@ -144,12 +143,8 @@ pub type HnswView<B> = HnswIndex<Mapped<B>>;
 pub struct Mapped<B> {
     bytes: B,
     info: FileInfo,
-    /// The `f32` vectors; absent in a codes-only quantized file and in a binary16 one.
-    vectors: Option<Range<usize>>,
-    /// The binary16 vectors of a file that stores them instead of `f32`.
-    f16: Option<Range<usize>>,
-    /// Scalar quantizer, codes and default re-rank factor of a quantized file.
-    sq: Option<(ScalarQuantizer, Range<usize>, usize)>,
+    /// The rows (`f32` or binary16; none in a codes-only file) and SQ8 codes.
+    vectors: VectorsAt,
     levels: Range<usize>,
     offsets: Range<usize>,
     links0: Range<usize>,
@@ -167,13 +162,7 @@ impl<B: AsRef<[u8]>> super::store::Sealed for Mapped<B> {
         let count = self.info.count as usize;
         // Validated at open: in bounds, aligned, whole elements.
         super::store::Rows {
-            vectors: self.vectors.as_ref().map_or(&[], |r| bytemuck::cast_slice(&raw[r.clone()])),
-            half: self.f16.as_ref().map(|r| bytemuck::cast_slice(&raw[r.clone()])),
-            sq: self.sq.as_ref().map(|(quantizer, codes, rerank)| SqData {
-                quantizer,
-                codes: &raw[codes.clone()],
-                rerank: *rerank,
-            }),
+            vectors: self.vectors.view(raw),
             levels: &raw[self.levels.clone()][..self.levels.len().min(count)],
             upper_offsets: bytemuck::cast_slice(&raw[self.offsets.clone()]),
             deleted: self.deleted(),
@@ -229,62 +218,8 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         let size = |n: usize, each: usize| -> Result<u64, FormatError> {
             n.checked_mul(each).map(|b| b as u64).ok_or(FormatError::TooLarge { what: "section size" })
         };
-        let sq = match (info.entry(SectionKind::SQ_RANGES), info.entry(SectionKind::SQ_CODES)) {
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                let ranges_b = info.section_sized(raw, SectionKind::SQ_RANGES, size(dim, 8)?)?;
-                let ranges = cast_f32(SectionKind::SQ_RANGES, ranges_b)?;
-                let quantizer = ScalarQuantizer::from_section(ranges, dim)?;
-                let codes = info.section_sized(raw, SectionKind::SQ_CODES, size(count, dim)?)?;
-                Some((quantizer, range_of(raw, codes), d.sq_rerank as usize))
-            }
-            (Some(_), None) => return Err(FormatError::MissingSection { kind: SectionKind::SQ_CODES }.into()),
-            (None, Some(_)) => {
-                return Err(FormatError::MissingSection { kind: SectionKind::SQ_RANGES }.into())
-            }
-        };
-        // A codes-only file (re-rank factor 0) has no f32 vectors; every other file has them.
-        let codes_only = sq.is_some() && d.sq_rerank == 0;
-        if sq.is_none() && d.sq_rerank != 0 {
-            return Err(bad(SectionKind::PARAMS, "re-rank factor set without quantized codes").into());
-        }
-        let (full, half) = (info.entry(SectionKind::VECTORS), info.entry(SectionKind::VECTORS_F16));
-        let (vectors, f16) = match (codes_only, full, half) {
-            (true, None, None) => (None, None),
-            (true, Some(_), _) => {
-                return Err(
-                    bad(SectionKind::VECTORS, "present in a codes-only file (re-rank factor 0)").into()
-                )
-            }
-            (true, None, Some(_)) => {
-                return Err(
-                    bad(SectionKind::VECTORS_F16, "present in a codes-only file (re-rank factor 0)").into()
-                )
-            }
-            (false, Some(_), Some(_)) => {
-                return Err(bad(SectionKind::VECTORS_F16, "beside f32 vectors (a file keeps one kind)").into())
-            }
-            (false, None, Some(_)) => {
-                let kh = SectionKind::VECTORS_F16;
-                let vec_bytes = info.section_sized(raw, kh, size(count, dim * 2)?)?;
-                let rows = cast_u16(kh, vec_bytes)?;
-                // Exponent 31 is infinity or NaN.
-                if opts.verify_checksums && rows.iter().any(|h| h & 0x7c00 == 0x7c00) {
-                    return Err(bad(kh, "holds NaN, infinity or a value beyond ±2^50").into());
-                }
-                (None, Some(range_of(raw, vec_bytes)))
-            }
-            (false, _, None) => {
-                let vec_bytes = info.section_sized(raw, SectionKind::VECTORS, size(count, dim * 4)?)?;
-                let vectors = cast_f32(SectionKind::VECTORS, vec_bytes)?;
-                if opts.verify_checksums && vectors.iter().any(|&x| !crate::in_range(x)) {
-                    return Err(
-                        bad(SectionKind::VECTORS, "holds NaN, infinity or a value beyond ±2^50").into()
-                    );
-                }
-                (Some(range_of(raw, vec_bytes)), None)
-            }
-        };
+        let allowed = Allowed { sq_rerank: Some(d.sq_rerank as usize), no_rows: false };
+        let vectors = VectorsAt::find(&info, raw, count, dim, opts, allowed)?;
         // A flat graph's file has no levels, offsets or upper lists: they read as empty.
         let (levels, offsets_b, upper_b): (&[u8], &[u8], &[u8]) = if vamana.is_some() {
             (&raw[..0], &raw[..0], &raw[..0])
@@ -334,8 +269,6 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         let ids = crate::format::ids_section(&info, raw, live)?;
         let store = Mapped {
             vectors,
-            f16,
-            sq,
             levels: range_of(raw, levels),
             offsets: range_of(raw, offsets_b),
             links0: range_of(raw, links0_b),
@@ -403,14 +336,7 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             vamana: self.vamana,
             scratch: ScratchPool::default(),
             store: super::Owned {
-                // A binary16 file keeps its rows (the index then has no f32 ones), a codes-only
-                // one gives its decoded codes: later inserts link against those.
-                vectors: match (&g.half, &g.sq, g.vectors.is_empty()) {
-                    (Some(_), _, _) => Vec::new(),
-                    (None, Some(sq), true) => sq.quantizer.decode(sq.codes),
-                    _ => g.vectors.to_vec(),
-                },
-                f16: g.half.map(|h| h.rows.to_vec()),
+                vectors: self.vectors().to_store(),
                 // A flat graph's nodes are all on level 0, with no upper blocks.
                 levels: if flat { alloc::vec![0; count] } else { g.levels[..count].to_vec() },
                 upper_offsets: if flat { alloc::vec![0; count] } else { g.upper_offsets.to_vec() },
@@ -425,11 +351,6 @@ impl<B: AsRef<[u8]>> HnswView<B> {
                 free: (0..count as u32)
                     .filter(|&i| self.is_deleted(i) && (!flat || g.list(i, 0).1 == 0))
                     .collect(),
-                sq: g.sq.map(|sq| super::SqStore {
-                    quantizer: sq.quantizer.clone(),
-                    codes: sq.codes.to_vec(),
-                    rerank: sq.rerank,
-                }),
             },
         }
     }
