@@ -3,19 +3,23 @@
 //! One index type over two stores: [`FlatIndex`] (the default store, [`OwnedRows`]) owns its
 //! vectors and grows; [`FlatView`] (`FlatIndex<MappedRows<B>>`) searches a file's bytes in
 //! place (a memory map natively, a buffer in the browser) and cannot be mutated. Reading and
-//! the scan are written once for both.
+//! the scan are written once for both. Rows are `f32` or, after [`FlatIndex::store_f16`],
+//! binary16 (half the bytes and half the memory traffic of a scan; distances from the `f32`
+//! query to the rounded rows, identical on every ISA).
 
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use crate::format::{cast_f32, write_index, FileInfo, IndexKind, OpenOptions, SectionKind, SectionRef};
+use crate::format::{write_index, FileInfo, IndexKind, OpenOptions, SectionKind, SectionRef};
+use crate::simd::half::HalfKernels;
 use crate::validate::{check_dim, check_query, check_vectors};
+use crate::vectors::{check_half_range, Allowed, RowVec, Rows, VectorsAt};
 use crate::{
     Error, Filter, FormatError, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch,
     ZeroVectorKind,
 };
 
-/// Vectors per tile of a batch scan: 64 KiB of 256-d vectors, so a tile stays in L2 while
+/// Bytes per tile of a batch scan: 64 KiB (64 rows of 256-d `f32`), so a tile stays in L2 while
 /// every query of the batch passes over it.
 const TILE_BYTES: usize = 64 * 1024;
 
@@ -32,7 +36,7 @@ pub struct FlatIndex<S: RowStore = OwnedRows> {
 /// The vectors of a [`FlatIndex`] that owns them.
 #[derive(Clone, Debug, Default)]
 pub struct OwnedRows {
-    data: Vec<f32>,
+    rows: RowVec,
 }
 
 /// The vectors of a flat index file read in place, and where its sections lie.
@@ -40,7 +44,7 @@ pub struct OwnedRows {
 pub struct MappedRows<B> {
     bytes: B,
     info: FileInfo,
-    range: Range<usize>,
+    vectors: VectorsAt,
     ids: Option<Range<usize>>,
 }
 
@@ -51,18 +55,19 @@ impl<B: AsRef<[u8]>> RowStore for MappedRows<B> {}
 
 mod rows {
     /// The row-major vectors of a store (sealed: only the two stores lend them).
+    use crate::vectors::Rows;
+
     pub trait Sealed {
-        fn rows(&self) -> &[f32];
+        fn rows(&self) -> Rows<'_>;
     }
     impl Sealed for super::OwnedRows {
-        fn rows(&self) -> &[f32] {
-            &self.data
+        fn rows(&self) -> Rows<'_> {
+            self.rows.rows()
         }
     }
     impl<B: AsRef<[u8]>> Sealed for super::MappedRows<B> {
-        fn rows(&self) -> &[f32] {
-            // Validated at open: in bounds, aligned, a whole number of floats.
-            bytemuck::cast_slice(&self.bytes.as_ref()[self.range.clone()])
+        fn rows(&self) -> Rows<'_> {
+            self.vectors.view(self.bytes.as_ref()).rows
         }
     }
 }
@@ -89,14 +94,41 @@ impl<S: RowStore> FlatIndex<S> {
         self.kernels
     }
 
-    /// All stored vectors, row-major (normalised, for cosine), borrowed.
-    pub fn vectors(&self) -> &[f32] {
+    /// All stored rows, row-major (normalised, for cosine), borrowed in their form.
+    pub fn rows(&self) -> Rows<'_> {
         self.store.rows()
     }
 
-    /// The stored vector `id` (normalised, for cosine).
+    /// The stored `f32` vector `id` (normalised, for cosine), read in place; an index of
+    /// binary16 rows has none to lend (use [`FlatIndex::get_decoded`]).
     pub fn get(&self, id: u32) -> Result<&[f32]> {
-        vector_at(self.vectors(), self.dim, id)
+        match self.rows() {
+            Rows::F32(data) => vector_at(data, self.dim, id),
+            _ => Err(Error::InvalidParameter {
+                name: "id",
+                reason: "this index stores binary16 vectors; read them with get_decoded",
+            }),
+        }
+    }
+
+    /// A copy of the vector `id`, decoded from binary16 when the index stores that.
+    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(self.dim);
+        if self.rows().decode_into(
+            &HalfKernels::new(self.metric, self.kernels),
+            self.dim,
+            id as usize,
+            &mut out,
+        ) {
+            Ok(out)
+        } else {
+            Err(Error::UnknownId { id: id as u64, count: self.len() as u64 })
+        }
+    }
+
+    /// Whether the rows are binary16 ([`FlatIndex::store_f16`]).
+    pub fn stores_f16(&self) -> bool {
+        self.rows().f16().is_some()
     }
 
     /// Searches many queries (row-major) at once; with the `parallel` feature on all cores.
@@ -106,7 +138,7 @@ impl<S: RowStore> FlatIndex<S> {
         k: usize,
         filter: Option<&dyn Filter>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        search_batch(self.kernels, self.metric, self.dim, self.vectors(), queries, k, filter)
+        search_batch(self.kernels, self.metric, self.dim, self.rows(), queries, k, filter)
     }
 }
 
@@ -118,7 +150,7 @@ impl<S: RowStore> VectorSearch for FlatIndex<S> {
         self.metric
     }
     fn len(&self) -> usize {
-        self.vectors().len() / self.dim
+        self.rows().len() / self.dim
     }
     fn search_into(
         &self,
@@ -128,7 +160,7 @@ impl<S: RowStore> VectorSearch for FlatIndex<S> {
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        search_one(self.kernels, self.metric, self.dim, self.vectors(), query, k, filter, out)
+        search_one(self.kernels, self.metric, self.dim, self.rows(), query, k, filter, out)
     }
 }
 
@@ -151,16 +183,24 @@ impl FlatIndex {
             .checked_add(n)
             .filter(|&e| e <= u32::MAX as usize)
             .ok_or(Error::CapacityExceeded { count: start as u64, adding: n as u64, max: u32::MAX as u64 })?;
-        self.store.data.reserve(vectors.len());
-        self.store.data.extend_from_slice(vectors);
-        if self.metric.normalizes() {
-            for (i, v) in self.store.data[start * self.dim..].chunks_exact_mut(self.dim).enumerate() {
+        // Prepared in a copy only when something must change (normalising, a range check
+        // before rounding), so a failing batch leaves the index as it was.
+        let mut normalized = Vec::new();
+        let rows = if self.metric.normalizes() {
+            normalized.extend_from_slice(vectors);
+            for (i, v) in normalized.chunks_exact_mut(self.dim).enumerate() {
                 if !self.kernels.normalize(v) {
-                    self.store.data.truncate(start * self.dim);
                     return Err(Error::ZeroVector { what: ZeroVectorKind::Vector(i) });
                 }
             }
+            &normalized[..]
+        } else {
+            vectors
+        };
+        if self.stores_f16() {
+            check_half_range(rows, self.dim)?;
         }
+        self.store.rows.extend(rows);
         Ok(start as u32..end as u32)
     }
 
@@ -173,12 +213,21 @@ impl FlatIndex {
             what: "the vectors",
             bytes: additional as u64 * self.dim as u64 * 4,
         })?;
-        crate::scratch::try_reserve_more(&mut self.store.data, floats, "the vectors")
+        self.store.rows.try_reserve_more(floats)
+    }
+
+    /// Stores the vectors in binary16 from now on: each value rounded to the nearest binary16
+    /// (at most 2^-11 relative), scans read half the bytes, and the file keeps only the
+    /// binary16 rows (`vectors-f16`). Results are then exact for the rounded vectors, not the
+    /// originals. Later additions are rounded the same way. Fails, changing nothing, if a
+    /// stored value lies beyond ±65504.
+    pub fn store_f16(&mut self) -> Result<()> {
+        self.store.rows.make_f16(self.dim)
     }
 
     /// The index as file-format bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.store.data.len() * 4 + 256);
+        let mut out = Vec::with_capacity(self.rows().bytes() + 256);
         let _ = self.write(&mut |b: &[u8]| -> Result<(), core::convert::Infallible> {
             out.extend_from_slice(b);
             Ok(())
@@ -188,7 +237,7 @@ impl FlatIndex {
 
     /// Streams the index in the file format to `sink`; returns the bytes written.
     pub fn write<E>(&self, sink: &mut dyn FnMut(&[u8]) -> Result<(), E>) -> Result<u64, E> {
-        write_flat(self.metric, self.dim, &self.store.data, None, sink)
+        write_flat(self.metric, self.dim, self.rows(), None, sink)
     }
 
     /// Like [`write`](Self::write), storing caller ids (an `ids` section unless `ids` is the
@@ -199,7 +248,7 @@ impl FlatIndex {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, E> {
         debug_assert!(ids.section().is_none_or(|s| s.len() == self.len()));
-        write_flat(self.metric, self.dim, &self.store.data, ids.section(), sink)
+        write_flat(self.metric, self.dim, self.rows(), ids.section(), sink)
     }
 
     /// Removes vector `id` by moving the last vector into its slot (so slots stay dense).
@@ -210,11 +259,7 @@ impl FlatIndex {
             return Err(Error::UnknownId { id: id as u64, count: n as u64 });
         }
         let last = n - 1;
-        if id as usize != last {
-            let (head, tail) = self.store.data.split_at_mut(last * self.dim);
-            head[id as usize * self.dim..(id as usize + 1) * self.dim].copy_from_slice(tail);
-        }
-        self.store.data.truncate(last * self.dim);
+        self.store.rows.swap_remove(self.dim, id as usize);
         Ok((id as usize != last).then_some(last as u32))
     }
 
@@ -234,13 +279,12 @@ impl FlatIndex {
 pub(crate) fn write_flat<E>(
     metric: Metric,
     dim: usize,
-    data: &[f32],
+    rows: Rows<'_>,
     ids: Option<&[u32]>,
     sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<u64, E> {
-    let count = (data.len() / dim) as u64;
-    let mut sections =
-        alloc::vec![SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(data) }];
+    let count = (rows.len() / dim) as u64;
+    let mut sections: Vec<SectionRef<'_>> = rows.section().into_iter().collect();
     if let Some(ids) = ids {
         sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
     }
@@ -261,26 +305,15 @@ impl<B: AsRef<[u8]>> FlatView<B> {
         let info = FileInfo::parse(bytes.as_ref(), opts)?;
         info.expect_kind(IndexKind::Flat)?;
         let dim = info.dim as usize;
-        let expected =
-            info.count.checked_mul(dim as u64 * 4).ok_or(FormatError::TooLarge { what: "vector section" })?;
         if info.count > u32::MAX as u64 {
             return Err(FormatError::TooLarge { what: "vector count" }.into());
         }
-        let section = info.section_sized(bytes.as_ref(), SectionKind::VECTORS, expected)?;
-        let vectors = cast_f32(SectionKind::VECTORS, section)?;
-        if opts.verify_checksums && vectors.iter().any(|&x| !crate::in_range(x)) {
-            return Err(FormatError::InvalidSection {
-                kind: SectionKind::VECTORS,
-                reason: "holds NaN, infinity or a value beyond ±2^50",
-            }
-            .into());
-        }
-        // In bounds: `section_sized` returned this slice from these offsets.
-        let start = section.as_ptr() as usize - bytes.as_ref().as_ptr() as usize;
-        let range = start..start + section.len();
+        let count = info.count as usize;
+        let allowed = Allowed { sq_rerank: None, no_rows: false };
+        let vectors = VectorsAt::find(&info, bytes.as_ref(), count, dim, opts, allowed)?;
         let metric = info.metric;
         let ids = crate::format::ids_section(&info, bytes.as_ref(), |_| true)?;
-        Ok(Self { dim, metric, kernels: Kernels::best(), store: MappedRows { bytes, info, range, ids } })
+        Ok(Self { dim, metric, kernels: Kernels::best(), store: MappedRows { bytes, info, vectors, ids } })
     }
 
     /// The validated header and section table.
@@ -305,7 +338,7 @@ impl<B: AsRef<[u8]>> FlatView<B> {
             dim: self.dim,
             metric: self.metric,
             kernels: self.kernels,
-            store: OwnedRows { data: self.vectors().to_vec() },
+            store: OwnedRows { rows: self.rows().to_store() },
         }
     }
 }
@@ -345,34 +378,57 @@ fn search_one(
     kernels: Kernels,
     metric: Metric,
     dim: usize,
-    data: &[f32],
+    rows: Rows<'_>,
     query: &[f32],
     k: usize,
     filter: Option<&dyn Filter>,
     out: &mut Vec<Neighbor>,
 ) -> Result<()> {
     let mut buf = Vec::new();
-    let q = prepare_query(kernels, metric, dim, data.len() / dim, query, k, &mut buf)?;
+    let q = prepare_query(kernels, metric, dim, rows.len() / dim, query, k, &mut buf)?;
     let mut top = TopK::new(k, out);
-    // One monomorphised loop per metric keeps the metric match out of the hot loop.
-    match metric {
-        Metric::L2 => scan(data, dim, 0, filter, &mut top, |v| kernels.l2sq(q, v)),
-        Metric::Cosine => scan(data, dim, 0, filter, &mut top, |v| 1.0 - kernels.dot(q, v)),
-        Metric::InnerProduct => scan(data, dim, 0, filter, &mut top, |v| -kernels.dot(q, v)),
-        Metric::L1 => scan(data, dim, 0, filter, &mut top, |v| kernels.l1(q, v)),
-    }
+    scan_rows(kernels, metric, dim, rows, 0, q, filter, &mut top);
     top.finish();
     Ok(())
 }
 
+/// Scans `rows` (the slots from `first_id` on) for query `q`, in their form. One
+/// monomorphised loop per metric keeps the metric match out of the hot `f32` loop.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn scan(
-    data: &[f32],
+fn scan_rows(
+    kernels: Kernels,
+    metric: Metric,
+    dim: usize,
+    rows: Rows<'_>,
+    first_id: u32,
+    q: &[f32],
+    filter: Option<&dyn Filter>,
+    top: &mut TopK<'_>,
+) {
+    match rows {
+        Rows::F32(data) => match metric {
+            Metric::L2 => scan(data, dim, first_id, filter, top, |v| kernels.l2sq(q, v)),
+            Metric::Cosine => scan(data, dim, first_id, filter, top, |v| 1.0 - kernels.dot(q, v)),
+            Metric::InnerProduct => scan(data, dim, first_id, filter, top, |v| -kernels.dot(q, v)),
+            Metric::L1 => scan(data, dim, first_id, filter, top, |v| kernels.l1(q, v)),
+        },
+        Rows::F16(data) => {
+            let half = HalfKernels::new(metric, kernels);
+            scan(data, dim, first_id, filter, top, |v| half.distance(q, v))
+        }
+        Rows::Absent => {}
+    }
+}
+
+#[inline(always)]
+fn scan<T>(
+    data: &[T],
     dim: usize,
     first_id: u32,
     filter: Option<&dyn Filter>,
     top: &mut TopK<'_>,
-    dist: impl Fn(&[f32]) -> f32,
+    dist: impl Fn(&[T]) -> f32,
 ) {
     for (i, v) in data.chunks_exact(dim).enumerate() {
         let id = first_id + i as u32;
@@ -396,7 +452,7 @@ fn search_batch(
     kernels: Kernels,
     metric: Metric,
     dim: usize,
-    data: &[f32],
+    rows: Rows<'_>,
     queries: &[f32],
     k: usize,
     filter: Option<&dyn Filter>,
@@ -404,7 +460,7 @@ fn search_batch(
     if !queries.len().is_multiple_of(dim) {
         return Err(Error::RaggedVectors { len: queries.len(), dim });
     }
-    let n = data.len() / dim;
+    let n = rows.len() / dim;
     // Validate (and normalise) every query before doing any work.
     let mut prepared = Vec::with_capacity(queries.len());
     let mut buf = Vec::new();
@@ -418,17 +474,12 @@ fn search_batch(
     // Each worker takes a block of queries and passes over the data once, tile by tile, so a
     // tile is read from memory once per block instead of once per query.
     let block = |qs: &[f32], outs: &mut [Vec<Neighbor>]| {
-        let tile = (TILE_BYTES / (dim * 4)).max(1);
-        for (t, chunk) in data.chunks(tile * dim).enumerate() {
-            let first = (t * tile) as u32;
+        let tile = (TILE_BYTES / (rows.bytes() / n.max(1)).max(1)).max(1);
+        for start in (0..n).step_by(tile) {
+            let part = rows.slots(dim, start..(start + tile).min(n));
             for (q, out) in qs.chunks_exact(dim).zip(outs.iter_mut()) {
                 let mut top = TopK::resume(k, out);
-                match metric {
-                    Metric::L2 => scan(chunk, dim, first, filter, &mut top, |v| kernels.l2sq(q, v)),
-                    Metric::Cosine => scan(chunk, dim, first, filter, &mut top, |v| 1.0 - kernels.dot(q, v)),
-                    Metric::InnerProduct => scan(chunk, dim, first, filter, &mut top, |v| -kernels.dot(q, v)),
-                    Metric::L1 => scan(chunk, dim, first, filter, &mut top, |v| kernels.l1(q, v)),
-                }
+                scan_rows(kernels, metric, dim, part, start as u32, q, filter, &mut top);
             }
         }
         for out in outs.iter_mut() {

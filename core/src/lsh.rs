@@ -48,6 +48,7 @@ use crate::quant::binary::{
 };
 use crate::rng::Rng;
 use crate::validate::{check_dim, check_query};
+use crate::vectors::{check_half_range, Allowed, RowVec, Rows, VectorForm, VectorsAt};
 use crate::{
     check_vectors, Error, Filter, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch,
     ZeroVectorKind,
@@ -291,7 +292,7 @@ struct Parts<'a> {
     words: usize,
     count: usize,
     codes: &'a [u64],
-    vectors: Option<&'a [f32]>,
+    vectors: Rows<'a>,
     tables: Option<Tables<'a>>,
 }
 
@@ -315,16 +316,12 @@ impl Parts<'_> {
             return Err(Error::EmptyIndex);
         }
         let rerank = params.rerank_factor;
-        let vectors = match (rerank, self.vectors) {
-            (0, _) => None,
-            (_, Some(v)) => Some(v),
-            (_, None) => {
-                return Err(Error::InvalidParameter {
-                    name: "rerank_factor",
-                    reason: "this index stores no vectors to rerank with: use rerank_factor 0",
-                })
-            }
-        };
+        if rerank > 0 && self.vectors.form() == VectorForm::Absent {
+            return Err(Error::InvalidParameter {
+                name: "rerank_factor",
+                reason: "this index stores no vectors to rerank with: use rerank_factor 0",
+            });
+        }
         s.query.clear();
         s.query.extend_from_slice(query);
         if self.metric.normalizes() && !self.kernels.normalize(&mut s.query) {
@@ -346,14 +343,11 @@ impl Parts<'_> {
             _ => self.scan(filter, s, &mut top),
         }
         top.finish();
-        match vectors {
-            None => {
+        match crate::graph::Full::new(self.kernels, self.metric, self.dim, self.vectors, &s.query) {
+            Some(exact) if rerank > 0 => crate::graph::rerank(&exact, k, &cands, out),
+            _ => {
                 out.clear();
                 out.extend_from_slice(&cands);
-            }
-            Some(vectors) => {
-                let exact = crate::graph::Exact::new(self.kernels, self.metric, self.dim, vectors, &s.query);
-                crate::graph::rerank(&exact, k, &cands, out);
             }
         }
         s.cands = cands;
@@ -480,7 +474,8 @@ pub struct BinaryIndex<S: BinaryStore = Owned> {
 pub struct Owned {
     quantizer: BinaryQuantizer,
     codes: Vec<u64>,
-    vectors: Vec<f32>,
+    /// The re-rank rows (`f32` or binary16).
+    vectors: RowVec,
     /// The LSH section in its file layout (empty without tables).
     lsh: Vec<u32>,
 }
@@ -493,6 +488,7 @@ impl<B: AsRef<[u8]>> BinaryStore for Mapped<B> {}
 /// What a store lends the one implementation (sealed: only the two stores).
 mod store {
     use crate::quant::binary::Projector;
+    use crate::vectors::Rows;
 
     /// A store's encoder, codes, vectors and LSH words.
     pub struct Data<'a> {
@@ -500,7 +496,7 @@ mod store {
         pub(crate) words: usize,
         pub(crate) count: usize,
         pub(crate) codes: &'a [u64],
-        pub(crate) vectors: Option<&'a [f32]>,
+        pub(crate) vectors: Rows<'a>,
         pub(crate) lsh: &'a [u32],
     }
 
@@ -516,7 +512,7 @@ mod store {
                 words,
                 count: self.codes.len() / words,
                 codes: &self.codes,
-                vectors: Some(&self.vectors),
+                vectors: self.vectors.rows(),
                 lsh: &self.lsh,
             }
         }
@@ -544,7 +540,7 @@ mod store {
                 words: super::words_for(params.bits),
                 count: self.count,
                 codes: bytemuck::cast_slice(&raw[self.codes.clone()]),
-                vectors: self.vectors.as_ref().map(floats),
+                vectors: self.vectors.view(raw).rows,
                 lsh: if self.lsh.is_empty() { &[] } else { bytemuck::cast_slice(&raw[self.lsh.clone()]) },
             }
         }
@@ -588,16 +584,40 @@ impl<S: BinaryStore> BinaryIndex<S> {
 
     /// Whether the index keeps its vectors (needed for `rerank_factor > 0`).
     pub fn has_vectors(&self) -> bool {
-        self.store.data(&self.params, self.dim).vectors.is_some()
+        self.vector_form() != VectorForm::Absent
     }
 
-    /// The stored vector `id` (normalised, for cosine), when the index keeps vectors.
+    /// How the kept vectors are stored (`Absent` when the index keeps none).
+    pub fn vector_form(&self) -> VectorForm {
+        self.store.data(&self.params, self.dim).vectors.form()
+    }
+
+    /// The stored vector `id` (normalised, for cosine), when the index keeps `f32` vectors.
     pub fn get(&self, id: u32) -> Result<&[f32]> {
         let d = self.store.data(&self.params, self.dim);
         let s = id as usize * self.dim;
+        if let Rows::F16(_) = d.vectors {
+            return Err(Error::InvalidParameter {
+                name: "id",
+                reason: "this index stores binary16 vectors; read them with get_decoded",
+            });
+        }
         d.vectors
+            .f32()
             .and_then(|v| v.get(s..s + self.dim))
             .ok_or(Error::UnknownId { id: id as u64, count: d.count as u64 })
+    }
+
+    /// A copy of the vector `id` (decoded from binary16 when stored so), when vectors are kept.
+    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
+        let d = self.store.data(&self.params, self.dim);
+        let mut out = Vec::with_capacity(self.dim);
+        let half = crate::simd::half::HalfKernels::new(self.metric, self.kernels);
+        if (id as usize) < d.count && d.vectors.decode_into(&half, self.dim, id as usize, &mut out) {
+            Ok(out)
+        } else {
+            Err(Error::UnknownId { id: id as u64, count: d.count as u64 })
+        }
     }
 
     /// The code of `id`.
@@ -678,7 +698,7 @@ impl BinaryIndex {
             hamming: Hamming::best(),
             params,
             scratch: ScratchPool::default(),
-            store: Owned { quantizer, codes: Vec::new(), vectors: Vec::new(), lsh },
+            store: Owned { quantizer, codes: Vec::new(), vectors: RowVec::default(), lsh },
         })
     }
 
@@ -713,6 +733,13 @@ impl BinaryIndex {
         self.store.quantizer.train(&self.kernels, &buf)
     }
 
+    /// Keeps the re-rank vectors in binary16 from now on (half their bytes; re-ranked
+    /// distances are then exact for the rounded vectors; codes are still encoded from the
+    /// `f32` input). Fails, changing nothing, if a kept value lies beyond ±65504.
+    pub fn store_f16(&mut self) -> Result<()> {
+        self.store.vectors.make_f16(self.dim)
+    }
+
     /// Appends row-major `vectors`; returns their ids. The whole batch is checked first, so
     /// on error nothing is added. With tables, every add rebuilds them (a counting sort,
     /// `O(count + 2^key_bits)` per table): add in large batches.
@@ -733,17 +760,23 @@ impl BinaryIndex {
             adding: n as u64,
             max: u32::MAX as u64 - 1,
         })?;
-        let at = self.store.vectors.len();
-        self.store.vectors.extend_from_slice(vectors);
-        if self.metric.normalizes() {
-            for (i, v) in self.store.vectors[at..].chunks_exact_mut(self.dim).enumerate() {
+        let mut normalized = Vec::new();
+        let rows = if self.metric.normalizes() {
+            normalized.extend_from_slice(vectors);
+            for (i, v) in normalized.chunks_exact_mut(self.dim).enumerate() {
                 if !self.kernels.normalize(v) {
-                    self.store.vectors.truncate(at);
                     return Err(Error::ZeroVector { what: ZeroVectorKind::Vector(i) });
                 }
             }
+            &normalized[..]
+        } else {
+            vectors
+        };
+        if self.store.vectors.rows().form() == VectorForm::F16 {
+            check_half_range(rows, self.dim)?;
         }
-        self.store.quantizer.encode_into(&self.kernels, &self.store.vectors[at..], &mut self.store.codes);
+        self.store.vectors.extend(rows);
+        self.store.quantizer.encode_into(&self.kernels, rows, &mut self.store.codes);
         if self.params.tables > 0 && n > 0 {
             let t = &self.params;
             let positions = self.store.lsh.get(..t.tables * t.key_bits).unwrap_or(&[]).to_vec();
@@ -824,10 +857,7 @@ impl BinaryIndex {
             });
         }
         if with_vectors {
-            sections.push(SectionRef {
-                kind: SectionKind::VECTORS,
-                bytes: bytemuck::cast_slice(&self.store.vectors),
-            });
+            sections.extend(self.store.vectors.rows().section());
         }
         if let Some(ids) = ids.and_then(IdMap::section) {
             debug_assert_eq!(ids.len(), self.len());
@@ -895,7 +925,7 @@ pub struct Mapped<B> {
     mean: Range<usize>,
     planes: Range<usize>,
     codes: Range<usize>,
-    vectors: Option<Range<usize>>,
+    vectors: VectorsAt,
     lsh: Range<usize>,
     ids: Option<Range<usize>>,
 }
@@ -956,18 +986,8 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
             (0..0, 0..0)
         };
 
-        let vectors = match info.entry(SectionKind::VECTORS) {
-            None => None,
-            Some(_) => {
-                let kv = SectionKind::VECTORS;
-                let vb = info.section_sized(raw, kv, size(count, dim * 4)?)?;
-                let v = cast_f32(kv, vb)?;
-                if opts.verify_checksums && v.iter().any(|&x| !crate::in_range(x)) {
-                    return Err(bad(kv, "holds NaN, infinity or a value beyond ±2^50").into());
-                }
-                Some(range_of(raw, vb))
-            }
-        };
+        let vectors =
+            VectorsAt::find(&info, raw, count, dim, opts, Allowed { sq_rerank: None, no_rows: true })?;
 
         let kl = SectionKind::LSH_TABLES;
         let lsh = if params.tables > 0 {
@@ -1029,12 +1049,12 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
     pub fn to_index(&self) -> Result<BinaryIndex> {
         use store::Sealed as _;
         let d = self.store.data(&self.params, self.dim);
-        let Some(vectors) = d.vectors else {
+        if d.vectors.form() == VectorForm::Absent {
             return Err(Error::InvalidParameter {
                 name: "vectors",
                 reason: "the file stores no vectors, which an owned index needs",
             });
-        };
+        }
         let quantizer = BinaryQuantizer::from_parts(
             self.params.encoder,
             self.dim,
@@ -1069,7 +1089,7 @@ impl<B: AsRef<[u8]>> BinaryView<B> {
             hamming: self.hamming,
             params: self.params,
             scratch: ScratchPool::default(),
-            store: Owned { quantizer, codes: d.codes.to_vec(), vectors: vectors.to_vec(), lsh },
+            store: Owned { quantizer, codes: d.codes.to_vec(), vectors: d.vectors.to_store(), lsh },
         })
     }
 }

@@ -87,6 +87,16 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// The rows of slots `range` (each `dim` values wide).
+    pub fn slots(&self, dim: usize, range: Range<usize>) -> Rows<'a> {
+        let values = range.start * dim..range.end * dim;
+        match *self {
+            Self::F32(r) => Self::F32(&r[values]),
+            Self::F16(r) => Self::F16(&r[values]),
+            Self::Absent => Self::Absent,
+        }
+    }
+
     /// Row `slot` of `dim` values appended to `out` as `f32` (exact: binary16 widens without
     /// rounding); `false`, appending nothing, without rows or for a slot beyond them.
     pub fn decode_into(&self, half: &HalfKernels, dim: usize, slot: usize, out: &mut Vec<f32>) -> bool {
@@ -102,24 +112,26 @@ impl<'a> Rows<'a> {
     pub(crate) fn section(&self) -> Option<SectionRef<'a>> {
         match *self {
             Self::F32(r) => Some(SectionRef { kind: SectionKind::VECTORS, bytes: bytemuck::cast_slice(r) }),
-            Self::F16(r) => Some(SectionRef { kind: SectionKind::VECTORS_F16, bytes: bytemuck::cast_slice(r) }),
+            Self::F16(r) => {
+                Some(SectionRef { kind: SectionKind::VECTORS_F16, bytes: bytemuck::cast_slice(r) })
+            }
             Self::Absent => None,
         }
     }
 
     /// An owned copy.
-    pub(crate) fn to_store(self) -> RowStore {
+    pub(crate) fn to_store(self) -> RowVec {
         match self {
-            Self::F32(r) => RowStore::F32(r.to_vec()),
-            Self::F16(r) => RowStore::F16(r.to_vec()),
-            Self::Absent => RowStore::Absent,
+            Self::F32(r) => RowVec::F32(r.to_vec()),
+            Self::F16(r) => RowVec::F16(r.to_vec()),
+            Self::Absent => RowVec::Absent,
         }
     }
 }
 
 /// Owned, growable rows.
 #[derive(Clone, Debug)]
-pub enum RowStore {
+pub enum RowVec {
     /// Row-major `f32`.
     F32(Vec<f32>),
     /// Row-major binary16.
@@ -128,13 +140,13 @@ pub enum RowStore {
     Absent,
 }
 
-impl Default for RowStore {
+impl Default for RowVec {
     fn default() -> Self {
         Self::F32(Vec::new())
     }
 }
 
-impl RowStore {
+impl RowVec {
     /// The rows, borrowed.
     pub fn rows(&self) -> Rows<'_> {
         match self {
@@ -169,15 +181,6 @@ impl RowStore {
                     *h = half::to_f16(x);
                 }
             }
-            Self::Absent => {}
-        }
-    }
-
-    /// Keeps the first `values` values.
-    pub(crate) fn truncate(&mut self, values: usize) {
-        match self {
-            Self::F32(r) => r.truncate(values),
-            Self::F16(r) => r.truncate(values),
             Self::Absent => {}
         }
     }
@@ -218,7 +221,7 @@ impl RowStore {
         }
     }
 
-    /// Reserves exactly `values` more values (after [`RowStore::try_reserve_more`] succeeded).
+    /// Reserves exactly `values` more values (after [`RowVec::try_reserve_more`] succeeded).
     pub(crate) fn reserve_exact(&mut self, values: usize) {
         match self {
             Self::F32(r) => memory::reserve_exact_huge(r, values),
@@ -311,9 +314,9 @@ impl<'a> Vectors<'a> {
 impl Vectors<'_> {
     /// An owned copy. A codes-only file's rows are its decoded codes: an owned index always
     /// keeps rows, which later inserts link against.
-    pub(crate) fn to_store(&self) -> VectorStore {
+    pub(crate) fn to_store(self) -> VectorStore {
         let rows = match (self.rows, self.sq) {
-            (Rows::Absent, Some(sq)) => RowStore::F32(sq.quantizer.decode(sq.codes)),
+            (Rows::Absent, Some(sq)) => RowVec::F32(sq.quantizer.decode(sq.codes)),
             (rows, _) => rows.to_store(),
         };
         let sq = self.sq.map(|sq| SqStore {
@@ -328,7 +331,7 @@ impl Vectors<'_> {
 /// Owned rows and optional SQ8 codes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct VectorStore {
-    pub rows: RowStore,
+    pub rows: RowVec,
     pub sq: Option<SqStore>,
 }
 
@@ -337,7 +340,11 @@ impl VectorStore {
     pub fn view(&self) -> Vectors<'_> {
         Vectors {
             rows: self.rows.rows(),
-            sq: self.sq.as_ref().map(|s| SqData { quantizer: &s.quantizer, codes: &s.codes, rerank: s.rerank }),
+            sq: self.sq.as_ref().map(|s| SqData {
+                quantizer: &s.quantizer,
+                codes: &s.codes,
+                rerank: s.rerank,
+            }),
         }
     }
 
@@ -380,13 +387,13 @@ impl VectorStore {
         rerank: usize,
     ) -> Result<()> {
         let (quantizer, codes) = match &self.rows {
-            RowStore::F32(rows) => {
+            RowVec::F32(rows) => {
                 let live_rows = rows.chunks_exact(dim).enumerate().filter(|&(i, _)| live(i)).map(|(_, r)| r);
                 let quantizer = ScalarQuantizer::train_rows(live_rows)?;
                 let codes = quantizer.encode(rows);
                 (quantizer, codes)
             }
-            RowStore::F16(rows) => {
+            RowVec::F16(rows) => {
                 let decode = |row: &[u16]| {
                     let mut out = Vec::with_capacity(dim);
                     half.decode_into(row, &mut out);
@@ -401,7 +408,7 @@ impl VectorStore {
                 }
                 (quantizer, codes)
             }
-            RowStore::Absent => {
+            RowVec::Absent => {
                 return Err(Error::InvalidParameter { name: "quantize", reason: "the index keeps no rows" })
             }
         };
@@ -453,7 +460,9 @@ impl VectorsAt {
                 let codes = info.section_sized(raw, SectionKind::SQ_CODES, size(dim)?)?;
                 Some((quantizer, range_in(raw, codes), rerank))
             }
-            (Some(_), (Some(_), None)) => return Err(FormatError::MissingSection { kind: SectionKind::SQ_CODES }),
+            (Some(_), (Some(_), None)) => {
+                return Err(FormatError::MissingSection { kind: SectionKind::SQ_CODES })
+            }
             (Some(_), (None, Some(_))) => {
                 return Err(FormatError::MissingSection { kind: SectionKind::SQ_RANGES })
             }
@@ -495,6 +504,11 @@ impl VectorsAt {
             }
         };
         Ok(Self { rows, sq })
+    }
+
+    /// The form of the rows found.
+    pub(crate) fn form(&self) -> VectorForm {
+        self.rows.as_ref().map_or(VectorForm::Absent, |(form, _)| *form)
     }
 
     /// The rows and codes in `raw` (the bytes [`VectorsAt::find`] checked).

@@ -51,7 +51,7 @@ fn matches_naive_loop_for_every_metric_and_kernel_path() {
                     let q = data(&mut rng, 1, dim);
                     for k in [1, 10, 499, 500, 1000] {
                         let got = idx.search(&q, k, &P, None).unwrap();
-                        let want = naive(metric, dim, idx.vectors(), &q, k, |_| true);
+                        let want = naive(metric, dim, idx.rows().f32().expect("f32 rows"), &q, k, |_| true);
                         assert_eq!(got, want, "{metric} dim {dim} k {k} {isa:?}");
                     }
                 }
@@ -103,7 +103,8 @@ fn filters_return_min_of_k_and_matches_at_every_selectivity() {
         let pred = Predicate(|id: u32| id.is_multiple_of(every));
         let matches = bits.count() as usize;
         for k in [1, 10, 100] {
-            let want = naive(Metric::L2, dim, idx.vectors(), &q, k, |id| id % every == 0);
+            let want =
+                naive(Metric::L2, dim, idx.rows().f32().expect("f32 rows"), &q, k, |id| id % every == 0);
             assert_eq!(want.len(), k.min(matches));
             assert_eq!(idx.search(&q, k, &P, Some(&bits)).unwrap(), want, "bitset every {every} k {k}");
             assert_eq!(idx.search(&q, k, &P, Some(&pred)).unwrap(), want, "predicate every {every} k {k}");

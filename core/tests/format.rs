@@ -82,7 +82,7 @@ fn layout_is_as_documented() {
     assert_eq!(v.len, 9 * 5 * 4);
     let stored: Vec<f32> =
         bytes[128..128 + 180].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    assert_eq!(stored, idx.vectors());
+    assert_eq!(stored, idx.rows().f32().expect("f32 rows"));
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn flat_round_trip_is_byte_exact_and_searches_identically() {
     let idx = sample_index();
     let bytes = idx.to_bytes();
     let view = open_flat(&bytes).unwrap();
-    assert_eq!(view.vectors(), idx.vectors());
+    assert_eq!(view.rows().f32().expect("f32 rows"), idx.rows().f32().expect("f32 rows"));
     let again = FlatIndex::from_bytes(&bytes).unwrap();
     assert_eq!(again.to_bytes(), bytes);
     let q = [0.1, -0.2, 0.3, 0.0, 0.5];
@@ -288,7 +288,7 @@ fn flat_specific_checks() {
 #[test]
 fn non_finite_vectors_in_a_file_are_rejected() {
     let idx = sample_index();
-    let mut data = idx.vectors().to_vec();
+    let mut data = idx.rows().f32().expect("f32 rows").to_vec();
     data[7] = f32::NAN;
     let mut out = Vec::new();
     write_index(

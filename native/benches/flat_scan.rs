@@ -35,14 +35,16 @@ fn flat_scan(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("scan_{n}x{dim}"));
     g.throughput(Throughput::Bytes(bytes));
     g.sample_size(20).measurement_time(Duration::from_secs(8));
-    g.bench_function("memory_read_bandwidth", |b| b.iter(|| stream_sum(black_box(index.vectors()))));
+    g.bench_function("memory_read_bandwidth", |b| {
+        b.iter(|| stream_sum(black_box(index.rows().f32().expect("f32 rows"))))
+    });
     let params = SearchParams::new();
     for metric_name in ["l2", "ip"] {
         let idx = if metric_name == "l2" {
             index.clone()
         } else {
             let mut ip = FlatIndex::new(dim, Metric::InnerProduct).expect("valid dimension");
-            ip.add(index.vectors()).expect("finite data");
+            ip.add(index.rows().f32().expect("f32 rows")).expect("finite data");
             ip
         };
         g.bench_function(format!("flat_search_k10_{metric_name}_{}", idx.kernels().isa().name()), |b| {

@@ -19,7 +19,8 @@ pub enum Quantize {
     None,
     /// HNSW walks one byte per dimension (scalar quantization) and re-ranks with `f32` rows.
     Sq8,
-    /// HNSW stores and walks binary16 vectors: half the bytes.
+    /// Binary16 rows, half the bytes: what flat scans and graphs walk, and what IVF-PQ and
+    /// binary indexes re-rank with.
     F16,
     /// HNSW walks SQ8 codes and re-ranks against binary16 rows.
     Sq8F16,
@@ -46,7 +47,7 @@ impl Choice for Quantize {
         match self {
             Self::None => "full f32 vectors",
             Self::Sq8 => "hnsw: walk one byte per dimension, re-rank the best k x rerank exactly",
-            Self::F16 => "hnsw: binary16 vectors, half the bytes, same recall",
+            Self::F16 => "binary16 rows, half the bytes (flat, hnsw, vamana; ivf-pq and binary re-rank rows)",
             Self::Sq8F16 => "hnsw: walk SQ8 codes, re-rank against binary16 rows",
             Self::Pq => "flat: exhaustive PQ scan with --pq-m sub-quantizers",
             Self::Binary => "flat: exhaustive Hamming scan over sign bits",
@@ -176,10 +177,10 @@ impl IndexSpec {
         use IndexKind as K;
         use Quantize as Q;
         let fits = match self.kind {
-            K::Flat => matches!(self.quantize, Q::None | Q::Pq | Q::Binary),
+            K::Flat => matches!(self.quantize, Q::None | Q::F16 | Q::Pq | Q::Binary),
             K::Hnsw | K::Vamana => matches!(self.quantize, Q::None | Q::Sq8 | Q::F16 | Q::Sq8F16),
-            K::IvfPq => matches!(self.quantize, Q::None | Q::Pq),
-            K::Binary => matches!(self.quantize, Q::None | Q::Binary),
+            K::IvfPq => matches!(self.quantize, Q::None | Q::Pq | Q::F16),
+            K::Binary => matches!(self.quantize, Q::None | Q::Binary | Q::F16),
         };
         if !fits {
             return Err(SpecError::Unsupported { kind: self.kind.name(), quantize: self.quantize.name() });
@@ -288,8 +289,11 @@ impl IndexSpec {
             }
             (IndexKind::Flat, Quantize::Pq) => self.build_ivfpq(metric, dim, data, 1),
             (IndexKind::IvfPq, _) => self.build_ivfpq(metric, dim, data, self.nlist),
-            (IndexKind::Flat, _) => {
+            (IndexKind::Flat, q) => {
                 let mut index = FlatIndex::new(dim, metric)?;
+                if q == Quantize::F16 {
+                    index.store_f16()?;
+                }
                 index.add(data)?;
                 Ok(BuiltIndex::new(Index::Flat(index)))
             }
@@ -356,7 +360,11 @@ impl IndexSpec {
             keep_vectors: self.rerank > 0,
             ..IvfPqParams::default()
         };
-        Ok(BuiltIndex::new(Index::IvfPq(IvfPqIndex::build(dim, metric, params, data)?)))
+        let mut index = IvfPqIndex::build(dim, metric, params, data)?;
+        if self.quantize == Quantize::F16 {
+            index.store_f16()?;
+        }
+        Ok(BuiltIndex::new(Index::IvfPq(index)))
     }
 
     fn build_binary(&self, metric: Metric, dim: usize, data: &[f32]) -> Result<BuiltIndex, SpecError> {
@@ -364,6 +372,9 @@ impl IndexSpec {
             if self.bits == 0 { BinaryParams::sign(dim) } else { BinaryParams::hyperplanes(self.bits) };
         let params = if self.tables > 0 { base.with_lsh(self.tables, self.key_bits) } else { base };
         let mut index = BinaryIndex::new(dim, metric, params.with_seed(self.hnsw.seed))?;
+        if self.quantize == Quantize::F16 {
+            index.store_f16()?;
+        }
         index.train(data)?;
         index.add(data)?;
         Ok(BuiltIndex { keep_vectors: self.rerank > 0, ..BuiltIndex::new(Index::Binary(index)) })

@@ -97,7 +97,7 @@ impl IndexKind {
     pub const fn sections(self) -> &'static [SectionKind] {
         use SectionKind as S;
         match self {
-            Self::Flat => &[S::VECTORS, S::IDS],
+            Self::Flat => &[S::VECTORS, S::VECTORS_F16, S::IDS],
             Self::Hnsw => &[
                 S::PARAMS,
                 S::VECTORS,
@@ -114,6 +114,7 @@ impl IndexKind {
             Self::IvfPq => &[
                 S::PARAMS,
                 S::VECTORS,
+                S::VECTORS_F16,
                 S::COARSE_CENTROIDS,
                 S::PQ_CODEBOOKS,
                 S::PQ_CODES,
@@ -121,9 +122,15 @@ impl IndexKind {
                 S::IVF_IDS,
                 S::IDS,
             ],
-            Self::Binary => {
-                &[S::PARAMS, S::VECTORS, S::BINARY_PLANES, S::BINARY_CODES, S::LSH_TABLES, S::IDS]
-            }
+            Self::Binary => &[
+                S::PARAMS,
+                S::VECTORS,
+                S::VECTORS_F16,
+                S::BINARY_PLANES,
+                S::BINARY_CODES,
+                S::LSH_TABLES,
+                S::IDS,
+            ],
             Self::Vamana => &[
                 S::PARAMS,
                 S::VECTORS,

@@ -17,11 +17,11 @@ use crate::quant::sq::SqQuery;
 use crate::scratch::Visited;
 use crate::{Filter, Kernels, Metric, Neighbor};
 
+pub(crate) use crate::vectors::SqData;
 pub(crate) use heap::{Cand, Heap};
 pub(crate) use prune::{robust_prune, robust_prune_rounds};
 pub(crate) use query::search_graph;
-pub(crate) use scorer::{rerank, Exact, Half, HalfData, Quantized, Scorer};
-pub(crate) use crate::vectors::SqData;
+pub(crate) use scorer::{rerank, Exact, Full, Half, HalfData, Quantized, Scorer};
 pub(crate) use store::{beam_walk, Beam, LevelStore};
 pub use store::{NodeStore, WalkStats};
 

@@ -37,19 +37,6 @@ pub(crate) struct Exact<'a> {
     pub(super) q: &'a [f32],
 }
 
-impl<'a> Exact<'a> {
-    /// Scores `q` (prepared: normalised for cosine) against row-major `dim`-wide `vectors`.
-    pub(crate) fn new(
-        kernels: Kernels,
-        metric: Metric,
-        dim: usize,
-        vectors: &'a [f32],
-        q: &'a [f32],
-    ) -> Self {
-        Self { kernels, metric, dim, vectors, q }
-    }
-}
-
 impl Scorer for Exact<'_> {
     #[inline(always)]
     fn dist(&self, id: u32) -> f32 {
@@ -111,7 +98,6 @@ impl Scorer for Quantized<'_> {
     }
 }
 
-
 /// The one exact re-rank every index kind uses: the `k` nearest of `candidates` under `exact`
 /// (full-precision distances), into `out`. Every candidate's row is prefetched before the first
 /// distance: a re-rank is bound by memory misses, and independent misses overlap.
@@ -129,4 +115,50 @@ pub(crate) fn rerank<S: Scorer>(
         top.push(crate::Neighbor::new(n.id, exact.dist(n.id)));
     }
     top.finish();
+}
+
+/// Exact distances to a store's rows in their form — `f32` or binary16 — the scorer of every
+/// re-rank (one branch per distance, which a re-rank of a few hundred candidates never feels).
+pub(crate) enum Full<'a> {
+    F32(Exact<'a>),
+    F16(Half<'a>),
+}
+
+impl<'a> Full<'a> {
+    /// Scores prepared `q` against `rows`; `None` when the store keeps no rows.
+    pub(crate) fn new(
+        kernels: Kernels,
+        metric: Metric,
+        dim: usize,
+        rows: crate::vectors::Rows<'a>,
+        q: &'a [f32],
+    ) -> Option<Self> {
+        use crate::vectors::Rows;
+        match rows {
+            Rows::F32(vectors) => Some(Self::F32(Exact { kernels, metric, dim, vectors, q })),
+            Rows::F16(rows) => Some(Self::F16(Half {
+                data: HalfData { rows, kernels: crate::simd::half::HalfKernels::new(metric, kernels) },
+                dim,
+                q,
+            })),
+            Rows::Absent => None,
+        }
+    }
+}
+
+impl Scorer for Full<'_> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        match self {
+            Self::F32(s) => s.dist(id),
+            Self::F16(s) => s.dist(id),
+        }
+    }
+    #[inline(always)]
+    fn row_bytes(&self, id: u32) -> &[u8] {
+        match self {
+            Self::F32(s) => s.row_bytes(id),
+            Self::F16(s) => s.row_bytes(id),
+        }
+    }
 }

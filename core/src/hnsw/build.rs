@@ -189,7 +189,7 @@ impl HnswIndex {
         let top = spin::Mutex::new((self.entry, self.max_level));
         // An index that stores binary16 walks its own rows; others get a temporary copy.
         let rows = match self.store.vectors.rows.rows() {
-            Rows::F32(own) if first < end => crate::simd::half::encode(own),
+            crate::vectors::Rows::F32(own) if first < end => crate::simd::half::encode(own),
             _ => None,
         };
         let mut g = self.graph();
@@ -403,4 +403,3 @@ pub(super) fn add_reverse(g: &Graph<'_, [AtomicU32]>, node: u32, new: u32, d: f3
     cands.push(Cand { d, id: new });
     reselect(g, node, level, cands);
 }
-

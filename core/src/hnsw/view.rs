@@ -6,13 +6,11 @@ use core::ops::Range;
 use core::sync::atomic::AtomicU32;
 
 use super::{HnswIndex, HnswParams, VamanaParams, MAX_LEVEL, NONE};
-use crate::format::{
-    cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind,
-};
+use crate::format::{cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
 use crate::format::{invalid as bad, range_in as range_of, ParamsReader};
 use crate::graph::{Graph, ScratchPool};
-use crate::vectors::{Allowed, VectorsAt};
 use crate::rng::Rng;
+use crate::vectors::{Allowed, VectorsAt};
 use crate::{Kernels, Result};
 
 const PARAMS_LEN: usize = 48;

@@ -31,6 +31,7 @@ use crate::quant::kmeans::{kmeans, sample_rows, KMeansParams};
 use crate::quant::ProductQuantizer;
 use crate::rng::Rng;
 use crate::validate::{check_dim, check_vectors};
+use crate::vectors::{check_half_range, RowVec, Rows, VectorForm};
 use crate::{
     Error, Filter, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch, ZeroVectorKind,
 };
@@ -201,8 +202,8 @@ pub struct Owned {
     /// `nlist × dim`; empty until trained.
     centroids: Vec<f32>,
     lists: Vec<List>,
-    /// Full vectors by slot (normalised for cosine), when kept.
-    vectors: Vec<f32>,
+    /// Full vectors by slot (normalised for cosine; `f32` or binary16), when kept.
+    vectors: RowVec,
 }
 
 /// Where an [`IvfPqIndex`] keeps its centroids, lists and vectors: [`Owned`] or [`Mapped`].
@@ -219,8 +220,8 @@ mod store {
             Self: 'a;
         fn centroids(&self) -> &[f32];
         fn lists(&self, code_len: usize) -> Self::Lists<'_>;
-        /// The full vectors, when the index keeps them.
-        fn vectors(&self, kept: bool) -> Option<&[f32]>;
+        /// The full vectors ([`Rows::Absent`] when the index keeps none).
+        fn vectors(&self) -> crate::vectors::Rows<'_>;
     }
 
     impl Sealed for super::Owned {
@@ -231,8 +232,8 @@ mod store {
         fn lists(&self, _: usize) -> super::OwnedLists<'_> {
             super::OwnedLists(&self.lists)
         }
-        fn vectors(&self, kept: bool) -> Option<&[f32]> {
-            kept.then_some(&self.vectors[..])
+        fn vectors(&self) -> crate::vectors::Rows<'_> {
+            self.vectors.rows()
         }
     }
 }
@@ -282,15 +283,47 @@ impl<S: IvfStore> IvfPqIndex<S> {
         (0..self.params.nlist).map(|i| lists.list(i).0.len()).collect()
     }
 
-    /// The stored vector `id` (normalised, for cosine), when full vectors are kept.
+    /// The stored vector `id` (normalised, for cosine), when `f32` vectors are kept.
     pub fn get(&self, id: u32) -> Result<&[f32]> {
-        let Some(vectors) = self.store.vectors(self.params.keep_vectors) else {
-            return Err(Error::InvalidParameter { name: "id", reason: "this index keeps no full vectors" });
+        let vectors = match self.store.vectors() {
+            Rows::F32(v) => v,
+            Rows::F16(_) => {
+                return Err(Error::InvalidParameter {
+                    name: "id",
+                    reason: "this index stores binary16 vectors; read them with get_decoded",
+                })
+            }
+            Rows::Absent => {
+                return Err(Error::InvalidParameter {
+                    name: "id",
+                    reason: "this index keeps no full vectors",
+                })
+            }
         };
         let start = id as usize * self.dim;
         vectors
             .get(start..start + self.dim)
             .ok_or(Error::UnknownId { id: id as u64, count: self.count as u64 })
+    }
+
+    /// A copy of the vector `id` (decoded from binary16 when stored so), when vectors are kept.
+    pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
+        let rows = self.store.vectors();
+        if rows.form() == VectorForm::Absent {
+            return Err(Error::InvalidParameter { name: "id", reason: "this index keeps no full vectors" });
+        }
+        let mut out = Vec::with_capacity(self.dim);
+        let half = crate::simd::half::HalfKernels::new(self.metric, self.kernels);
+        if (id as usize) < self.count && rows.decode_into(&half, self.dim, id as usize, &mut out) {
+            Ok(out)
+        } else {
+            Err(Error::UnknownId { id: id as u64, count: self.count as u64 })
+        }
+    }
+
+    /// How the kept vectors are stored (`Absent` when the index keeps none).
+    pub fn vector_form(&self) -> VectorForm {
+        self.store.vectors().form()
     }
 
     fn engine(&self) -> Engine<'_, S::Lists<'_>> {
@@ -303,7 +336,7 @@ impl<S: IvfStore> IvfPqIndex<S> {
             pq: &self.pq,
             residual_terms: self.residual_terms.as_deref(),
             lists: self.store.lists(self.pq.code_len()),
-            vectors: self.store.vectors(self.params.keep_vectors),
+            vectors: self.store.vectors(),
         }
     }
 
@@ -369,7 +402,7 @@ impl IvfPqIndex {
             store: Owned {
                 centroids: Vec::new(),
                 lists: vec![List::default(); params.nlist],
-                vectors: Vec::new(),
+                vectors: if params.keep_vectors { RowVec::default() } else { RowVec::Absent },
             },
         })
     }
@@ -396,7 +429,17 @@ impl IvfPqIndex {
                 }
             }
         }
+        if self.store.vectors.rows().form() == VectorForm::F16 {
+            check_half_range(&data, self.dim)?;
+        }
         Ok(data)
+    }
+
+    /// Keeps the re-rank vectors in binary16 from now on (half their bytes; re-ranked
+    /// distances are then exact for the rounded vectors). Fails, changing nothing, if a kept
+    /// value lies beyond ±65504; an index that keeps no vectors stays as it is.
+    pub fn store_f16(&mut self) -> Result<()> {
+        self.store.vectors.make_f16(self.dim)
     }
 
     /// Learns the coarse centroids and the residual codebooks from sample vectors (at least
@@ -505,9 +548,7 @@ impl IvfPqIndex {
             l.slots.push((start + i) as u32);
             l.codes.extend_from_slice(code);
         }
-        if self.params.keep_vectors {
-            self.store.vectors.extend_from_slice(&data);
-        }
+        self.store.vectors.extend(&data);
         self.count = end;
         Ok(start as u32..end as u32)
     }
@@ -564,12 +605,7 @@ impl IvfPqIndex {
             SectionRef { kind: SectionKind::IVF_IDS, bytes: bytemuck::cast_slice(&slots) },
             SectionRef { kind: SectionKind::PQ_CODES, bytes: &codes },
         ];
-        if self.params.keep_vectors {
-            sections.push(SectionRef {
-                kind: SectionKind::VECTORS,
-                bytes: bytemuck::cast_slice(&self.store.vectors),
-            });
-        }
+        sections.extend(self.store.vectors.rows().section());
         if let Some(ids) = ids {
             sections.push(SectionRef { kind: SectionKind::IDS, bytes: bytemuck::cast_slice(ids) });
         }

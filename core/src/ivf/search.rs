@@ -3,7 +3,6 @@
 
 use alloc::vec::Vec;
 
-use crate::graph::Exact;
 use crate::quant::kmeans::l2_distance;
 use crate::quant::ProductQuantizer;
 use crate::validate::check_query;
@@ -49,7 +48,7 @@ pub(crate) struct Engine<'a, L> {
     pub residual_terms: Option<&'a [f32]>,
     pub lists: L,
     /// `count × dim` full vectors by slot, when kept.
-    pub vectors: Option<&'a [f32]>,
+    pub vectors: crate::vectors::Rows<'a>,
 }
 
 /// The coarse distance that ranks lists (and assigns vectors): squared L2 for L2 and cosine
@@ -106,7 +105,7 @@ impl<L: InvertedLists> Engine<'_, L> {
             return Err(Error::EmptyIndex);
         }
         let rerank = params.rerank_factor;
-        if rerank > 0 && self.vectors.is_none() {
+        if rerank > 0 && self.vectors.form() == crate::vectors::VectorForm::Absent {
             return Err(Error::InvalidParameter {
                 name: "rerank_factor",
                 reason: "this index keeps no full vectors to rerank with; use 0",
@@ -221,8 +220,9 @@ impl<L: InvertedLists> Engine<'_, L> {
             }
             return Ok(());
         }
-        let exact = Exact::new(self.kernels, self.metric, dim, self.vectors.unwrap_or(&[]), q);
-        crate::graph::rerank(&exact, k, candidates, out);
+        if let Some(exact) = crate::graph::Full::new(self.kernels, self.metric, dim, self.vectors, q) {
+            crate::graph::rerank(&exact, k, candidates, out);
+        }
         Ok(())
     }
 }

@@ -7,7 +7,6 @@
 //! them at open with the same code the owned index uses, so both search bit-identically.
 
 use alloc::vec;
-use alloc::vec::Vec;
 use core::ops::Range;
 
 use super::search::{InvertedLists, ScratchPool};
@@ -16,6 +15,7 @@ use super::{residual_terms_for, IvfPqIndex, IvfPqParams, List, MAX_NLIST};
 use crate::format::{cast_f32, cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
 use crate::format::{invalid as bad, range_in as range_of, ParamsReader};
 use crate::quant::ProductQuantizer;
+use crate::vectors::{Allowed, Rows, VectorForm, VectorsAt};
 use crate::{Kernels, Metric, Result};
 
 const PARAMS_LEN: usize = 64;
@@ -115,7 +115,7 @@ pub struct Mapped<B> {
     offsets: Range<usize>,
     slots: Range<usize>,
     codes: Range<usize>,
-    vectors: Option<Range<usize>>,
+    vectors: VectorsAt,
     ids: Option<Range<usize>>,
 }
 
@@ -139,8 +139,8 @@ impl<B: AsRef<[u8]>> super::store::Sealed for Mapped<B> {
             code_len,
         }
     }
-    fn vectors(&self, _: bool) -> Option<&[f32]> {
-        self.vectors.as_ref().map(|r| bytemuck::cast_slice(&self.bytes.as_ref()[r.clone()]))
+    fn vectors(&self) -> Rows<'_> {
+        self.vectors.view(self.bytes.as_ref()).rows
     }
 }
 
@@ -216,23 +216,13 @@ impl<B: AsRef<[u8]>> IvfPqView<B> {
             }
         }
         let code_bytes = info.section_sized(raw, SectionKind::PQ_CODES, size(count, pq.code_len())?)?;
-        let vectors = match (params.keep_vectors, info.entry(SectionKind::VECTORS)) {
-            (true, _) => {
-                let kv = SectionKind::VECTORS;
-                let b = info.section_sized(raw, kv, size(count, dim * 4)?)?;
-                let v = cast_f32(kv, b)?;
-                if opts.verify_checksums && v.iter().any(|&x| !crate::in_range(x)) {
-                    return Err(bad(kv, "holds NaN, infinity or a value beyond ±2^50").into());
-                }
-                Some(range_of(raw, b))
-            }
-            (false, None) => None,
-            (false, Some(_)) => {
-                return Err(
-                    bad(SectionKind::VECTORS, "present although the params say vectors are dropped").into()
-                )
-            }
-        };
+        let allowed = Allowed { sq_rerank: None, no_rows: !params.keep_vectors };
+        let vectors = VectorsAt::find(&info, raw, count, dim, opts, allowed)?;
+        if !params.keep_vectors && vectors.form() != VectorForm::Absent {
+            return Err(
+                bad(SectionKind::VECTORS, "present although the params say vectors are dropped").into()
+            );
+        }
         let ids = crate::format::ids_section(&info, raw, |_| true)?;
         let residual_terms = residual_terms_for(info.metric, &pq, centroids);
         let count = info.count as usize;
@@ -297,7 +287,7 @@ impl<B: AsRef<[u8]>> IvfPqView<B> {
             store: super::Owned {
                 centroids: self.store.centroids().to_vec(),
                 lists,
-                vectors: self.store.vectors(true).map_or_else(Vec::new, <[f32]>::to_vec),
+                vectors: self.store.vectors().to_store(),
             },
         }
     }
