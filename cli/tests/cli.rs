@@ -484,7 +484,7 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     let truth = d.root.join("groundtruth.ivecs");
     // (build options, harness --param, recall floor with that param, file smaller than the
     // f32 vectors alone; a 24-d HNSW file is mostly graph, so only IVF-PQ and binary qualify)
-    let cases: [(&[&str], &str, f64, bool); 12] = [
+    let cases: [(&[&str], &str, f64, bool); 15] = [
         (&["index=vamana", "R=16", "L=60", "quantize=sq8", "rerank=4"], "64", 0.9, false),
         (&["index=vamana", "R=16", "L=60", "quantize=f16"], "64", 0.9, false),
         (&["index=hnsw", "M=12", "ef_construction=80", "quantize=sq8", "rerank=4"], "64", 0.9, false),
@@ -498,6 +498,10 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
         (&["index=flat", "quantize=pq", "pq_m=12"], "1/20", 0.9, false),
         (&["index=binary", "bits=256", "rerank=0"], "-", 0.2, true),
         (&["index=binary", "bits=128", "tables=8", "key_bits=8"], "16/20", 0.8, false),
+        // Binary16 rows: scanned by flat, re-ranked from by IVF-PQ and binary.
+        (&["index=flat", "quantize=f16"], "-", 0.99, false),
+        (&["index=ivfpq", "nlist=32", "m=8", "quantize=f16"], "8/16", 0.9, false),
+        (&["index=binary", "bits=128", "tables=8", "key_bits=8", "quantize=f16"], "16/20", 0.8, false),
     ];
     let flat_bytes = 3000 * 24 * 4;
     for (opts, param, floor, small) in cases {
@@ -563,7 +567,7 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     let err = fails(&peer_build(&base, &index, &["index=annoy"]));
     assert!(err.contains("annoy") && err.contains("flat, hnsw, ivfpq, binary, vamana"), "{err}");
     let refused: [(&[&str], &[&str]); 6] = [
-        (&["--index", "flat", "--quantize", "f16"], &["not available"]),
+        (&["--index", "flat", "--quantize", "sq8"], &["not available"]),
         (&["--index", "hnsw", "--quantize", "pq"], &["not available"]),
         (&["--index", "hnsw", "--quantize", "pq:12"], &["invalid value 'pq:12'"]),
         (&["--index", "hnsw", "--layout", "spiral"], &["invalid value 'spiral'", "insertion, graph"]),
