@@ -42,6 +42,14 @@ pub(crate) fn robust_prune(
 /// (One round at a large α instead fills the list with the nearest candidates: at α = 2 that
 /// is a k-NN graph, and searches from the medoid never leave its cluster.) At `alpha` = 1 it
 /// keeps exactly what [`robust_prune`] keeps.
+///
+/// A candidate is occluded only by kept neighbours nearer the base than itself (earlier in
+/// `cands`), as in DiskANN. Distances are computed lazily: a candidate is compared with those
+/// only when its turn comes, and only until one occludes it at that round's α; a later round
+/// resumes where the last comparison stopped. Every decision is the one the eager form (each
+/// newly kept neighbour against every farther candidate at once) makes, but candidates the
+/// list fills up before never cost a distance, and an occluded one costs only the comparisons
+/// up to its first occluder.
 pub(crate) fn robust_prune_rounds(
     cands: &[Cand],
     max: usize,
@@ -51,30 +59,39 @@ pub(crate) fn robust_prune_rounds(
 ) {
     out.clear();
     let n = cands.len();
-    // Each candidate's distance to its nearest kept neighbour: it survives a round at α while
-    // α times that is at least its distance to the base.
+    // Per candidate: its distance to the nearest kept neighbour compared so far, and how many
+    // of the kept neighbours (in the order kept) it has been compared with. `u32::MAX` marks
+    // a candidate taken into the list.
     let mut nearest = alloc::vec![f32::INFINITY; n];
-    let mut taken = alloc::vec![false; n];
+    let mut compared = alloc::vec![0u32; n];
+    // Where in `cands` each kept neighbour stands.
+    let mut kept_at: Vec<usize> = Vec::with_capacity(max);
     let mut round = 1.0f32;
     loop {
         for i in 0..n {
             if out.len() >= max {
                 return;
             }
-            if taken[i] || round * nearest[i] < cands[i].d {
+            if compared[i] == u32::MAX {
                 continue;
             }
-            taken[i] = true;
-            out.push(cands[i]);
-            for t in i + 1..n {
-                // Hopeless at the last round's α already: no distance needed.
-                if taken[t] || alpha * nearest[t] < cands[t].d {
-                    continue;
+            let c = cands[i];
+            let mut j = compared[i] as usize;
+            // Occluded at this round's α by a neighbour compared before: skip without more.
+            while round * nearest[i] >= c.d && j < out.len() {
+                if kept_at[j] < i {
+                    let d = dist(c, out[j]);
+                    if d < nearest[i] {
+                        nearest[i] = d;
+                    }
                 }
-                let d = dist(cands[t], cands[i]);
-                if d < nearest[t] {
-                    nearest[t] = d;
-                }
+                j += 1;
+            }
+            compared[i] = j as u32;
+            if round * nearest[i] >= c.d {
+                compared[i] = u32::MAX;
+                out.push(c);
+                kept_at.push(i);
             }
         }
         if round >= alpha {
@@ -168,6 +185,61 @@ mod tests {
             assert!(one.iter().all(|c| wide.contains(c)), "round {round}: a larger alpha dropped a link");
             assert!(wide.len() >= one.len() && wide.len() <= max);
         }
+    }
+
+    /// The rounds as DiskANN writes them: each kept neighbour is compared at once with every
+    /// remaining candidate not yet hopeless at the final α.
+    fn eager_rounds(cands: &[Cand], max: usize, alpha: f32, dist: impl Fn(Cand, Cand) -> f32) -> Vec<Cand> {
+        let (n, mut out) = (cands.len(), Vec::new());
+        let mut nearest = alloc::vec![f32::INFINITY; n];
+        let mut taken = alloc::vec![false; n];
+        let mut round = 1.0f32;
+        loop {
+            for i in 0..n {
+                if out.len() >= max {
+                    return out;
+                }
+                if taken[i] || round * nearest[i] < cands[i].d {
+                    continue;
+                }
+                taken[i] = true;
+                out.push(cands[i]);
+                for t in i + 1..n {
+                    if !taken[t] && alpha * nearest[t] >= cands[t].d {
+                        nearest[t] = nearest[t].min(dist(cands[t], cands[i]));
+                    }
+                }
+            }
+            if round >= alpha {
+                return out;
+            }
+            round = (round * 1.2).min(alpha);
+        }
+    }
+
+    #[test]
+    fn lazy_rounds_decide_as_the_eager_ones_with_fewer_distances() {
+        let mut rng = Rng::new(5);
+        let (mut lazy_count, mut eager_count) = (0usize, 0usize);
+        for round in 0..400 {
+            let alpha = [1.0, 1.2, 1.5, 2.0][round % 4];
+            let (points, cands, max) = random_case(&mut rng);
+            let d = |c: Cand, r: Cand| l2(&points[c.id as usize], &points[r.id as usize]);
+            let counted = core::cell::Cell::new(0usize);
+            let want = eager_rounds(&cands, max, alpha, |c, r| {
+                counted.set(counted.get() + 1);
+                d(c, r)
+            });
+            eager_count += counted.replace(0);
+            let mut got = Vec::new();
+            robust_prune_rounds(&cands, max, alpha, &mut got, |c, r| {
+                counted.set(counted.get() + 1);
+                d(c, r)
+            });
+            lazy_count += counted.get();
+            assert_eq!(got, want, "round {round}, alpha {alpha}");
+        }
+        assert!(lazy_count < eager_count, "lazy {lazy_count} vs eager {eager_count} distances");
     }
 
     #[test]
