@@ -16,6 +16,8 @@
 pub use neardb_core::*;
 
 mod concurrent;
+#[cfg(unix)]
+pub mod disk;
 mod error;
 pub mod gen;
 mod index_file;

@@ -2,12 +2,14 @@
 //! building, over file bytes when opened in place), the per-thread scratch, greedy descent and
 //! best-first search of a level, neighbour selection (`prune`), and the query side — filter
 //! planning and exact re-rank (`query`). HNSW uses every level; a flat graph (Vamana) is
-//! level 0 alone.
+//! level 0 alone. `steered` is the walk of a graph on a slow store: PQ codes in memory steer,
+//! fetched full vectors re-rank (the SSD index).
 
 mod heap;
 mod prune;
 mod query;
 mod scorer;
+mod steered;
 mod store;
 
 use alloc::vec::Vec;
@@ -22,6 +24,7 @@ pub(crate) use heap::{Cand, Heap};
 pub(crate) use prune::{robust_prune, robust_prune_rounds};
 pub(crate) use query::search_graph;
 pub(crate) use scorer::{rerank, Exact, Full, Half, HalfData, Quantized, Scorer};
+pub use steered::{steered_search, PqGuide, SteerError, SteerParams, SteerStats};
 pub(crate) use store::{beam_walk, Beam, LevelStore};
 pub use store::{NodeStore, WalkStats};
 

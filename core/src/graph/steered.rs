@@ -1,0 +1,155 @@
+//! The search of a graph whose full vectors live with its lists in a slow store (the SSD
+//! index): product-quantization codes held in memory steer the walk, and every fetched node's
+//! full vector — which arrives with its list at no extra read — re-ranks exactly (DiskANN,
+//! NeurIPS 2019, §4). Written over [`NodeStore`], so the same search runs over an in-memory
+//! graph (the reference the SSD store must match) and over any reader of the SSD layout.
+
+use alloc::vec::Vec;
+
+use super::{beam_walk, Beam, Cand, NodeStore, Scorer, Scratch, WalkStats};
+use crate::quant::ProductQuantizer;
+use crate::validate::check_query;
+use crate::{Error, Filter, Kernels, Metric, Neighbor, TopK, ZeroVectorKind};
+
+/// Product-quantization codes of every node, held in memory to steer a walk.
+#[derive(Clone, Copy)]
+pub struct PqGuide<'a> {
+    /// The trained quantizer (8 bits per sub-quantizer).
+    pub pq: &'a ProductQuantizer,
+    /// `code_len` bytes per node, by node id.
+    pub codes: &'a [u8],
+}
+
+/// How a steered search walks.
+#[derive(Clone, Copy, Debug)]
+pub struct SteerParams {
+    /// Candidate-list size (DiskANN's `L_search`): larger finds more, reads more.
+    pub l: usize,
+    /// Nodes fetched per round in one batch of reads (DiskANN's beam width W).
+    pub width: usize,
+}
+
+/// Why a steered search failed: bad input, or the store could not deliver.
+#[derive(Debug)]
+pub enum SteerError<E> {
+    /// The query or parameters were refused.
+    Input(Error),
+    /// A fetch failed (an I/O error, or a node the store found malformed).
+    Store(E),
+}
+
+/// What a steered search did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SteerStats {
+    /// The walk: rounds (one batch of fetches each), nodes expanded, PQ distances.
+    pub walk: WalkStats,
+    /// Exact distances computed from fetched full vectors.
+    pub exact: u32,
+}
+
+/// ADC distances from a query's table to the in-memory codes.
+struct PqScorer<'a> {
+    table: &'a [f32],
+    codes: &'a [u8],
+    m: usize,
+}
+
+impl Scorer for PqScorer<'_> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        let code = &self.codes[id as usize * self.m..(id as usize + 1) * self.m];
+        let mut sum = 0.0f32;
+        for (j, &c) in code.iter().enumerate() {
+            sum += self.table[j * 256 + c as usize];
+        }
+        sum
+    }
+    #[inline(always)]
+    fn row_bytes(&self, id: u32) -> &[u8] {
+        &self.codes[id as usize * self.m..(id as usize + 1) * self.m]
+    }
+}
+
+/// Searches `store` from `entry` for the `k` nodes nearest `query`, steered by `guide`'s codes
+/// and re-ranked exactly with the full vectors fetched nodes bring. Only nodes `filter`
+/// allows are answered (all are walked through). `scratch` is reused across searches.
+#[allow(clippy::too_many_arguments)]
+pub fn steered_search<N: NodeStore>(
+    store: &N,
+    guide: PqGuide<'_>,
+    kernels: Kernels,
+    metric: Metric,
+    entry: u32,
+    query: &[f32],
+    k: usize,
+    params: SteerParams,
+    filter: Option<&dyn Filter>,
+    scratch: &mut Scratch,
+    out: &mut Vec<Neighbor>,
+) -> Result<SteerStats, SteerError<N::Error>> {
+    let pq = guide.pq;
+    let dim = pq.dim();
+    check_query(query, dim, k).map_err(SteerError::Input)?;
+    let count = store.node_count();
+    if count == 0 || entry as usize >= count {
+        return Err(SteerError::Input(Error::EmptyIndex));
+    }
+    if pq.nbits() != 8 || guide.codes.len() != count * pq.code_len() {
+        return Err(SteerError::Input(Error::InvalidParameter {
+            name: "guide",
+            reason: "needs 8-bit PQ codes for every node",
+        }));
+    }
+    if params.l == 0 || params.width == 0 {
+        return Err(SteerError::Input(Error::InvalidParameter {
+            name: "l",
+            reason: "the list size and the beam width must be at least 1",
+        }));
+    }
+    let mut q = core::mem::take(&mut scratch.query);
+    q.clear();
+    q.extend_from_slice(query);
+    if metric.normalizes() && !kernels.normalize(&mut q) {
+        scratch.query = q;
+        return Err(SteerError::Input(Error::ZeroVector { what: ZeroVectorKind::Query }));
+    }
+    // Cosine codes are of unit vectors, where squared L2 orders as cosine does.
+    let mut table = core::mem::take(&mut scratch.decoded);
+    let filled = match metric {
+        Metric::InnerProduct => pq.ip_table(&q, &mut table),
+        _ => pq.l2_table(&q, &mut table),
+    };
+    if let Err(e) = filled {
+        scratch.query = q;
+        scratch.decoded = table;
+        return Err(SteerError::Input(e));
+    }
+    let scorer = PqScorer { table: &table, codes: guide.codes, m: pq.code_len() };
+    let l = params.l.max(k);
+    let start = Cand { d: scorer.dist(entry), id: entry };
+    let beam = Beam { entry: start, ef: l, width: params.width, filter: None };
+    let mut exact = core::mem::take(&mut scratch.rerank);
+    exact.clear();
+    let walked = beam_walk::<_, _, false>(store, &scorer, beam, scratch, |id, v| {
+        if filter.is_none_or(|f| f.allows(id)) && v.len() == dim {
+            let d = metric.distance(&kernels, &q, v);
+            exact.push(Neighbor::new(id, if d.is_nan() { f32::INFINITY } else { d }));
+        }
+    });
+    let result = match walked {
+        Ok(walk) => {
+            let stats = SteerStats { walk, exact: exact.len() as u32 };
+            let mut top = TopK::new(k, out);
+            for &n in &exact {
+                top.push(n);
+            }
+            top.finish();
+            Ok(stats)
+        }
+        Err(e) => Err(SteerError::Store(e)),
+    };
+    scratch.query = q;
+    scratch.decoded = table;
+    scratch.rerank = exact;
+    result
+}

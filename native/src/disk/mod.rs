@@ -1,0 +1,499 @@
+//! The SSD-resident index: a Vamana graph whose nodes (full vector, row id, neighbour list)
+//! live in 4 KiB sectors on the SSD, while memory holds only the PQ codes that steer the walk
+//! and an optional cache of the nodes nearest the medoid. A search is the graph layer's
+//! steered beam search (`neardb_core::graph::steered_search`) over [`DiskIndex`]'s node
+//! store: each round reads the sectors of W nodes in one batch (io_uring, or `pread` where
+//! io_uring is refused), PQ distances pick the next nodes, and the fetched full vectors
+//! re-rank exactly.
+//!
+//! `layout` owns the file format, `read` the sector readers, `write` the writer.
+
+mod layout;
+mod read;
+mod write;
+
+pub use layout::{Header, NodeAt, MAGIC, SECTOR, VERSION};
+#[cfg(target_os = "linux")]
+pub use read::UringReader;
+pub use read::{open_reader, MmapReader, PreadReader, ReaderKind, SectorReader};
+pub use write::{write_disk_index, DiskWriteParams, DiskWriteReport};
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use neardb_core::graph::{steered_search, NodeStore, PqGuide, Scratch, SteerError, SteerParams};
+use neardb_core::quant::ProductQuantizer;
+use neardb_core::simd::half::HalfKernels;
+use neardb_core::vectors::VectorForm;
+use neardb_core::{Filter, Kernels, Metric, Neighbor};
+
+/// What can go wrong with an SSD index.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiskError {
+    /// The operating system refused a read or write.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The header sector is not a valid SSD index header.
+    #[error("bad SSD index header: {reason}")]
+    BadHeader {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A layout version this build does not read.
+    #[error("SSD index layout version {version} is not supported (this build reads version 1)")]
+    UnsupportedVersion {
+        /// The file's version.
+        version: u32,
+    },
+    /// The file is not as long as its header says.
+    #[error("the SSD index should be {expected} bytes long but is {actual} (truncated or padded)")]
+    WrongLength {
+        /// Bytes the header implies.
+        expected: u64,
+        /// Bytes found.
+        actual: u64,
+    },
+    /// The PQ region does not match its checksum, or its codebooks are invalid.
+    #[error("the SSD index's PQ region is corrupt: {reason}")]
+    BadPq {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A node read from the file breaks the layout's rules.
+    #[error("SSD index node {id} is corrupt: {reason}")]
+    BadNode {
+        /// The node.
+        id: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The index cannot be built as asked.
+    #[error("cannot build the SSD index: {reason}")]
+    Build {
+        /// Why.
+        reason: &'static str,
+    },
+    /// An error of the core (bad query, bad parameters, quantizer training).
+    #[error(transparent)]
+    Core(#[from] neardb_core::Error),
+}
+
+impl DiskError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// How to open an SSD index.
+#[derive(Clone, Copy, Debug)]
+pub struct DiskOpenOptions {
+    /// Which reader (io_uring, pread, or io_uring where allowed).
+    pub reader: ReaderKind,
+    /// Read with `O_DIRECT` (bypassing the page cache) where the file system allows it.
+    pub direct: bool,
+    /// Memory for cached nodes, in bytes: the nodes nearest the medoid (breadth first), which
+    /// every search passes through, are read once at open and never again.
+    pub cache_bytes: u64,
+}
+
+impl Default for DiskOpenOptions {
+    fn default() -> Self {
+        Self { reader: ReaderKind::Auto, direct: true, cache_bytes: 0 }
+    }
+}
+
+/// How a search walks.
+#[derive(Clone, Copy, Debug)]
+pub struct DiskSearchParams {
+    /// Candidate-list size (L).
+    pub l: usize,
+    /// Beam width: nodes read per round, in one batch (W).
+    pub beam: usize,
+}
+
+impl Default for DiskSearchParams {
+    fn default() -> Self {
+        Self { l: 100, beam: 4 }
+    }
+}
+
+/// What one search did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// 4 KiB sectors read from the file.
+    pub reads: u64,
+    /// Bytes read from the file.
+    pub bytes: u64,
+    /// Nodes served from the cache.
+    pub cache_hits: u64,
+    /// Rounds of reads (hops of the beam).
+    pub rounds: u32,
+    /// Nodes expanded.
+    pub expanded: u32,
+    /// PQ distances computed.
+    pub pq_distances: u32,
+    /// Exact distances computed from fetched vectors.
+    pub exact_distances: u32,
+}
+
+/// An SSD index opened for search.
+pub struct DiskIndex {
+    path: PathBuf,
+    header: Header,
+    pq: ProductQuantizer,
+    codes: Vec<u8>,
+    reader: Box<dyn SectorReader>,
+    kernels: Kernels,
+    half: HalfKernels,
+    cache: HashMap<u32, Box<[u8]>>,
+    scratch: Mutex<Vec<Scratch>>,
+}
+
+impl std::fmt::Debug for DiskIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskIndex")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .field("reader", &self.reader.name())
+            .field("cached_nodes", &self.cache.len())
+            .finish()
+    }
+}
+
+impl DiskIndex {
+    /// Opens `path`: checks the header against the file, loads and checks the PQ region, opens
+    /// the reader and fills the node cache.
+    pub fn open(path: &Path, opts: DiskOpenOptions) -> Result<Self, DiskError> {
+        use std::io::Read;
+        use std::os::unix::fs::FileExt;
+        let io = |e| DiskError::io(path, e);
+        let file = File::open(path).map_err(io)?;
+        let file_len = file.metadata().map_err(io)?.len();
+        let mut head = vec![0u8; SECTOR];
+        let got = file.take(SECTOR as u64).read(&mut head).map_err(io)?;
+        if got < SECTOR {
+            return Err(DiskError::BadHeader { reason: "the file is shorter than its header sector" });
+        }
+        let header = Header::decode(&head, file_len)?;
+        let file = File::open(path).map_err(io)?;
+        let book_len = header.dim as usize * 256 * 4;
+        let code_len = header.count as usize * header.pq_m as usize;
+        let mut region = vec![0u8; book_len + code_len];
+        file.read_exact_at(&mut region, header.pq_offset()).map_err(io)?;
+        if crc32fast::hash(&region) != header.pq_crc {
+            return Err(DiskError::BadPq { reason: "checksum mismatch" });
+        }
+        let books: Vec<f32> = region[..book_len]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let pq = ProductQuantizer::from_codebooks(header.dim as usize, header.pq_m as usize, 8, books)
+            .map_err(|_| DiskError::BadPq {
+                reason: "codebooks hold NaN, infinity or values beyond ±2^50",
+            })?;
+        region.drain(..book_len);
+        let reader = open_reader(path, opts.reader, opts.direct).map_err(io)?;
+        let kernels = Kernels::best();
+        let mut index = Self {
+            path: path.to_path_buf(),
+            half: HalfKernels::new(header.metric, kernels),
+            header,
+            pq,
+            codes: region,
+            reader,
+            kernels,
+            cache: HashMap::new(),
+            scratch: Mutex::new(Vec::new()),
+        };
+        index.fill_cache(opts.cache_bytes)?;
+        Ok(index)
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The reader in use (`io_uring` or `pread`) and whether it bypasses the page cache.
+    pub fn reader(&self) -> (&'static str, bool) {
+        (self.reader.name(), self.reader.direct())
+    }
+
+    /// The PQ codes (and their quantizer) held in memory that steer every search.
+    pub fn guide(&self) -> PqGuide<'_> {
+        PqGuide { pq: &self.pq, codes: &self.codes }
+    }
+
+    /// Nodes held in the cache.
+    pub fn cached_nodes(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Bytes of memory the index holds: PQ codes and codebooks, and cached nodes.
+    pub fn memory_bytes(&self) -> u64 {
+        let cached: usize = self.cache.values().map(|n| n.len() + 16).sum();
+        (self.codes.len() + self.pq.codebooks().len() * 4 + cached) as u64
+    }
+
+    /// Reads the nodes nearest the medoid, breadth first, until `budget` bytes of them are held.
+    fn fill_cache(&mut self, budget: u64) -> Result<(), DiskError> {
+        let per = self.header.node_bytes();
+        let want = (budget / (per + 16)).min(self.header.count) as usize;
+        if want == 0 {
+            return Ok(());
+        }
+        let mut frontier = vec![self.header.medoid as u32];
+        let mut seen = std::collections::HashSet::from([self.header.medoid as u32]);
+        while !frontier.is_empty() && self.cache.len() < want {
+            let mut next = Vec::new();
+            for batch in frontier.chunks(64) {
+                let mut got: Vec<(u32, Box<[u8]>)> = Vec::new();
+                self.read_nodes(batch, &mut |id, node| got.push((id, node.into())))?;
+                for (id, node) in got {
+                    if self.cache.len() >= want {
+                        break;
+                    }
+                    let (links, _) = self.parse_links(id, &node)?;
+                    for n in links {
+                        if seen.insert(n) {
+                            next.push(n);
+                        }
+                    }
+                    self.cache.insert(id, node);
+                }
+            }
+            frontier = next;
+        }
+        Ok(())
+    }
+
+    /// Reads the nodes `ids` from the file (one batch; nodes sharing a sector share its read)
+    /// and calls `visit(id, node bytes)` for each. Returns the sectors read.
+    fn read_nodes(&self, ids: &[u32], visit: &mut dyn FnMut(u32, &[u8])) -> Result<u64, DiskError> {
+        let mut requests: Vec<(u64, usize)> = Vec::with_capacity(ids.len());
+        let mut placed: Vec<(usize, usize)> = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if id as u64 >= self.header.count {
+                return Err(DiskError::BadNode { id, reason: "beyond the node count" });
+            }
+            let at = self.header.locate(id as u64);
+            let request = match requests.iter().position(|&(o, _)| o == at.offset) {
+                Some(r) => r,
+                None => {
+                    requests.push((at.offset, at.len));
+                    requests.len() - 1
+                }
+            };
+            placed.push((request, at.within));
+        }
+        let node_bytes = self.header.node_bytes() as usize;
+        let mut per_request: Vec<Vec<(u32, usize)>> = vec![Vec::new(); requests.len()];
+        for (&id, &(r, within)) in ids.iter().zip(&placed) {
+            per_request[r].push((id, within));
+        }
+        self.reader
+            .read_batch(&requests, &mut |r, bytes| {
+                for &(id, within) in &per_request[r] {
+                    visit(id, &bytes[within..within + node_bytes]);
+                }
+            })
+            .map_err(|e| DiskError::io(&self.path, e))?;
+        Ok(requests.iter().map(|&(_, len)| (len / SECTOR) as u64).sum())
+    }
+
+    /// A node's row and checked neighbour list (every id below the count, at most R of them).
+    fn parse_links<'n>(
+        &self,
+        id: u32,
+        node: &'n [u8],
+    ) -> Result<(impl Iterator<Item = u32> + 'n, u32), DiskError> {
+        let at = self.header.dim as usize * self.header.value_bytes() as usize;
+        let word = |i: usize| u32::from_le_bytes([node[i], node[i + 1], node[i + 2], node[i + 3]]);
+        let row = word(at);
+        let degree = word(at + 4);
+        if degree > self.header.max_degree {
+            return Err(DiskError::BadNode { id, reason: "degree above the maximum" });
+        }
+        let list = &node[at + 8..at + 8 + 4 * degree as usize];
+        let count = self.header.count;
+        let ids = list.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        if ids.clone().any(|n| n as u64 >= count) {
+            return Err(DiskError::BadNode { id, reason: "a neighbour beyond the node count" });
+        }
+        Ok((ids, row))
+    }
+
+    /// The `k` nearest neighbours of `query` (ids are the rows the index was built from) and
+    /// what the search read. Only rows `filter` allows are answered (its ids are rows too).
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: DiskSearchParams,
+        filter: Option<&dyn Filter>,
+    ) -> Result<(Vec<Neighbor>, DiskStats), DiskError> {
+        let fetcher = Fetcher { index: self, state: Mutex::new(FetchState::default()) };
+        let mut scratch = self.scratch.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let guide = PqGuide { pq: &self.pq, codes: &self.codes };
+        let steer = SteerParams { l: params.l, width: params.beam };
+        let mut out = Vec::with_capacity(k);
+        // The filter speaks rows; the walk speaks node ids.
+        let rows_filter = filter.map(|f| RowFilter { fetcher: &fetcher, user: f });
+        let node_filter: Option<&dyn Filter> = rows_filter.as_ref().map(|f| f as &dyn Filter);
+        let result = steered_search(
+            &fetcher,
+            guide,
+            self.kernels,
+            self.header.metric,
+            self.header.medoid as u32,
+            query,
+            k,
+            steer,
+            node_filter,
+            &mut scratch,
+            &mut out,
+        );
+        if let Ok(mut pool) = self.scratch.lock() {
+            pool.push(scratch);
+        }
+        let walked = match result {
+            Ok(s) => s,
+            Err(SteerError::Input(e)) => return Err(DiskError::Core(e)),
+            Err(SteerError::Store(e)) => return Err(e),
+        };
+        let state = fetcher.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        for n in out.iter_mut() {
+            n.id = state.rows.get(&n.id).copied().unwrap_or(n.id);
+        }
+        let stats = DiskStats {
+            reads: state.reads,
+            bytes: state.reads * SECTOR as u64,
+            cache_hits: state.cache_hits,
+            rounds: walked.walk.rounds,
+            expanded: walked.walk.expanded,
+            pq_distances: walked.walk.distances,
+            exact_distances: walked.exact,
+        };
+        Ok((out, stats))
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.header.metric
+    }
+}
+
+/// What one search's fetches keep: the rows of the nodes it fetched and its read counts.
+#[derive(Default)]
+struct FetchState {
+    rows: HashMap<u32, u32>,
+    reads: u64,
+    cache_hits: u64,
+    vector: Vec<f32>,
+}
+
+/// One search's view of the file as the graph layer's node store.
+struct Fetcher<'a> {
+    index: &'a DiskIndex,
+    // A mutex only because filters are `Sync`; one search uses it from one thread.
+    state: Mutex<FetchState>,
+}
+
+/// A caller's filter over rows, applied to node ids through the rows fetched so far (a node
+/// is answered only once fetched, so its row is known by then).
+struct RowFilter<'a, 'f> {
+    fetcher: &'a Fetcher<'a>,
+    user: &'f dyn Filter,
+}
+
+impl Filter for RowFilter<'_, '_> {
+    fn allows(&self, id: u32) -> bool {
+        let row = self.fetcher.state().rows.get(&id).copied();
+        row.is_some_and(|r| self.user.allows(r))
+    }
+}
+
+impl Fetcher<'_> {
+    fn state(&self) -> MutexGuard<'_, FetchState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Decodes node `id`'s vector into the state and records its row; calls `visit`.
+    fn deliver<F>(&self, id: u32, node: &[u8], visit: &mut F) -> Result<(), DiskError>
+    where
+        F: FnMut(u32, std::vec::IntoIter<u32>, Option<&[f32]>),
+    {
+        let index = self.index;
+        let (links, row) = index.parse_links(id, node)?;
+        let links: Vec<u32> = links.collect();
+        let dim = index.header.dim as usize;
+        let mut state = self.state();
+        state.rows.insert(id, row);
+        let mut vector = std::mem::take(&mut state.vector);
+        drop(state);
+        vector.clear();
+        match index.header.form {
+            VectorForm::F16 => {
+                let halves: Vec<u16> =
+                    node[..dim * 2].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                index.half.decode_into(&halves, &mut vector);
+            }
+            _ => vector.extend(
+                node[..dim * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            ),
+        }
+        visit(id, links.into_iter(), Some(&vector));
+        self.state().vector = vector;
+        Ok(())
+    }
+}
+
+impl NodeStore for Fetcher<'_> {
+    type Error = DiskError;
+    type Links<'b>
+        = std::vec::IntoIter<u32>
+    where
+        Self: 'b;
+
+    fn node_count(&self) -> usize {
+        self.index.header.count as usize
+    }
+
+    fn fetch<F>(&self, ids: &[u32], mut visit: F) -> Result<(), DiskError>
+    where
+        F: FnMut(u32, std::vec::IntoIter<u32>, Option<&[f32]>),
+    {
+        let index = self.index;
+        let mut from_file = Vec::with_capacity(ids.len());
+        for &id in ids {
+            match index.cache.get(&id) {
+                Some(node) => {
+                    self.state().cache_hits += 1;
+                    self.deliver(id, node, &mut visit)?;
+                }
+                None => from_file.push(id),
+            }
+        }
+        if from_file.is_empty() {
+            return Ok(());
+        }
+        let mut failed = None;
+        let reads = index.read_nodes(&from_file, &mut |id, bytes| {
+            if failed.is_none() {
+                if let Err(e) = self.deliver(id, bytes, &mut visit) {
+                    failed = Some(e);
+                }
+            }
+        })?;
+        self.state().reads += reads;
+        failed.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,165 @@
+//! Writing the SSD index: a built Vamana graph's nodes packed into sectors, and the PQ codes
+//! trained on a sample of its vectors. Written to a temporary file, synced and renamed, so a
+//! crash never leaves a half-written index under the name.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use neardb_core::quant::ProductQuantizer;
+use neardb_core::rng::Rng;
+use neardb_core::simd::half::to_f16;
+use neardb_core::vectors::VectorForm;
+use neardb_core::{Kernels, VamanaIndex};
+
+use super::layout::{Header, SECTOR};
+use super::DiskError;
+
+/// Vectors the PQ codebooks learn from at most (a seeded sample).
+const PQ_TRAINING_ROWS: usize = 100_000;
+/// Lloyd iterations of each sub-quantizer.
+const PQ_ITERATIONS: usize = 15;
+
+/// How to write an SSD index.
+#[derive(Clone, Copy, Debug)]
+pub struct DiskWriteParams {
+    /// PQ bytes per node (must divide the dimension).
+    pub pq_bytes: usize,
+    /// Store the vectors in binary16 (half the node bytes) instead of `f32`.
+    pub f16: bool,
+    /// Seed of the PQ training sample and k-means.
+    pub seed: u64,
+}
+
+/// What was written.
+#[derive(Clone, Copy, Debug)]
+pub struct DiskWriteReport {
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Nodes per 4 KiB sector (0: a node takes whole sectors).
+    pub nodes_per_sector: u64,
+}
+
+/// Writes `index` (a built Vamana graph with no deleted slots) as an SSD index at `path`.
+/// `rows[i]` is the caller's id of slot `i` (slots themselves when `None`).
+pub fn write_disk_index(
+    path: &Path,
+    index: &VamanaIndex,
+    rows: Option<&[u32]>,
+    params: DiskWriteParams,
+) -> Result<DiskWriteReport, DiskError> {
+    use neardb_core::VectorSearch;
+    let count = index.slot_count();
+    let dim = index.dim();
+    if count < 256 {
+        return Err(DiskError::Build {
+            reason: "the SSD index needs at least 256 vectors to train its PQ codes",
+        });
+    }
+    if (0..count as u32).any(|i| index.is_deleted(i)) {
+        return Err(DiskError::Build {
+            reason: "the graph has deleted slots: consolidate and rebuild first",
+        });
+    }
+    if rows.is_some_and(|r| r.len() != count) {
+        return Err(DiskError::Build { reason: "one row id per slot is needed" });
+    }
+    if params.pq_bytes == 0 || !dim.is_multiple_of(params.pq_bytes) {
+        return Err(DiskError::Build { reason: "PQ bytes must divide the dimension" });
+    }
+    let medoid = index.medoid().ok_or(DiskError::Build { reason: "the graph has no medoid" })?;
+    let vector = |i: u32| index.get_decoded(i).map_err(DiskError::Core);
+
+    // PQ codebooks from a seeded sample, then every node's code.
+    let mut rng = Rng::new(params.seed);
+    let mut order: Vec<u32> = (0..count as u32).collect();
+    let take = count.min(PQ_TRAINING_ROWS);
+    for i in 0..take {
+        let j = i + rng.below((count - i) as u64) as usize;
+        order.swap(i, j);
+    }
+    let mut sample = Vec::with_capacity(take * dim);
+    for &i in &order[..take] {
+        sample.extend_from_slice(&vector(i)?);
+    }
+    let kernels = Kernels::best();
+    let mut pq = ProductQuantizer::new(dim, params.pq_bytes, 8)?;
+    pq.train(kernels, &sample, params.seed, PQ_ITERATIONS)?;
+    drop(sample);
+    let m = pq.code_len();
+    let mut codes = vec![0u8; count * m];
+    for (i, code) in codes.chunks_exact_mut(m).enumerate() {
+        pq.encode(&vector(i as u32)?, code)?;
+    }
+    let codebooks: Vec<u8> = pq.codebooks().iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&codebooks);
+    crc.update(&codes);
+
+    let vp = index.params();
+    let header = Header {
+        metric: index.metric(),
+        dim: dim as u32,
+        form: if params.f16 || index.stores_f16() { VectorForm::F16 } else { VectorForm::F32 },
+        count: count as u64,
+        max_degree: vp.r as u32,
+        medoid: medoid as u64,
+        pq_m: m as u32,
+        build_l: vp.l as u32,
+        build_alpha_bits: vp.alpha.to_bits(),
+        build_seed: vp.seed,
+        pq_crc: crc.finalize(),
+    };
+    if header.form == VectorForm::F16 {
+        for i in 0..count as u32 {
+            let v = vector(i)?;
+            if let Some(at) = v.iter().position(|x| x.abs() > neardb_core::simd::half::MAX) {
+                return Err(DiskError::Core(neardb_core::Error::OutOfHalfRange {
+                    vector: i as usize,
+                    component: at,
+                    value: v[at],
+                }));
+            }
+        }
+    }
+
+    let tmp = path.with_extension("tmp-write");
+    let io = |e| DiskError::io(path, e);
+    let file = File::create(&tmp).map_err(io)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(&header.encode()).map_err(io)?;
+    let node_bytes = header.node_bytes() as usize;
+    let region =
+        if header.nodes_per_sector() == 0 { header.sectors_per_node() as usize * SECTOR } else { SECTOR };
+    let per = header.nodes_per_sector().max(1) as usize;
+    let mut sector = vec![0u8; region];
+    let mut node = Vec::with_capacity(node_bytes);
+    for first in (0..count).step_by(per) {
+        sector.iter_mut().for_each(|b| *b = 0);
+        for (k, id) in (first..(first + per).min(count)).enumerate() {
+            node.clear();
+            let v = vector(id as u32)?;
+            match header.form {
+                VectorForm::F16 => v.iter().for_each(|&x| node.extend_from_slice(&to_f16(x).to_le_bytes())),
+                _ => v.iter().for_each(|&x| node.extend_from_slice(&x.to_le_bytes())),
+            }
+            let row = rows.map_or(id as u32, |r| r[id]);
+            node.extend_from_slice(&row.to_le_bytes());
+            let links = index.neighbors(id as u32);
+            node.extend_from_slice(&(links.len() as u32).to_le_bytes());
+            for l in &links {
+                node.extend_from_slice(&l.to_le_bytes());
+            }
+            node.resize(node_bytes, 0);
+            sector[k * node_bytes..(k + 1) * node_bytes].copy_from_slice(&node);
+        }
+        w.write_all(&sector).map_err(io)?;
+    }
+    w.write_all(&codebooks).map_err(io)?;
+    w.write_all(&codes).map_err(io)?;
+    let file = w.into_inner().map_err(|e| DiskError::io(path, e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(DiskWriteReport { bytes: header.file_len(), nodes_per_sector: header.nodes_per_sector() })
+}

@@ -1,0 +1,299 @@
+//! The SSD index: it answers exactly as the same steered search over the in-memory graph
+//! (same graph, same PQ codes) with either reader, with and without a node cache; recall
+//! against exact search; files that lie or end early are errors; and a file laid out for a
+//! billion 1024-d vectors is addressed past 32 bits.
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use neardb::disk::{
+    open_reader, write_disk_index, DiskError, DiskIndex, DiskOpenOptions, DiskSearchParams, DiskWriteParams,
+    Header, ReaderKind, SECTOR,
+};
+use neardb::gen::{DataKind, DataSpec, Generator};
+use neardb::graph::{steered_search, NodeStore, Scratch, SteerParams};
+use neardb::vectors::VectorForm;
+use neardb::{FlatIndex, Kernels, Metric, Neighbor, SearchParams, VamanaIndex, VamanaParams, VectorSearch};
+
+const DIM: usize = 32;
+
+fn data(metric: Metric, n: usize, stream: u64) -> Vec<f32> {
+    let g = Generator::new(DataSpec { kind: DataKind::Clustered, dim: DIM, metric, clusters: 12, seed: 9 });
+    g.rows(stream, 0, n)
+}
+
+fn vamana(metric: Metric, base: &[f32]) -> VamanaIndex {
+    let params = VamanaParams { r: 16, l: 50, alpha: 1.2, seed: 3 };
+    let mut index = VamanaIndex::new(DIM, metric, params).unwrap();
+    index.build(base).unwrap();
+    index
+}
+
+/// The in-memory graph as a node store that sends each node's full vector with its list.
+struct InMemory<'a>(&'a VamanaIndex);
+
+impl NodeStore for InMemory<'_> {
+    type Error = std::convert::Infallible;
+    type Links<'b>
+        = std::vec::IntoIter<u32>
+    where
+        Self: 'b;
+    fn node_count(&self) -> usize {
+        self.0.slot_count()
+    }
+    fn fetch<F>(&self, ids: &[u32], mut visit: F) -> Result<(), Self::Error>
+    where
+        F: FnMut(u32, std::vec::IntoIter<u32>, Option<&[f32]>),
+    {
+        for &id in ids {
+            let v = self.0.get_decoded(id).unwrap();
+            visit(id, self.0.neighbors(id).into_iter(), Some(&v));
+        }
+        Ok(())
+    }
+}
+
+fn write(dir: &Path, name: &str, index: &VamanaIndex, f16: bool) -> std::path::PathBuf {
+    let path = dir.join(name);
+    write_disk_index(&path, index, None, DiskWriteParams { pq_bytes: 8, f16, seed: 5 }).unwrap();
+    path
+}
+
+fn readers() -> Vec<ReaderKind> {
+    let mut kinds = vec![ReaderKind::Pread];
+    // io_uring where this kernel allows it (the fallback is what Auto does elsewhere).
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    probe.as_file().set_len(SECTOR as u64).unwrap();
+    if open_reader(probe.path(), ReaderKind::Uring, false).is_ok() {
+        kinds.push(ReaderKind::Uring);
+    } else {
+        eprintln!("io_uring refused here: only the pread reader is tested");
+    }
+    kinds
+}
+
+#[test]
+fn the_disk_search_is_the_in_memory_search_over_the_same_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::L2, 2000, 0);
+    let queries = data(Metric::L2, 20, 1);
+    let index = vamana(Metric::L2, &base);
+    let path = write(dir.path(), "a.disk", &index, false);
+    for kind in readers() {
+        for cache_bytes in [0, 200 * 1024] {
+            let opts = DiskOpenOptions { reader: kind, direct: true, cache_bytes };
+            let disk = DiskIndex::open(&path, opts).unwrap();
+            assert_eq!(disk.reader().0, if kind == ReaderKind::Pread { "pread" } else { "io_uring" });
+            assert_eq!(disk.cached_nodes() > 0, cache_bytes > 0);
+            let mut scratch = Scratch::default();
+            for q in queries.chunks_exact(DIM) {
+                let params = DiskSearchParams { l: 40, beam: 4 };
+                let (got, stats) = disk.search(q, 10, params, None).unwrap();
+                let mut want: Vec<Neighbor> = Vec::new();
+                let steer = SteerParams { l: 40, width: 4 };
+                let medoid = index.medoid().unwrap();
+                let reference = steered_search(
+                    &InMemory(&index),
+                    disk.guide(),
+                    Kernels::best(),
+                    Metric::L2,
+                    medoid,
+                    q,
+                    10,
+                    steer,
+                    None,
+                    &mut scratch,
+                    &mut want,
+                )
+                .unwrap();
+                assert_eq!(got, want, "{kind:?}, cache {cache_bytes}");
+                assert_eq!(stats.rounds, reference.walk.rounds);
+                assert_eq!(stats.expanded, reference.walk.expanded);
+                assert_eq!(stats.pq_distances, reference.walk.distances);
+                // Every expanded node came from a read or the cache; nodes share sectors.
+                assert!(stats.reads + stats.cache_hits >= stats.expanded as u64 / 3);
+                assert!(stats.reads <= stats.expanded as u64);
+                if cache_bytes > 0 {
+                    assert!(stats.cache_hits > 0, "the medoid's neighbourhood is cached");
+                } else {
+                    assert_eq!(stats.cache_hits, 0);
+                }
+            }
+        }
+    }
+}
+
+fn recall(disk: &DiskIndex, exact: &FlatIndex, queries: &[f32], l: usize) -> f64 {
+    let mut hits = 0;
+    for q in queries.chunks_exact(DIM) {
+        let (got, _) = disk.search(q, 10, DiskSearchParams { l, beam: 4 }, None).unwrap();
+        let want = exact.search(q, 10, &SearchParams::default(), None).unwrap();
+        hits += got.iter().filter(|n| want.iter().any(|w| w.id == n.id)).count();
+    }
+    hits as f64 / (queries.len() / DIM * 10) as f64
+}
+
+#[test]
+fn recall_against_exact_search_in_both_vector_forms_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct] {
+        let base = data(metric, 3000, 0);
+        let queries = data(metric, 40, 1);
+        let index = vamana(metric, &base);
+        let mut exact = FlatIndex::new(DIM, metric).unwrap();
+        exact.add(&base).unwrap();
+        for f16 in [false, true] {
+            let path = write(dir.path(), &format!("{metric:?}-{f16}.disk"), &index, f16);
+            let disk = DiskIndex::open(&path, DiskOpenOptions::default()).unwrap();
+            assert_eq!(disk.header().form, if f16 { VectorForm::F16 } else { VectorForm::F32 });
+            let r = recall(&disk, &exact, &queries, 60);
+            assert!(r >= 0.93, "{metric:?} f16={f16}: recall {r}");
+            // A longer list never finds less.
+            assert!(recall(&disk, &exact, &queries, 120) >= r - 0.01);
+        }
+    }
+}
+
+#[test]
+fn filters_speak_rows_and_results_are_only_allowed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::L2, 2000, 0);
+    let index = vamana(Metric::L2, &base);
+    let path = dir.path().join("rows.disk");
+    // Rows numbered backwards, so a mix-up of slots and rows shows.
+    let rows: Vec<u32> = (0..2000u32).rev().map(|r| r + 10_000).collect();
+    write_disk_index(&path, &index, Some(&rows), DiskWriteParams { pq_bytes: 8, f16: false, seed: 5 })
+        .unwrap();
+    let disk = DiskIndex::open(&path, DiskOpenOptions::default()).unwrap();
+    let q = &base[7 * DIM..8 * DIM];
+    let (got, _) = disk.search(q, 5, DiskSearchParams::default(), None).unwrap();
+    assert_eq!(got[0].id, rows[7], "slot 7 is itself nearest, answered as its row");
+    let even = neardb::Predicate(|row: u32| row.is_multiple_of(2));
+    let (filtered, _) = disk.search(q, 5, DiskSearchParams::default(), Some(&even)).unwrap();
+    assert_eq!(filtered.len(), 5);
+    assert!(filtered.iter().all(|n| n.id.is_multiple_of(2) && n.id >= 10_000), "{filtered:?}");
+}
+
+#[test]
+fn bad_queries_and_bad_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::L2, 600, 0);
+    let index = vamana(Metric::L2, &base);
+    let path = write(dir.path(), "good.disk", &index, false);
+    let bytes = std::fs::read(&path).unwrap();
+    let disk = DiskIndex::open(&path, DiskOpenOptions::default()).unwrap();
+    let q = &base[..DIM];
+    assert!(matches!(disk.search(&q[..5], 3, DiskSearchParams::default(), None), Err(DiskError::Core(_))));
+    assert!(matches!(disk.search(q, 0, DiskSearchParams::default(), None), Err(DiskError::Core(_))));
+    let nan: Vec<f32> = q.iter().map(|_| f32::NAN).collect();
+    assert!(matches!(disk.search(&nan, 3, DiskSearchParams::default(), None), Err(DiskError::Core(_))));
+    assert!(disk.search(q, 3, DiskSearchParams { l: 0, beam: 4 }, None).is_err());
+    assert!(disk.search(q, 3, DiskSearchParams { l: 10, beam: 0 }, None).is_err());
+
+    let open = |b: &[u8]| {
+        let p = dir.path().join("bad.disk");
+        std::fs::write(&p, b).unwrap();
+        DiskIndex::open(&p, DiskOpenOptions::default())
+    };
+    assert!(matches!(open(&bytes[..bytes.len() - 1]), Err(DiskError::WrongLength { .. })));
+    assert!(matches!(open(&bytes[..100]), Err(DiskError::BadHeader { .. })));
+    assert!(matches!(open(b""), Err(DiskError::BadHeader { .. })));
+    let mut header_flip = bytes.clone();
+    header_flip[17] ^= 1;
+    assert!(matches!(open(&header_flip), Err(DiskError::BadHeader { .. })));
+    let mut pq_flip = bytes.clone();
+    let last = pq_flip.len() - 1;
+    pq_flip[last] ^= 1;
+    assert!(matches!(open(&pq_flip), Err(DiskError::BadPq { .. })));
+    // Nodes carry no checksum; their structure is checked as they are read.
+    let h = disk.header().clone();
+    let degree_at = |id: u64| {
+        let at = h.locate(id);
+        at.offset as usize + at.within + DIM * 4 + 4
+    };
+    let medoid = h.medoid;
+    let mut lying_degree = bytes.clone();
+    lying_degree[degree_at(medoid)..degree_at(medoid) + 4].copy_from_slice(&(h.max_degree + 1).to_le_bytes());
+    let d = open(&lying_degree).unwrap();
+    let err = d.search(q, 3, DiskSearchParams::default(), None).unwrap_err();
+    assert!(matches!(err, DiskError::BadNode { reason, .. } if reason.contains("degree")), "{err}");
+    let mut lying_link = bytes.clone();
+    let first_link = degree_at(medoid) + 4;
+    lying_link[first_link..first_link + 4].copy_from_slice(&600u32.to_le_bytes());
+    let err = open(&lying_link).unwrap().search(q, 3, DiskSearchParams::default(), None).unwrap_err();
+    assert!(matches!(err, DiskError::BadNode { reason, .. } if reason.contains("neighbour")), "{err}");
+    // A file cut short after it was opened: the read that meets the end is an error.
+    for kind in readers() {
+        let p = dir.path().join("shrinking.disk");
+        std::fs::write(&p, &bytes).unwrap();
+        let d = DiskIndex::open(&p, DiskOpenOptions { reader: kind, direct: false, cache_bytes: 0 }).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(SECTOR as u64 * 2).unwrap();
+        let err = d.search(q, 3, DiskSearchParams { l: 50, beam: 4 }, None).unwrap_err();
+        assert!(err.to_string().contains("short read"), "{kind:?}: {err}");
+    }
+    // Too few vectors to train 8-bit PQ, and a PQ size that does not divide the dimension.
+    let tiny = vamana(Metric::L2, &base[..100 * DIM]);
+    let p = dir.path().join("tiny.disk");
+    assert!(matches!(
+        write_disk_index(&p, &tiny, None, DiskWriteParams { pq_bytes: 8, f16: false, seed: 1 }),
+        Err(DiskError::Build { .. })
+    ));
+    assert!(matches!(
+        write_disk_index(&p, &index, None, DiskWriteParams { pq_bytes: 7, f16: false, seed: 1 }),
+        Err(DiskError::Build { .. })
+    ));
+}
+
+#[test]
+fn a_file_laid_out_for_a_billion_1024d_vectors_is_addressed_past_32_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("billion.disk");
+    let header = Header {
+        metric: Metric::L2,
+        dim: 1024,
+        form: VectorForm::F32,
+        count: 1_000_000_000,
+        max_degree: 64,
+        medoid: 0,
+        pq_m: 32,
+        build_l: 100,
+        build_alpha_bits: 1.2f32.to_bits(),
+        build_seed: 1,
+        pq_crc: 0,
+    };
+    let file =
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+    // Sparse: 4 TB apparent, nearly nothing on disk.
+    file.set_len(header.file_len()).unwrap();
+    assert!(header.file_len() > 4_000_000_000_000);
+    file.write_all_at(&header.encode(), 0).unwrap();
+    let id = 900_000_000u64;
+    let at = header.locate(id);
+    let vector: Vec<f32> = (0..1024).map(|i| i as f32 * 0.5 - 7.0).collect();
+    let mut node: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    node.extend_from_slice(&(id as u32).to_le_bytes());
+    node.extend_from_slice(&1u32.to_le_bytes());
+    node.extend_from_slice(&7u32.to_le_bytes());
+    file.write_all_at(&node, at.offset + at.within as u64).unwrap();
+    file.sync_all().unwrap();
+    assert!(at.offset > u32::MAX as u64 * 800);
+    // The header reads back and agrees with the file's 4 TB length.
+    let mut head = vec![0u8; SECTOR];
+    file.read_exact_at(&mut head, 0).unwrap();
+    assert_eq!(Header::decode(&head, std::fs::metadata(&path).unwrap().len()).unwrap(), header);
+    let parse = |bytes: &[u8]| -> (Vec<f32>, u32, u32) {
+        let v = bytes[..4096].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        (v, word(4096), word(4100))
+    };
+    // Through a memory map of the whole 4 TB, and every reader (io_uring where allowed, with
+    // O_DIRECT).
+    let mut kinds = readers();
+    kinds.push(ReaderKind::Mmap);
+    for kind in kinds {
+        let reader = open_reader(&path, kind, true).unwrap();
+        let mut got = None;
+        reader.read_batch(&[(at.offset, at.len)], &mut |_, b| got = Some(parse(&b[at.within..]))).unwrap();
+        assert_eq!(got.unwrap(), (vector.clone(), id as u32, 1), "{kind:?}");
+    }
+}
