@@ -39,6 +39,16 @@ pub fn build(a: BuildArgs) -> CliResult {
     // An impossible combination is refused before a large file is read.
     let spec = a.index.spec();
     spec.check()?;
+    if spec.kind == IndexKind::Disk {
+        let (build_s, _, bytes) = crate::disk::build(&spec, a.metric, &a.base, &a.output)?;
+        println!(
+            "built disk index ({}) in {build_s:.3} s; wrote {} ({})",
+            a.metric,
+            a.output.display(),
+            human_bytes(bytes)
+        );
+        return Ok(());
+    }
     let (data, dim) = read_f32_vectors(&a.base)?;
     let n = data.len() / dim;
     let t0 = Instant::now();
@@ -57,6 +67,9 @@ pub fn build(a: BuildArgs) -> CliResult {
 
 pub fn search(a: SearchArgs) -> CliResult {
     set_threads(a.threads)?;
+    if neardb::disk::is_disk_index(&a.index) {
+        return crate::disk::search(&a);
+    }
     let index = neardb::open(&a.index)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     if qdim != index.dim() {
@@ -262,6 +275,9 @@ fn print_bench_row(r: &BenchRow) {
 
 pub fn bench(a: BenchArgs) -> CliResult {
     set_threads(a.threads)?;
+    if neardb::disk::is_disk_index(&a.index) {
+        return crate::disk::bench(&a);
+    }
     let index = crate::open_index(&a.index, a.load)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     if qdim != index.dim() {
@@ -302,6 +318,9 @@ pub fn bench(a: BenchArgs) -> CliResult {
 }
 
 pub fn info(a: InfoArgs) -> CliResult {
+    if neardb::disk::is_disk_index(&a.index) {
+        return crate::disk::info(&a.index, a.json);
+    }
     let bytes = std::fs::metadata(&a.index).map_err(|e| format!("{}: {e}", a.index.display()))?.len();
     let index = neardb::open(&a.index)?;
     let info = index.info();

@@ -3,6 +3,7 @@
 
 mod choice;
 mod commands;
+mod disk;
 mod measure;
 mod peer;
 mod text;
@@ -98,7 +99,7 @@ pub struct IndexOptions {
     pub nlist: usize,
     /// PQ (`--index ivfpq`, `--quantize pq`): sub-quantizers; must divide the dimension (0:
     /// the largest of 48/32/16 dividing it with ≥ 8 dimensions each).
-    #[arg(long = "pq-m", default_value_t = 0)]
+    #[arg(long = "pq-m", visible_alias = "pq-bytes", default_value_t = 0)]
     pub pq_m: usize,
     /// PQ: bits per sub-code, 8 or 4.
     #[arg(long, default_value_t = 8, value_parser = clap::builder::PossibleValuesParser::new(["4", "8"]).map(|s| if s == "4" { 4u8 } else { 8 }))]
@@ -163,7 +164,7 @@ pub struct SearchArgs {
     /// Results per query.
     #[arg(short = 'k', long = "k", default_value_t = 10)]
     pub k: usize,
-    /// Search effort (HNSW ef, Vamana L; ignored by flat).
+    /// Search effort (HNSW ef, Vamana and SSD index L; ignored by flat).
     #[arg(long, default_value_t = 0)]
     pub ef: usize,
     /// IVF: inverted lists probed (0: the index default).
@@ -181,6 +182,8 @@ pub struct SearchArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub disk: disk::DiskOptions,
 }
 
 #[derive(Args)]
@@ -244,6 +247,8 @@ pub struct BenchArgs {
     /// At most this many timed passes per mode.
     #[arg(long, default_value_t = 5)]
     pub max_repeat: usize,
+    #[command(flatten)]
+    pub disk: disk::DiskOptions,
 }
 
 #[derive(Args)]

@@ -76,13 +76,28 @@ pub fn time_single(
     min_time: f64,
     max_repeat: usize,
 ) -> neardb::Result<Passes> {
-    let dim = index.dim();
+    let mut passes = time_single_by(index.dim(), queries, k, min_time, max_repeat, |q, out| {
+        index.search_into(q, k, params, None, out)
+    })?;
+    to_external(index, &mut passes.ids);
+    Ok(passes)
+}
+
+/// [`time_single`] over any search: `search(query, out)` fills `out` with at most `k` hits.
+pub fn time_single_by<E>(
+    dim: usize,
+    queries: &[f32],
+    k: usize,
+    min_time: f64,
+    max_repeat: usize,
+    mut search: impl FnMut(&[f32], &mut Vec<Neighbor>) -> Result<(), E>,
+) -> Result<Passes, E> {
     let nq = queries.len() / dim;
     let mut out = Vec::with_capacity(k);
     let mut ids = vec![-1i32; nq * k];
     // Warm-up: page in the index and validate every query once, untimed.
     for (i, q) in queries.chunks_exact(dim).enumerate() {
-        index.search_into(q, k, params, None, &mut out)?;
+        search(q, &mut out)?;
         store(&mut ids, i, k, &out);
     }
     let mut passes = Passes { wall: vec![], cpu: vec![], latencies_us: vec![], ids };
@@ -92,7 +107,7 @@ pub fn time_single(
         let t0 = Instant::now();
         for (i, q) in queries.chunks_exact(dim).enumerate() {
             let s = Instant::now();
-            index.search_into(q, k, params, None, &mut out)?;
+            search(q, &mut out)?;
             lat[i] = s.elapsed().as_secs_f64() * 1e6;
             store(&mut passes.ids, i, k, &out);
         }
@@ -107,7 +122,6 @@ pub fn time_single(
         }
     }
     passes.latencies_us.sort_by(f64::total_cmp);
-    to_external(index, &mut passes.ids);
     Ok(passes)
 }
 
@@ -130,15 +144,28 @@ pub fn time_batch(
     min_time: f64,
     max_repeat: usize,
 ) -> neardb::Result<Passes> {
-    let dim = index.dim();
-    let nq = queries.len() / dim;
+    let nq = queries.len() / index.dim();
+    let mut passes =
+        time_batch_by(nq, k, min_time, max_repeat, || index.search_batch(queries, k, params, None))?;
+    to_external(index, &mut passes.ids);
+    Ok(passes)
+}
+
+/// [`time_batch`] over any batch search of `nq` queries.
+pub fn time_batch_by<E>(
+    nq: usize,
+    k: usize,
+    min_time: f64,
+    max_repeat: usize,
+    mut batch: impl FnMut() -> Result<Vec<Vec<Neighbor>>, E>,
+) -> Result<Passes, E> {
     // A full untimed pass, as in single mode: a fresh process starts with cold caches.
-    index.search_batch(queries, k, params, None)?;
+    batch()?;
     let mut passes = Passes { wall: vec![], cpu: vec![], latencies_us: vec![], ids: vec![-1; nq * k] };
     loop {
         let c0 = cpu_seconds();
         let t0 = Instant::now();
-        let res = index.search_batch(queries, k, params, None)?;
+        let res = batch()?;
         passes.wall.push(t0.elapsed().as_secs_f64());
         passes.cpu.push(cpu_seconds() - c0);
         for (i, hits) in res.iter().enumerate() {
@@ -148,7 +175,6 @@ pub fn time_batch(
             break;
         }
     }
-    to_external(index, &mut passes.ids);
     Ok(passes)
 }
 

@@ -122,6 +122,14 @@ fn build(a: PeerBuild) -> CliResult {
     set_threads(Some(a.threads))?;
     let spec = index_spec(&a.opts)?;
     spec.check()?;
+    if spec.kind == neardb::IndexKind::Disk {
+        let (build_s, build_cpu_s, bytes) = crate::disk::build(&spec, a.metric, &a.base, &a.index)?;
+        println!(
+            "{}",
+            serde_json::json!({"build_s": build_s, "build_cpu_s": build_cpu_s, "index_bytes": bytes})
+        );
+        return Ok(());
+    }
     let (data, dim) = read_f32_vectors(&a.base)?;
     let c0 = cpu_seconds();
     let t0 = Instant::now();
@@ -136,6 +144,13 @@ fn build(a: PeerBuild) -> CliResult {
 fn search(a: PeerSearch) -> CliResult {
     let threads = if a.mode == Mode::Single { 1 } else { a.threads };
     set_threads(Some(threads))?;
+    if neardb::disk::is_disk_index(&a.index) {
+        let timing = (a.min_time, a.max_repeat);
+        let single = a.mode == Mode::Single;
+        return crate::disk::peer_search(
+            &a.index, &a.queries, a.k, &a.param, single, timing, &a.out, &a.opts,
+        );
+    }
     index_spec(&a.opts)?;
     let params = search_params(&a.param)?;
     // Loaded into RAM like every other peer's index (hnswlib, FAISS); `neardb bench --load

@@ -208,6 +208,10 @@ impl<B: AsRef<[u8]> + Send + Sync> AnyIndex<B> {
             IndexKind::IvfPq => Self::IvfPq(IvfPqView::open_with(bytes, opts)?),
             IndexKind::Binary => Self::Binary(BinaryView::open_with(bytes, opts)?),
             IndexKind::Vamana => Self::Vamana(VamanaView::open_with(bytes, opts)?),
+            // Never parsed from this format: the SSD index has its own layout (`crate::disk`).
+            IndexKind::Disk => {
+                return Err(neardb_core::FormatError::UnknownIndexKind { code: IndexKind::Disk.code() }.into())
+            }
         })
     }
 

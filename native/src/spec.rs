@@ -114,6 +114,10 @@ pub enum SpecError {
     /// The index refused the data or the parameters.
     #[error(transparent)]
     Index(#[from] neardb_core::Error),
+    /// The SSD index could not be built or written.
+    #[cfg(unix)]
+    #[error(transparent)]
+    Disk(#[from] crate::disk::DiskError),
 }
 
 /// Everything that decides what a build produces.
@@ -180,6 +184,8 @@ impl IndexSpec {
             K::Flat => matches!(self.quantize, Q::None | Q::F16 | Q::Pq | Q::Binary),
             K::Hnsw | K::Vamana => matches!(self.quantize, Q::None | Q::Sq8 | Q::F16 | Q::Sq8F16),
             K::IvfPq => matches!(self.quantize, Q::None | Q::Pq | Q::F16),
+            // The nodes on the SSD hold f32 or binary16 vectors; PQ codes steer regardless.
+            K::Disk => matches!(self.quantize, Q::None | Q::F16 | Q::Pq),
             K::Binary => matches!(self.quantize, Q::None | Q::Binary | Q::F16),
         };
         if !fits {
@@ -232,7 +238,9 @@ impl IndexSpec {
             "layout" => self.layout = Layout::from_name(value)?,
             "rerank" => self.rerank = number("a whole number")?,
             "nlist" => self.nlist = number("a whole number")?,
-            "pq_m" | "pq-m" => self.pq_m = number("a whole number")?,
+            // The SSD index's PQ bytes per node are its sub-quantizers (8 bits each).
+            "pq_m" | "pq-m" | "pq_bytes" | "pq-bytes" => self.pq_m = number("a whole number")?,
+
             "nbits" => {
                 self.nbits = match value {
                     "4" => 4,
@@ -327,6 +335,10 @@ impl IndexSpec {
                 };
                 Ok(BuiltIndex { ids, ..BuiltIndex::new(Index::Hnsw(index)) })
             }
+            (IndexKind::Disk, _) => Err(SpecError::Index(neardb_core::Error::InvalidParameter {
+                name: "index",
+                reason: "an SSD index is written straight to its file: use IndexSpec::build_disk",
+            })),
             (IndexKind::Vamana, q) => {
                 let params = VamanaParams { seed: self.hnsw.seed, ..self.vamana };
                 let mut index = VamanaIndex::new(dim, metric, params)?;
@@ -341,6 +353,40 @@ impl IndexSpec {
                 Ok(BuiltIndex::new(Index::Vamana(index)))
             }
         }
+    }
+
+    /// Builds an SSD index (kind `disk`) over `data` straight into `path`: the Vamana graph
+    /// (R, L, α; in parallel with more than one rayon thread) in memory, then its nodes, in
+    /// `f32` or (`quantize f16`) binary16, and PQ codes of `pq_m` bytes (0: 32, or the largest
+    /// power of two below it dividing the dimension) written out.
+    #[cfg(unix)]
+    pub fn build_disk(
+        &self,
+        metric: Metric,
+        dim: usize,
+        data: &[f32],
+        path: &Path,
+    ) -> Result<crate::disk::DiskWriteReport, SpecError> {
+        if self.kind != IndexKind::Disk {
+            return Err(SpecError::Index(neardb_core::Error::InvalidParameter {
+                name: "index",
+                reason: "build_disk builds the SSD index (index=disk)",
+            }));
+        }
+        self.check()?;
+        let params = VamanaParams { seed: self.hnsw.seed, ..self.vamana };
+        let mut index = VamanaIndex::new(dim, metric, params)?;
+        build_vamana(&mut index, data)?;
+        let pq_bytes = match self.pq_m {
+            0 => [32, 16, 8, 4, 2, 1].into_iter().find(|b| dim.is_multiple_of(*b)).unwrap_or(1),
+            m => m,
+        };
+        let write = crate::disk::DiskWriteParams {
+            pq_bytes,
+            f16: self.quantize == Quantize::F16,
+            seed: self.hnsw.seed,
+        };
+        Ok(crate::disk::write_disk_index(path, &index, None, write)?)
     }
 
     fn build_ivfpq(

@@ -80,11 +80,11 @@ fn the_disk_search_is_the_in_memory_search_over_the_same_graph() {
     let index = vamana(Metric::L2, &base);
     let path = write(dir.path(), "a.disk", &index, false);
     for kind in readers() {
-        for cache_bytes in [0, 200 * 1024] {
-            let opts = DiskOpenOptions { reader: kind, direct: true, cache_bytes };
+        for cache_nodes in [0, 300] {
+            let opts = DiskOpenOptions { reader: kind, direct: true, cache_nodes };
             let disk = DiskIndex::open(&path, opts).unwrap();
             assert_eq!(disk.reader().0, if kind == ReaderKind::Pread { "pread" } else { "io_uring" });
-            assert_eq!(disk.cached_nodes() > 0, cache_bytes > 0);
+            assert_eq!(disk.cached_nodes() as u64, cache_nodes);
             let mut scratch = Scratch::default();
             for q in queries.chunks_exact(DIM) {
                 let params = DiskSearchParams { l: 40, beam: 4 };
@@ -106,14 +106,14 @@ fn the_disk_search_is_the_in_memory_search_over_the_same_graph() {
                     &mut want,
                 )
                 .unwrap();
-                assert_eq!(got, want, "{kind:?}, cache {cache_bytes}");
+                assert_eq!(got, want, "{kind:?}, cache {cache_nodes}");
                 assert_eq!(stats.rounds, reference.walk.rounds);
                 assert_eq!(stats.expanded, reference.walk.expanded);
                 assert_eq!(stats.pq_distances, reference.walk.distances);
                 // Every expanded node came from a read or the cache; nodes share sectors.
                 assert!(stats.reads + stats.cache_hits >= stats.expanded as u64 / 3);
                 assert!(stats.reads <= stats.expanded as u64);
-                if cache_bytes > 0 {
+                if cache_nodes > 0 {
                     assert!(stats.cache_hits > 0, "the medoid's neighbourhood is cached");
                 } else {
                     assert_eq!(stats.cache_hits, 0);
@@ -226,7 +226,7 @@ fn bad_queries_and_bad_files_are_errors() {
     for kind in readers() {
         let p = dir.path().join("shrinking.disk");
         std::fs::write(&p, &bytes).unwrap();
-        let d = DiskIndex::open(&p, DiskOpenOptions { reader: kind, direct: false, cache_bytes: 0 }).unwrap();
+        let d = DiskIndex::open(&p, DiskOpenOptions { reader: kind, direct: false, cache_nodes: 0 }).unwrap();
         std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(SECTOR as u64 * 2).unwrap();
         let err = d.search(q, 3, DiskSearchParams { l: 50, beam: 4 }, None).unwrap_err();
         assert!(err.to_string().contains("short read"), "{kind:?}: {err}");

@@ -62,6 +62,10 @@ pub enum IndexKind {
     Binary = 4,
     /// Vamana (DiskANN) graph: one level, entered at the medoid.
     Vamana = 5,
+    /// The SSD-resident Vamana: nodes in 4 KiB sectors on the SSD, PQ codes in memory. Native
+    /// only (`neardb::disk`), in its own file layout: no file of this format holds it, so
+    /// [`IndexKind::from_code`] never returns it.
+    Disk = 6,
 }
 
 impl IndexKind {
@@ -88,6 +92,7 @@ impl IndexKind {
             Self::IvfPq => "ivfpq",
             Self::Binary => "binary",
             Self::Vamana => "vamana",
+            Self::Disk => "disk",
         }
     }
 }
@@ -131,6 +136,8 @@ impl IndexKind {
                 S::LSH_TABLES,
                 S::IDS,
             ],
+            // Not a kind of this format: nothing may be in such a file.
+            Self::Disk => &[],
             Self::Vamana => &[
                 S::PARAMS,
                 S::VECTORS,
@@ -147,7 +154,8 @@ impl IndexKind {
 
 impl crate::Choice for IndexKind {
     const WHAT: &'static str = "index kind";
-    const ALL: &'static [Self] = &[Self::Flat, Self::Hnsw, Self::IvfPq, Self::Binary, Self::Vamana];
+    const ALL: &'static [Self] =
+        &[Self::Flat, Self::Hnsw, Self::IvfPq, Self::Binary, Self::Vamana, Self::Disk];
     fn name(self) -> &'static str {
         IndexKind::name(self)
     }
@@ -158,6 +166,7 @@ impl crate::Choice for IndexKind {
             Self::IvfPq => "inverted lists over product-quantized residuals",
             Self::Binary => "binary codes: Hamming scan or multi-probe LSH tables",
             Self::Vamana => "Vamana (DiskANN) graph: one level, entered at the medoid",
+            Self::Disk => "SSD-resident Vamana: nodes read from the SSD, PQ codes in memory (native)",
         }
     }
 }

@@ -29,6 +29,9 @@ use neardb_core::simd::half::HalfKernels;
 use neardb_core::vectors::VectorForm;
 use neardb_core::{Filter, Kernels, Metric, Neighbor};
 
+/// Bytes a cached node costs beyond its own (its key and the map's slot and box).
+const CACHE_OVERHEAD: u64 = 32;
+
 /// What can go wrong with an SSD index.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -99,15 +102,34 @@ pub struct DiskOpenOptions {
     pub reader: ReaderKind,
     /// Read with `O_DIRECT` (bypassing the page cache) where the file system allows it.
     pub direct: bool,
-    /// Memory for cached nodes, in bytes: the nodes nearest the medoid (breadth first), which
-    /// every search passes through, are read once at open and never again.
-    pub cache_bytes: u64,
+    /// Nodes to cache: the nodes nearest the medoid (breadth first), which every search
+    /// passes through, are read once at open and never again. Each costs about
+    /// [`Header::node_bytes`] of memory ([`DiskIndex::cache_nodes_for`] turns a budget into a count).
+    pub cache_nodes: u64,
 }
 
 impl Default for DiskOpenOptions {
     fn default() -> Self {
-        Self { reader: ReaderKind::Auto, direct: true, cache_bytes: 0 }
+        Self { reader: ReaderKind::Auto, direct: true, cache_nodes: 0 }
     }
+}
+
+/// Reads and checks the header of the SSD index at `path` (nothing else is read).
+pub fn read_header(path: &Path) -> Result<Header, DiskError> {
+    use std::io::Read;
+    let io = |e| DiskError::io(path, e);
+    let file = File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut head = Vec::with_capacity(SECTOR);
+    file.take(SECTOR as u64).read_to_end(&mut head).map_err(io)?;
+    Header::decode(&head, file_len)
+}
+
+/// Whether `path` starts with the SSD index's magic bytes (any read error: no).
+pub fn is_disk_index(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == MAGIC
 }
 
 /// How a search walks.
@@ -172,17 +194,9 @@ impl DiskIndex {
     /// Opens `path`: checks the header against the file, loads and checks the PQ region, opens
     /// the reader and fills the node cache.
     pub fn open(path: &Path, opts: DiskOpenOptions) -> Result<Self, DiskError> {
-        use std::io::Read;
         use std::os::unix::fs::FileExt;
         let io = |e| DiskError::io(path, e);
-        let file = File::open(path).map_err(io)?;
-        let file_len = file.metadata().map_err(io)?.len();
-        let mut head = vec![0u8; SECTOR];
-        let got = file.take(SECTOR as u64).read(&mut head).map_err(io)?;
-        if got < SECTOR {
-            return Err(DiskError::BadHeader { reason: "the file is shorter than its header sector" });
-        }
-        let header = Header::decode(&head, file_len)?;
+        let header = read_header(path)?;
         let file = File::open(path).map_err(io)?;
         let book_len = header.dim as usize * 256 * 4;
         let code_len = header.count as usize * header.pq_m as usize;
@@ -213,8 +227,13 @@ impl DiskIndex {
             cache: HashMap::new(),
             scratch: Mutex::new(Vec::new()),
         };
-        index.fill_cache(opts.cache_bytes)?;
+        index.fill_cache(opts.cache_nodes)?;
         Ok(index)
+    }
+
+    /// How many cached nodes `bytes` of memory hold.
+    pub fn cache_nodes_for(header: &Header, bytes: u64) -> u64 {
+        bytes / (header.node_bytes() + CACHE_OVERHEAD)
     }
 
     /// The header.
@@ -239,14 +258,13 @@ impl DiskIndex {
 
     /// Bytes of memory the index holds: PQ codes and codebooks, and cached nodes.
     pub fn memory_bytes(&self) -> u64 {
-        let cached: usize = self.cache.values().map(|n| n.len() + 16).sum();
-        (self.codes.len() + self.pq.codebooks().len() * 4 + cached) as u64
+        let cached: u64 = self.cache.values().map(|n| n.len() as u64 + CACHE_OVERHEAD).sum();
+        (self.codes.len() + self.pq.codebooks().len() * 4) as u64 + cached
     }
 
-    /// Reads the nodes nearest the medoid, breadth first, until `budget` bytes of them are held.
-    fn fill_cache(&mut self, budget: u64) -> Result<(), DiskError> {
-        let per = self.header.node_bytes();
-        let want = (budget / (per + 16)).min(self.header.count) as usize;
+    /// Reads the nodes nearest the medoid, breadth first, until `nodes` of them are held.
+    fn fill_cache(&mut self, nodes: u64) -> Result<(), DiskError> {
+        let want = nodes.min(self.header.count) as usize;
         if want == 0 {
             return Ok(());
         }
