@@ -54,6 +54,10 @@ pub struct DiskOptions {
     /// SSD index: read through the page cache instead of O_DIRECT.
     #[arg(long)]
     pub buffered: bool,
+    /// SSD index: use only the nodes asked for, not the others their sectors bring (DiskANN's
+    /// walk, to measure what using whole sectors saves).
+    #[arg(long)]
+    pub plain_walk: bool,
 }
 
 impl DiskOptions {
@@ -67,7 +71,12 @@ impl DiskOptions {
     }
 
     fn open_with_nodes(&self, path: &Path, cache_nodes: u64) -> CliResult<DiskIndex> {
-        let opts = DiskOpenOptions { reader: self.reader.into(), direct: !self.buffered, cache_nodes };
+        let opts = DiskOpenOptions {
+            reader: self.reader.into(),
+            direct: !self.buffered,
+            cache_nodes,
+            sector_neighbors: !self.plain_walk,
+        };
         Ok(DiskIndex::open(path, opts)?)
     }
 }
@@ -354,6 +363,7 @@ pub fn peer_search(
         cache_mb: 0.0,
         reader: Reader::Auto,
         buffered: false,
+        plain_walk: false,
     };
     let mut cache_nodes = None;
     for kv in opts {
@@ -367,6 +377,7 @@ pub fn peer_search(
             "cache_mb" => {
                 disk.cache_mb = value.parse().map_err(|_| format!("--opt {kv}: expected megabytes"))?
             }
+            "plain_walk" => disk.plain_walk = value == "1" || value == "true",
             "reader" => {
                 disk.reader = Reader::from_str(value, true)
                     .map_err(|_| format!("--opt {kv}: auto, pread, uring or mmap"))?

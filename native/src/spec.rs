@@ -385,6 +385,7 @@ impl IndexSpec {
             pq_bytes,
             f16: self.quantize == Quantize::F16,
             seed: self.hnsw.seed,
+            placement: true,
         };
         Ok(crate::disk::write_disk_index(path, &index, None, write)?)
     }

@@ -138,6 +138,9 @@ pub fn steered_search<N: NodeStore>(
     });
     let result = match walked {
         Ok(walk) => {
+            // A node the store sent unasked and the walk later asked for came twice.
+            exact.sort_unstable_by_key(|n| n.id);
+            exact.dedup_by_key(|n| n.id);
             let stats = SteerStats { walk, exact: exact.len() as u32 };
             let mut top = TopK::new(k, out);
             for &n in &exact {

@@ -26,12 +26,23 @@ pub trait NodeStore {
     /// Fetches the nodes `ids` as one batch and calls `visit(id, links, vector)` for each, in
     /// the order given. `vector` is the node's full-precision row when the store keeps it with
     /// the list (so the walk can re-rank exactly with no further read), else `None`.
+    ///
+    /// A store that reads whole blocks (the SSD's sectors) may then visit nodes it was not
+    /// asked for that came with the same reads: the walk takes their full vectors and makes
+    /// them candidates (expanding one later costs no read, see [`NodeStore::is_ready`]).
     fn fetch<F>(&self, ids: &[u32], visit: F) -> Result<(), Self::Error>
     where
         F: FnMut(u32, Self::Links<'_>, Option<&[f32]>);
     /// Starts loading node `id`, which a fetch will soon ask for (a hint).
     #[inline(always)]
     fn prefetch(&self, _id: u32) {}
+    /// Whether node `id` is already in memory, so fetching it costs no read: a beam takes such
+    /// nodes beside its `width` nodes that do cost one. (In-memory stores say no: for them the
+    /// beam is the plain best-first walk.)
+    #[inline(always)]
+    fn is_ready(&self, _id: u32) -> bool {
+        false
+    }
 }
 
 /// One level of an in-memory or memory-mapped graph as a [`NodeStore`]: a fetch reads the
@@ -147,9 +158,12 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
     }
     let mut batch = core::mem::take(&mut s.batch);
     let mut neighbors = core::mem::take(&mut s.neighbors);
+    // Nodes already in memory ride along without counting against the width, up to a bound.
+    let most = width.max(1) * 8;
     let result = loop {
         batch.clear();
-        while batch.len() < width.max(1) {
+        let mut costly = 0;
+        while costly < width.max(1) && batch.len() < most {
             let Some(c) = s.candidates.pop() else { break };
             if s.top.len() >= ef && s.top.peek().is_some_and(|worst| worst.before(c)) {
                 // Every remaining candidate is farther still.
@@ -158,6 +172,9 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
             }
             if RECORD {
                 s.expanded.push(c);
+            }
+            if !store.is_ready(c.id) {
+                costly += 1;
             }
             batch.push(c.id);
         }
@@ -170,21 +187,28 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
         stats.rounds += 1;
         stats.expanded += batch.len() as u32;
         let (visited, candidates, top) = (&mut s.visited, &mut s.candidates, &mut s.top);
-        let fetched = store.fetch(&batch, |id, links, vector| {
+        let asked: &[u32] = &batch;
+        let fetched = store.fetch(asked, |id, links, vector| {
             if let Some(v) = vector {
                 full(id, v);
             }
             // Prefetch every unvisited neighbour before computing any distance, so their
             // vectors stream in while the first distances are computed.
             neighbors.clear();
-            for n in links {
-                if !visited.test_and_set(n) {
-                    // Native prefetches never block, so they start as early as possible;
-                    // WebAssembly's touches are loads and go in one batch below.
-                    #[cfg(not(target_arch = "wasm32"))]
-                    q.prefetch(n);
-                    neighbors.push(n);
+            if asked.contains(&id) {
+                for n in links {
+                    if !visited.test_and_set(n) {
+                        // Native prefetches never block, so they start as early as possible;
+                        // WebAssembly's touches are loads and go in one batch below.
+                        #[cfg(not(target_arch = "wasm32"))]
+                        q.prefetch(n);
+                        neighbors.push(n);
+                    }
                 }
+            } else if !visited.test_and_set(id) {
+                // A node that came unasked with a read: a candidate like any neighbour, whose
+                // expansion later costs no read (its block is in memory).
+                neighbors.push(id);
             }
             #[cfg(target_arch = "wasm32")]
             crate::simd::touch_rows(&neighbors, |n| q.row_bytes(n));

@@ -106,11 +106,15 @@ pub struct DiskOpenOptions {
     /// passes through, are read once at open and never again. Each costs about
     /// [`Header::node_bytes`] of memory ([`DiskIndex::cache_nodes_for`] turns a budget into a count).
     pub cache_nodes: u64,
+    /// Use every node of a sector read (their vectors re-rank, and they become candidates
+    /// whose expansion costs no read). Off: only the nodes asked for are used, as DiskANN's
+    /// walk does (for comparison).
+    pub sector_neighbors: bool,
 }
 
 impl Default for DiskOpenOptions {
     fn default() -> Self {
-        Self { reader: ReaderKind::Auto, direct: true, cache_nodes: 0 }
+        Self { reader: ReaderKind::Auto, direct: true, cache_nodes: 0, sector_neighbors: true }
     }
 }
 
@@ -176,6 +180,7 @@ pub struct DiskIndex {
     kernels: Kernels,
     half: HalfKernels,
     cache: HashMap<u32, Box<[u8]>>,
+    sector_neighbors: bool,
     scratch: Mutex<Vec<Scratch>>,
 }
 
@@ -225,6 +230,7 @@ impl DiskIndex {
             reader,
             kernels,
             cache: HashMap::new(),
+            sector_neighbors: opts.sector_neighbors,
             scratch: Mutex::new(Vec::new()),
         };
         index.fill_cache(opts.cache_nodes)?;
@@ -409,13 +415,15 @@ impl DiskIndex {
     }
 }
 
-/// What one search's fetches keep: the rows of the nodes it fetched and its read counts.
+/// What one search's fetches keep: the rows of the nodes it fetched, its read counts, and the
+/// sectors it read (any node in them is served again without a read).
 #[derive(Default)]
 struct FetchState {
     rows: HashMap<u32, u32>,
     reads: u64,
     cache_hits: u64,
     vector: Vec<f32>,
+    sectors: HashMap<u64, Vec<u8>>,
 }
 
 /// One search's view of the file as the graph layer's node store.
@@ -485,33 +493,85 @@ impl NodeStore for Fetcher<'_> {
         self.index.header.count as usize
     }
 
+    fn is_ready(&self, id: u32) -> bool {
+        let index = self.index;
+        index.cache.contains_key(&id)
+            || (index.sector_neighbors
+                && self.state().sectors.contains_key(&index.header.locate(id as u64).offset))
+    }
+
+    /// Reads the sectors of the asked nodes that neither the cache nor this search's earlier
+    /// reads hold (one batch), visits the asked nodes in order, then every other node of the
+    /// sectors just read (ascending), which came at no extra cost.
     fn fetch<F>(&self, ids: &[u32], mut visit: F) -> Result<(), DiskError>
     where
         F: FnMut(u32, std::vec::IntoIter<u32>, Option<&[f32]>),
     {
         let index = self.index;
-        let mut from_file = Vec::with_capacity(ids.len());
+        let h = &index.header;
+        let mut to_read: Vec<(u64, usize)> = Vec::new();
+        {
+            let state = self.state();
+            for &id in ids {
+                if id as u64 >= h.count {
+                    return Err(DiskError::BadNode { id, reason: "beyond the node count" });
+                }
+                if index.cache.contains_key(&id) {
+                    continue;
+                }
+                let at = h.locate(id as u64);
+                if !state.sectors.contains_key(&at.offset) && !to_read.iter().any(|&(o, _)| o == at.offset) {
+                    to_read.push((at.offset, at.len));
+                }
+            }
+        }
+        if !to_read.is_empty() {
+            let mut got: Vec<Vec<u8>> = Vec::with_capacity(to_read.len());
+            index
+                .reader
+                .read_batch(&to_read, &mut |_, bytes| got.push(bytes.to_vec()))
+                .map_err(|e| DiskError::io(&index.path, e))?;
+            let mut state = self.state();
+            state.reads += to_read.iter().map(|&(_, len)| (len / SECTOR) as u64).sum::<u64>();
+            for (&(offset, _), bytes) in to_read.iter().zip(got) {
+                state.sectors.insert(offset, bytes);
+            }
+        }
+        let node_bytes = h.node_bytes() as usize;
+        let mut node = Vec::with_capacity(node_bytes);
+        // Copied out before visiting: a visit may consult the state (the row filter).
+        let load = |id: u32, node: &mut Vec<u8>, from_cache: bool| -> Result<(), DiskError> {
+            node.clear();
+            if let Some(cached) = index.cache.get(&id).filter(|_| from_cache) {
+                self.state().cache_hits += 1;
+                node.extend_from_slice(cached);
+                return Ok(());
+            }
+            let at = h.locate(id as u64);
+            let state = self.state();
+            let sector =
+                state.sectors.get(&at.offset).ok_or(DiskError::BadNode { id, reason: "not read" })?;
+            node.extend_from_slice(&sector[at.within..at.within + node_bytes]);
+            Ok(())
+        };
         for &id in ids {
-            match index.cache.get(&id) {
-                Some(node) => {
-                    self.state().cache_hits += 1;
-                    self.deliver(id, node, &mut visit)?;
-                }
-                None => from_file.push(id),
-            }
+            load(id, &mut node, true)?;
+            self.deliver(id, &node, &mut visit)?;
         }
-        if from_file.is_empty() {
-            return Ok(());
-        }
-        let mut failed = None;
-        let reads = index.read_nodes(&from_file, &mut |id, bytes| {
-            if failed.is_none() {
-                if let Err(e) = self.deliver(id, bytes, &mut visit) {
-                    failed = Some(e);
+        let per = h.nodes_per_sector();
+        if per > 1 && index.sector_neighbors {
+            for &(offset, _) in &to_read {
+                let first = (offset / SECTOR as u64 - 1) * per;
+                for extra in first..(first + per).min(h.count) {
+                    let extra = extra as u32;
+                    if ids.contains(&extra) {
+                        continue;
+                    }
+                    load(extra, &mut node, false)?;
+                    self.deliver(extra, &node, &mut visit)?;
                 }
             }
-        })?;
-        self.state().reads += reads;
-        failed.map_or(Ok(()), Err)
+        }
+        Ok(())
     }
 }

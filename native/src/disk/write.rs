@@ -29,15 +29,77 @@ pub struct DiskWriteParams {
     pub f16: bool,
     /// Seed of the PQ training sample and k-means.
     pub seed: u64,
+    /// Graph-aware placement of the nodes in sectors (else slot order).
+    pub placement: bool,
 }
 
 /// What was written.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct DiskWriteReport {
     /// Bytes of the file.
     pub bytes: u64,
     /// Nodes per 4 KiB sector (0: a node takes whole sectors).
     pub nodes_per_sector: u64,
+    /// The graph slot at each node position of the file (positions are the file's node ids).
+    pub order: Vec<u32>,
+}
+
+/// Graph-aware placement (after Starling, SIGMOD 2024): the order of the slots in the file,
+/// chosen so a sector's `per` nodes are neighbours. Seeds are taken breadth first from the
+/// medoid; each fills its sector with its own neighbours, then theirs, then — when that
+/// neighbourhood is all placed — the next seeds. A read then brings nodes a search would
+/// otherwise read next.
+fn place(index: &VamanaIndex, medoid: u32, per: usize) -> Vec<u32> {
+    let n = index.slot_count();
+    let per = per.max(1);
+    let mut bfs = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    seen[medoid as usize] = true;
+    bfs.push(medoid);
+    let mut head = 0;
+    while bfs.len() < n {
+        if head == bfs.len() {
+            // Unreachable from the medoid (none in a built graph; kept for safety).
+            if let Some(next) = seen.iter().position(|s| !s) {
+                seen[next] = true;
+                bfs.push(next as u32);
+            }
+            continue;
+        }
+        for l in index.neighbors(bfs[head]) {
+            if !std::mem::replace(&mut seen[l as usize], true) {
+                bfs.push(l);
+            }
+        }
+        head += 1;
+    }
+    let mut placed = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    let mut seeds = bfs.iter();
+    while order.len() < n {
+        let block_end = (order.len() + per).min(n);
+        let mut frontier: Vec<u32> = Vec::new();
+        let mut at = 0;
+        while order.len() < block_end {
+            let next = if at < frontier.len() {
+                at += 1;
+                frontier[at - 1]
+            } else {
+                match seeds.next() {
+                    Some(&s) => s,
+                    None => break,
+                }
+            };
+            if std::mem::replace(&mut placed[next as usize], true) {
+                continue;
+            }
+            order.push(next);
+            if frontier.len() < 4 * per {
+                frontier.extend(index.neighbors(next));
+            }
+        }
+    }
+    order
 }
 
 /// Writes `index` (a built Vamana graph with no deleted slots) as an SSD index at `path`.
@@ -87,9 +149,21 @@ pub fn write_disk_index(
     pq.train(kernels, &sample, params.seed, PQ_ITERATIONS)?;
     drop(sample);
     let m = pq.code_len();
+    // Node positions in the file: graph-aware placement where a sector holds several nodes.
+    let node_bytes = {
+        let value = if params.f16 || index.stores_f16() { 2 } else { 4 };
+        dim * value + 8 + 4 * index.params().r
+    };
+    let per = SECTOR / node_bytes;
+    let order =
+        if per > 1 && params.placement { place(index, medoid, per) } else { (0..count as u32).collect() };
+    let mut position = vec![0u32; count];
+    for (p, &slot) in order.iter().enumerate() {
+        position[slot as usize] = p as u32;
+    }
     let mut codes = vec![0u8; count * m];
-    for (i, code) in codes.chunks_exact_mut(m).enumerate() {
-        pq.encode(&vector(i as u32)?, code)?;
+    for (p, code) in codes.chunks_exact_mut(m).enumerate() {
+        pq.encode(&vector(order[p])?, code)?;
     }
     let codebooks: Vec<u8> = pq.codebooks().iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut crc = crc32fast::Hasher::new();
@@ -103,7 +177,7 @@ pub fn write_disk_index(
         form: if params.f16 || index.stores_f16() { VectorForm::F16 } else { VectorForm::F32 },
         count: count as u64,
         max_degree: vp.r as u32,
-        medoid: medoid as u64,
+        medoid: position[medoid as usize] as u64,
         pq_m: m as u32,
         build_l: vp.l as u32,
         build_alpha_bits: vp.alpha.to_bits(),
@@ -128,15 +202,16 @@ pub fn write_disk_index(
     let file = File::create(&tmp).map_err(io)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&header.encode()).map_err(io)?;
-    let node_bytes = header.node_bytes() as usize;
+    debug_assert_eq!(node_bytes as u64, header.node_bytes());
     let region =
         if header.nodes_per_sector() == 0 { header.sectors_per_node() as usize * SECTOR } else { SECTOR };
-    let per = header.nodes_per_sector().max(1) as usize;
+    let per = per.max(1);
     let mut sector = vec![0u8; region];
     let mut node = Vec::with_capacity(node_bytes);
     for first in (0..count).step_by(per) {
         sector.iter_mut().for_each(|b| *b = 0);
-        for (k, id) in (first..(first + per).min(count)).enumerate() {
+        for (k, p) in (first..(first + per).min(count)).enumerate() {
+            let id = order[p] as usize;
             node.clear();
             let v = vector(id as u32)?;
             match header.form {
@@ -147,8 +222,8 @@ pub fn write_disk_index(
             node.extend_from_slice(&row.to_le_bytes());
             let links = index.neighbors(id as u32);
             node.extend_from_slice(&(links.len() as u32).to_le_bytes());
-            for l in &links {
-                node.extend_from_slice(&l.to_le_bytes());
+            for &l in &links {
+                node.extend_from_slice(&position[l as usize].to_le_bytes());
             }
             node.resize(node_bytes, 0);
             sector[k * node_bytes..(k + 1) * node_bytes].copy_from_slice(&node);
@@ -161,5 +236,5 @@ pub fn write_disk_index(
     file.sync_all().map_err(io)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(io)?;
-    Ok(DiskWriteReport { bytes: header.file_len(), nodes_per_sector: header.nodes_per_sector() })
+    Ok(DiskWriteReport { bytes: header.file_len(), nodes_per_sector: header.nodes_per_sector(), order })
 }
