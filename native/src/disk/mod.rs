@@ -334,11 +334,7 @@ impl DiskIndex {
     }
 
     /// A node's row and checked neighbour list (every id below the count, at most R of them).
-    fn parse_links<'n>(
-        &self,
-        id: u32,
-        node: &'n [u8],
-    ) -> Result<(impl Iterator<Item = u32> + 'n, u32), DiskError> {
+    fn parse_links<'n>(&self, id: u32, node: &'n [u8]) -> Result<(LinkBytes<'n>, u32), DiskError> {
         let at = self.header.dim as usize * self.header.value_bytes() as usize;
         let word = |i: usize| u32::from_le_bytes([node[i], node[i + 1], node[i + 2], node[i + 3]]);
         let row = word(at);
@@ -346,13 +342,12 @@ impl DiskIndex {
         if degree > self.header.max_degree {
             return Err(DiskError::BadNode { id, reason: "degree above the maximum" });
         }
-        let list = &node[at + 8..at + 8 + 4 * degree as usize];
+        let list = LinkBytes(node[at + 8..at + 8 + 4 * degree as usize].chunks_exact(4));
         let count = self.header.count;
-        let ids = list.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        if ids.clone().any(|n| n as u64 >= count) {
+        if list.clone().any(|n| n as u64 >= count) {
             return Err(DiskError::BadNode { id, reason: "a neighbour beyond the node count" });
         }
-        Ok((ids, row))
+        Ok((list, row))
     }
 
     /// The `k` nearest neighbours of `query` (ids are the rows the index was built from) and
@@ -415,15 +410,52 @@ impl DiskIndex {
     }
 }
 
+/// A node's neighbour ids, read from its bytes (little-endian `u32`s).
+#[derive(Clone)]
+pub struct LinkBytes<'a>(std::slice::ChunksExact<'a, u8>);
+
+impl Iterator for LinkBytes<'_> {
+    type Item = u32;
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        self.0.next().map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// A hasher for the integer keys of a search's maps (node ids, sector offsets): one multiply,
+/// where the default SipHash costs more than the lookups it serves. Keys come from the file,
+/// not from an adversary choosing collisions against a live service.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// What one search's fetches keep: the rows of the nodes it fetched, its read counts, and the
 /// sectors it read (any node in them is served again without a read).
 #[derive(Default)]
 struct FetchState {
-    rows: HashMap<u32, u32>,
+    rows: IdMap<u32, u32>,
     reads: u64,
     cache_hits: u64,
     vector: Vec<f32>,
-    sectors: HashMap<u64, Vec<u8>>,
+    sectors: IdMap<u64, Vec<u8>>,
 }
 
 /// One search's view of the file as the graph layer's node store.
@@ -452,31 +484,49 @@ impl Fetcher<'_> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Decodes node `id`'s vector into the state and records its row; calls `visit`.
+    /// Records node `id`'s row and calls `visit` with its links and vector (read in place
+    /// where the bytes allow, else decoded).
     fn deliver<F>(&self, id: u32, node: &[u8], visit: &mut F) -> Result<(), DiskError>
     where
-        F: FnMut(u32, std::vec::IntoIter<u32>, Option<&[f32]>),
+        F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
     {
         let index = self.index;
         let (links, row) = index.parse_links(id, node)?;
-        let links: Vec<u32> = links.collect();
         let dim = index.header.dim as usize;
         let mut state = self.state();
         state.rows.insert(id, row);
         let mut vector = std::mem::take(&mut state.vector);
         drop(state);
         vector.clear();
-        match index.header.form {
+        let in_place: Option<&[f32]> = match index.header.form {
             VectorForm::F16 => {
-                let halves: Vec<u16> =
-                    node[..dim * 2].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
-                index.half.decode_into(&halves, &mut vector);
+                let bytes = &node[..dim * 2];
+                match bytemuck::try_cast_slice::<u8, u16>(bytes) {
+                    Ok(halves) if cfg!(target_endian = "little") => {
+                        index.half.decode_into(halves, &mut vector)
+                    }
+                    _ => {
+                        let halves: Vec<u16> =
+                            bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                        index.half.decode_into(&halves, &mut vector);
+                    }
+                }
+                None
             }
-            _ => vector.extend(
-                node[..dim * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            ),
-        }
-        visit(id, links.into_iter(), Some(&vector));
+            _ => {
+                let bytes = &node[..dim * 4];
+                match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+                    Ok(floats) if cfg!(target_endian = "little") => Some(floats),
+                    _ => {
+                        vector.extend(
+                            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        visit(id, links, Some(in_place.unwrap_or(&vector)));
         self.state().vector = vector;
         Ok(())
     }
@@ -485,7 +535,7 @@ impl Fetcher<'_> {
 impl NodeStore for Fetcher<'_> {
     type Error = DiskError;
     type Links<'b>
-        = std::vec::IntoIter<u32>
+        = LinkBytes<'b>
     where
         Self: 'b;
 
@@ -505,7 +555,7 @@ impl NodeStore for Fetcher<'_> {
     /// sectors just read (ascending), which came at no extra cost.
     fn fetch<F>(&self, ids: &[u32], mut visit: F) -> Result<(), DiskError>
     where
-        F: FnMut(u32, std::vec::IntoIter<u32>, Option<&[f32]>),
+        F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
     {
         let index = self.index;
         let h = &index.header;
