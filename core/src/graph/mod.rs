@@ -50,8 +50,10 @@ pub struct Scratch {
     pub(crate) sq_query: SqQuery,
     /// Candidates awaiting an exact re-rank.
     pub(crate) rerank: Vec<Neighbor>,
-    /// A vector decoded from the parallel build's binary16 copy.
+    /// A vector decoded from the parallel build's binary16 copy (a steered search's PQ table).
     pub(crate) decoded: Vec<f32>,
+    /// A steered search's query taken around the PQ centre.
+    pub(crate) shifted: Vec<f32>,
     /// The nodes [`Graph::search_level_recording`] expanded.
     pub(crate) expanded: Vec<Cand>,
     /// The ids one round of a beam search fetches.

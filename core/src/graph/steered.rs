@@ -16,6 +16,10 @@ use crate::{Error, Filter, Kernels, Metric, Neighbor, TopK, ZeroVectorKind};
 pub struct PqGuide<'a> {
     /// The trained quantizer (8 bits per sub-quantizer).
     pub pq: &'a ProductQuantizer,
+    /// The point the codes were taken around (each code encodes `x − center`); empty for none.
+    /// Squared L2 is unchanged by the shift, and an inner product changes by `⟨q, center⟩`,
+    /// the same for every node, so the ranking is the codes' either way.
+    pub center: &'a [f32],
     /// `code_len` bytes per node, by node id.
     pub codes: &'a [u8],
 }
@@ -105,7 +109,10 @@ pub fn steered_search<N: NodeStore>(
     if count == 0 || entry as usize >= count {
         return Err(SteerError::Input(Error::EmptyIndex));
     }
-    if pq.nbits() != 8 || guide.codes.len() != count * pq.code_len() {
+    if pq.nbits() != 8
+        || guide.codes.len() != count * pq.code_len()
+        || !(guide.center.is_empty() || guide.center.len() == dim)
+    {
         return Err(SteerError::Input(Error::InvalidParameter {
             name: "guide",
             reason: "needs 8-bit PQ codes for every node",
@@ -126,10 +133,18 @@ pub fn steered_search<N: NodeStore>(
     }
     // Cosine codes are of unit vectors, where squared L2 orders as cosine does.
     let mut table = core::mem::take(&mut scratch.decoded);
+    // L2 tables take the query around the centre too; inner products need no shift.
+    let mut shifted = core::mem::take(&mut scratch.shifted);
+    shifted.clear();
+    shifted.extend_from_slice(&q);
+    if metric != Metric::InnerProduct && !guide.center.is_empty() {
+        shifted.iter_mut().zip(guide.center).for_each(|(x, c)| *x -= c);
+    }
     let filled = match metric {
-        Metric::InnerProduct => pq.ip_table(&q, &mut table),
-        _ => pq.l2_table(&q, &mut table),
+        Metric::InnerProduct => pq.ip_table(&shifted, &mut table),
+        _ => pq.l2_table(&shifted, &mut table),
     };
+    scratch.shifted = shifted;
     if let Err(e) = filled {
         scratch.query = q;
         scratch.decoded = table;

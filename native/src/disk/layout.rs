@@ -1,5 +1,6 @@
 //! The SSD index's file layout: a header sector, then the nodes packed into 4 KiB sectors, then
-//! the product-quantization codebooks and codes that are loaded into memory at open.
+//! the product-quantization region loaded into memory at open: the centre the codes are taken
+//! around (`dim` floats), the codebooks, the codes.
 //!
 //! A node is its full-precision vector (`f32` or binary16), the row it was built from (`u32`),
 //! its degree (`u32`) and `max_degree` neighbour ids (`u32`, unused ones zero). Nodes never
@@ -44,7 +45,7 @@ pub struct Header {
     pub build_alpha_bits: u32,
     /// The build's seed.
     pub build_seed: u64,
-    /// CRC-32 of the PQ region (codebooks, then codes).
+    /// CRC-32 of the PQ region (centre, codebooks, codes).
     pub pq_crc: u32,
 }
 
@@ -105,9 +106,10 @@ impl Header {
         (1 + self.node_sectors()) * SECTOR as u64
     }
 
-    /// Bytes of the PQ region: `dim × 256` codebook floats, then `count × pq_m` code bytes.
+    /// Bytes of the PQ region: the `dim` floats of the centre, `dim × 256` codebook floats,
+    /// then `count × pq_m` code bytes.
     pub fn pq_len(&self) -> u64 {
-        self.dim as u64 * 256 * 4 + self.count * self.pq_m as u64
+        self.dim as u64 * 4 + self.dim as u64 * 256 * 4 + self.count * self.pq_m as u64
     }
 
     /// Bytes of the whole file.
@@ -273,7 +275,7 @@ mod tests {
         let at = h.locate(900_000_000);
         assert_eq!(at.offset, (1 + 900_000_000u64 * 2) * 4096);
         assert!(at.offset > u32::MAX as u64 * 1000);
-        assert_eq!(h.file_len(), h.pq_offset() + 1024 * 256 * 4 + 8_000_000_000);
+        assert_eq!(h.file_len(), h.pq_offset() + 1024 * 4 + 1024 * 256 * 4 + 8_000_000_000);
     }
 
     #[test]

@@ -175,6 +175,7 @@ pub struct DiskIndex {
     path: PathBuf,
     header: Header,
     pq: ProductQuantizer,
+    center: Vec<f32>,
     codes: Vec<u8>,
     reader: Box<dyn SectorReader>,
     kernels: Kernels,
@@ -203,22 +204,28 @@ impl DiskIndex {
         let io = |e| DiskError::io(path, e);
         let header = read_header(path)?;
         let file = File::open(path).map_err(io)?;
-        let book_len = header.dim as usize * 256 * 4;
+        let dim = header.dim as usize;
+        let (center_len, book_len) = (dim * 4, dim * 256 * 4);
         let code_len = header.count as usize * header.pq_m as usize;
-        let mut region = vec![0u8; book_len + code_len];
+        let mut region = vec![0u8; center_len + book_len + code_len];
         file.read_exact_at(&mut region, header.pq_offset()).map_err(io)?;
         if crc32fast::hash(&region) != header.pq_crc {
             return Err(DiskError::BadPq { reason: "checksum mismatch" });
         }
-        let books: Vec<f32> = region[..book_len]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let pq = ProductQuantizer::from_codebooks(header.dim as usize, header.pq_m as usize, 8, books)
-            .map_err(|_| DiskError::BadPq {
-                reason: "codebooks hold NaN, infinity or values beyond ±2^50",
-            })?;
-        region.drain(..book_len);
+        let floats = |b: &[u8]| -> Vec<f32> {
+            b.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        };
+        let center = floats(&region[..center_len]);
+        if center.iter().any(|&x| !neardb_core::in_range(x)) {
+            return Err(DiskError::BadPq {
+                reason: "the centre holds NaN, infinity or values beyond ±2^50"
+            });
+        }
+        let books = floats(&region[center_len..center_len + book_len]);
+        let pq = ProductQuantizer::from_codebooks(dim, header.pq_m as usize, 8, books).map_err(|_| {
+            DiskError::BadPq { reason: "codebooks hold NaN, infinity or values beyond ±2^50" }
+        })?;
+        region.drain(..center_len + book_len);
         let reader = open_reader(path, opts.reader, opts.direct).map_err(io)?;
         let kernels = Kernels::best();
         let mut index = Self {
@@ -226,6 +233,7 @@ impl DiskIndex {
             half: HalfKernels::new(header.metric, kernels),
             header,
             pq,
+            center,
             codes: region,
             reader,
             kernels,
@@ -254,7 +262,7 @@ impl DiskIndex {
 
     /// The PQ codes (and their quantizer) held in memory that steer every search.
     pub fn guide(&self) -> PqGuide<'_> {
-        PqGuide { pq: &self.pq, codes: &self.codes }
+        PqGuide { pq: &self.pq, center: &self.center, codes: &self.codes }
     }
 
     /// Nodes held in the cache.
@@ -265,7 +273,7 @@ impl DiskIndex {
     /// Bytes of memory the index holds: PQ codes and codebooks, and cached nodes.
     pub fn memory_bytes(&self) -> u64 {
         let cached: u64 = self.cache.values().map(|n| n.len() as u64 + CACHE_OVERHEAD).sum();
-        (self.codes.len() + self.pq.codebooks().len() * 4) as u64 + cached
+        (self.codes.len() + (self.pq.codebooks().len() + self.center.len()) * 4) as u64 + cached
     }
 
     /// Reads the nodes nearest the medoid, breadth first, until `nodes` of them are held.
@@ -361,7 +369,7 @@ impl DiskIndex {
     ) -> Result<(Vec<Neighbor>, DiskStats), DiskError> {
         let fetcher = Fetcher { index: self, state: Mutex::new(FetchState::default()) };
         let mut scratch = self.scratch.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
-        let guide = PqGuide { pq: &self.pq, codes: &self.codes };
+        let guide = PqGuide { pq: &self.pq, center: &self.center, codes: &self.codes };
         let steer = SteerParams { l: params.l, width: params.beam };
         let mut out = Vec::with_capacity(k);
         // The filter speaks rows; the walk speaks node ids.

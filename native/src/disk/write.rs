@@ -144,6 +144,15 @@ pub fn write_disk_index(
     for &i in &order[..take] {
         sample.extend_from_slice(&vector(i)?);
     }
+    // Codes are taken around the sample's mean, so the codebooks spend their precision on
+    // where the vectors differ, not on where they all sit.
+    let mut center = vec![0.0f64; dim];
+    for row in sample.chunks_exact(dim) {
+        center.iter_mut().zip(row).for_each(|(c, &x)| *c += x as f64);
+    }
+    let center: Vec<f32> = center.iter().map(|&c| (c / take as f64) as f32).collect();
+    let shift = |v: &mut [f32]| v.iter_mut().zip(&center).for_each(|(x, c)| *x -= c);
+    sample.chunks_exact_mut(dim).for_each(shift);
     let kernels = Kernels::best();
     let mut pq = ProductQuantizer::new(dim, params.pq_bytes, 8)?;
     pq.train(kernels, &sample, params.seed, PQ_ITERATIONS)?;
@@ -163,10 +172,14 @@ pub fn write_disk_index(
     }
     let mut codes = vec![0u8; count * m];
     for (p, code) in codes.chunks_exact_mut(m).enumerate() {
-        pq.encode(&vector(order[p])?, code)?;
+        let mut v = vector(order[p])?;
+        shift(&mut v);
+        pq.encode(&v, code)?;
     }
+    let center_bytes: Vec<u8> = center.iter().flat_map(|x| x.to_le_bytes()).collect();
     let codebooks: Vec<u8> = pq.codebooks().iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut crc = crc32fast::Hasher::new();
+    crc.update(&center_bytes);
     crc.update(&codebooks);
     crc.update(&codes);
 
@@ -230,6 +243,7 @@ pub fn write_disk_index(
         }
         w.write_all(&sector).map_err(io)?;
     }
+    w.write_all(&center_bytes).map_err(io)?;
     w.write_all(&codebooks).map_err(io)?;
     w.write_all(&codes).map_err(io)?;
     let file = w.into_inner().map_err(|e| DiskError::io(path, e.into_error()))?;
