@@ -356,6 +356,7 @@ fn a_file_laid_out_for_a_billion_1024d_vectors_is_addressed_past_32_bits() {
         build_alpha_bits: 1.2f32.to_bits(),
         build_seed: 1,
         pq_crc: 0,
+        unit_vectors: false,
     };
     let file =
         std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();

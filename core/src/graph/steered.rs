@@ -20,6 +20,10 @@ pub struct PqGuide<'a> {
     /// Squared L2 is unchanged by the shift, and an inner product changes by `⟨q, center⟩`,
     /// the same for every node, so the ranking is the codes' either way.
     pub center: &'a [f32],
+    /// Every node's vector has length 1: an inner-product search then steers by squared L2
+    /// to the normalised query (the same order for exact vectors), whose code errors shrink
+    /// near the query where an inner product's do not.
+    pub unit_vectors: bool,
     /// `code_len` bytes per node, by node id.
     pub codes: &'a [u8],
 }
@@ -137,13 +141,12 @@ pub fn steered_search<N: NodeStore>(
     let mut shifted = core::mem::take(&mut scratch.shifted);
     shifted.clear();
     shifted.extend_from_slice(&q);
-    if metric != Metric::InnerProduct && !guide.center.is_empty() {
+    // (A zero query has no direction to normalise: every inner product is 0, any order is.)
+    let by_l2 = metric != Metric::InnerProduct || (guide.unit_vectors && kernels.normalize(&mut shifted));
+    if by_l2 && !guide.center.is_empty() {
         shifted.iter_mut().zip(guide.center).for_each(|(x, c)| *x -= c);
     }
-    let filled = match metric {
-        Metric::InnerProduct => pq.ip_table(&shifted, &mut table),
-        _ => pq.l2_table(&shifted, &mut table),
-    };
+    let filled = if by_l2 { pq.l2_table(&shifted, &mut table) } else { pq.ip_table(&shifted, &mut table) };
     scratch.shifted = shifted;
     if let Err(e) = filled {
         scratch.query = q;

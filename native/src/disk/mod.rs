@@ -262,7 +262,12 @@ impl DiskIndex {
 
     /// The PQ codes (and their quantizer) held in memory that steer every search.
     pub fn guide(&self) -> PqGuide<'_> {
-        PqGuide { pq: &self.pq, center: &self.center, codes: &self.codes }
+        PqGuide {
+            pq: &self.pq,
+            center: &self.center,
+            codes: &self.codes,
+            unit_vectors: self.header.unit_vectors,
+        }
     }
 
     /// Nodes held in the cache.
@@ -369,7 +374,12 @@ impl DiskIndex {
     ) -> Result<(Vec<Neighbor>, DiskStats), DiskError> {
         let fetcher = Fetcher { index: self, state: Mutex::new(FetchState::default()) };
         let mut scratch = self.scratch.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
-        let guide = PqGuide { pq: &self.pq, center: &self.center, codes: &self.codes };
+        let guide = PqGuide {
+            pq: &self.pq,
+            center: &self.center,
+            codes: &self.codes,
+            unit_vectors: self.header.unit_vectors,
+        };
         let steer = SteerParams { l: params.l, width: params.beam };
         let mut out = Vec::with_capacity(k);
         // The filter speaks rows; the walk speaks node ids.

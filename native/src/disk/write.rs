@@ -184,6 +184,15 @@ pub fn write_disk_index(
     crc.update(&codes);
 
     let vp = index.params();
+    let mut unit_vectors = true;
+    for i in 0..count as u32 {
+        let v = vector(i)?;
+        let norm2: f32 = v.iter().map(|x| x * x).sum();
+        if (norm2 - 1.0).abs() > 2e-3 {
+            unit_vectors = false;
+            break;
+        }
+    }
     let header = Header {
         metric: index.metric(),
         dim: dim as u32,
@@ -196,6 +205,7 @@ pub fn write_disk_index(
         build_alpha_bits: vp.alpha.to_bits(),
         build_seed: vp.seed,
         pq_crc: crc.finalize(),
+        unit_vectors,
     };
     if header.form == VectorForm::F16 {
         for i in 0..count as u32 {
