@@ -583,3 +583,143 @@ fn compressed_indexes_build_search_bench_and_serve_the_harness() {
     let err = fails(&["build", "--base", s(&base), "--metric", "l1", "--index", "ivfpq", "-o", s(&index)]);
     assert!(err.contains("not l1"), "{err}");
 }
+
+#[test]
+fn disk_index_builds_searches_benches_and_serves_the_harness() {
+    let d = dataset("l2");
+    let base = d.root.join("base.fvecs");
+    let queries = d.root.join("query.fvecs");
+    let gt = d.root.join("groundtruth.ivecs");
+    let index = d.root.join("c.disk");
+    let out = ok(&[
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        "disk",
+        "--r",
+        "16",
+        "--l",
+        "50",
+        "--pq-bytes",
+        "8",
+        "--output",
+        s(&index),
+    ]);
+    assert!(out.contains("built disk index"), "{out}");
+    let info = last_json(&ok(&["info", s(&index), "--json"]));
+    assert_eq!(
+        (info["kind"].as_str(), info["count"].as_u64(), info["dim"].as_u64()),
+        (Some("disk"), Some(3000), Some(24))
+    );
+    assert_eq!((info["pq_bytes"].as_u64(), info["max_degree"].as_u64()), (Some(8), Some(16)));
+    assert_eq!(info["file_bytes"].as_u64(), Some(std::fs::metadata(&index).unwrap().len()));
+    // A sweep of L: recall rises, reads are counted; the plain walk reads more for less.
+    let bench = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let mut argv =
+            vec!["bench", "--index", s(&index), "--queries", s(&queries), "--truth", s(&gt), "-k", "10"];
+        argv.extend(["--param", "10,60", "--json", "--min-time", "0", "--max-repeat", "1", "--threads", "1"]);
+        argv.extend(extra);
+        ok(&argv).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let rows = bench(&["--reader", "pread"]);
+    let (low, high) = (rows[0]["recall"].as_f64().unwrap(), rows[1]["recall"].as_f64().unwrap());
+    assert!(high >= 0.95 && high >= low, "recall {low} at L 10, {high} at L 60");
+    assert!(rows[1]["reads_mean"].as_f64().unwrap() > rows[0]["reads_mean"].as_f64().unwrap());
+    assert_eq!(rows[0]["reader"], "pread");
+    let plain = bench(&["--plain-walk"]);
+    assert!(plain[1]["recall"].as_f64().unwrap() >= 0.9, "{plain:?}");
+    let cached = bench(&["--cache-mb", "1"]);
+    assert!(cached[1]["cache_hits_mean"].as_f64().unwrap() > 0.0);
+    // search: results as rows, in the .ivecs the harness reads.
+    let res = d.root.join("disk.ivecs");
+    ok(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&queries),
+        "-k",
+        "10",
+        "--ef",
+        "60",
+        "--output",
+        s(&res),
+    ]);
+    let (r, rk) = read_ivecs(&res).unwrap();
+    assert_eq!((r.len(), rk), (500, 10));
+    // The harness's entry: index=disk with its R, L and PQ bytes; W and cache_nodes at search.
+    let peer_index = d.root.join("peer.disk");
+    ok(&peer_build(&base, &peer_index, &["index=disk", "R=16", "L=50", "pq_bytes=8"]));
+    let out = ok(&[
+        "peer",
+        "search",
+        "--index",
+        s(&peer_index),
+        "--base",
+        s(&base),
+        "--queries",
+        s(&queries),
+        "--k",
+        "10",
+        "--param",
+        "60",
+        "--mode",
+        "single",
+        "--threads",
+        "1",
+        "--min-time",
+        "0",
+        "--max-repeat",
+        "1",
+        "--out",
+        s(&res),
+        "--opt",
+        "W=4",
+        "--opt",
+        "cache_nodes=0",
+    ]);
+    let json = last_json(&out);
+    assert!(json["ios_per_query"].as_f64().unwrap() > 1.0, "{json}");
+    assert!(recall_of(&d, &res) >= 0.95);
+    // Bad input: an unknown search option, PQ bytes that do not divide the dimension, a file
+    // that is not an index, and a truncated one.
+    let err = fails(&[
+        "peer",
+        "search",
+        "--index",
+        s(&peer_index),
+        "--queries",
+        s(&queries),
+        "--param",
+        "60",
+        "--out",
+        s(&res),
+        "--opt",
+        "beamwidth=4",
+    ]);
+    assert!(err.contains("beamwidth"), "{err}");
+    let err = fails(&[
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        "disk",
+        "--pq-bytes",
+        "7",
+        "--output",
+        s(&index),
+    ]);
+    assert!(err.contains("divide"), "{err}");
+    let bytes = std::fs::read(&index).unwrap();
+    let cut = d.root.join("cut.disk");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let err = fails(&["search", "--index", s(&cut), "--queries", s(&queries)]);
+    assert!(err.contains("truncated"), "{err}");
+    let err = fails(&["bench", "--index", s(&index), "--queries", s(&base), "--truth", s(&gt)]);
+    assert!(err.contains("ground truth") || err.contains("rows"), "{err}");
+}
