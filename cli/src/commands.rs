@@ -86,18 +86,7 @@ pub fn search(a: SearchArgs) -> CliResult {
         }
     }
     if let Some(path) = &a.output {
-        let k = crate::measure::result_width(&index, a.k);
-        let mut ids = vec![-1i32; results.len() * k];
-        for (row, hits) in ids.chunks_exact_mut(k).zip(&results) {
-            for (slot, h) in row.iter_mut().zip(hits) {
-                // .ivecs holds int32, and -1 is its padding: an id at or beyond 2^31 would be
-                // written as a negative number, so it is refused, not mangled.
-                *slot = i32::try_from(h.id).map_err(|_| {
-                    format!("id {} does not fit an .ivecs file (int32): write --json instead", h.id)
-                })?;
-            }
-        }
-        write_ivecs(path, &ids, k)?;
+        write_results(path, &results, crate::measure::result_width(&index, a.k))?;
         eprintln!("{} queries in {secs:.3} s; wrote {}", results.len(), path.display());
         return Ok(());
     }
@@ -118,6 +107,22 @@ pub fn search(a: SearchArgs) -> CliResult {
         }
     }
     eprintln!("{} queries in {secs:.3} s ({} metric distances)", results.len(), index.metric());
+    Ok(())
+}
+
+/// Writes result ids as `.ivecs`, `k` columns per query, -1 padding.
+pub fn write_results(path: &Path, results: &[Vec<neardb::Neighbor>], k: usize) -> CliResult {
+    let mut ids = vec![-1i32; results.len() * k];
+    for (row, hits) in ids.chunks_exact_mut(k).zip(results) {
+        for (slot, h) in row.iter_mut().zip(hits) {
+            // .ivecs holds int32, and -1 is its padding: an id at or beyond 2^31 would be
+            // written as a negative number, so it is refused, not mangled.
+            *slot = i32::try_from(h.id).map_err(|_| {
+                format!("id {} does not fit an .ivecs file (int32): write --json instead", h.id)
+            })?;
+        }
+    }
+    write_ivecs(path, &ids, k)?;
     Ok(())
 }
 

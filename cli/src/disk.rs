@@ -204,16 +204,7 @@ pub fn search(a: &crate::SearchArgs) -> CliResult {
         if direct { " (O_DIRECT)" } else { "" }
     );
     if let Some(path) = &a.output {
-        let k = a.k.max(1);
-        let mut ids = vec![-1i32; results.len() * k];
-        for (row, hits) in ids.chunks_exact_mut(k).zip(&results) {
-            for (slot, h) in row.iter_mut().zip(hits) {
-                *slot = i32::try_from(h.id).map_err(|_| {
-                    format!("id {} does not fit an .ivecs file (int32): write --json instead", h.id)
-                })?;
-            }
-        }
-        write_ivecs(path, &ids, k)?;
+        crate::commands::write_results(path, &results, a.k.max(1))?;
         eprintln!("{note}; wrote {}", path.display());
         return Ok(());
     }

@@ -25,7 +25,11 @@ fn corpus() -> Arc<Corpus> {
 fn every_seed_opens_answers_cleanly_and_replays() {
     let c = corpus();
     let kinds: std::collections::BTreeSet<_> = c.index.iter().map(|s| s.kind.name()).collect();
-    assert_eq!(kinds.len(), <neardb::IndexKind as neardb::Choice>::ALL.len(), "{kinds:?}");
+    // Every kind of the in-memory format; the SSD index's own layout is checked by
+    // native/tests/disk.rs and is not among the fuzzer's seeds yet.
+    let format_kinds =
+        <neardb::IndexKind as neardb::Choice>::ALL.iter().filter(|&&k| k != neardb::IndexKind::Disk);
+    assert_eq!(kinds.len(), format_kinds.count(), "{kinds:?}");
     for s in &c.index {
         let out = oracle::exercise(&s.bytes, &s.vectors, &mut Rng::new(1));
         assert_eq!(out.refused, None, "{}", s.name);
