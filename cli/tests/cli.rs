@@ -31,6 +31,25 @@ fn peer_build<'a>(base: &'a Path, index: &'a Path, opts: &[&'a str]) -> Vec<&'a 
     args
 }
 
+/// `neardb peer search` arguments as the harness passes them: one single-thread pass at
+/// `param`, with `opts` as `--opt` pairs.
+fn peer_search<'a>(
+    index: &'a Path,
+    base: &'a Path,
+    queries: &'a Path,
+    param: &'a str,
+    out: &'a Path,
+    opts: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["peer", "search", "--index", s(index), "--base", s(base), "--queries", s(queries)];
+    args.extend(["--k", "10", "--param", param, "--mode", "single", "--threads", "1"]);
+    args.extend(["--min-time", "0", "--max-repeat", "1", "--out", s(out)]);
+    for o in opts {
+        args.extend(["--opt", o]);
+    }
+    args
+}
+
 fn last_json(stdout: &str) -> serde_json::Value {
     let line = stdout.lines().rev().find(|l| l.starts_with('{')).expect("a JSON line");
     serde_json::from_str(line).expect("valid JSON")
@@ -385,30 +404,7 @@ fn graph_build_bench_and_peer(kind: &str, args: &[&str], peer_opts: &[&str]) {
     }
     ok(&argv);
     let res = d.root.join("peer.ivecs");
-    ok(&[
-        "peer",
-        "search",
-        "--index",
-        s(&peer_index),
-        "--base",
-        s(&base),
-        "--queries",
-        s(&queries),
-        "--k",
-        "10",
-        "--param",
-        "64",
-        "--mode",
-        "single",
-        "--threads",
-        "1",
-        "--min-time",
-        "0",
-        "--max-repeat",
-        "1",
-        "--out",
-        s(&res),
-    ]);
+    ok(&peer_search(&peer_index, &base, &queries, "64", &res, &[]));
     let (r, _) = read_ivecs(&res).unwrap();
     let (t, tk) = read_ivecs(&gt).unwrap();
     let hits: usize = (0..50)
@@ -653,34 +649,7 @@ fn disk_index_builds_searches_benches_and_serves_the_harness() {
     // The harness's entry: index=disk with its R, L and PQ bytes; W and cache_nodes at search.
     let peer_index = d.root.join("peer.disk");
     ok(&peer_build(&base, &peer_index, &["index=disk", "R=16", "L=50", "pq_bytes=8"]));
-    let out = ok(&[
-        "peer",
-        "search",
-        "--index",
-        s(&peer_index),
-        "--base",
-        s(&base),
-        "--queries",
-        s(&queries),
-        "--k",
-        "10",
-        "--param",
-        "60",
-        "--mode",
-        "single",
-        "--threads",
-        "1",
-        "--min-time",
-        "0",
-        "--max-repeat",
-        "1",
-        "--out",
-        s(&res),
-        "--opt",
-        "W=4",
-        "--opt",
-        "cache_nodes=0",
-    ]);
+    let out = ok(&peer_search(&peer_index, &base, &queries, "60", &res, &["W=4", "cache_nodes=0"]));
     let json = last_json(&out);
     assert!(json["ios_per_query"].as_f64().unwrap() > 1.0, "{json}");
     assert!(recall_of(&d, &res) >= 0.95);
