@@ -102,28 +102,12 @@ impl<S: RowStore> FlatIndex<S> {
     /// The stored `f32` vector `id` (normalised, for cosine), read in place; an index of
     /// binary16 rows has none to lend (use [`FlatIndex::get_decoded`]).
     pub fn get(&self, id: u32) -> Result<&[f32]> {
-        match self.rows() {
-            Rows::F32(data) => vector_at(data, self.dim, id),
-            _ => Err(Error::InvalidParameter {
-                name: "id",
-                reason: "this index stores binary16 vectors; read them with get_decoded",
-            }),
-        }
+        self.rows().lend(self.dim, id, self.len())
     }
 
     /// A copy of the vector `id`, decoded from binary16 when the index stores that.
     pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(self.dim);
-        if self.rows().decode_into(
-            &HalfKernels::new(self.metric, self.kernels),
-            self.dim,
-            id as usize,
-            &mut out,
-        ) {
-            Ok(out)
-        } else {
-            Err(Error::UnknownId { id: id as u64, count: self.len() as u64 })
-        }
+        self.rows().copy_row(&HalfKernels::new(self.metric, self.kernels), self.dim, id, self.len())
     }
 
     /// Whether the rows are binary16 ([`FlatIndex::store_f16`]).
@@ -341,11 +325,6 @@ impl<B: AsRef<[u8]>> FlatView<B> {
             store: OwnedRows { rows: self.rows().to_store() },
         }
     }
-}
-
-fn vector_at(data: &[f32], dim: usize, id: u32) -> Result<&[f32]> {
-    let start = id as usize * dim;
-    data.get(start..start + dim).ok_or(Error::UnknownId { id: id as u64, count: (data.len() / dim) as u64 })
 }
 
 /// Validates the query and returns it ready to scan (normalised for cosine).

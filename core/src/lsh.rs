@@ -595,29 +595,14 @@ impl<S: BinaryStore> BinaryIndex<S> {
     /// The stored vector `id` (normalised, for cosine), when the index keeps `f32` vectors.
     pub fn get(&self, id: u32) -> Result<&[f32]> {
         let d = self.store.data(&self.params, self.dim);
-        let s = id as usize * self.dim;
-        if let Rows::F16(_) = d.vectors {
-            return Err(Error::InvalidParameter {
-                name: "id",
-                reason: "this index stores binary16 vectors; read them with get_decoded",
-            });
-        }
-        d.vectors
-            .f32()
-            .and_then(|v| v.get(s..s + self.dim))
-            .ok_or(Error::UnknownId { id: id as u64, count: d.count as u64 })
+        d.vectors.lend(self.dim, id, d.count)
     }
 
     /// A copy of the vector `id` (decoded from binary16 when stored so), when vectors are kept.
     pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
         let d = self.store.data(&self.params, self.dim);
-        let mut out = Vec::with_capacity(self.dim);
         let half = crate::simd::half::HalfKernels::new(self.metric, self.kernels);
-        if (id as usize) < d.count && d.vectors.decode_into(&half, self.dim, id as usize, &mut out) {
-            Ok(out)
-        } else {
-            Err(Error::UnknownId { id: id as u64, count: d.count as u64 })
-        }
+        d.vectors.copy_row(&half, self.dim, id, d.count)
     }
 
     /// The code of `id`.

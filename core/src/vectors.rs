@@ -108,6 +108,42 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// Row `slot` of `slots` lent in place as `f32`. Binary16 rows and no rows have none to
+    /// lend (`get_decoded` copies a row out); a slot beyond the rows is unknown.
+    pub(crate) fn lend(self, dim: usize, slot: u32, slots: usize) -> Result<&'a [f32]> {
+        match self {
+            Self::F32(r) if (slot as usize) < slots => {
+                let at = slot as usize * dim;
+                r.get(at..at + dim).ok_or(Error::UnknownId { id: slot as u64, count: slots as u64 })
+            }
+            Self::F32(_) => Err(Error::UnknownId { id: slot as u64, count: slots as u64 }),
+            Self::F16(_) => Err(Error::InvalidParameter {
+                name: "id",
+                reason: "this index stores binary16 vectors; read them with get_decoded",
+            }),
+            Self::Absent => Err(ROWS_ABSENT),
+        }
+    }
+
+    /// A copy of row `slot` of `slots` as `f32` (binary16 widens exactly).
+    pub(crate) fn copy_row(
+        self,
+        half: &HalfKernels,
+        dim: usize,
+        slot: u32,
+        slots: usize,
+    ) -> Result<Vec<f32>> {
+        if self.form() == VectorForm::Absent {
+            return Err(ROWS_ABSENT);
+        }
+        let mut out = Vec::with_capacity(dim);
+        if (slot as usize) < slots && self.decode_into(half, dim, slot as usize, &mut out) {
+            Ok(out)
+        } else {
+            Err(Error::UnknownId { id: slot as u64, count: slots as u64 })
+        }
+    }
+
     /// The file section holding these rows (`None` without rows).
     pub(crate) fn section(&self) -> Option<SectionRef<'a>> {
         match *self {
@@ -128,6 +164,10 @@ impl<'a> Rows<'a> {
         }
     }
 }
+
+/// Asking for a row of a store that keeps only codes.
+const ROWS_ABSENT: Error =
+    Error::InvalidParameter { name: "id", reason: "this index keeps no full vectors, only codes" };
 
 /// Owned, growable rows.
 #[derive(Clone, Debug)]

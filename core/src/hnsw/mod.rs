@@ -326,20 +326,7 @@ impl<S: GraphStore> HnswIndex<S> {
     /// [`HnswIndex::get_decoded`].
     pub fn get(&self, id: u32) -> Result<&[f32]> {
         self.check_live(id)?;
-        match self.store.rows().vectors.rows {
-            Rows::F32(rows) => {
-                let s = id as usize * self.dim;
-                Ok(&rows[s..s + self.dim])
-            }
-            Rows::F16(_) => Err(Error::InvalidParameter {
-                name: "id",
-                reason: "this index stores binary16 vectors; read them with get_decoded",
-            }),
-            Rows::Absent => Err(Error::InvalidParameter {
-                name: "id",
-                reason: "this index keeps only quantized codes; read them with get_decoded",
-            }),
-        }
+        self.store.rows().vectors.rows.lend(self.dim, id, self.slot_count())
     }
 
     /// A copy of the vector `id`: its `f32` row, or decoded from its binary16 row or, in a
@@ -347,17 +334,18 @@ impl<S: GraphStore> HnswIndex<S> {
     pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
         self.check_live(id)?;
         let vectors = self.store.rows().vectors;
-        let mut out = Vec::with_capacity(self.dim);
-        let half = HalfKernels::new(self.metric, self.kernels);
-        if !vectors.rows.decode_into(&half, self.dim, id as usize, &mut out) {
-            // A codes-only file: every file has rows or codes.
-            if let Some(sq) = vectors.sq {
+        match (vectors.rows, vectors.sq) {
+            // A codes-only file: its vectors are its decoded codes.
+            (Rows::Absent, Some(sq)) => {
                 let s = id as usize * self.dim;
-                out.resize(self.dim, 0.0);
+                let mut out = alloc::vec![0.0; self.dim];
                 sq.quantizer.decode_into(&sq.codes[s..s + self.dim], &mut out);
+                Ok(out)
+            }
+            (rows, _) => {
+                rows.copy_row(&HalfKernels::new(self.metric, self.kernels), self.dim, id, self.slot_count())
             }
         }
-        Ok(out)
     }
 
     /// A flat (Vamana) graph's parameters.

@@ -31,7 +31,7 @@ use crate::quant::kmeans::{kmeans, sample_rows, KMeansParams};
 use crate::quant::ProductQuantizer;
 use crate::rng::Rng;
 use crate::validate::{check_dim, check_vectors};
-use crate::vectors::{check_half_range, RowVec, Rows, VectorForm};
+use crate::vectors::{check_half_range, RowVec, VectorForm};
 use crate::{
     Error, Filter, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch, ZeroVectorKind,
 };
@@ -285,40 +285,13 @@ impl<S: IvfStore> IvfPqIndex<S> {
 
     /// The stored vector `id` (normalised, for cosine), when `f32` vectors are kept.
     pub fn get(&self, id: u32) -> Result<&[f32]> {
-        let vectors = match self.store.vectors() {
-            Rows::F32(v) => v,
-            Rows::F16(_) => {
-                return Err(Error::InvalidParameter {
-                    name: "id",
-                    reason: "this index stores binary16 vectors; read them with get_decoded",
-                })
-            }
-            Rows::Absent => {
-                return Err(Error::InvalidParameter {
-                    name: "id",
-                    reason: "this index keeps no full vectors",
-                })
-            }
-        };
-        let start = id as usize * self.dim;
-        vectors
-            .get(start..start + self.dim)
-            .ok_or(Error::UnknownId { id: id as u64, count: self.count as u64 })
+        self.store.vectors().lend(self.dim, id, self.count)
     }
 
     /// A copy of the vector `id` (decoded from binary16 when stored so), when vectors are kept.
     pub fn get_decoded(&self, id: u32) -> Result<Vec<f32>> {
-        let rows = self.store.vectors();
-        if rows.form() == VectorForm::Absent {
-            return Err(Error::InvalidParameter { name: "id", reason: "this index keeps no full vectors" });
-        }
-        let mut out = Vec::with_capacity(self.dim);
         let half = crate::simd::half::HalfKernels::new(self.metric, self.kernels);
-        if (id as usize) < self.count && rows.decode_into(&half, self.dim, id as usize, &mut out) {
-            Ok(out)
-        } else {
-            Err(Error::UnknownId { id: id as u64, count: self.count as u64 })
-        }
+        self.store.vectors().copy_row(&half, self.dim, id, self.count)
     }
 
     /// How the kept vectors are stored (`Absent` when the index keeps none).
