@@ -182,7 +182,9 @@ pub struct DiskIndex {
     half: HalfKernels,
     cache: HashMap<u32, Box<[u8]>>,
     sector_neighbors: bool,
-    scratch: Mutex<Vec<Scratch>>,
+    /// Per-search working memory, reused: the walk's scratch and the fetch state's maps and
+    /// sector buffers, so a search allocates nothing once they have grown.
+    scratch: Mutex<Vec<(Scratch, FetchState)>>,
 }
 
 impl std::fmt::Debug for DiskIndex {
@@ -207,7 +209,17 @@ impl DiskIndex {
         let dim = header.dim as usize;
         let (center_len, book_len) = (dim * 4, dim * 256 * 4);
         let code_len = header.count as usize * header.pq_m as usize;
-        let mut region = vec![0u8; center_len + book_len + code_len];
+        // As large as the file says (its length was checked): refused, not aborted, when the
+        // memory cannot be had.
+        let region_len = center_len + book_len + code_len;
+        let mut region = Vec::new();
+        region.try_reserve_exact(region_len).map_err(|_| {
+            DiskError::Core(neardb_core::Error::OutOfMemory {
+                what: "the PQ codes",
+                bytes: region_len as u64,
+            })
+        })?;
+        region.resize(region_len, 0);
         file.read_exact_at(&mut region, header.pq_offset()).map_err(io)?;
         if crc32fast::hash(&region) != header.pq_crc {
             return Err(DiskError::BadPq { reason: "checksum mismatch" });
@@ -372,8 +384,8 @@ impl DiskIndex {
         params: DiskSearchParams,
         filter: Option<&dyn Filter>,
     ) -> Result<(Vec<Neighbor>, DiskStats), DiskError> {
-        let fetcher = Fetcher { index: self, state: Mutex::new(FetchState::default()) };
-        let mut scratch = self.scratch.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let (mut scratch, state) = self.scratch.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let fetcher = Fetcher { index: self, state: Mutex::new(state) };
         let guide = PqGuide {
             pq: &self.pq,
             center: &self.center,
@@ -398,22 +410,27 @@ impl DiskIndex {
             &mut scratch,
             &mut out,
         );
+        let mut state = fetcher.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        let walked = result.map_err(|e| match e {
+            SteerError::Input(e) => DiskError::Core(e),
+            SteerError::Store(e) => e,
+        });
+        if walked.is_ok() {
+            // Every answered node was fetched, so its row is known.
+            for n in out.iter_mut() {
+                n.id = state.rows.get(&n.id).copied().unwrap_or(n.id);
+            }
+        }
+        let (reads, cache_hits) = (state.reads, state.cache_hits);
+        state.reset();
         if let Ok(mut pool) = self.scratch.lock() {
-            pool.push(scratch);
+            pool.push((scratch, state));
         }
-        let walked = match result {
-            Ok(s) => s,
-            Err(SteerError::Input(e)) => return Err(DiskError::Core(e)),
-            Err(SteerError::Store(e)) => return Err(e),
-        };
-        let state = fetcher.state.into_inner().unwrap_or_else(|e| e.into_inner());
-        for n in out.iter_mut() {
-            n.id = state.rows.get(&n.id).copied().unwrap_or(n.id);
-        }
+        let walked = walked?;
         let stats = DiskStats {
-            reads: state.reads,
-            bytes: state.reads * SECTOR as u64,
-            cache_hits: state.cache_hits,
+            reads,
+            bytes: reads * SECTOR as u64,
+            cache_hits,
             rounds: walked.walk.rounds,
             expanded: walked.walk.expanded,
             pq_distances: walked.walk.distances,
@@ -474,6 +491,19 @@ struct FetchState {
     cache_hits: u64,
     vector: Vec<f32>,
     sectors: IdMap<u64, Vec<u8>>,
+    /// Sector buffers of earlier searches, for the next reads.
+    spare: Vec<Vec<u8>>,
+}
+
+impl FetchState {
+    /// Empty for the next search, keeping every map's and buffer's memory.
+    fn reset(&mut self) {
+        self.rows.clear();
+        self.reads = 0;
+        self.cache_hits = 0;
+        let Self { sectors, spare, .. } = self;
+        spare.extend(sectors.drain().map(|(_, b)| b));
+    }
 }
 
 /// One search's view of the file as the graph layer's node store.
@@ -594,12 +624,17 @@ impl NodeStore for Fetcher<'_> {
             }
         }
         if !to_read.is_empty() {
+            let mut spare = std::mem::take(&mut self.state().spare);
             let mut got: Vec<Vec<u8>> = Vec::with_capacity(to_read.len());
-            index
-                .reader
-                .read_batch(&to_read, &mut |_, bytes| got.push(bytes.to_vec()))
-                .map_err(|e| DiskError::io(&index.path, e))?;
+            let read = index.reader.read_batch(&to_read, &mut |_, bytes| {
+                let mut buf = spare.pop().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                got.push(buf);
+            });
             let mut state = self.state();
+            state.spare = spare;
+            read.map_err(|e| DiskError::io(&index.path, e))?;
             state.reads += to_read.iter().map(|&(_, len)| (len / SECTOR) as u64).sum::<u64>();
             for (&(offset, _), bytes) in to_read.iter().zip(got) {
                 state.sectors.insert(offset, bytes);

@@ -131,17 +131,50 @@ pub fn write_disk_index(
     }
     let medoid = index.medoid().ok_or(DiskError::Build { reason: "the graph has no medoid" })?;
     let vector = |i: u32| index.get_decoded(i).map_err(DiskError::Core);
+    let vp = index.params();
+    let form = if params.f16 || index.stores_f16() { VectorForm::F16 } else { VectorForm::F32 };
+    // One pass over the rows: are they all unit vectors, and do they fit binary16 if asked?
+    let mut unit_vectors = true;
+    for i in 0..count as u32 {
+        let v = vector(i)?;
+        let norm2: f32 = v.iter().map(|x| x * x).sum();
+        unit_vectors &= (norm2 - 1.0).abs() <= 2e-3;
+        if form == VectorForm::F16 {
+            if let Some(at) = v.iter().position(|x| x.abs() > neardb_core::simd::half::MAX) {
+                return Err(DiskError::Core(neardb_core::Error::OutOfHalfRange {
+                    vector: i as usize,
+                    component: at,
+                    value: v[at],
+                }));
+            }
+        }
+    }
+    let mut header = Header {
+        metric: index.metric(),
+        dim: dim as u32,
+        form,
+        count: count as u64,
+        max_degree: vp.r as u32,
+        medoid: 0,
+        pq_m: params.pq_bytes as u32,
+        build_l: vp.l as u32,
+        build_alpha_bits: vp.alpha.to_bits(),
+        build_seed: vp.seed,
+        // Set once the codes are written.
+        pq_crc: 0,
+        unit_vectors,
+    };
 
     // PQ codebooks from a seeded sample, then every node's code.
     let mut rng = Rng::new(params.seed);
-    let mut order: Vec<u32> = (0..count as u32).collect();
+    let mut shuffled: Vec<u32> = (0..count as u32).collect();
     let take = count.min(PQ_TRAINING_ROWS);
     for i in 0..take {
         let j = i + rng.below((count - i) as u64) as usize;
-        order.swap(i, j);
+        shuffled.swap(i, j);
     }
     let mut sample = Vec::with_capacity(take * dim);
-    for &i in &order[..take] {
+    for &i in &shuffled[..take] {
         sample.extend_from_slice(&vector(i)?);
     }
     // Codes are taken around the sample's mean, so the codebooks spend their precision on
@@ -159,11 +192,8 @@ pub fn write_disk_index(
     drop(sample);
     let m = pq.code_len();
     // Node positions in the file: graph-aware placement where a sector holds several nodes.
-    let node_bytes = {
-        let value = if params.f16 || index.stores_f16() { 2 } else { 4 };
-        dim * value + 8 + 4 * index.params().r
-    };
-    let per = SECTOR / node_bytes;
+    let node_bytes = header.node_bytes() as usize;
+    let per = header.nodes_per_sector() as usize;
     let order =
         if per > 1 && params.placement { place(index, medoid, per) } else { (0..count as u32).collect() };
     let mut position = vec![0u32; count];
@@ -183,49 +213,13 @@ pub fn write_disk_index(
     crc.update(&codebooks);
     crc.update(&codes);
 
-    let vp = index.params();
-    let mut unit_vectors = true;
-    for i in 0..count as u32 {
-        let v = vector(i)?;
-        let norm2: f32 = v.iter().map(|x| x * x).sum();
-        if (norm2 - 1.0).abs() > 2e-3 {
-            unit_vectors = false;
-            break;
-        }
-    }
-    let header = Header {
-        metric: index.metric(),
-        dim: dim as u32,
-        form: if params.f16 || index.stores_f16() { VectorForm::F16 } else { VectorForm::F32 },
-        count: count as u64,
-        max_degree: vp.r as u32,
-        medoid: position[medoid as usize] as u64,
-        pq_m: m as u32,
-        build_l: vp.l as u32,
-        build_alpha_bits: vp.alpha.to_bits(),
-        build_seed: vp.seed,
-        pq_crc: crc.finalize(),
-        unit_vectors,
-    };
-    if header.form == VectorForm::F16 {
-        for i in 0..count as u32 {
-            let v = vector(i)?;
-            if let Some(at) = v.iter().position(|x| x.abs() > neardb_core::simd::half::MAX) {
-                return Err(DiskError::Core(neardb_core::Error::OutOfHalfRange {
-                    vector: i as usize,
-                    component: at,
-                    value: v[at],
-                }));
-            }
-        }
-    }
-
+    header.medoid = position[medoid as usize] as u64;
+    header.pq_crc = crc.finalize();
     let tmp = path.with_extension("tmp-write");
     let io = |e| DiskError::io(path, e);
     let file = File::create(&tmp).map_err(io)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&header.encode()).map_err(io)?;
-    debug_assert_eq!(node_bytes as u64, header.node_bytes());
     let region =
         if header.nodes_per_sector() == 0 { header.sectors_per_node() as usize * SECTOR } else { SECTOR };
     let per = per.max(1);
