@@ -154,10 +154,8 @@ impl Default for DiskSearchParams {
 /// What one search did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DiskStats {
-    /// 4 KiB sectors read from the file.
+    /// 4 KiB sectors read from the file (bytes read: `reads × SECTOR`).
     pub reads: u64,
-    /// Bytes read from the file.
-    pub bytes: u64,
     /// Nodes served from the cache.
     pub cache_hits: u64,
     /// Rounds of reads (hops of the beam).
@@ -429,7 +427,6 @@ impl DiskIndex {
         let walked = walked?;
         let stats = DiskStats {
             reads,
-            bytes: reads * SECTOR as u64,
             cache_hits,
             rounds: walked.walk.rounds,
             expanded: walked.walk.expanded,
