@@ -63,6 +63,18 @@ pub enum VecIoError {
         /// Dimension the offending vector declares.
         found: i64,
     },
+    /// Rows asked of a file that has fewer.
+    #[error("{}: rows {first}..{} asked of a file of {rows} vectors", path.display(), first.saturating_add(*count))]
+    RowsOutOfRange {
+        /// The file being read.
+        path: PathBuf,
+        /// First row asked for.
+        first: usize,
+        /// Rows asked for.
+        count: usize,
+        /// Rows in the file.
+        rows: usize,
+    },
     /// The file is shorter than its layout needs: not a whole number of TEXMEX records, or
     /// `.npy` data (or header) cut short.
     #[error(

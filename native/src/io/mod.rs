@@ -191,6 +191,76 @@ impl VecReader {
     }
 }
 
+/// Random access to the rows of a big `f32`-convertible file (`.fvecs`, `.bvecs`, `.npy`) by
+/// positional reads, for builds that cannot hold the file: no buffer beyond the caller's, and
+/// `&self` methods, so several threads may read at once.
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct VecRows {
+    file: File,
+    path: PathBuf,
+    info: VecFileInfo,
+    headered: bool,
+    /// Bytes of one record (the TEXMEX dimension word included).
+    record: usize,
+    /// Offset of the first record (after an `.npy` header).
+    data_start: u64,
+    decode: fn(&[u8], &mut Vec<f32>),
+}
+
+#[cfg(unix)]
+impl VecRows {
+    /// Opens `path` and validates its layout against its length.
+    pub fn open(path: &Path) -> Result<Self, VecIoError> {
+        let reader = VecReader::open(path)?;
+        let records = reader.records;
+        let file = records.reader.into_inner();
+        let len = file.metadata().map_err(io_error(path))?.len();
+        let record = records.info.dim * records.elem.size() + if records.headered { 4 } else { 0 };
+        // The layout was checked to end exactly at the file's end.
+        let data_start = len - (records.info.count as u64) * record as u64;
+        Ok(Self {
+            file,
+            path: records.path,
+            info: records.info,
+            headered: records.headered,
+            record,
+            data_start,
+            decode: reader.decode,
+        })
+    }
+
+    /// Format, dimension and vector count of the file.
+    pub fn info(&self) -> VecFileInfo {
+        self.info
+    }
+
+    /// Appends rows `first .. first + count` (row-major `f32`) to `out`, reading them through
+    /// `raw` (a reusable byte buffer). Rows past the end are an error.
+    pub fn read_rows(
+        &self,
+        first: usize,
+        count: usize,
+        out: &mut Vec<f32>,
+        raw: &mut Vec<u8>,
+    ) -> Result<(), VecIoError> {
+        use std::os::unix::fs::FileExt;
+        let end = first.checked_add(count).filter(|&end| end <= self.info.count);
+        if end.is_none() {
+            return Err(VecIoError::RowsOutOfRange {
+                path: self.path.clone(),
+                first,
+                count,
+                rows: self.info.count,
+            });
+        }
+        raw.resize(count * self.record, 0);
+        let at = self.data_start + first as u64 * self.record as u64;
+        self.file.read_exact_at(raw, at).map_err(io_error(&self.path))?;
+        decode_records(raw, self.record, self.headered, self.info.dim, &self.path, first, out, self.decode)
+    }
+}
+
 /// Streaming writer for `.fvecs` / `.ivecs` files bigger than memory: vectors are appended in
 /// as many calls as needed.
 ///
@@ -311,6 +381,41 @@ fn decode_i32(bytes: &[u8], out: &mut Vec<i32>) {
     out.extend(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])));
 }
 
+/// Decodes whole records of `record` bytes (`first` is the file position of the first, for
+/// errors), checking each TEXMEX record's own dimension.
+#[allow(clippy::too_many_arguments)]
+fn decode_records<T>(
+    bytes: &[u8],
+    record: usize,
+    headered: bool,
+    dim: usize,
+    path: &Path,
+    first: usize,
+    out: &mut Vec<T>,
+    decode: fn(&[u8], &mut Vec<T>),
+) -> Result<(), VecIoError> {
+    if !headered {
+        decode(bytes, out);
+        return Ok(());
+    }
+    for (i, rec) in bytes.chunks_exact(record).enumerate() {
+        // Every chunk is exactly `record` = 4 + payload bytes, so the split succeeds.
+        if let Some((head, values)) = rec.split_first_chunk::<4>() {
+            let found = i32::from_le_bytes(*head);
+            if usize::try_from(found).ok() != Some(dim) {
+                return Err(VecIoError::InconsistentDimension {
+                    path: path.to_path_buf(),
+                    vector: (first + i) as u64,
+                    expected: dim,
+                    found: i64::from(found),
+                });
+            }
+            decode(values, out);
+        }
+    }
+    Ok(())
+}
+
 /// Writer input check shared by every writer: a dimension a reader accepts, and whole vectors.
 fn check_input(len: usize, dim: usize) -> Result<(), VecIoError> {
     if dim == 0 || dim > MAX_FILE_DIM {
@@ -425,25 +530,16 @@ impl Records {
             let k = batch.min(n - done);
             self.scratch.resize(k * record, 0);
             self.reader.read_exact(&mut self.scratch).map_err(io_error(&self.path))?;
-            if self.headered {
-                for (i, rec) in self.scratch.chunks_exact(record).enumerate() {
-                    // Every chunk is exactly `record` = 4 + payload bytes, so the split succeeds.
-                    if let Some((head, values)) = rec.split_first_chunk::<4>() {
-                        let found = i32::from_le_bytes(*head);
-                        if usize::try_from(found).ok() != Some(dim) {
-                            return Err(VecIoError::InconsistentDimension {
-                                path: self.path.clone(),
-                                vector: (self.next + done + i) as u64,
-                                expected: dim,
-                                found: i64::from(found),
-                            });
-                        }
-                        decode(values, out);
-                    }
-                }
-            } else {
-                decode(&self.scratch, out);
-            }
+            decode_records(
+                &self.scratch,
+                record,
+                self.headered,
+                dim,
+                &self.path,
+                self.next + done,
+                out,
+                decode,
+            )?;
             done += k;
         }
         self.next += n;
