@@ -54,6 +54,18 @@ impl VamanaIndex {
         self.graph.build_vamana(vectors, &self.params(), true).map(|_| ())
     }
 
+    /// [`VamanaIndex::build`] over rows handed over instead of borrowed: the build works in
+    /// them, holding one copy of the rows fewer at its peak.
+    pub fn build_owned(&mut self, vectors: Vec<f32>) -> Result<()> {
+        self.graph.build_vamana_owned(vectors, &self.params(), false).map(|_| ())
+    }
+
+    /// [`VamanaIndex::build_parallel`] over rows handed over (see [`VamanaIndex::build_owned`]).
+    #[cfg(feature = "parallel")]
+    pub fn build_parallel_owned(&mut self, vectors: Vec<f32>) -> Result<()> {
+        self.graph.build_vamana_owned(vectors, &self.params(), true).map(|_| ())
+    }
+
     /// Inserts row-major `vectors`; returns their ids. An empty index is built (two passes);
     /// otherwise each vector is linked by one search from the medoid and RobustPrune at α.
     /// Slots freed by [`VamanaIndex::consolidate`] are reused first. The batch is validated

@@ -21,6 +21,7 @@ use crate::{Filter, Kernels, Metric, Neighbor};
 
 pub(crate) use crate::vectors::SqData;
 pub(crate) use heap::{Cand, Heap};
+pub use prune::prune_neighbors;
 pub(crate) use prune::{robust_prune, robust_prune_rounds};
 pub(crate) use query::search_graph;
 pub(crate) use scorer::{rerank, Exact, Full, Half, HalfData, Quantized, Scorer};

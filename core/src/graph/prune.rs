@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 
 use super::{Cand, Graph, LinkWords};
+use crate::{Metric, Neighbor};
 
 /// Whether candidate `c` (at distance `c.d` from the base) survives a neighbour `r` already
 /// kept, at distance `to_kept` from it: unless `α · d(c, r) < d(base, c)`. At α = 1 this is
@@ -12,6 +13,34 @@ use super::{Cand, Graph, LinkWords};
 #[inline(always)]
 pub(crate) fn survives(c: Cand, to_kept: f32, alpha: f32) -> bool {
     alpha * to_kept >= c.d || to_kept.is_nan()
+}
+
+/// RobustPrune of a list gathered outside a build (the SSD index's sharded build merges the
+/// lists a row has in its two shards) into `out`, as the Vamana build prunes: `cands` nearest
+/// first (distance to the base), `dist(a, b)` the metric between two candidates' rows, rounds
+/// of α up to `alpha`. Inner products of unit rows (`unit_rows`) are shifted to cosine
+/// distances for α; of other rows, pruned at α = 1. A list of at most `max` is kept whole.
+pub fn prune_neighbors(
+    metric: Metric,
+    unit_rows: bool,
+    cands: &[Neighbor],
+    max: usize,
+    alpha: f32,
+    out: &mut Vec<u32>,
+    mut dist: impl FnMut(u32, u32) -> f32,
+) {
+    out.clear();
+    if cands.len() <= max {
+        out.extend(cands.iter().map(|c| c.id));
+        return;
+    }
+    let inner = metric == Metric::InnerProduct;
+    let shift = if inner && unit_rows { 1.0 } else { 0.0 };
+    let alpha = if inner && !unit_rows { 1.0 } else { alpha };
+    let cands: Vec<Cand> = cands.iter().map(|c| Cand { d: c.distance + shift, id: c.id }).collect();
+    let mut kept = Vec::with_capacity(max);
+    robust_prune_rounds(&cands, max, alpha, &mut kept, |c, k| shift + dist(c.id, k.id));
+    out.extend(kept.iter().map(|c| c.id));
 }
 
 /// RobustPrune over `cands` sorted nearest first: walking them in order, keep each that

@@ -36,7 +36,16 @@ impl HnswIndex {
         if vectors.len() < self.dim && !vectors.is_empty() {
             return Err(Error::DimensionMismatch { expected: self.dim, got: vectors.len() });
         }
-        let n = check_vectors(vectors, self.dim)?;
+        check_vectors(vectors, self.dim)?;
+        self.prepare_owned(vectors.to_vec())
+    }
+
+    /// [`prepare`](Self::prepare) in place, for a caller that hands its rows over (no copy).
+    pub(super) fn prepare_owned(&self, mut data: Vec<f32>) -> Result<Vec<f32>> {
+        if data.len() < self.dim && !data.is_empty() {
+            return Err(Error::DimensionMismatch { expected: self.dim, got: data.len() });
+        }
+        let n = check_vectors(&data, self.dim)?;
         let count = self.store.levels.len();
         if count + n > u32::MAX as usize - 1 {
             return Err(Error::CapacityExceeded {
@@ -45,7 +54,6 @@ impl HnswIndex {
                 max: u32::MAX as u64 - 1,
             });
         }
-        let mut data = vectors.to_vec();
         if self.metric.normalizes() {
             for (i, v) in data.chunks_exact_mut(self.dim).enumerate() {
                 if !self.kernels.normalize(v) {

@@ -70,13 +70,40 @@ impl HnswIndex {
         params: &VamanaParams,
         parallel: bool,
     ) -> Result<u32> {
+        self.check_unbuilt()?;
+        let data = self.prepare(vectors)?;
+        self.build_vamana_prepared(data, params, parallel)
+    }
+
+    /// [`build_vamana`](Self::build_vamana) over rows the caller hands over: they become the
+    /// build's working copy, so the build holds one copy of the rows fewer.
+    pub(crate) fn build_vamana_owned(
+        &mut self,
+        vectors: Vec<f32>,
+        params: &VamanaParams,
+        parallel: bool,
+    ) -> Result<u32> {
+        self.check_unbuilt()?;
+        let data = self.prepare_owned(vectors)?;
+        self.build_vamana_prepared(data, params, parallel)
+    }
+
+    fn check_unbuilt(&self) -> Result<()> {
         if self.vamana.is_none() || !self.store.levels.is_empty() {
             return Err(Error::InvalidParameter {
                 name: "vectors",
                 reason: "a Vamana graph is built once, over all its vectors",
             });
         }
-        let data = self.prepare(vectors)?;
+        Ok(())
+    }
+
+    fn build_vamana_prepared(
+        &mut self,
+        data: Vec<f32>,
+        params: &VamanaParams,
+        parallel: bool,
+    ) -> Result<u32> {
         if data.is_empty() {
             return Err(Error::EmptyIndex);
         }
@@ -94,8 +121,13 @@ impl HnswIndex {
         for i in (1..n).rev() {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
+        let rule = AlphaRule::of(self.metric, self.dim, &data);
+        let clusters = cluster_order(self.kernels, &data, self.dim, params.seed);
+        // The index holds the rows now; the working copy goes before the reorderings copy
+        // them again and the lists grow.
+        drop(data);
         let mut relabelled: Option<Vec<u32>> = None;
-        if let Some(old_of_new) = cluster_order(self.kernels, &data, self.dim, params.seed) {
+        if let Some(old_of_new) = clusters {
             // Rows grouped by a coarse k-means for the first pass (there is no graph to order
             // them by yet); the points are still linked in random order.
             let new_of_old = inverse(&old_of_new);
@@ -105,7 +137,6 @@ impl HnswIndex {
                 *p = new_of_old[*p as usize];
             }
         }
-        let rule = AlphaRule::of(self.metric, self.dim, &data);
         let passes: &[f32] = if params.alpha == 1.0 { &[1.0] } else { &[1.0, params.alpha] };
         // The first pass (α = 1) makes the graph navigable for the second, and its links are the
         // long ones the second keeps: half the list size (at least 2R) does that for a fifth
