@@ -81,15 +81,23 @@ impl DiskOptions {
     }
 }
 
-/// Builds an SSD index into `output`; returns wall and CPU seconds (reading the base
-/// excluded) and the file's bytes.
+/// Builds an SSD index into `output` (within `spec.build_memory` when set); returns wall and
+/// CPU seconds (reading the base included) and the file's bytes.
 pub fn build(spec: &IndexSpec, metric: Metric, base: &Path, output: &Path) -> CliResult<(f64, f64, u64)> {
     spec.check()?;
-    let (data, dim) = read_f32_vectors(base)?;
     let c0 = crate::measure::cpu_seconds();
     let t0 = Instant::now();
-    let report = spec.build_disk(metric, dim, &data, output)?;
-    Ok((t0.elapsed().as_secs_f64(), crate::measure::cpu_seconds() - c0, report.bytes))
+    let report = spec.build_disk_from_file(metric, base, output)?;
+    if report.shards > 1 {
+        eprintln!(
+            "built in {} shards of at most {} vectors within {}; {} vectors found their nearest shard full",
+            report.shards,
+            report.largest_shard,
+            crate::commands::human_bytes(spec.build_memory),
+            report.displaced_rows
+        );
+    }
+    Ok((t0.elapsed().as_secs_f64(), crate::measure::cpu_seconds() - c0, report.write.bytes))
 }
 
 /// Read statistics over a set of queries: mean and percentiles of reads, and means of the rest.

@@ -113,6 +113,19 @@ pub struct IndexOptions {
     /// Binary: key bits per LSH table.
     #[arg(long = "key-bits", default_value_t = 16)]
     pub key_bits: usize,
+    /// SSD index: most memory the build may hold, in GB (0: no limit). Past it the vectors
+    /// are sharded by k-means (each in its two nearest shards), each shard's graph is built in
+    /// memory and the graphs are merged on disk; the base file is streamed, never held.
+    #[arg(long = "build-memory", default_value_t = 0.0, value_parser = parse_gb)]
+    pub build_memory: f64,
+}
+
+fn parse_gb(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|g| g.is_finite() && *g >= 0.0)
+        .ok_or_else(|| format!("{value:?} is not a number of GB ≥ 0"))
 }
 
 impl IndexOptions {
@@ -131,6 +144,7 @@ impl IndexOptions {
             bits: self.bits,
             tables: self.tables,
             key_bits: self.key_bits,
+            build_memory: (self.build_memory * 1e9) as u64,
         }
     }
 }

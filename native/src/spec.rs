@@ -149,6 +149,9 @@ pub struct IndexSpec {
     pub tables: usize,
     /// Binary: key bits per LSH table.
     pub key_bits: usize,
+    /// SSD index built from a file: most bytes the build may hold (0: no limit). Past it the
+    /// build is sharded (`disk::build_disk_index_from_file`).
+    pub build_memory: u64,
 }
 
 impl Default for IndexSpec {
@@ -173,6 +176,7 @@ impl IndexSpec {
             bits: 0,
             tables: 0,
             key_bits: 16,
+            build_memory: 0,
         }
     }
 
@@ -257,6 +261,17 @@ impl IndexSpec {
             "bits" => self.bits = number("a whole number")?,
             "tables" => self.tables = number("a whole number")?,
             "key_bits" | "key-bits" => self.key_bits = number("a whole number")?,
+            "build_memory" | "build-memory" => {
+                let gb: f64 =
+                    value.parse().ok().filter(|g: &f64| g.is_finite() && *g >= 0.0).ok_or_else(|| {
+                        SpecError::BadValue {
+                            key: key.into(),
+                            value: value.into(),
+                            expected: "GB, a number ≥ 0",
+                        }
+                    })?;
+                self.build_memory = (gb * 1e9) as u64;
+            }
             _ => return Err(SpecError::UnknownOption(key.into())),
         }
         Ok(())
@@ -377,17 +392,51 @@ impl IndexSpec {
         let params = VamanaParams { seed: self.hnsw.seed, ..self.vamana };
         let mut index = VamanaIndex::new(dim, metric, params)?;
         build_vamana(&mut index, data)?;
+        Ok(crate::disk::write_disk_index(path, &index, None, self.disk_write_params(dim))?)
+    }
+
+    /// Builds an SSD index (kind `disk`) over the vector file `base` into `output`, holding at
+    /// most `build_memory` bytes beyond the fixed `disk::FIXED_BUILD_BYTES` (0: no limit):
+    /// past it the rows are sharded, each shard's graph built in memory, and the shard graphs
+    /// merged on disk. The base is streamed, never held whole, when sharded.
+    #[cfg(unix)]
+    pub fn build_disk_from_file(
+        &self,
+        metric: Metric,
+        base: &Path,
+        output: &Path,
+    ) -> Result<crate::disk::BudgetedReport, SpecError> {
+        if self.kind != IndexKind::Disk {
+            return Err(SpecError::Index(neardb_core::Error::InvalidParameter {
+                name: "index",
+                reason: "build_disk_from_file builds the SSD index (index=disk)",
+            }));
+        }
+        self.check()?;
+        let dim = crate::io::probe(base).map_err(crate::disk::DiskError::from)?.dim;
+        let plan = crate::disk::BudgetedBuild {
+            metric,
+            vamana: VamanaParams { seed: self.hnsw.seed, ..self.vamana },
+            write: self.disk_write_params(dim),
+            memory_bytes: self.build_memory,
+        };
+        Ok(crate::disk::build_disk_index_from_file(base, output, &plan, build_vamana_owned)?)
+    }
+
+    /// The SSD file's PQ bytes (`pq_m`; 0: 32, or the largest power of two below it dividing
+    /// the dimension), vector form and placement.
+    #[cfg(unix)]
+    fn disk_write_params(&self, dim: usize) -> crate::disk::DiskWriteParams {
         let pq_bytes = match self.pq_m {
             0 => [32, 16, 8, 4, 2, 1].into_iter().find(|b| dim.is_multiple_of(*b)).unwrap_or(1),
             m => m,
         };
-        let write = crate::disk::DiskWriteParams {
+        crate::disk::DiskWriteParams {
             pq_bytes,
             f16: self.quantize == Quantize::F16,
             seed: self.hnsw.seed,
             placement: true,
-        };
-        Ok(crate::disk::write_disk_index(path, &index, None, write)?)
+        }
     }
 
     fn build_ivfpq(
@@ -465,6 +514,21 @@ fn build_vamana(index: &mut VamanaIndex, data: &[f32]) -> neardb_core::Result<()
 #[cfg(not(feature = "parallel"))]
 fn build_vamana(index: &mut VamanaIndex, data: &[f32]) -> neardb_core::Result<()> {
     index.build(data)
+}
+
+/// [`build_vamana`] over rows handed over (one copy fewer at the build's peak).
+#[cfg(feature = "parallel")]
+fn build_vamana_owned(index: &mut VamanaIndex, data: Vec<f32>) -> neardb_core::Result<()> {
+    if parallel_threads() > 1 {
+        index.build_parallel_owned(data)
+    } else {
+        index.build_owned(data)
+    }
+}
+
+#[cfg(not(feature = "parallel"))]
+fn build_vamana_owned(index: &mut VamanaIndex, data: Vec<f32>) -> neardb_core::Result<()> {
+    index.build_owned(data)
 }
 
 /// A freshly built index of any kind, ready to save.

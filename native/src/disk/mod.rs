@@ -6,16 +6,21 @@
 //! io_uring is refused), PQ distances pick the next nodes, and the fetched full vectors
 //! re-rank exactly.
 //!
-//! `layout` owns the file format, `read` the sector readers, `write` the writer.
+//! `layout` owns the file format, `read` the sector readers, `write` the writer, `sharded`
+//! the build within a memory budget.
 
 mod layout;
 mod read;
+mod sharded;
 mod write;
 
 pub use layout::{Header, NodeAt, MAGIC, SECTOR, VERSION};
 #[cfg(target_os = "linux")]
 pub use read::UringReader;
 pub use read::{open_reader, MmapReader, PreadReader, ReaderKind, SectorReader};
+pub use sharded::{
+    build_disk_index_from_file, shard_row_bytes, BudgetedBuild, BudgetedReport, FIXED_BUILD_BYTES,
+};
 pub use write::{write_disk_index, DiskWriteParams, DiskWriteReport};
 
 use std::collections::HashMap;
@@ -84,6 +89,9 @@ pub enum DiskError {
         /// Why.
         reason: &'static str,
     },
+    /// The input vector file could not be read.
+    #[error(transparent)]
+    Input(#[from] crate::io::VecIoError),
     /// An error of the core (bad query, bad parameters, quantizer training).
     #[error(transparent)]
     Core(#[from] neardb_core::Error),

@@ -10,13 +10,13 @@ use neardb_core::quant::ProductQuantizer;
 use neardb_core::rng::Rng;
 use neardb_core::simd::half::to_f16;
 use neardb_core::vectors::VectorForm;
-use neardb_core::{Kernels, VamanaIndex};
+use neardb_core::{Kernels, Metric, VamanaIndex, VamanaParams, VectorSearch};
 
 use super::layout::{Header, SECTOR};
 use super::DiskError;
 
 /// Vectors the PQ codebooks learn from at most (a seeded sample).
-const PQ_TRAINING_ROWS: usize = 100_000;
+pub(crate) const PQ_TRAINING_ROWS: usize = 100_000;
 /// Lloyd iterations of each sub-quantizer.
 const PQ_ITERATIONS: usize = 15;
 
@@ -44,13 +44,70 @@ pub struct DiskWriteReport {
     pub order: Vec<u32>,
 }
 
+/// What the writer lays out: a built graph and its vectors, read one node at a time. A
+/// built [`VamanaIndex`] in memory is one; a budgeted build's merged shard graph and input
+/// file on disk are another (`sharded`).
+pub(crate) trait NodeSource {
+    /// Nodes (slots `0..count`).
+    fn count(&self) -> usize;
+    /// Vector dimension.
+    fn dim(&self) -> usize;
+    /// The metric the graph was built for.
+    fn metric(&self) -> Metric;
+    /// The build's parameters (recorded in the header).
+    fn params(&self) -> VamanaParams;
+    /// The entry slot.
+    fn medoid(&self) -> u32;
+    /// Whether the source's vectors are already binary16.
+    fn stores_f16(&self) -> bool;
+    /// Replaces `out` with `slot`'s vector as the graph saw it (normalised for cosine).
+    fn vector(&self, slot: u32, out: &mut Vec<f32>) -> Result<(), DiskError>;
+    /// Replaces `out` with `slot`'s neighbours.
+    fn neighbors(&self, slot: u32, out: &mut Vec<u32>) -> Result<(), DiskError>;
+}
+
+struct BuiltGraph<'a> {
+    index: &'a VamanaIndex,
+    medoid: u32,
+}
+
+impl NodeSource for BuiltGraph<'_> {
+    fn count(&self) -> usize {
+        self.index.slot_count()
+    }
+    fn dim(&self) -> usize {
+        self.index.dim()
+    }
+    fn metric(&self) -> Metric {
+        self.index.metric()
+    }
+    fn params(&self) -> VamanaParams {
+        self.index.params()
+    }
+    fn medoid(&self) -> u32 {
+        self.medoid
+    }
+    fn stores_f16(&self) -> bool {
+        self.index.stores_f16()
+    }
+    fn vector(&self, slot: u32, out: &mut Vec<f32>) -> Result<(), DiskError> {
+        *out = self.index.get_decoded(slot)?;
+        Ok(())
+    }
+    fn neighbors(&self, slot: u32, out: &mut Vec<u32>) -> Result<(), DiskError> {
+        *out = self.index.neighbors(slot);
+        Ok(())
+    }
+}
+
 /// Graph-aware placement (after Starling, SIGMOD 2024): the order of the slots in the file,
 /// chosen so a sector's `per` nodes are neighbours. Seeds are taken breadth first from the
 /// medoid; each fills its sector with its own neighbours, then theirs, then — when that
 /// neighbourhood is all placed — the next seeds. A read then brings nodes a search would
 /// otherwise read next.
-fn place(index: &VamanaIndex, medoid: u32, per: usize) -> Vec<u32> {
-    let n = index.slot_count();
+fn place(source: &dyn NodeSource, medoid: u32, per: usize) -> Result<Vec<u32>, DiskError> {
+    let n = source.count();
+    let mut links = Vec::new();
     let per = per.max(1);
     let mut bfs = Vec::with_capacity(n);
     let mut seen = vec![false; n];
@@ -66,7 +123,8 @@ fn place(index: &VamanaIndex, medoid: u32, per: usize) -> Vec<u32> {
             }
             continue;
         }
-        for l in index.neighbors(bfs[head]) {
+        source.neighbors(bfs[head], &mut links)?;
+        for &l in &links {
             if !std::mem::replace(&mut seen[l as usize], true) {
                 bfs.push(l);
             }
@@ -95,11 +153,12 @@ fn place(index: &VamanaIndex, medoid: u32, per: usize) -> Vec<u32> {
             }
             order.push(next);
             if frontier.len() < 4 * per {
-                frontier.extend(index.neighbors(next));
+                source.neighbors(next, &mut links)?;
+                frontier.extend_from_slice(&links);
             }
         }
     }
-    order
+    Ok(order)
 }
 
 /// Writes `index` (a built Vamana graph with no deleted slots) as an SSD index at `path`.
@@ -110,17 +169,30 @@ pub fn write_disk_index(
     rows: Option<&[u32]>,
     params: DiskWriteParams,
 ) -> Result<DiskWriteReport, DiskError> {
-    use neardb_core::VectorSearch;
     let count = index.slot_count();
-    let dim = index.dim();
-    if count < 256 {
-        return Err(DiskError::Build {
-            reason: "the SSD index needs at least 256 vectors to train its PQ codes",
-        });
-    }
     if (0..count as u32).any(|i| index.is_deleted(i)) {
         return Err(DiskError::Build {
             reason: "the graph has deleted slots: consolidate and rebuild first",
+        });
+    }
+    let medoid = index.medoid().ok_or(DiskError::Build { reason: "the graph has no medoid" })?;
+    write_nodes(path, &BuiltGraph { index, medoid }, rows, params, PQ_TRAINING_ROWS)
+}
+
+/// Writes the graph and vectors of `source` as an SSD index at `path`, the PQ codebooks
+/// trained on at most `pq_sample` of its vectors.
+pub(crate) fn write_nodes(
+    path: &Path,
+    source: &dyn NodeSource,
+    rows: Option<&[u32]>,
+    params: DiskWriteParams,
+    pq_sample: usize,
+) -> Result<DiskWriteReport, DiskError> {
+    let count = source.count();
+    let dim = source.dim();
+    if count < 256 {
+        return Err(DiskError::Build {
+            reason: "the SSD index needs at least 256 vectors to train its PQ codes",
         });
     }
     if rows.is_some_and(|r| r.len() != count) {
@@ -129,14 +201,14 @@ pub fn write_disk_index(
     if params.pq_bytes == 0 || !dim.is_multiple_of(params.pq_bytes) {
         return Err(DiskError::Build { reason: "PQ bytes must divide the dimension" });
     }
-    let medoid = index.medoid().ok_or(DiskError::Build { reason: "the graph has no medoid" })?;
-    let vector = |i: u32| index.get_decoded(i).map_err(DiskError::Core);
-    let vp = index.params();
-    let form = if params.f16 || index.stores_f16() { VectorForm::F16 } else { VectorForm::F32 };
+    let medoid = source.medoid();
+    let mut v = Vec::with_capacity(dim);
+    let vp = source.params();
+    let form = if params.f16 || source.stores_f16() { VectorForm::F16 } else { VectorForm::F32 };
     // One pass over the rows: are they all unit vectors, and do they fit binary16 if asked?
     let mut unit_vectors = true;
     for i in 0..count as u32 {
-        let v = vector(i)?;
+        source.vector(i, &mut v)?;
         let norm2: f32 = v.iter().map(|x| x * x).sum();
         unit_vectors &= (norm2 - 1.0).abs() <= 2e-3;
         if form == VectorForm::F16 {
@@ -150,7 +222,7 @@ pub fn write_disk_index(
         }
     }
     let mut header = Header {
-        metric: index.metric(),
+        metric: source.metric(),
         dim: dim as u32,
         form,
         count: count as u64,
@@ -168,15 +240,17 @@ pub fn write_disk_index(
     // PQ codebooks from a seeded sample, then every node's code.
     let mut rng = Rng::new(params.seed);
     let mut shuffled: Vec<u32> = (0..count as u32).collect();
-    let take = count.min(PQ_TRAINING_ROWS);
+    let take = count.min(pq_sample.max(256));
     for i in 0..take {
         let j = i + rng.below((count - i) as u64) as usize;
         shuffled.swap(i, j);
     }
     let mut sample = Vec::with_capacity(take * dim);
     for &i in &shuffled[..take] {
-        sample.extend_from_slice(&vector(i)?);
+        source.vector(i, &mut v)?;
+        sample.extend_from_slice(&v);
     }
+    drop(shuffled);
     // Codes are taken around the sample's mean, so the codebooks spend their precision on
     // where the vectors differ, not on where they all sit.
     let mut center = vec![0.0f64; dim];
@@ -195,26 +269,12 @@ pub fn write_disk_index(
     let node_bytes = header.node_bytes() as usize;
     let per = header.nodes_per_sector() as usize;
     let order =
-        if per > 1 && params.placement { place(index, medoid, per) } else { (0..count as u32).collect() };
+        if per > 1 && params.placement { place(source, medoid, per)? } else { (0..count as u32).collect() };
     let mut position = vec![0u32; count];
     for (p, &slot) in order.iter().enumerate() {
         position[slot as usize] = p as u32;
     }
-    let mut codes = vec![0u8; count * m];
-    for (p, code) in codes.chunks_exact_mut(m).enumerate() {
-        let mut v = vector(order[p])?;
-        shift(&mut v);
-        pq.encode(&v, code)?;
-    }
-    let center_bytes: Vec<u8> = center.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let codebooks: Vec<u8> = pq.codebooks().iter().flat_map(|x| x.to_le_bytes()).collect();
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&center_bytes);
-    crc.update(&codebooks);
-    crc.update(&codes);
-
     header.medoid = position[medoid as usize] as u64;
-    header.pq_crc = crc.finalize();
     let tmp = path.with_extension("tmp-write");
     let io = |e| DiskError::io(path, e);
     let file = File::create(&tmp).map_err(io)?;
@@ -225,19 +285,27 @@ pub fn write_disk_index(
     let per = per.max(1);
     let mut sector = vec![0u8; region];
     let mut node = Vec::with_capacity(node_bytes);
+    let mut links = Vec::new();
+    // Codes in file order, made as each node's vector passes by (the header, which holds
+    // their checksum, is written again at the end).
+    let mut codes = vec![0u8; count * m];
+    let mut shifted = vec![0.0f32; dim];
     for first in (0..count).step_by(per) {
         sector.iter_mut().for_each(|b| *b = 0);
         for (k, p) in (first..(first + per).min(count)).enumerate() {
             let id = order[p] as usize;
             node.clear();
-            let v = vector(id as u32)?;
+            source.vector(id as u32, &mut v)?;
+            shifted.copy_from_slice(&v);
+            shift(&mut shifted);
+            pq.encode(&shifted, &mut codes[p * m..(p + 1) * m])?;
             match header.form {
                 VectorForm::F16 => v.iter().for_each(|&x| node.extend_from_slice(&to_f16(x).to_le_bytes())),
                 _ => v.iter().for_each(|&x| node.extend_from_slice(&x.to_le_bytes())),
             }
             let row = rows.map_or(id as u32, |r| r[id]);
             node.extend_from_slice(&row.to_le_bytes());
-            let links = index.neighbors(id as u32);
+            source.neighbors(id as u32, &mut links)?;
             node.extend_from_slice(&(links.len() as u32).to_le_bytes());
             for &l in &links {
                 node.extend_from_slice(&position[l as usize].to_le_bytes());
@@ -247,10 +315,18 @@ pub fn write_disk_index(
         }
         w.write_all(&sector).map_err(io)?;
     }
+    let center_bytes: Vec<u8> = center.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let codebooks: Vec<u8> = pq.codebooks().iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&center_bytes);
+    crc.update(&codebooks);
+    crc.update(&codes);
+    header.pq_crc = crc.finalize();
     w.write_all(&center_bytes).map_err(io)?;
     w.write_all(&codebooks).map_err(io)?;
     w.write_all(&codes).map_err(io)?;
     let file = w.into_inner().map_err(|e| DiskError::io(path, e.into_error()))?;
+    std::os::unix::fs::FileExt::write_all_at(&file, &header.encode(), 0).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(io)?;
