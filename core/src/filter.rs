@@ -1,5 +1,7 @@
 //! Filters restrict a search to the ids a caller allows: a bitset (fast, and it knows how many
-//! ids match, so an index can pick a strategy) or any predicate.
+//! ids match, so an index can pick a strategy), a sorted id list (what a payload index
+//! produces), or any predicate. Filters that hold their ids lend them ([`AllowedIds`]), so an
+//! exact search over the matches costs the matches, not a test of every id.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -14,6 +16,103 @@ pub trait Filter: Sync {
         let _ = n;
         None
     }
+    /// The allowed ids themselves, when the filter holds them (bitsets and id lists do).
+    fn allowed_ids(&self) -> Option<AllowedIds<'_>> {
+        None
+    }
+}
+
+/// The ids a filter holds, lent so a search can walk them without asking about every id.
+#[derive(Clone, Copy, Debug)]
+pub enum AllowedIds<'a> {
+    /// Bit `i % 64` of word `i / 64` is set for every allowed id `i`.
+    Words(&'a [u64]),
+    /// Strictly ascending ids.
+    Sorted(&'a [u32]),
+}
+
+/// Calls `visit` for each id below `n` that `filter` allows, ascending: over the filter's own
+/// ids when it lends them (cost proportional to the matches and, for bitsets, `n / 64` words),
+/// else by asking about every id.
+#[inline]
+pub fn for_each_allowed(filter: &dyn Filter, n: u32, mut visit: impl FnMut(u32)) {
+    match filter.allowed_ids() {
+        Some(AllowedIds::Words(words)) => {
+            let full = (n / 64) as usize;
+            for (wi, &w) in words.iter().enumerate().take(full) {
+                let mut w = w;
+                while w != 0 {
+                    visit(wi as u32 * 64 + w.trailing_zeros());
+                    w &= w - 1;
+                }
+            }
+            let rem = n % 64;
+            if rem > 0 {
+                if let Some(&w) = words.get(full) {
+                    let mut w = w & ((1u64 << rem) - 1);
+                    while w != 0 {
+                        visit(full as u32 * 64 + w.trailing_zeros());
+                        w &= w - 1;
+                    }
+                }
+            }
+        }
+        Some(AllowedIds::Sorted(ids)) => {
+            for &id in ids {
+                if id >= n {
+                    break;
+                }
+                visit(id);
+            }
+        }
+        None => {
+            for id in 0..n {
+                if filter.allows(id) {
+                    visit(id);
+                }
+            }
+        }
+    }
+}
+
+/// Ids whose loads are started ahead of their visit in [`for_each_allowed_ahead`].
+const LOOKAHEAD: usize = 8;
+
+/// [`for_each_allowed`] for scans of scattered rows: `prefetch(id)` is called as each id is
+/// met and `visit(id)` eight ids later, so the row's load overlaps the work on the ones
+/// before it.
+#[inline]
+pub(crate) fn for_each_allowed_ahead(
+    filter: &dyn Filter,
+    n: u32,
+    prefetch: impl Fn(u32),
+    mut visit: impl FnMut(u32),
+) {
+    let mut ring = [0u32; LOOKAHEAD];
+    let mut queued = 0usize;
+    for_each_allowed(filter, n, |id| {
+        prefetch(id);
+        let slot = queued % LOOKAHEAD;
+        if queued >= LOOKAHEAD {
+            visit(ring[slot]);
+        }
+        ring[slot] = id;
+        queued += 1;
+    });
+    for i in queued - queued.min(LOOKAHEAD)..queued {
+        visit(ring[i % LOOKAHEAD]);
+    }
+}
+
+/// How many of the `n` ids `filter` allows: exact when the filter knows, else estimated from a
+/// fixed sample of 256 evenly spaced ids (deterministic, so results are too).
+pub(crate) fn estimate_matches(filter: &dyn Filter, n: usize) -> usize {
+    if let Some(c) = filter.count_allowed(n as u32) {
+        return c as usize;
+    }
+    let samples = n.min(256);
+    let hits = (0..samples).filter(|i| filter.allows((i * n / samples) as u32)).count();
+    hits * n / samples.max(1)
 }
 
 /// A fixed-size set of ids.
@@ -111,6 +210,53 @@ impl Filter for Bitset {
     fn count_allowed(&self, n: u32) -> Option<u32> {
         Some(self.count_below(n))
     }
+    fn allowed_ids(&self) -> Option<AllowedIds<'_>> {
+        Some(AllowedIds::Words(&self.words))
+    }
+}
+
+/// A sorted, duplicate-free list of allowed ids: the form a payload index hands a search, and
+/// the cheapest one when few ids match.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct IdList {
+    ids: Vec<u32>,
+}
+
+impl IdList {
+    /// The list of `ids` in any order; duplicates are dropped.
+    pub fn new(mut ids: Vec<u32>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        Self { ids }
+    }
+
+    /// The ids, ascending.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Number of ids in the list.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+impl Filter for IdList {
+    #[inline]
+    fn allows(&self, id: u32) -> bool {
+        self.ids.binary_search(&id).is_ok()
+    }
+    fn count_allowed(&self, n: u32) -> Option<u32> {
+        Some(self.ids.partition_point(|&id| id < n) as u32)
+    }
+    fn allowed_ids(&self) -> Option<AllowedIds<'_>> {
+        Some(AllowedIds::Sorted(&self.ids))
+    }
 }
 
 /// Any `Fn(u32) -> bool` as a filter.
@@ -142,5 +288,29 @@ mod tests {
         assert_eq!(s.iter().collect::<Vec<_>>(), [0, 63, 64, 129]);
         s.remove(63);
         assert_eq!(s.count_allowed(130), Some(3));
+    }
+
+    fn allowed(filter: &dyn Filter, n: u32) -> Vec<u32> {
+        let mut ids = Vec::new();
+        for_each_allowed(filter, n, |id| ids.push(id));
+        ids
+    }
+
+    #[test]
+    fn every_filter_form_lists_the_same_ids_below_n() {
+        let ids = [0u32, 5, 63, 64, 65, 127, 128, 199];
+        let set = Bitset::from_fn(200, |id| ids.contains(&id));
+        let list = IdList::new(ids.iter().rev().chain(&[5, 5]).copied().collect());
+        let pred = Predicate(|id: u32| ids.contains(&id));
+        for n in [0, 1, 6, 64, 65, 66, 128, 129, 200, 1000] {
+            let want: Vec<u32> = ids.iter().copied().filter(|&id| id < n).collect();
+            assert_eq!(allowed(&set, n), want, "bitset below {n}");
+            assert_eq!(allowed(&list, n), want, "list below {n}");
+            assert_eq!(allowed(&pred, n), want, "predicate below {n}");
+            assert_eq!(list.count_allowed(n), Some(want.len() as u32));
+        }
+        assert_eq!(list.len(), ids.len());
+        assert!(list.allows(127) && !list.allows(126) && !list.allows(u32::MAX));
+        assert!(IdList::new(Vec::new()).is_empty());
     }
 }

@@ -10,13 +10,14 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
+use crate::filter::for_each_allowed_ahead;
 use crate::format::{write_index, FileInfo, IndexKind, OpenOptions, SectionKind, SectionRef};
 use crate::simd::half::HalfKernels;
 use crate::validate::{check_dim, check_query, check_vectors};
 use crate::vectors::{check_half_range, Allowed, RowVec, Rows, VectorsAt};
 use crate::{
-    Error, Filter, FormatError, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch,
-    ZeroVectorKind,
+    Error, Filter, FormatError, IdMap, Kernels, Metric, Neighbor, Plan, Result, SearchParams, SearchStats,
+    TopK, VectorSearch, ZeroVectorKind,
 };
 
 /// Bytes per tile of a batch scan: 64 KiB (64 rows of 256-d `f32`), so a tile stays in L2 while
@@ -136,14 +137,14 @@ impl<S: RowStore> VectorSearch for FlatIndex<S> {
     fn len(&self) -> usize {
         self.rows().len() / self.dim
     }
-    fn search_into(
+    fn search_with_stats(
         &self,
         query: &[f32],
         k: usize,
         _: &SearchParams,
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
+    ) -> Result<SearchStats> {
         search_one(self.kernels, self.metric, self.dim, self.rows(), query, k, filter, out)
     }
 }
@@ -362,13 +363,78 @@ fn search_one(
     k: usize,
     filter: Option<&dyn Filter>,
     out: &mut Vec<Neighbor>,
-) -> Result<()> {
+) -> Result<SearchStats> {
     let mut buf = Vec::new();
-    let q = prepare_query(kernels, metric, dim, rows.len() / dim, query, k, &mut buf)?;
+    let n = rows.len() / dim;
+    let q = prepare_query(kernels, metric, dim, n, query, k, &mut buf)?;
     let mut top = TopK::new(k, out);
-    scan_rows(kernels, metric, dim, rows, 0, q, filter, &mut top);
+    let stats = match filter {
+        // The allowed ids one by one: the cost follows the matches, not `n`.
+        Some(f) => {
+            let scored = scan_allowed_rows(kernels, metric, dim, rows, q, f, &mut top);
+            SearchStats { plan: Plan::Scan, matches: Some(scored as usize), expanded: 0, distances: scored }
+        }
+        None => {
+            scan_rows(kernels, metric, dim, rows, 0, q, None, &mut top);
+            SearchStats { plan: Plan::Scan, matches: None, expanded: 0, distances: n as u32 }
+        }
+    };
     top.finish();
-    Ok(())
+    Ok(stats)
+}
+
+/// Scores the rows `filter` allows, in id order, each row's load started a few ids ahead.
+/// Returns how many were scored.
+#[inline(always)]
+fn scan_allowed_rows(
+    kernels: Kernels,
+    metric: Metric,
+    dim: usize,
+    rows: Rows<'_>,
+    q: &[f32],
+    filter: &dyn Filter,
+    top: &mut TopK<'_>,
+) -> u32 {
+    let n = (rows.len() / dim) as u32;
+    match rows {
+        Rows::F32(data) => match metric {
+            Metric::L2 => scan_allowed(data, dim, n, filter, top, |v| kernels.l2sq(q, v)),
+            Metric::Cosine => scan_allowed(data, dim, n, filter, top, |v| 1.0 - kernels.dot(q, v)),
+            Metric::InnerProduct => scan_allowed(data, dim, n, filter, top, |v| -kernels.dot(q, v)),
+            Metric::L1 => scan_allowed(data, dim, n, filter, top, |v| kernels.l1(q, v)),
+        },
+        Rows::F16(data) => {
+            let half = HalfKernels::new(metric, kernels);
+            scan_allowed(data, dim, n, filter, top, |v| half.distance(q, v))
+        }
+        Rows::Absent => 0,
+    }
+}
+
+#[inline(always)]
+fn scan_allowed<T: bytemuck::Pod>(
+    data: &[T],
+    dim: usize,
+    n: u32,
+    filter: &dyn Filter,
+    top: &mut TopK<'_>,
+    dist: impl Fn(&[T]) -> f32,
+) -> u32 {
+    let row = |id: u32| {
+        let s = id as usize * dim;
+        &data[s..s + dim]
+    };
+    let mut scored = 0u32;
+    let prefetch = |id: u32| crate::simd::prefetch_bytes(bytemuck::cast_slice(row(id)));
+    for_each_allowed_ahead(filter, n, prefetch, |id| {
+        scored += 1;
+        let d = dist(row(id));
+        // Ids arrive in increasing order, so an equal distance never displaces a held result.
+        if top.worst().is_none_or(|w| d < w.distance) {
+            top.push(Neighbor::new(id, d));
+        }
+    });
+    scored
 }
 
 /// Scans `rows` (the slots from `first_id` on) for query `q`, in their form. One

@@ -27,6 +27,7 @@ pub mod lsh;
 mod memory;
 mod metric;
 mod neighbor;
+mod plan;
 pub mod quant;
 pub mod rng;
 mod scratch;
@@ -37,7 +38,7 @@ pub mod vectors;
 
 pub use choice::{Choice, ExpectedNames, UnknownChoice};
 pub use error::{Error, ZeroVectorKind};
-pub use filter::{Bitset, Filter, Predicate};
+pub use filter::{for_each_allowed, AllowedIds, Bitset, Filter, IdList, Predicate};
 pub use flat::{FlatIndex, FlatView};
 pub use format::{FormatError, IndexKind};
 pub use hnsw::{HnswIndex, HnswParams, HnswView};
@@ -46,6 +47,7 @@ pub use ivf::{IvfPqIndex, IvfPqParams, IvfPqView};
 pub use lsh::{BinaryIndex, BinaryParams, BinaryView};
 pub use metric::{Metric, UnknownMetric};
 pub use neighbor::{Neighbor, TopK};
+pub use plan::{FilterStrategy, Plan, SearchStats};
 pub use simd::{Isa, Kernels};
 pub use validate::{check_query, check_vectors, in_range, MAX_COMPONENT};
 pub use vamana::{VamanaIndex, VamanaParams, VamanaView};
@@ -85,7 +87,20 @@ pub trait VectorSearch {
         params: &SearchParams,
         filter: Option<&dyn Filter>,
         out: &mut alloc::vec::Vec<Neighbor>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.search_with_stats(query, k, params, filter, out).map(|_| ())
+    }
+
+    /// [`VectorSearch::search_into`] that also says what the search did: the plan a filter
+    /// led to, how many ids it allows, nodes expanded and distances computed.
+    fn search_with_stats(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut alloc::vec::Vec<Neighbor>,
+    ) -> Result<SearchStats>;
 
     /// Convenience form of [`VectorSearch::search_into`] that allocates the result.
     fn search(
@@ -112,12 +127,14 @@ pub struct SearchParams {
     pub nprobe: usize,
     /// Quantized indexes: re-rank `k * rerank_factor` candidates with full vectors.
     pub rerank_factor: usize,
+    /// Graph indexes: how a filtered search runs (default: the planner chooses).
+    pub filter_strategy: FilterStrategy,
 }
 
 impl SearchParams {
     /// Parameters with every knob at the index default.
     pub const fn new() -> Self {
-        Self { ef: 0, nprobe: 0, rerank_factor: 0 }
+        Self { ef: 0, nprobe: 0, rerank_factor: 0, filter_strategy: FilterStrategy::Auto }
     }
     /// Sets the graph candidate-list size.
     pub const fn with_ef(mut self, ef: usize) -> Self {
@@ -127,6 +144,11 @@ impl SearchParams {
     /// Sets the number of IVF lists probed.
     pub const fn with_nprobe(mut self, nprobe: usize) -> Self {
         self.nprobe = nprobe;
+        self
+    }
+    /// Sets how a graph index answers a filtered search.
+    pub const fn with_filter_strategy(mut self, strategy: FilterStrategy) -> Self {
+        self.filter_strategy = strategy;
         self
     }
     /// Sets the re-rank factor.

@@ -39,6 +39,7 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 use core::ops::Range;
 
+use crate::filter::estimate_matches;
 use crate::format::{
     cast_f32, cast_u32, write_index, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind, SectionRef,
 };
@@ -50,8 +51,8 @@ use crate::rng::Rng;
 use crate::validate::{check_dim, check_query};
 use crate::vectors::{check_half_range, Allowed, RowVec, Rows, VectorForm, VectorsAt};
 use crate::{
-    check_vectors, Error, Filter, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, TopK, VectorSearch,
-    ZeroVectorKind,
+    check_vectors, Error, Filter, IdMap, Kernels, Metric, Neighbor, Plan, Result, SearchParams, SearchStats,
+    TopK, VectorSearch, ZeroVectorKind,
 };
 
 /// Most LSH tables an index may have.
@@ -310,7 +311,7 @@ impl Parts<'_> {
         filter: Option<&dyn Filter>,
         s: &mut Scratch,
         out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
+    ) -> Result<SearchStats> {
         check_query(query, self.dim, k)?;
         if self.count == 0 {
             return Err(Error::EmptyIndex);
@@ -335,27 +336,44 @@ impl Parts<'_> {
         let want = if rerank > 0 { k.saturating_mul(rerank) } else { k };
         let mut cands = core::mem::take(&mut s.cands);
         let mut top = TopK::new(want, &mut cands);
-        let sparse_filter = filter
-            .and_then(|f| f.count_allowed(self.count as u32))
-            .is_some_and(|allowed| (allowed as usize).saturating_mul(8) < self.count);
+        let matches = filter.map(|f| estimate_matches(f, self.count));
+        let sparse_filter = matches.is_some_and(|allowed| allowed.saturating_mul(8) < self.count);
+        let mut stats = SearchStats { matches, ..SearchStats::default() };
         match self.tables {
-            Some(t) if !sparse_filter => self.probe(&t, params.nprobe, filter, s, &mut top),
-            _ => self.scan(filter, s, &mut top),
+            Some(t) if !sparse_filter => {
+                stats.plan = if filter.is_some() { Plan::FilteredWalk } else { Plan::Walk };
+                stats.distances = self.probe(&t, params.nprobe, filter, s, &mut top);
+                // Never short: a filtered probe that met too few allowed codes scans them all.
+                let wanted = want.min(matches.unwrap_or(usize::MAX)).min(self.count);
+                if filter.is_some() && top.len() < wanted {
+                    stats.plan = Plan::WalkThenScan;
+                    top.clear();
+                    stats.distances += self.scan(filter, s, &mut top);
+                }
+            }
+            _ => {
+                stats.plan = Plan::Scan;
+                stats.distances = self.scan(filter, s, &mut top);
+            }
         }
         top.finish();
         match crate::graph::Full::new(self.kernels, self.metric, self.dim, self.vectors, &s.query) {
-            Some(exact) if rerank > 0 => crate::graph::rerank(&exact, k, &cands, out),
+            Some(exact) if rerank > 0 => {
+                stats.distances = stats.distances.saturating_add(cands.len() as u32);
+                crate::graph::rerank(&exact, k, &cands, out)
+            }
             _ => {
                 out.clear();
                 out.extend_from_slice(&cands);
             }
         }
         s.cands = cands;
-        Ok(())
+        Ok(stats)
     }
 
     /// Hamming distance to every code, a block at a time through the scan kernel.
-    fn scan(&self, filter: Option<&dyn Filter>, s: &mut Scratch, top: &mut TopK<'_>) {
+    /// Returns the codes scored.
+    fn scan(&self, filter: Option<&dyn Filter>, s: &mut Scratch, top: &mut TopK<'_>) -> u32 {
         s.dists.resize(SCAN_BLOCK, 0);
         for (b, block) in self.codes.chunks(SCAN_BLOCK * self.words).enumerate() {
             let n = block.len() / self.words;
@@ -367,6 +385,7 @@ impl Parts<'_> {
                 offer(top, filter, id, d as f32);
             }
         }
+        self.count as u32
     }
 
     /// Multi-probe LSH: the candidates of `nprobe` buckets per table, each once.
@@ -377,8 +396,9 @@ impl Parts<'_> {
         filter: Option<&dyn Filter>,
         s: &mut Scratch,
         top: &mut TopK<'_>,
-    ) {
+    ) -> u32 {
         let kb = t.key_bits;
+        let mut scored = 0u32;
         let probes = if nprobe == 0 { DEFAULT_PROBES } else { nprobe }.min(1 << kb);
         s.visited.start(self.count);
         for table in 0..t.tables {
@@ -426,10 +446,12 @@ impl Parts<'_> {
                         continue;
                     }
                     let d = self.hamming.distance(&s.code, self.code(slot));
+                    scored += 1;
                     offer(top, filter, slot, d as f32);
                 }
             }
         }
+        scored
     }
 }
 
@@ -645,14 +667,14 @@ impl<S: BinaryStore> VectorSearch for BinaryIndex<S> {
     fn len(&self) -> usize {
         self.store.data(&self.params, self.dim).count
     }
-    fn search_into(
+    fn search_with_stats(
         &self,
         query: &[f32],
         k: usize,
         params: &SearchParams,
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
+    ) -> Result<SearchStats> {
         let parts = self.parts();
         self.scratch.with(|s| parts.search(query, k, params, filter, s, out))
     }

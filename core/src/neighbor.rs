@@ -62,6 +62,11 @@ impl<'a> TopK<'a> {
         self.heap.len()
     }
 
+    /// Drops every neighbour held, to collect afresh.
+    pub fn clear(&mut self) {
+        self.heap.clear();
+    }
+
     /// Whether nothing is held yet.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()

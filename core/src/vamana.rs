@@ -15,7 +15,7 @@ use crate::format::{FileInfo, IndexKind, OpenOptions};
 pub use crate::hnsw::VamanaParams;
 use crate::hnsw::{GraphStore, HnswIndex, HnswView, Mapped, Owned, Scratch};
 use crate::quant::sq::ScalarQuantizer;
-use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
+use crate::{Filter, Kernels, Metric, Neighbor, Result, SearchParams, SearchStats, VectorSearch};
 
 /// A Vamana graph index over one of the graph stores: its own memory ([`Owned`], the default:
 /// built, grown, consolidated) or a file read in place ([`VamanaView`]). Reading is written
@@ -254,14 +254,14 @@ impl<S: GraphStore> VectorSearch for VamanaIndex<S> {
     fn len(&self) -> usize {
         self.graph.len()
     }
-    fn search_into(
+    fn search_with_stats(
         &self,
         query: &[f32],
         k: usize,
         params: &SearchParams,
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.graph.search_into(query, k, params, filter, out)
+    ) -> Result<SearchStats> {
+        self.graph.search_with_stats(query, k, params, filter, out)
     }
 }

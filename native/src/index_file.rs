@@ -294,15 +294,15 @@ impl<S: Stores> VectorSearch for Index<S> {
     fn len(&self) -> usize {
         self.inner().len()
     }
-    fn search_into(
+    fn search_with_stats(
         &self,
         query: &[f32],
         k: usize,
         params: &SearchParams,
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
-    ) -> neardb_core::Result<()> {
-        self.inner().search_into(query, k, params, filter, out)
+    ) -> neardb_core::Result<neardb_core::SearchStats> {
+        self.inner().search_with_stats(query, k, params, filter, out)
     }
     fn search_scratch_bytes(&self) -> usize {
         self.inner().search_scratch_bytes()

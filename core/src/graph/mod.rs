@@ -15,6 +15,7 @@ mod store;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
+use crate::plan::SearchStats;
 use crate::quant::sq::SqQuery;
 use crate::scratch::Visited;
 use crate::{Filter, Kernels, Metric, Neighbor};
@@ -59,6 +60,16 @@ pub struct Scratch {
     pub(crate) expanded: Vec<Cand>,
     /// The ids one round of a beam search fetches.
     pub(crate) batch: Vec<u32>,
+    /// What the last search through this scratch did.
+    pub(crate) stats: SearchStats,
+}
+
+impl Scratch {
+    /// What the last search through this scratch did: its plan, the filter's matches, nodes
+    /// expanded and distances computed.
+    pub fn stats(&self) -> SearchStats {
+        self.stats
+    }
 }
 
 /// Reusable scratch for searches through `&self`.
@@ -207,12 +218,15 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         }
     }
 
-    /// Greedy descent at one upper level: the closest node reachable from `ep`.
+    /// Greedy descent at one upper level: the closest node reachable from `ep`. Adds the
+    /// nodes it expands and the distances it computes to `stats`.
     #[inline]
-    pub fn greedy<S: Scorer>(&self, q: &S, mut ep: Cand, level: usize) -> Cand {
+    pub fn greedy<S: Scorer>(&self, q: &S, mut ep: Cand, level: usize, stats: &mut WalkStats) -> Cand {
         loop {
             let mut improved = false;
             let (start, len) = self.list(ep.id, level);
+            stats.expanded += 1;
+            stats.distances += len as u32;
             for i in start..start + len {
                 let n = self.link(level, i);
                 let c = Cand { d: q.dist(n), id: n };
@@ -238,8 +252,8 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         level: usize,
         filter: Option<&dyn Filter>,
         s: &mut Scratch,
-    ) {
-        self.walk_level::<S, false>(q, entry, ef, level, filter, s);
+    ) -> WalkStats {
+        self.walk_level::<S, false>(q, entry, ef, level, filter, s)
     }
 
     /// [`Graph::search_level`] that also records every node it expands in `s.expanded` (the
@@ -266,15 +280,117 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         level: usize,
         filter: Option<&dyn Filter>,
         s: &mut Scratch,
-    ) {
+    ) -> WalkStats {
         // One node per round: in memory a fetch is a slice, so a wider beam would only expand
         // nodes a narrower one never reaches.
         let store = LevelStore { graph: self, level };
         let beam = Beam { entry, ef, width: 1, filter };
-        let Ok(_) = beam_walk::<_, S, RECORD>(&store, q, beam, s, |_, _| {});
+        let Ok(stats) = beam_walk::<_, S, RECORD>(&store, q, beam, s, |_, _| {});
+        stats
+    }
+
+    /// Best-first search of level 0 under a filter that scores allowed nodes only: a
+    /// disallowed neighbour is not scored but looked through — its own allowed neighbours
+    /// become candidates (two hops, as in ACORN-1). Candidates and results are allowed nodes
+    /// (and the entry). Keeps the `ef` nearest allowed in `s.top`.
+    pub fn two_hop_level<S: Scorer>(
+        &self,
+        q: &S,
+        entry: Cand,
+        ef: usize,
+        filter: &dyn Filter,
+        s: &mut Scratch,
+    ) -> WalkStats {
+        let mut stats = WalkStats::default();
+        s.visited.start(self.count);
+        s.candidates.clear();
+        s.top.clear();
+        s.visited.test_and_set(entry.id);
+        s.candidates.push(entry);
+        if filter.allows(entry.id) {
+            s.top.push(entry);
+        }
+        let mut neighbors = core::mem::take(&mut s.neighbors);
+        // A candidate's allowed neighbourhood is cut at this many, nearest hops first: without
+        // a bound a node whose neighbours are all disallowed would score their whole lists.
+        let most = 2 * self.m0.max(1);
+        while let Some(c) = s.candidates.pop() {
+            if s.top.len() >= ef && s.top.peek().is_some_and(|worst| worst.before(c)) {
+                break;
+            }
+            stats.rounds += 1;
+            stats.expanded += 1;
+            neighbors.clear();
+            let (start, len) = self.list(c.id, 0);
+            for i in start..start + len {
+                let n = self.links0.word(i);
+                if filter.allows(n) && !s.visited.test_and_set(n) {
+                    q.prefetch(n);
+                    neighbors.push(n);
+                }
+            }
+            // Then the second hop, through the disallowed neighbours. One is marked visited
+            // only when looked through, so a list cut short here leaves the rest to be looked
+            // through from another node.
+            for i in start..start + len {
+                if neighbors.len() >= most {
+                    break;
+                }
+                let n = self.links0.word(i);
+                if filter.allows(n) || s.visited.test_and_set(n) {
+                    continue;
+                }
+                let (start2, len2) = self.list(n, 0);
+                for j in start2..start2 + len2 {
+                    let m = self.links0.word(j);
+                    if filter.allows(m) && !s.visited.test_and_set(m) {
+                        q.prefetch(m);
+                        neighbors.push(m);
+                        if neighbors.len() >= most {
+                            break;
+                        }
+                    }
+                }
+            }
+            stats.distances += neighbors.len() as u32;
+            for &n in neighbors.iter() {
+                let cand = Cand { d: q.dist(n), id: n };
+                if s.top.len() < ef || s.top.peek().is_some_and(|w| cand.before(w)) {
+                    s.candidates.push(cand);
+                    s.top.push(cand);
+                    if s.top.len() > ef {
+                        s.top.pop();
+                    }
+                }
+            }
+        }
+        s.neighbors = neighbors;
+        stats
+    }
+
+    /// [`Graph::search`] whose level-0 walk is [`Graph::two_hop_level`].
+    pub fn search_two_hop<S: Scorer>(
+        &self,
+        q: &S,
+        ef: usize,
+        filter: &dyn Filter,
+        s: &mut Scratch,
+    ) -> WalkStats {
+        let mut ep = Cand { d: q.dist(self.entry), id: self.entry };
+        let mut stats = WalkStats { distances: 1, ..WalkStats::default() };
+        for level in (1..=self.max_level as usize).rev() {
+            ep = self.greedy(q, ep, level, &mut stats);
+        }
+        let walk = self.two_hop_level(q, ep, ef, filter, s);
+        WalkStats {
+            rounds: stats.rounds + walk.rounds,
+            expanded: stats.expanded + walk.expanded,
+            distances: stats.distances + walk.distances,
+        }
     }
 
     /// Full query: greedy descent from the entry point, then a level-0 search with `ef`.
+    /// Returns the work done (the entry's own distance included).
     #[inline]
     pub fn search<S: Scorer>(
         &self,
@@ -284,11 +400,17 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         ef: usize,
         filter: Option<&dyn Filter>,
         s: &mut Scratch,
-    ) {
+    ) -> WalkStats {
         let mut ep = Cand { d: q.dist(entry), id: entry };
+        let mut stats = WalkStats { distances: 1, ..WalkStats::default() };
         for level in (1..=max_level).rev() {
-            ep = self.greedy(q, ep, level);
+            ep = self.greedy(q, ep, level, &mut stats);
         }
-        self.search_level(q, ep, ef, 0, filter, s);
+        let walk = self.search_level(q, ep, ef, 0, filter, s);
+        WalkStats {
+            rounds: stats.rounds + walk.rounds,
+            expanded: stats.expanded + walk.expanded,
+            distances: stats.distances + walk.distances,
+        }
     }
 }

@@ -1,10 +1,13 @@
 //! The query side of every graph index: validating and normalising the query, the plan for a
-//! filter (walk the graph, or scan the allowed ids exactly when the filter is selective; never
-//! fewer than `min(k, matches)` results), and the exact re-rank of candidates found on codes.
+//! filter (walk the graph, or scan the allowed ids exactly where the cost model says so; never
+//! fewer than `min(k, matches)` results), the search statistics, and the exact re-rank of
+//! candidates found on codes.
 
 use alloc::vec::Vec;
 
 use super::{Graph, LinkWords, Scorer, Scratch, DEFAULT_EF, NO_NODE};
+use crate::filter::{estimate_matches, for_each_allowed_ahead};
+use crate::plan::{FilterStrategy, Plan, SearchStats, COSTS};
 use crate::validate::check_query;
 use crate::{Error, Filter, Neighbor, Result, SearchParams, TopK, ZeroVectorKind};
 
@@ -25,13 +28,15 @@ pub(crate) fn search_graph<L: ?Sized + LinkWords>(
     // With deletions, results are limited to live slots (tombstones are still walked through).
     let live = Live::new(g.deleted);
     let combined;
-    let filter: Option<&dyn Filter> = match &live {
-        Some(l) => {
+    let allowed = match (&live, filter) {
+        (Some(l), _) => {
             combined = l.with(filter);
-            Some(&combined)
+            Some(Allowed { test: &combined as &dyn Filter, ids: filter, ids_exact: false })
         }
-        None => filter,
+        (None, Some(f)) => Some(Allowed { test: f, ids: Some(f), ids_exact: true }),
+        (None, None) => None,
     };
+    s.stats = SearchStats::default();
     // The normalised query lives in the scratch; moved out while the search borrows the rest.
     let mut qbuf = core::mem::take(&mut s.query);
     let q: &[f32] = if g.metric.normalizes() {
@@ -63,16 +68,26 @@ pub(crate) fn search_graph<L: ?Sized + LinkWords>(
             };
             // Re-rank the best k × factor of the ef candidates the walk kept.
             let pool = if factor > 0 { k.saturating_mul(factor).min(ef).max(k) } else { k };
-            let r = search_filtered(g, &g.quantized(sq.codes, &prepared), pool, ef, filter, s, out);
+            let r = search_filtered(
+                g,
+                &g.quantized(sq.codes, &prepared),
+                pool,
+                ef,
+                params.filter_strategy,
+                allowed,
+                s,
+                out,
+            );
             s.sq_query = prepared;
             if factor > 0 {
+                s.stats.distances = s.stats.distances.saturating_add(out.len() as u32);
                 rerank_exact(g, q, k, s, out);
             }
             r
         }
         None => match g.half(q) {
-            Some(half) => search_filtered(g, &half, k, ef, filter, s, out),
-            None => search_filtered(g, &g.exact(q), k, ef, filter, s, out),
+            Some(half) => search_filtered(g, &half, k, ef, params.filter_strategy, allowed, s, out),
+            None => search_filtered(g, &g.exact(q), k, ef, params.filter_strategy, allowed, s, out),
         },
     };
     s.query = qbuf;
@@ -112,40 +127,56 @@ impl Filter for Live<'_> {
     }
 }
 
-/// How many of the `n` ids `filter` allows: exact when the filter knows, else estimated from a
-/// fixed sample of 256 evenly spaced ids (deterministic, so results are too).
-fn estimate_matches(filter: &dyn Filter, n: usize) -> usize {
-    if let Some(c) = filter.count_allowed(n as u32) {
-        return c as usize;
-    }
-    let samples = n.min(256);
-    let hits = (0..samples).filter(|i| filter.allows((i * n / samples) as u32)).count();
-    hits * n / samples.max(1)
+/// A search's filter: `test` says whether an id may be returned; `ids`, when set, is a filter
+/// whose lent ids (if it lends them) cover every allowed id — exactly, or (with deletions) a
+/// superset that `test` still narrows.
+#[derive(Clone, Copy)]
+struct Allowed<'a> {
+    test: &'a dyn Filter,
+    ids: Option<&'a dyn Filter>,
+    ids_exact: bool,
 }
 
-/// Graph search, or exact search over the allowed ids where the filter is selective enough
-/// that a graph walk would visit more nodes than there are matches. Never returns fewer than
+/// Graph search, or exact search over the allowed ids where the cost model says a scan of the
+/// matches is cheaper than a walk that must meet `ef` of them. Never returns fewer than
 /// `min(k, matches)` results: a graph walk that comes back short is redone exactly.
+#[allow(clippy::too_many_arguments)]
 fn search_filtered<L: ?Sized + LinkWords, S: Scorer>(
     g: &Graph<'_, L>,
     q: &S,
     k: usize,
     ef: usize,
-    filter: Option<&dyn Filter>,
+    strategy: FilterStrategy,
+    allowed: Option<Allowed<'_>>,
     s: &mut Scratch,
     out: &mut Vec<Neighbor>,
 ) -> Result<()> {
-    if let Some(f) = filter {
-        let n = g.count;
-        let matches = estimate_matches(f, n);
-        // A walk visits about ef / selectivity nodes, a scan the matches: scan when
-        // matches^2 < 4 ef n, i.e. selectivity below sqrt(4 ef / n) (5 % at n = 100k, ef = 64).
-        if (matches as u128) * (matches as u128) < 4 * ef as u128 * n as u128 {
-            exact_filtered(g, q, k, f, out);
-            return Ok(());
+    let walk = match allowed {
+        None => g.search(q, g.entry, g.max_level as usize, ef, None, s),
+        Some(a) => {
+            let n = g.count;
+            let matches = estimate_matches(a.test, n);
+            s.stats.matches = Some(matches);
+            let plan = match strategy {
+                FilterStrategy::Auto => COSTS.plan(matches, n, g.dim, ef, g.m0),
+                FilterStrategy::Scan => Plan::Scan,
+                FilterStrategy::Walk => Plan::FilteredWalk,
+                FilterStrategy::TwoHop => Plan::TwoHopWalk,
+            };
+            s.stats.plan = plan;
+            match plan {
+                Plan::TwoHopWalk => g.search_two_hop(q, ef, a.test, s),
+                Plan::FilteredWalk => g.search(q, g.entry, g.max_level as usize, ef, Some(a.test), s),
+                _ => {
+                    s.stats.plan = Plan::Scan;
+                    s.stats.distances = s.stats.distances.saturating_add(exact_filtered(g, q, k, a, out));
+                    return Ok(());
+                }
+            }
         }
-    }
-    g.search(q, g.entry, g.max_level as usize, ef, filter, s);
+    };
+    s.stats.expanded = s.stats.expanded.saturating_add(walk.expanded);
+    s.stats.distances = s.stats.distances.saturating_add(walk.distances);
     let mut sorted = core::mem::take(&mut s.sorted);
     s.top.drain_sorted(&mut sorted);
     let mut top = TopK::new(k, out);
@@ -154,32 +185,51 @@ fn search_filtered<L: ?Sized + LinkWords, S: Scorer>(
     }
     top.finish();
     s.sorted = sorted;
-    if let Some(f) = filter {
-        if out.len() < k {
-            exact_filtered(g, q, k, f, out);
+    if let Some(a) = allowed {
+        // Short only against what exists: fewer matches than k (a bitset's count, an upper
+        // bound with deletions) is not short; an estimated count is not trusted.
+        let bound = a.test.count_allowed(g.count as u32).map_or(k, |m| k.min(m as usize));
+        if out.len() < bound {
+            s.stats.plan = Plan::WalkThenScan;
+            s.stats.distances = s.stats.distances.saturating_add(exact_filtered(g, q, k, a, out));
         }
     }
     Ok(())
 }
 
-/// Exact top-k among the ids `filter` allows.
+/// Exact top-k among the allowed ids, visiting the filter's own ids where it lends them (the
+/// cost follows the matches, not `n`), each row's load started a few ids ahead. Returns the
+/// distances computed.
 fn exact_filtered<L: ?Sized + LinkWords, S: Scorer>(
     g: &Graph<'_, L>,
     q: &S,
     k: usize,
-    filter: &dyn Filter,
+    allowed: Allowed<'_>,
     out: &mut Vec<Neighbor>,
-) {
+) -> u32 {
     let mut top = TopK::new(k, out);
-    for id in 0..g.count as u32 {
-        if filter.allows(id) {
+    let mut scored = 0u32;
+    let (source, recheck) = match allowed.ids {
+        Some(ids) if ids.allowed_ids().is_some() => (ids, !allowed.ids_exact),
+        _ => (allowed.test, false),
+    };
+    for_each_allowed_ahead(
+        source,
+        g.count as u32,
+        |id| q.prefetch(id),
+        |id| {
+            if recheck && !allowed.test.allows(id) {
+                return;
+            }
+            scored += 1;
             let c = Neighbor::new(id, q.dist(id));
             if top.worst().is_none_or(|w| c.cmp_rank(w).is_lt()) {
                 top.push(c);
             }
-        }
-    }
+        },
+    );
     top.finish();
+    scored
 }
 
 /// Replaces the approximate candidates in `out` by the `k` nearest of them under full-precision

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use super::{HnswIndex, Scratch, MAX_LEVEL, NONE};
 #[cfg(feature = "parallel")]
 use crate::graph::HalfData;
-use crate::graph::{Cand, Graph, Scorer};
+use crate::graph::{Cand, Graph, Scorer, WalkStats};
 use crate::memory;
 #[cfg(feature = "parallel")]
 use crate::simd::half::HalfKernels;
@@ -321,7 +321,7 @@ pub(super) fn link_with<S: Scorer>(
     let Insert { id, level, entry, max_level, ef } = ins;
     let mut ep = Cand { d: q.dist(entry), id: entry };
     for lc in ((level as usize + 1)..=(max_level as usize)).rev() {
-        ep = g.greedy(q, ep, lc);
+        ep = g.greedy(q, ep, lc, &mut WalkStats::default());
     }
     let mut selected = core::mem::take(&mut s.selected);
     let mut sorted = core::mem::take(&mut s.sorted);

@@ -35,7 +35,7 @@ use crate::memory;
 use crate::rng::Rng;
 use crate::validate::check_dim;
 use crate::vectors::{Rows, VectorForm, VectorStore, Vectors};
-use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch};
+use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, SearchStats, VectorSearch};
 
 /// The highest level a node may get (levels are stored as bytes; with M ≥ 2 a level above 31
 /// has probability below 2^-31 per node).
@@ -409,15 +409,18 @@ impl<S: GraphStore> VectorSearch for HnswIndex<S> {
     fn len(&self) -> usize {
         self.slot_count() - self.dead
     }
-    fn search_into(
+    fn search_with_stats(
         &self,
         query: &[f32],
         k: usize,
         params: &SearchParams,
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
-        self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
+    ) -> Result<SearchStats> {
+        self.scratch.with(|s| {
+            self.search_with(query, k, params, filter, s, out)?;
+            Ok(s.stats())
+        })
     }
 }
 

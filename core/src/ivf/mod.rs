@@ -33,7 +33,8 @@ use crate::rng::Rng;
 use crate::validate::{check_dim, check_vectors};
 use crate::vectors::{check_half_range, RowVec, VectorForm};
 use crate::{
-    Error, Filter, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, VectorSearch, ZeroVectorKind,
+    Error, Filter, IdMap, Kernels, Metric, Neighbor, Result, SearchParams, SearchStats, VectorSearch,
+    ZeroVectorKind,
 };
 
 pub use search::{IvfScratch, DEFAULT_NPROBE};
@@ -322,7 +323,7 @@ impl<S: IvfStore> IvfPqIndex<S> {
         filter: Option<&dyn Filter>,
         scratch: &mut IvfScratch,
         out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
+    ) -> Result<SearchStats> {
         self.engine().search(query, k, params, filter, scratch, out)
     }
 }
@@ -337,14 +338,14 @@ impl<S: IvfStore> VectorSearch for IvfPqIndex<S> {
     fn len(&self) -> usize {
         self.count
     }
-    fn search_into(
+    fn search_with_stats(
         &self,
         query: &[f32],
         k: usize,
         params: &SearchParams,
         filter: Option<&dyn Filter>,
         out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
+    ) -> Result<SearchStats> {
         self.scratch.with(|s| self.search_with(query, k, params, filter, s, out))
     }
     fn search_scratch_bytes(&self) -> usize {

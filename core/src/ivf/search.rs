@@ -3,10 +3,13 @@
 
 use alloc::vec::Vec;
 
+use crate::filter::estimate_matches;
 use crate::quant::kmeans::l2_distance;
 use crate::quant::ProductQuantizer;
 use crate::validate::check_query;
-use crate::{Error, Filter, Kernels, Metric, Neighbor, Result, SearchParams, ZeroVectorKind};
+use crate::{
+    Error, Filter, Kernels, Metric, Neighbor, Plan, Result, SearchParams, SearchStats, ZeroVectorKind,
+};
 
 /// Codes scored per block of a list scan (their distances, 4 KiB, stay in L1).
 const SCAN_BLOCK: usize = 1024;
@@ -96,7 +99,7 @@ impl<L: InvertedLists> Engine<'_, L> {
         filter: Option<&dyn Filter>,
         s: &mut IvfScratch,
         out: &mut Vec<Neighbor>,
-    ) -> Result<()> {
+    ) -> Result<SearchStats> {
         check_query(query, self.dim, k)?;
         if !self.pq.is_trained() {
             return Err(Error::NotTrained);
@@ -127,8 +130,86 @@ impl<L: InvertedLists> Engine<'_, L> {
         let q: &[f32] = q;
         let dim = self.dim;
         let nlist = self.centroids.len() / dim;
-        let nprobe = if params.nprobe == 0 { DEFAULT_NPROBE } else { params.nprobe }.clamp(1, nlist.max(1));
+        let mut nprobe =
+            if params.nprobe == 0 { DEFAULT_NPROBE } else { params.nprobe }.clamp(1, nlist.max(1));
+        let keep = if rerank > 0 { k.saturating_mul(rerank) } else { k }.min(self.count);
+        let mut stats = SearchStats { plan: Plan::Walk, ..SearchStats::default() };
+        if let Some(f) = filter {
+            let matches = estimate_matches(f, self.count);
+            stats.matches = Some(matches);
+            stats.plan = Plan::FilteredWalk;
+            // The probed lists hold about nprobe / nlist of the matches: where that is
+            // too few to fill the results, every list is scanned (the codes of all entries).
+            if matches.saturating_mul(nprobe) < keep.saturating_mul(2).saturating_mul(nlist) {
+                nprobe = nlist.max(1);
+                stats.plan = Plan::Scan;
+            }
+        }
 
+        match (self.metric, self.residual_terms) {
+            (Metric::InnerProduct, _) => self.pq.ip_table_unchecked(q, query_table),
+            (_, Some(_)) => self.pq.dot_table_unchecked(q, query_table),
+            (_, None) => {}
+        }
+        // Candidates are collected unsorted and cut down to the best `keep` by selection
+        // whenever the pool doubles: linear time, where a heap paid a sift per push (13 % of a
+        // 384-d query at nprobe 2 with rerank 8). `bound` is the worst kept distance once
+        // `keep` are held; anything strictly worse cannot enter.
+        let pool: &mut Vec<Neighbor> = if rerank > 0 { candidates } else { out };
+        loop {
+            let scans = ListScans {
+                query_table: &mut *query_table,
+                list_table: &mut *list_table,
+                residual: &mut *residual,
+                distances: &mut *distances,
+            };
+            stats.distances = self.probe_lists(q, nprobe, keep, filter, coarse, scans, pool)?;
+            // Never short: a filtered probe that found fewer than the results asked for (and
+            // than the matches) scans every list.
+            let short = pool.len() < keep && stats.matches.is_none_or(|m| pool.len() < m);
+            if filter.is_some() && short && nprobe < nlist {
+                nprobe = nlist;
+                stats.plan = Plan::WalkThenScan;
+                continue;
+            }
+            break;
+        }
+        if rerank == 0 {
+            // These are the results; re-ranked candidates need no order.
+            pool.sort_unstable_by(Neighbor::cmp_rank);
+        }
+        if rerank == 0 {
+            if self.metric == Metric::Cosine {
+                // ‖q − x‖² = 2 − 2⟨q, x⟩ for unit vectors: half the squared distance is the
+                // cosine distance. Halving is exact, so the order is unchanged.
+                out.iter_mut().for_each(|n| n.distance *= 0.5);
+            }
+            return Ok(stats);
+        }
+        if let Some(exact) = crate::graph::Full::new(self.kernels, self.metric, dim, self.vectors, q) {
+            stats.distances = stats.distances.saturating_add(candidates.len() as u32);
+            crate::graph::rerank(&exact, k, candidates, out);
+        }
+        Ok(stats)
+    }
+
+    /// Probes the `nprobe` lists nearest `q` into `pool` (cleared first), keeping the best
+    /// `keep` allowed entries (any order). Returns the codes scored.
+    #[allow(clippy::too_many_arguments)]
+    fn probe_lists(
+        &self,
+        q: &[f32],
+        nprobe: usize,
+        keep: usize,
+        filter: Option<&dyn Filter>,
+        coarse: &mut Vec<Neighbor>,
+        scans: ListScans<'_>,
+        pool: &mut Vec<Neighbor>,
+    ) -> Result<u32> {
+        let ListScans { query_table, list_table, residual, distances } = scans;
+        let dim = self.dim;
+        let table_len = self.pq.m() * self.pq.ksub();
+        let mut scored = 0u32;
         coarse.clear();
         coarse.extend(
             self.centroids
@@ -143,17 +224,6 @@ impl<L: InvertedLists> Engine<'_, L> {
         // Nearest lists first: the heap threshold tightens early and later lists skip more.
         coarse.sort_unstable_by(Neighbor::cmp_rank);
 
-        match (self.metric, self.residual_terms) {
-            (Metric::InnerProduct, _) => self.pq.ip_table_unchecked(q, query_table),
-            (_, Some(_)) => self.pq.dot_table_unchecked(q, query_table),
-            (_, None) => {}
-        }
-        let keep = if rerank > 0 { k.saturating_mul(rerank) } else { k }.min(self.count);
-        // Candidates are collected unsorted and cut down to the best `keep` by selection
-        // whenever the pool doubles: linear time, where a heap paid a sift per push (13 % of a
-        // 384-d query at nprobe 2 with rerank 8). `bound` is the worst kept distance once
-        // `keep` are held; anything strictly worse cannot enter.
-        let pool: &mut Vec<Neighbor> = if rerank > 0 { candidates } else { out };
         pool.clear();
         let mut bound = f32::INFINITY;
         for probe in coarse.iter() {
@@ -191,6 +261,7 @@ impl<L: InvertedLists> Engine<'_, L> {
                 }
                 let distances = &mut distances[..slots.len()];
                 self.pq.scan(table, codes, base, distances)?;
+                scored = scored.saturating_add(slots.len() as u32);
                 for (&slot, &d) in slots.iter().zip(distances.iter()) {
                     // Strictly worse only: an equal distance may still win on the smaller id, so
                     // the result does not depend on the order lists are scanned in.
@@ -208,23 +279,16 @@ impl<L: InvertedLists> Engine<'_, L> {
             }
         }
         keep_best(pool, keep);
-        if rerank == 0 {
-            // These are the results; re-ranked candidates need no order.
-            pool.sort_unstable_by(Neighbor::cmp_rank);
-        }
-        if rerank == 0 {
-            if self.metric == Metric::Cosine {
-                // ‖q − x‖² = 2 − 2⟨q, x⟩ for unit vectors: half the squared distance is the
-                // cosine distance. Halving is exact, so the order is unchanged.
-                out.iter_mut().for_each(|n| n.distance *= 0.5);
-            }
-            return Ok(());
-        }
-        if let Some(exact) = crate::graph::Full::new(self.kernels, self.metric, dim, self.vectors, q) {
-            crate::graph::rerank(&exact, k, candidates, out);
-        }
-        Ok(())
+        Ok(scored)
     }
+}
+
+/// The buffers one list scan works in, lent from the scratch.
+struct ListScans<'a> {
+    query_table: &'a mut Vec<f32>,
+    list_table: &'a mut Vec<f32>,
+    residual: &'a mut Vec<f32>,
+    distances: &'a mut Vec<f32>,
 }
 
 /// Keeps the `keep` best of `pool` (by distance, then id; any order) and returns the worst
