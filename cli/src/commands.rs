@@ -10,7 +10,7 @@ use neardb::gen::{DataSpec, Generator};
 use neardb::io::{read_f32_vectors, read_ivecs, write_fvecs, write_ivecs};
 use neardb::{BuiltIndex, FlatIndex, IndexKind, IndexSpec, Metric, SearchParams, VectorSearch};
 
-use crate::measure::{recall, time_batch, time_single};
+use crate::measure::{recall, time_batch, time_single, work_pass, WorkSummary};
 use crate::{
     set_threads, BenchArgs, BuildArgs, CliResult, DemoArgs, GenArgs, InfoArgs, SearchArgs, TruthArgs,
 };
@@ -76,8 +76,10 @@ pub fn search(a: SearchArgs) -> CliResult {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
     }
     let params = SearchParams::new().with_ef(a.ef).with_nprobe(a.nprobe).with_rerank_factor(a.rerank);
+    let allow = a.allow.as_deref().map(|p| read_allow(p, &index)).transpose()?;
+    let filter = allow.as_ref().map(|b| b as &dyn neardb::Filter);
     let t0 = Instant::now();
-    let mut results = index.search_batch(&queries, a.k, &params, None)?;
+    let mut results = index.search_batch(&queries, a.k, &params, filter)?;
     let secs = t0.elapsed().as_secs_f64();
     // Report the caller's ids when the file has them (an index built with its own ids).
     if index.external_ids().is_some() {
@@ -193,13 +195,16 @@ pub struct BenchRow {
     pub qps_batch: f64,
     pub p50_us: f64,
     pub p99_us: f64,
+    pub work: WorkSummary,
 }
 
 impl BenchRow {
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "param": self.param, "rerank": self.rerank, "recall": self.recall, "qps": self.qps, "qps_batch": self.qps_batch,
-            "p50_us": self.p50_us, "p99_us": self.p99_us,
+            "p50_us": self.p50_us, "p99_us": self.p99_us, "plan": self.work.plan.map(|p| p.name()),
+            "scanned_queries": self.work.scans, "expanded_per_query": self.work.mean_expanded,
+            "distances_per_query": self.work.mean_distances,
         })
     }
 }
@@ -215,6 +220,8 @@ pub struct Sweep<'a> {
     pub reranks: &'a [usize],
     pub min_time: f64,
     pub max_repeat: usize,
+    /// Only these ids may be returned (`--allow`).
+    pub filter: Option<&'a dyn neardb::Filter>,
 }
 
 pub fn run_bench(
@@ -222,7 +229,7 @@ pub fn run_bench(
     s: &Sweep<'_>,
     mut each: impl FnMut(&BenchRow),
 ) -> CliResult<Vec<BenchRow>> {
-    let Sweep { queries, truth, truth_dim, k, params, reranks, min_time, max_repeat } = *s;
+    let Sweep { queries, truth, truth_dim, k, params, reranks, min_time, max_repeat, filter } = *s;
     let nq = queries.len() / index.dim();
     if truth.len() / truth_dim.max(1) < nq {
         return Err(
@@ -245,8 +252,9 @@ pub fn run_bench(
     for (p, r) in sweep {
         let p0 = p.unwrap_or(0);
         let sp = SearchParams::new().with_ef(p0).with_nprobe(p0).with_rerank_factor(r.unwrap_or(0));
-        let single = time_single(index, queries, k, &sp, min_time, max_repeat)?;
-        let batch = time_batch(index, queries, k, &sp, min_time, max_repeat)?;
+        let single = time_single(index, queries, k, &sp, filter, (min_time, max_repeat))?;
+        let batch = time_batch(index, queries, k, &sp, filter, (min_time, max_repeat))?;
+        let work = work_pass(index, queries, k, &sp, filter)?;
         let row = BenchRow {
             param: p,
             rerank: r,
@@ -255,6 +263,7 @@ pub fn run_bench(
             qps_batch: batch.qps(nq),
             p50_us: single.percentile_us(50.0),
             p99_us: single.percentile_us(99.0),
+            work,
         };
         each(&row);
         rows.push(row);
@@ -264,8 +273,17 @@ pub fn run_bench(
 
 fn print_bench_header() {
     println!(
-        "{:>8}  {:>6}  {:>8}  {:>10}  {:>11}  {:>9}  {:>9}",
-        "param", "rerank", "recall", "qps(1t)", "qps(batch)", "p50 µs", "p99 µs"
+        "{:>8}  {:>6}  {:>8}  {:>10}  {:>11}  {:>9}  {:>9}  {:>14}  {:>9}  {:>10}",
+        "param",
+        "rerank",
+        "recall",
+        "qps(1t)",
+        "qps(batch)",
+        "p50 µs",
+        "p99 µs",
+        "plan",
+        "expanded",
+        "distances"
     );
 }
 
@@ -273,9 +291,37 @@ fn print_bench_row(r: &BenchRow) {
     let p = r.param.map_or("-".to_string(), |p| p.to_string());
     let rr = r.rerank.map_or("-".to_string(), |p| p.to_string());
     println!(
-        "{p:>8}  {rr:>6}  {:>8.4}  {:>10.1}  {:>11.1}  {:>9.1}  {:>9.1}",
-        r.recall, r.qps, r.qps_batch, r.p50_us, r.p99_us
+        "{p:>8}  {rr:>6}  {:>8.4}  {:>10.1}  {:>11.1}  {:>9.1}  {:>9.1}  {:>14}  {:>9.1}  {:>10.1}",
+        r.recall,
+        r.qps,
+        r.qps_batch,
+        r.p50_us,
+        r.p99_us,
+        r.work.plan.map_or("-", |p| p.name()),
+        r.work.mean_expanded,
+        r.work.mean_distances
     );
+}
+
+/// Reads an `--allow` file: one byte per record of the index in row order, nonzero = allowed
+/// (what `filtered.py --export` writes as `mask-<selectivity>.u8`). Rows become the index's
+/// slots through its `ids` section where it has one.
+pub fn read_allow(path: &Path, index: &neardb::AnyIndex) -> CliResult<neardb::Bitset> {
+    let mask = std::fs::read(path).map_err(|e| format!("--allow {}: {e}", path.display()))?;
+    let n = index.len();
+    if mask.len() != n {
+        return Err(format!(
+            "--allow {}: {} bytes, but the index holds {n} records (one byte per record, in row order)",
+            path.display(),
+            mask.len()
+        )
+        .into());
+    }
+    let slots = u32::try_from(n).map_err(|_| "the index holds more records than ids")?;
+    Ok(neardb::Bitset::from_fn(slots, |slot| {
+        let row = if index.external_ids().is_some() { index.external_id(slot) } else { slot };
+        mask.get(row as usize).is_some_and(|&b| b != 0)
+    }))
 }
 
 pub fn bench(a: BenchArgs) -> CliResult {
@@ -289,15 +335,17 @@ pub fn bench(a: BenchArgs) -> CliResult {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
     }
     let (truth, tdim) = read_ivecs(&a.truth)?;
+    let allow = a.allow.as_deref().map(|p| read_allow(p, &index)).transpose()?;
     if !a.json {
         println!(
-            "{} index, {} vectors × {}, {} queries, k = {}, {} threads for batch",
+            "{} index, {} vectors × {}, {} queries, k = {}, {} threads for batch{}",
             index.info().kind,
             index.len(),
             index.dim(),
             queries.len() / qdim,
             a.k,
-            rayon::current_num_threads()
+            rayon::current_num_threads(),
+            allow.as_ref().map_or(String::new(), |b| format!(", {} allowed", b.count()))
         );
         print_bench_header();
     }
@@ -311,6 +359,7 @@ pub fn bench(a: BenchArgs) -> CliResult {
         reranks: &a.rerank,
         min_time: a.min_time,
         max_repeat: a.max_repeat,
+        filter: allow.as_ref().map(|b| b as &dyn neardb::Filter),
     };
     run_bench(&index, &sweep, |r| {
         if json {
@@ -445,6 +494,7 @@ pub fn demo(a: DemoArgs) -> CliResult {
             reranks: &[],
             min_time: 0.3,
             max_repeat: 3,
+            filter: None,
         };
         run_bench(&mapped, &sweep, print_bench_row)?;
     }

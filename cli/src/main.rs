@@ -187,6 +187,10 @@ pub struct SearchArgs {
     /// Quantized indexes: re-rank k × R candidates exactly (0: the index default).
     #[arg(long, default_value_t = 0)]
     pub rerank: usize,
+    /// Only records whose byte in this file is nonzero may be returned: one byte per record,
+    /// in row order (`filtered.py --export` writes these as `mask-<selectivity>.u8`).
+    #[arg(long)]
+    pub allow: Option<PathBuf>,
     /// Write result ids as .ivecs (nq × k, -1 padding).
     #[arg(long, conflicts_with = "json")]
     pub output: Option<PathBuf>,
@@ -246,6 +250,10 @@ pub struct BenchArgs {
     /// default: the index's own.
     #[arg(long, value_delimiter = ',')]
     pub rerank: Vec<usize>,
+    /// Only records whose byte in this file is nonzero may be returned: one byte per record,
+    /// in row order (`filtered.py --export` writes these as `mask-<selectivity>.u8`).
+    #[arg(long)]
+    pub allow: Option<PathBuf>,
     /// Print JSON lines (param, recall, qps, qps_batch, p50_us, p99_us) instead of a table.
     #[arg(long)]
     pub json: bool,

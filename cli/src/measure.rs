@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use neardb::{AnyIndex, Neighbor, SearchParams, VectorSearch};
+use neardb::{AnyIndex, Filter, Neighbor, Plan, SearchParams, SearchStats, VectorSearch};
 
 /// The outcome of timing repeated passes over all queries.
 pub struct Passes {
@@ -73,11 +73,12 @@ pub fn time_single(
     queries: &[f32],
     k: usize,
     params: &SearchParams,
-    min_time: f64,
-    max_repeat: usize,
+    filter: Option<&dyn Filter>,
+    timing: (f64, usize),
 ) -> neardb::Result<Passes> {
+    let (min_time, max_repeat) = timing;
     let mut passes = time_single_by(index.dim(), queries, k, min_time, max_repeat, |q, out| {
-        index.search_into(q, k, params, None, out)
+        index.search_into(q, k, params, filter, out)
     })?;
     to_external(index, &mut passes.ids);
     Ok(passes)
@@ -141,12 +142,13 @@ pub fn time_batch(
     queries: &[f32],
     k: usize,
     params: &SearchParams,
-    min_time: f64,
-    max_repeat: usize,
+    filter: Option<&dyn Filter>,
+    timing: (f64, usize),
 ) -> neardb::Result<Passes> {
+    let (min_time, max_repeat) = timing;
     let nq = queries.len() / index.dim();
     let mut passes =
-        time_batch_by(nq, k, min_time, max_repeat, || index.search_batch(queries, k, params, None))?;
+        time_batch_by(nq, k, min_time, max_repeat, || index.search_batch(queries, k, params, filter))?;
     to_external(index, &mut passes.ids);
     Ok(passes)
 }
@@ -176,6 +178,47 @@ pub fn time_batch_by<E>(
         }
     }
     Ok(passes)
+}
+
+/// What the searches of one sweep point did, over one untimed pass: the plan most queries
+/// took and the mean work per query.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkSummary {
+    pub plan: Option<Plan>,
+    pub scans: usize,
+    pub mean_expanded: f64,
+    pub mean_distances: f64,
+}
+
+impl WorkSummary {
+    /// Summarises per-query statistics.
+    pub fn of(stats: &[SearchStats]) -> Self {
+        let n = stats.len().max(1) as f64;
+        let plans = [Plan::Walk, Plan::FilteredWalk, Plan::TwoHopWalk, Plan::Scan, Plan::WalkThenScan];
+        let plan = plans.into_iter().max_by_key(|p| stats.iter().filter(|s| s.plan == *p).count());
+        Self {
+            plan: plan.filter(|_| !stats.is_empty()),
+            scans: stats.iter().filter(|s| matches!(s.plan, Plan::Scan | Plan::WalkThenScan)).count(),
+            mean_expanded: stats.iter().map(|s| s.expanded as f64).sum::<f64>() / n,
+            mean_distances: stats.iter().map(|s| s.distances as f64).sum::<f64>() / n,
+        }
+    }
+}
+
+/// One untimed pass collecting every query's [`SearchStats`].
+pub fn work_pass(
+    index: &AnyIndex,
+    queries: &[f32],
+    k: usize,
+    params: &SearchParams,
+    filter: Option<&dyn Filter>,
+) -> neardb::Result<WorkSummary> {
+    let mut out = Vec::with_capacity(k.min(index.len()));
+    let mut stats = Vec::with_capacity(queries.len() / index.dim().max(1));
+    for q in queries.chunks_exact(index.dim()) {
+        stats.push(index.search_with_stats(q, k, params, filter, &mut out)?);
+    }
+    Ok(WorkSummary::of(&stats))
 }
 
 /// Mean recall@k of `ids` (`nq × k`) against the first `k` columns of `truth` (`nq × truth_dim`).

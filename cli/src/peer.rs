@@ -162,9 +162,9 @@ fn search(a: PeerSearch) -> CliResult {
     }
     let k = result_width(&index, a.k);
     let passes = if a.mode == Mode::Single {
-        time_single(&index, &queries, k, &params, a.min_time, a.max_repeat)?
+        time_single(&index, &queries, k, &params, None, (a.min_time, a.max_repeat))?
     } else {
-        time_batch(&index, &queries, k, &params, a.min_time, a.max_repeat)?
+        time_batch(&index, &queries, k, &params, None, (a.min_time, a.max_repeat))?
     };
     write_ivecs(&a.out, &passes.ids, k)?;
     let mut out = serde_json::json!({"search_s": passes.wall, "search_cpu_s": passes.cpu});
