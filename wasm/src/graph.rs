@@ -305,8 +305,8 @@ macro_rules! graph_methods {
             /// The `k` nearest neighbours of `query`, closest first (ties by smaller id).
             /// `options`: `ef` (candidate list — HNSW's ef, Vamana's L — at least `k` is used;
             /// default `efSearch`), `rerank`, `filter` (allowed ids, or a function
-            /// `(id) => boolean`). Always returns `min(k, matches)` results: at low selectivity
-            /// the search switches to exact search over the allowed vectors.
+            /// `(id) => boolean`). Always returns `min(k, matches)` results: a cost model picks
+            /// per query an exact scan of the allowed vectors or a filtered walk.
             #[wasm_bindgen(unchecked_return_type = "SearchResult")]
             pub fn search(
                 &self,

@@ -6,7 +6,7 @@ use core::fmt::Display;
 use js_sys::Uint8Array;
 use js_sys::{Array, Float32Array, Function, Object, Reflect, Uint32Array};
 use neardb_core::format::AlignedBytes;
-use neardb_core::{Bitset, IdMap, Metric, Neighbor, SearchParams, VectorSearch, NO_ID};
+use neardb_core::{Bitset, Filter, IdList, IdMap, Metric, Neighbor, SearchParams, VectorSearch, NO_ID};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -146,14 +146,15 @@ pub(crate) fn count_vectors(vectors: &[f32], dim: usize) -> Result<usize, JsValu
 }
 
 /// The slots a search may return, from a JavaScript filter: a `Uint32Array` or array of
-/// allowed ids, or a function `(id) => boolean` called once per live vector. `None` for
+/// allowed ids (kept as a sorted slot list, so an exact search over them costs the matches),
+/// or a function `(id) => boolean` called once per live vector (kept as a bitset). `None` for
 /// `undefined`/`null` (no filter). Ids the index does not hold are ignored.
 pub(crate) fn filter(
     v: &JsValue,
     map: &IdMap,
     slots: u32,
     live: &dyn Fn(u32) -> bool,
-) -> Result<Option<Bitset>, JsValue> {
+) -> Result<Option<Box<dyn Filter>>, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
@@ -165,15 +166,11 @@ pub(crate) fn filter(
                 allowed.insert(slot);
             }
         }
-        return Ok(Some(allowed));
+        return Ok(Some(Box::new(allowed)));
     }
     if v.is_instance_of::<Uint32Array>() || Array::is_array(v) {
-        for id in ids("filter", v)? {
-            if let Some(slot) = map.slot_of(id) {
-                allowed.insert(slot);
-            }
-        }
-        return Ok(Some(allowed));
+        let slots: Vec<u32> = ids("filter", v)?.into_iter().filter_map(|id| map.slot_of(id)).collect();
+        return Ok(Some(Box::new(IdList::new(slots))));
     }
     Err(js_error(format_args!(
         "filter must be a Uint32Array or array of ids, or a function (id) => boolean, got {}",
@@ -220,10 +217,7 @@ impl Searcher<'_> {
         let query = floats("query", query)?;
         let k = self.k(k)?;
         let allowed = filter(filter_value, self.map, self.slots, self.live)?;
-        let found = self
-            .index
-            .search(&query, k, params, allowed.as_ref().map(|b| b as &dyn neardb_core::Filter))
-            .map_err(js_error)?;
+        let found = self.index.search(&query, k, params, allowed.as_deref()).map_err(js_error)?;
         result(&found, self.map)
     }
 
@@ -241,7 +235,7 @@ impl Searcher<'_> {
             return Err(js_error(neardb_core::Error::RaggedVectors { len: queries.len(), dim }));
         }
         let allowed = filter(filter_value, self.map, self.slots, self.live)?;
-        let allowed = allowed.as_ref().map(|b| b as &dyn neardb_core::Filter);
+        let allowed = allowed.as_deref();
         let out = Array::new();
         let mut found = Vec::new();
         for (i, q) in queries.chunks_exact(dim).enumerate() {

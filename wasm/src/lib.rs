@@ -63,7 +63,10 @@ export interface SearchResult {
   distances: Float32Array;
 }
 
-/** Which vectors a search may return: allowed ids, or a predicate called once per vector. */
+/**
+ * Which vectors a search may return: allowed ids (an exact scan over them costs the matches,
+ * not the index size), or a predicate called once per vector.
+ */
 export type IdFilter = Uint32Array | number[] | ((id: number) => boolean);
 
 /** Options of `FlatIndex.search` / `searchBatch`. */
