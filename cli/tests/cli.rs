@@ -692,3 +692,86 @@ fn disk_index_builds_searches_benches_and_serves_the_harness() {
     let err = fails(&["bench", "--index", s(&index), "--queries", s(&base), "--truth", s(&gt)]);
     assert!(err.contains("ground truth") || err.contains("rows"), "{err}");
 }
+
+#[test]
+fn allow_files_restrict_search_and_bench_and_bad_ones_are_refused() {
+    let d = dataset("l2");
+    let (base, queries) = (d.root.join("base.fvecs"), d.root.join("query.fvecs"));
+    let index = d.root.join("hnsw.neardb");
+    ok(&["build", "--base", s(&base), "--metric", "l2", "--index", "hnsw", "--output", s(&index)]);
+    // Every seventh record allowed (429 of 3000), and the exact answers over them.
+    let allowed = |row: usize| row % 7 == 3;
+    let mask: Vec<u8> = (0..3000).map(|r| u8::from(allowed(r))).collect();
+    let allow = d.root.join("mask.u8");
+    std::fs::write(&allow, &mask).unwrap();
+    let (rows, dim) = read_f32_vectors(&base).unwrap();
+    let (qs, _) = read_f32_vectors(&queries).unwrap();
+    let mut truth = Vec::new();
+    for q in qs.chunks_exact(dim) {
+        let mut scored: Vec<(f32, i32)> = rows
+            .chunks_exact(dim)
+            .enumerate()
+            .filter(|(r, _)| allowed(*r))
+            .map(|(r, v)| (v.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(), r as i32))
+            .collect();
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        truth.extend(scored.iter().take(10).map(|p| p.1));
+    }
+    let truth_path = d.root.join("allowed-truth.ivecs");
+    neardb::io::write_ivecs(&truth_path, &truth, 10).unwrap();
+
+    let out = ok(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&queries),
+        "-k",
+        "10",
+        "--json",
+        "--allow",
+        s(&allow),
+    ]);
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids = v["ids"].as_array().unwrap();
+        assert_eq!(ids.len(), 10);
+        assert!(ids.iter().all(|id| allowed(id.as_u64().unwrap() as usize)), "a disallowed record: {line}");
+    }
+    let bench = ok(&[
+        "bench",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&queries),
+        "--truth",
+        s(&truth_path),
+        "-k",
+        "10",
+        "--param",
+        "64",
+        "--json",
+        "--min-time",
+        "0",
+        "--allow",
+        s(&allow),
+    ]);
+    let row = last_json(&bench);
+    assert!(row["recall"].as_f64().unwrap() >= 0.95, "{row}");
+    assert!(row["plan"].is_string() && row["distances_per_query"].as_f64().unwrap() > 0.0, "{row}");
+
+    let short = d.root.join("short.u8");
+    std::fs::write(&short, &mask[..2999]).unwrap();
+    let err = fails(&["search", "--index", s(&index), "--queries", s(&queries), "--allow", s(&short)]);
+    assert!(err.contains("2999 bytes") && err.contains("3000 records"), "{err}");
+    let err = fails(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&queries),
+        "--allow",
+        s(&d.root.join("none.u8")),
+    ]);
+    assert!(err.contains("--allow") && err.contains("none.u8"), "{err}");
+}
