@@ -75,6 +75,14 @@ pub fn for_each_allowed(filter: &dyn Filter, n: u32, mut visit: impl FnMut(u32))
     }
 }
 
+/// How many results a search over `n` ids under `filter` owes when `want` were asked for:
+/// `want`, or fewer when the filter counts fewer matches. Only a count the filter knows is
+/// trusted (an estimate from a sample could promise too few and let a short answer stand);
+/// with deletions the count is an upper bound, which errs towards searching again.
+pub(crate) fn results_owed(filter: &dyn Filter, n: usize, want: usize) -> usize {
+    filter.count_allowed(n as u32).map_or(want, |m| want.min(m as usize))
+}
+
 /// Ids whose loads are started ahead of their visit in [`for_each_allowed_ahead`].
 const LOOKAHEAD: usize = 8;
 

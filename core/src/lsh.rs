@@ -39,7 +39,7 @@ use alloc::vec::Vec;
 use core::cmp::Ordering;
 use core::ops::Range;
 
-use crate::filter::estimate_matches;
+use crate::filter::{estimate_matches, results_owed};
 use crate::format::{
     cast_f32, cast_u32, write_index, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind, SectionRef,
 };
@@ -344,8 +344,7 @@ impl Parts<'_> {
                 stats.plan = if filter.is_some() { Plan::FilteredWalk } else { Plan::Walk };
                 stats.distances = self.probe(&t, params.nprobe, filter, s, &mut top);
                 // Never short: a filtered probe that met too few allowed codes scans them all.
-                let wanted = want.min(matches.unwrap_or(usize::MAX)).min(self.count);
-                if filter.is_some() && top.len() < wanted {
+                if filter.is_some_and(|f| top.len() < results_owed(f, self.count, want.min(self.count))) {
                     stats.plan = Plan::WalkThenScan;
                     top.clear();
                     stats.distances += self.scan(filter, s, &mut top);

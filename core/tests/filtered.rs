@@ -166,10 +166,11 @@ fn every_kind_gives_nothing_for_an_empty_filter_one_id_for_one_and_all_matches_b
             let one = IdList::new(vec![1234]);
             let got = index.search(&query, 10, &p, Some(&one)).unwrap();
             assert_eq!(got.iter().map(|g| g.id).collect::<Vec<_>>(), [1234], "{name} {strategy:?}: one");
-            for filter in [
-                &IdList::new(some.clone()) as &dyn Filter,
-                &Bitset::from_fn(n as u32, |id| some.contains(&id)),
-            ] {
+            let listed = IdList::new(some.clone());
+            let bits = Bitset::from_fn(n as u32, |id| some.contains(&id));
+            // A predicate's count is only estimated: a search may not trust it to stop short.
+            let pred = Predicate(|id: u32| some.contains(&id));
+            for filter in [&listed as &dyn Filter, &bits, &pred] {
                 let mut got: Vec<u32> =
                     index.search(&query, 10, &p, Some(filter)).unwrap().iter().map(|g| g.id).collect();
                 got.sort_unstable();

@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 
 use super::{Graph, LinkWords, Scorer, Scratch, DEFAULT_EF, NO_NODE};
-use crate::filter::{estimate_matches, for_each_allowed_ahead};
+use crate::filter::{estimate_matches, for_each_allowed_ahead, results_owed};
 use crate::plan::{FilterStrategy, Plan, SearchStats, COSTS};
 use crate::validate::check_query;
 use crate::{Error, Filter, Neighbor, Result, SearchParams, TopK, ZeroVectorKind};
@@ -186,10 +186,7 @@ fn search_filtered<L: ?Sized + LinkWords, S: Scorer>(
     top.finish();
     s.sorted = sorted;
     if let Some(a) = allowed {
-        // Short only against what exists: fewer matches than k (a bitset's count, an upper
-        // bound with deletions) is not short; an estimated count is not trusted.
-        let bound = a.test.count_allowed(g.count as u32).map_or(k, |m| k.min(m as usize));
-        if out.len() < bound {
+        if out.len() < results_owed(a.test, g.count, k) {
             s.stats.plan = Plan::WalkThenScan;
             s.stats.distances = s.stats.distances.saturating_add(exact_filtered(g, q, k, a, out));
         }

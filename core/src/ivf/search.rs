@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use crate::filter::estimate_matches;
+use crate::filter::{estimate_matches, results_owed};
 use crate::quant::kmeans::l2_distance;
 use crate::quant::ProductQuantizer;
 use crate::validate::check_query;
@@ -164,10 +164,9 @@ impl<L: InvertedLists> Engine<'_, L> {
                 distances: &mut *distances,
             };
             stats.distances = self.probe_lists(q, nprobe, keep, filter, coarse, scans, pool)?;
-            // Never short: a filtered probe that found fewer than the results asked for (and
-            // than the matches) scans every list.
-            let short = pool.len() < keep && stats.matches.is_none_or(|m| pool.len() < m);
-            if filter.is_some() && short && nprobe < nlist {
+            // Never short: a filtered probe that found fewer than it owes scans every list.
+            let short = filter.is_some_and(|f| pool.len() < results_owed(f, self.count, keep));
+            if short && nprobe < nlist {
                 nprobe = nlist;
                 stats.plan = Plan::WalkThenScan;
                 continue;
