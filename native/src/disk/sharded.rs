@@ -72,11 +72,6 @@ pub struct BudgetedReport {
     pub pruned_rows: usize,
 }
 
-#[derive(Default)]
-struct MergeStats {
-    pruned: usize,
-}
-
 /// RobustPrune of a merged list, over rows read back from the input one by one.
 struct Pruner<'a> {
     rows: &'a VecRows,
@@ -314,10 +309,7 @@ pub fn build_disk_index_from_file(
                 if to_centre < medoid.1 {
                     medoid = (id, to_centre);
                 }
-                let out = &mut files[backbone];
-                let io = |e| DiskError::io(&temp.path, e);
-                out.write_all(&id.to_le_bytes()).map_err(io)?;
-                out.write_all(bytemuck::cast_slice(row)).map_err(io)?;
+                deal(&mut files[backbone], id, row).map_err(|e| DiskError::io(&temp.path, e))?;
                 sizes[backbone] += 1;
             }
             nearest_shards(&kernels, row, &centroids, dim, &mut order);
@@ -333,10 +325,7 @@ pub fn build_disk_index_from_file(
                 .find(|&&(_, s)| sizes[s] < capacity && seconds[s] < second_room[s])
                 .map(|&(_, s)| s);
             for s in std::iter::once(order[first].1).chain(second) {
-                let out = &mut files[s];
-                let io = |e| DiskError::io(&temp.path, e);
-                out.write_all(&id.to_le_bytes()).map_err(io)?;
-                out.write_all(bytemuck::cast_slice(row)).map_err(io)?;
+                deal(&mut files[s], id, row).map_err(|e| DiskError::io(&temp.path, e))?;
                 sizes[s] += 1;
             }
             if let Some(s) = second {
@@ -381,7 +370,7 @@ pub fn build_disk_index_from_file(
     let r = plan.vamana.r;
     let stride = (r + 1) * 4;
     let merged_path = temp.path.join("graph.bin");
-    let mut merge_stats = MergeStats::default();
+    let mut pruned_rows = 0;
     {
         let file = File::create(&merged_path).map_err(|e| DiskError::io(&merged_path, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -423,7 +412,7 @@ pub fn build_disk_index_from_file(
             }
             if union.len() > r {
                 pruner.prune(row, &union, &mut merged)?;
-                merge_stats.pruned += 1;
+                pruned_rows += 1;
             } else {
                 merged.clone_from(&union);
             }
@@ -465,7 +454,14 @@ pub fn build_disk_index_from_file(
     let pq_sample = PQ_TRAINING_ROWS.min(((budget / 4) / (dim as u64 * 4)) as usize);
     let write = write_nodes(output, &source, None, plan.write, pq_sample)?;
     let largest_shard = sizes.iter().copied().max().unwrap_or(0);
-    Ok(BudgetedReport { write, shards, largest_shard, displaced_rows, pruned_rows: merge_stats.pruned })
+    Ok(BudgetedReport { write, shards, largest_shard, displaced_rows, pruned_rows })
+}
+
+/// Appends one dealt row to a shard file: its row number, then its values
+/// ([`TempDir::read_shard`] reads them back).
+fn deal(out: &mut impl Write, id: u32, row: &[f32]) -> std::io::Result<()> {
+    out.write_all(&id.to_le_bytes())?;
+    out.write_all(bytemuck::cast_slice(row))
 }
 
 /// A 64-bit mix (SplitMix64's finaliser): a seeded, uniform choice of rows without state.
@@ -602,6 +598,9 @@ impl ShardGraph {
         let row = u32::from_le_bytes(word);
         self.reader.read_exact(&mut word).map_err(|e| DiskError::io(&self.path, e))?;
         let degree = u32::from_le_bytes(word) as usize;
+        if degree >= self.rows {
+            return Err(DiskError::Build { reason: "a shard graph record is longer than the input" });
+        }
         self.links.resize(degree, 0);
         self.reader
             .read_exact(bytemuck::cast_slice_mut(&mut self.links))
