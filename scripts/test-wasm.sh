@@ -91,6 +91,20 @@ done
   --seed 42 --threads 1 --output "$fixtures/vamana.neardb" >/dev/null
 "$neardb" search --index "$fixtures/vamana.neardb" --queries "$fixtures/query.fvecs" -k 10 --ef 32 --json \
   >"$fixtures/results-vamana.json"
+# Filtered searches: two allow masks (one byte per row), a wide one walked (forced: at 3,000 rows
+# the planner would scan) and a tight one scanned; the browser passes the same ids as a filter
+# and must get the same answers.
+perl -e 'print join "", map { chr($_ % 7 == 3 ? 1 : 0) } 0..2999' >"$fixtures/allow-wide.u8"
+perl -e 'print join "", map { chr($_ % 97 == 5 ? 1 : 0) } 0..2999' >"$fixtures/allow-tight.u8"
+for sel in wide:walk tight:auto; do
+  strategy=${sel#*:}
+  sel=${sel%:*}
+  "$neardb" search --index "$fixtures/hnsw.neardb" --queries "$fixtures/query.fvecs" -k 10 \
+    --allow "$fixtures/allow-$sel.u8" --filter-strategy "$strategy" --json >"$fixtures/results-allow-$sel.json"
+  "$neardb" search --index "$fixtures/vamana.neardb" --queries "$fixtures/query.fvecs" -k 10 --ef 32 \
+    --allow "$fixtures/allow-$sel.u8" --filter-strategy "$strategy" --json \
+    >"$fixtures/results-vamana-allow-$sel.json"
+done
 # IVF-PQ (re-ranked: exact distances) and LSH over binary codes (Hamming only), built and searched
 # natively; the browser opens them in place and must answer identically.
 "$neardb" build --base "$fixtures/base.fvecs" --metric cosine --index ivfpq --nlist 20 --pq-m 12 \

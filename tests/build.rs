@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-const FILES: [&str; 16] = [
+const FILES: [&str; 22] = [
     "base.fvecs",
     "query.fvecs",
     "hnsw.neardb",
@@ -22,6 +22,12 @@ const FILES: [&str; 16] = [
     "results-binary.json",
     "vamana.neardb",
     "results-vamana.json",
+    "allow-wide.u8",
+    "allow-tight.u8",
+    "results-allow-wide.json",
+    "results-allow-tight.json",
+    "results-vamana-allow-wide.json",
+    "results-vamana-allow-tight.json",
 ];
 
 fn main() {

@@ -17,6 +17,10 @@ const indexUrl = params.get("index"); // a natively built file instead of a brow
 const flatCheck = params.get("flat") !== "0";
 const storage = params.get("storage") ?? "f32"; // "f16": storeF16() before the build
 const layout = params.get("layout") ?? "insertion"; // "graph": optimizeLayout() after it
+// A folder of filtered.py --export output under the dataset (e.g. "filtered"): filtered
+// searches of the opened index at the selectivities in `sel` (default 0.1,0.01), simd only.
+const filtered = params.get("filtered");
+const selectivities = (params.get("sel") ?? "0.1,0.01").split(",");
 
 const log = (...a) => console.log(...a);
 
@@ -46,6 +50,23 @@ function recallAt(found, truth, row, truthDim) {
   return hits / k;
 }
 
+// The best of 3 timed passes of `search(i)` over i < n: its total ms and each call's ms.
+function timed(n, search) {
+  let best = null;
+  for (let pass = 0; pass < 3; pass++) {
+    const times = new Float64Array(n);
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const s = performance.now();
+      search(i);
+      times[i] = performance.now() - s;
+    }
+    const total = performance.now() - t0;
+    if (!best || total < best.total) best = { total, times };
+  }
+  return best;
+}
+
 // Mean latency over all queries, best of `passes` passes (after one warm-up pass), plus the
 // median and 99th percentile of single-query times from the best pass.
 function sweep(index, queries, dim, truth, truthDim, ef) {
@@ -55,18 +76,7 @@ function sweep(index, queries, dim, truth, truthDim, ef) {
   for (let i = 0; i < n; i++) {
     recall += recallAt(index.search(queries.subarray(i * dim, (i + 1) * dim), k, opts).ids, truth, i, truthDim);
   }
-  let best = null;
-  for (let pass = 0; pass < 3; pass++) {
-    const times = new Float64Array(n);
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      const s = performance.now();
-      index.search(queries.subarray(i * dim, (i + 1) * dim), k, opts);
-      times[i] = performance.now() - s;
-    }
-    const total = performance.now() - t0;
-    if (!best || total < best.total) best = { total, times };
-  }
+  const best = timed(n, (i) => index.search(queries.subarray(i * dim, (i + 1) * dim), k, opts));
   const sorted = Float64Array.from(best.times).sort();
   return {
     ef,
@@ -76,6 +86,44 @@ function sweep(index, queries, dim, truth, truthDim, ef) {
     p99_ms: sorted[Math.min(n - 1, Math.floor(n * 0.99))],
     qps: (n * 1000) / best.total,
   };
+}
+
+// One filtered selectivity: the allowed ids (a Uint32Array, converted by the module on every
+// search as a JavaScript caller's would be), an ef sweep of single-query latency with recall
+// against the exact answers over the allowed records, and the plans the planner chose.
+async function filteredSweep(index, dir, sel) {
+  const queries = readVecs(await fetchBytes(`${dir}/queries.fvecs`), Float32Array);
+  const truth = readVecs(await fetchBytes(`${dir}/truth-${sel}.ivecs`), Int32Array);
+  const mask = await fetchBytes(`${dir}/mask-${sel}.u8`);
+  if (mask.length !== index.length) throw new Error(`mask-${sel}.u8 has ${mask.length} bytes for ${index.length} vectors`);
+  const ids = [];
+  for (let i = 0; i < mask.length; i++) if (mask[i]) ids.push(i);
+  const allowed = Uint32Array.from(ids);
+  const dim = queries.dim;
+  const n = queries.rows;
+  const rows = [];
+  for (const ef of efs) {
+    const opts = { ef, filter: allowed, stats: true };
+    let recall = 0;
+    const plans = {};
+    let distances = 0;
+    for (let i = 0; i < n; i++) {
+      const r = index.search(queries.data.subarray(i * dim, (i + 1) * dim), k, opts);
+      recall += recallAt(r.ids, truth.data, i, truth.dim);
+      plans[r.stats.plan] = (plans[r.stats.plan] ?? 0) + 1;
+      distances += r.stats.distances;
+    }
+    const plain = { ef, filter: allowed };
+    const best = timed(n, (i) => index.search(queries.data.subarray(i * dim, (i + 1) * dim), k, plain));
+    const sorted = Float64Array.from(best.times).sort();
+    const row = {
+      ef, recall: recall / n, plans, distances_per_query: distances / n,
+      mean_ms: best.total / n, p99_ms: sorted[Math.min(n - 1, Math.floor(n * 0.99))], qps: (n * 1000) / best.total,
+    };
+    rows.push(row);
+    log(`sel ${sel} (${allowed.length} allowed) ef ${ef}: recall ${row.recall.toFixed(4)} ${JSON.stringify(plans)} ${row.mean_ms.toFixed(3)} ms, ${row.qps.toFixed(0)} QPS`);
+  }
+  return { selectivity: Number(sel), matches: allowed.length, rows };
 }
 
 async function main() {
@@ -147,6 +195,11 @@ async function main() {
     index.free();
     index = simd.HnswIndex.fromBytes(bytes);
     result._bytes = bytes;
+  }
+  if (filtered) {
+    result.filtered = [];
+    for (const sel of selectivities) result.filtered.push(await filteredSweep(index, `/data/${data}/${filtered}`, sel));
+    return result;
   }
   const bytes = result._bytes ?? (await fetchBytes(indexUrl));
   delete result._bytes;

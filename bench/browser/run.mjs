@@ -7,6 +7,7 @@
 //   node run.mjs --data-dir ../../../shared/bench/data --data clustered-384-cos-100k [--metric cosine]
 //                [--ef 16,32,64] [--index path/to/native.neardb] [--nq 1000]
 //                [--storage f32|f16] [--layout insertion|graph]   (browser builds only)
+//                [--filtered filtered --sel 0.1,0.01]   (filtered.py --export folder under the dataset)
 import { chromium } from "playwright-core";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -21,7 +22,7 @@ const args = Object.fromEntries(
 );
 const dataDir = resolve(args["data-dir"] ?? join(repo, "../shared/bench/data"));
 const query = new URLSearchParams();
-for (const key of ["data", "metric", "m", "efc", "ef", "nq", "flat", "storage", "layout"]) if (args[key]) query.set(key, args[key]);
+for (const key of ["data", "metric", "m", "efc", "ef", "nq", "flat", "storage", "layout", "filtered", "sel"]) if (args[key]) query.set(key, args[key]);
 if (args.index) query.set("index", "/index/file.neardb");
 
 const types = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".json": "application/json" };

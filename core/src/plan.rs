@@ -86,6 +86,10 @@ pub(crate) struct CostModel {
     /// A two-hop walk, per unit of `ef` (its distances are a few per expansion whatever the
     /// selectivity; its time is mostly the filter tests of two hops of neighbours).
     pub two_hop_per_ef: f64,
+    /// Least `selectivity · degree` (allowed nodes among a node's neighbours, or allowed
+    /// neighbours per neighbour two hops out) at which the two-hop walk stays connected.
+    /// Below it the allowed nodes two hops apart form islands, and recall stops rising with ef.
+    pub two_hop_min_reach: f64,
 }
 
 /// Fitted on the benchmark machine (2-core AMD EPYC, AVX2), `f32` rows, by the calibration
@@ -101,6 +105,10 @@ pub(crate) const COSTS: CostModel = CostModel {
     walk_distances_per_ef_degree: 0.141,
     two_hop_below: 0.2,
     two_hop_per_ef: 1500.0,
+    // Measured on clustered-384-cos-100k (HNSW M 16, level-0 degree 32; BENCHMARKS.md, session
+    // 12): at 10 % (reach 3.2) two-hop recall reaches 0.96 at ef 24 and 1.0 at ef 64; at 1 %
+    // (reach 0.32) it stays at 0.67-0.76 from ef 16 to ef 128.
+    two_hop_min_reach: 2.0,
 };
 
 impl CostModel {
@@ -115,8 +123,11 @@ impl CostModel {
         let walk_distances =
             (self.walk_distances_per_ef_degree * ef as f64 * degree / selectivity).min(n as f64 * degree);
         let walk = walk_distances * (self.walk_fixed + self.walk_per_dim * dim);
-        let two_hop =
-            if selectivity < self.two_hop_below { self.two_hop_per_ef * ef as f64 } else { f64::INFINITY };
+        let two_hop = if selectivity < self.two_hop_below && selectivity * degree >= self.two_hop_min_reach {
+            self.two_hop_per_ef * ef as f64
+        } else {
+            f64::INFINITY
+        };
         (scan, walk, two_hop)
     }
 
@@ -157,6 +168,12 @@ mod tests {
         // Between them the two-hop walk (at 10 %) and the plain one (at 50 %).
         assert_eq!(COSTS.plan(10_000, n, 384, 64, 32), Plan::TwoHopWalk);
         assert_eq!(COSTS.plan(50_000, n, 384, 64, 32), Plan::FilteredWalk);
+        // Too few allowed nodes two hops out for the two-hop walk to stay connected: at 1 % of
+        // a degree-32 graph it is never chosen, whatever the ef.
+        for ef in [10, 16, 32, 64, 128, 512] {
+            assert_ne!(COSTS.plan(1_000, n, 384, ef, 32), Plan::TwoHopWalk, "ef {ef}");
+            assert_ne!(COSTS.plan(3_000, n, 128, ef, 32), Plan::TwoHopWalk, "ef {ef}");
+        }
         // A larger candidate list makes the walk dearer, so the scan wins further up.
         let crossover = |ef: usize| (1..=n).step_by(50).find(|&m| !scans(m, n, 128, ef, 32));
         assert!(crossover(16) < crossover(256));

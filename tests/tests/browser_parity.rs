@@ -32,6 +32,14 @@ const NATIVE_BINARY_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bin
 const NATIVE_BINARY_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-binary.json"));
 const NATIVE_VAMANA_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vamana.neardb"));
 const NATIVE_VAMANA_RESULTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-vamana.json"));
+const ALLOW_WIDE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/allow-wide.u8"));
+const ALLOW_TIGHT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/allow-tight.u8"));
+const NATIVE_ALLOW_WIDE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-allow-wide.json"));
+const NATIVE_ALLOW_TIGHT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/results-allow-tight.json"));
+const NATIVE_VAMANA_ALLOW_WIDE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/results-vamana-allow-wide.json"));
+const NATIVE_VAMANA_ALLOW_TIGHT: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/results-vamana-allow-tight.json"));
 
 /// The parameters `scripts/test-wasm.sh` passes to `neardb build`.
 const PARAMS: HnswParams = HnswParams { m: 12, ef_construction: 100, seed: 42 };
@@ -263,4 +271,79 @@ fn native_vamana_file_rebuilds_identically_and_answers_exactly_as_natively() {
         assert_eq!(got_ids.to_vec(), ids);
         assert_eq!(bits(&got_d.to_vec()), bits(&dists));
     }
+}
+
+/// The JavaScript class `class_of` opened on `file`, searched with every fixture query, `k` of
+/// the native row, `options` and the allowed ids as `filter`: (ids, distances, plan) per query.
+fn js_filtered_answers(
+    some: JsValue,
+    file: &[u8],
+    options: &str,
+    allowed: &[u32],
+    k_per_query: &[usize],
+) -> Vec<(Vec<u32>, Vec<f32>, String)> {
+    let class: Function = Reflect::get(&some, &"constructor".into()).unwrap().unchecked_into();
+    let from_bytes: Function = Reflect::get(&class, &"fromBytes".into()).unwrap().unchecked_into();
+    let index = from_bytes.call1(&class, &Uint8Array::from(file)).unwrap();
+    let search: Function = Reflect::get(&index, &"search".into()).unwrap().unchecked_into();
+    let (queries, dim) = fvecs(QUERIES);
+    let opts = js_sys::JSON::parse(options).unwrap();
+    Reflect::set(&opts, &"filter".into(), &Uint32Array::from(allowed)).unwrap();
+    Reflect::set(&opts, &"stats".into(), &JsValue::TRUE).unwrap();
+    queries
+        .chunks_exact(dim)
+        .zip(k_per_query)
+        .map(|(q, &k)| {
+            let args = Array::of3(&Float32Array::from(q), &JsValue::from(k.max(1) as u32), &opts);
+            let result = Reflect::apply(&search, &index, &args).unwrap();
+            let ids: Uint32Array = Reflect::get(&result, &"ids".into()).unwrap().unchecked_into();
+            let d: Float32Array = Reflect::get(&result, &"distances".into()).unwrap().unchecked_into();
+            let stats = Reflect::get(&result, &"stats".into()).unwrap();
+            let plan = Reflect::get(&stats, &"plan".into()).unwrap().as_string().unwrap();
+            (ids.to_vec(), d.to_vec(), plan)
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn filtered_searches_of_native_files_answer_exactly_as_natively() {
+    if !fixtures_present() {
+        return;
+    }
+    // As `scripts/test-wasm.sh` searched natively: the wide mask with the walk forced, the
+    // tight one as the planner chose.
+    let cases = [
+        (NATIVE_INDEX, ALLOW_WIDE, NATIVE_ALLOW_WIDE, false, "walk"),
+        (NATIVE_INDEX, ALLOW_TIGHT, NATIVE_ALLOW_TIGHT, false, "auto"),
+        (NATIVE_VAMANA_INDEX, ALLOW_WIDE, NATIVE_VAMANA_ALLOW_WIDE, true, "walk"),
+        (NATIVE_VAMANA_INDEX, ALLOW_TIGHT, NATIVE_VAMANA_ALLOW_TIGHT, true, "auto"),
+    ];
+    let mut plans = Vec::new();
+    for (file, mask, results, vamana, strategy) in cases {
+        let allowed: Vec<u32> = (0..mask.len() as u32).filter(|&i| mask[i as usize] != 0).collect();
+        assert!(!allowed.is_empty() && allowed.len() < mask.len());
+        let native = parse_results(results);
+        // Every native answer is allowed and as long as it can be.
+        for (ids, _) in &native {
+            assert!(ids.iter().all(|id| allowed.binary_search(id).is_ok()));
+        }
+        let ks: Vec<usize> = native.iter().map(|(ids, _)| ids.len()).collect();
+        let (some, options) = if vamana {
+            let some = neardb_wasm::VamanaIndex::new(1.into(), "l2".into(), None).unwrap();
+            (JsValue::from(some), format!(r#"{{"ef": 32, "filterStrategy": "{strategy}"}}"#))
+        } else {
+            let some = neardb_wasm::HnswIndex::new(1.into(), "l2".into(), None).unwrap();
+            (JsValue::from(some), format!(r#"{{"filterStrategy": "{strategy}"}}"#))
+        };
+        let got = js_filtered_answers(some, file, &options, &allowed, &ks);
+        assert_eq!(got.len(), native.len());
+        for ((ids, dists, plan), (want_ids, want_d)) in got.iter().zip(&native) {
+            assert_eq!(ids, want_ids, "vamana: {vamana}, {} allowed, plan {plan}", allowed.len());
+            assert_eq!(bits(dists), bits(want_d));
+            plans.push(plan.clone());
+        }
+    }
+    // The two masks led to both kinds of plan, so both paths were compared.
+    assert!(plans.iter().any(|p| p == "scan"), "{plans:?}");
+    assert!(plans.iter().any(|p| p.ends_with("walk")), "{plans:?}");
 }

@@ -16,16 +16,18 @@ enum Inner {
     File(FlatView<AlignedBytes>),
 }
 
-/// Options of a flat search: only a filter (flat search is exact, so it has no `ef`).
+/// Options of a flat search: a filter and whether to report statistics (flat search is exact,
+/// so it has no `ef`).
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FlatSearchOptions {
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     filter: JsValue,
+    stats: Option<bool>,
 }
 
 /// The fields of [`FlatSearchOptions`].
-const SEARCH_FIELDS: &[&str] = &["filter"];
+const SEARCH_FIELDS: &[&str] = &["filter", "stats"];
 
 /// Exact (brute-force) search: the ground truth every other index is measured against.
 #[wasm_bindgen(js_name = FlatIndex)]
@@ -155,7 +157,13 @@ impl FlatIndex {
     ) -> Result<JsValue, JsValue> {
         let opts: FlatSearchOptions =
             js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
-        self.searcher().one(&query, &k, &SearchParams::new(), &opts.filter)
+        self.searcher().one(
+            &query,
+            &k,
+            &SearchParams::new(),
+            &opts.filter,
+            js::Reporting::new(opts.stats, None)?,
+        )
     }
 
     /// Searches every row of a row-major batch of queries; one result per query.
@@ -168,7 +176,13 @@ impl FlatIndex {
     ) -> Result<js_sys::Array, JsValue> {
         let opts: FlatSearchOptions =
             js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
-        self.searcher().batch(&queries, &k, &SearchParams::new(), &opts.filter)
+        self.searcher().batch(
+            &queries,
+            &k,
+            &SearchParams::new(),
+            &opts.filter,
+            js::Reporting::new(opts.stats, None)?,
+        )
     }
 
     /// The index in the NearDB file format, byte for byte what the native library writes.

@@ -65,17 +65,19 @@ pub(crate) enum Inner<K: GraphKind> {
     File(K::File),
 }
 
-/// Search options of both graph classes: `{ ef, rerank, filter }`.
+/// Search options of both graph classes: `{ ef, rerank, filter, filterStrategy, stats }`.
 #[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct GraphSearchOptions {
     ef: Option<usize>,
     rerank: Option<usize>,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     filter: JsValue,
+    filter_strategy: Option<String>,
+    stats: Option<bool>,
 }
 
-const SEARCH_FIELDS: &[&str] = &["ef", "rerank", "filter"];
+const SEARCH_FIELDS: &[&str] = &["ef", "rerank", "filter", "filterStrategy", "stats"];
 
 /// The state and reading methods a graph class shares.
 pub(crate) struct GraphFace<K: GraphKind> {
@@ -200,7 +202,13 @@ impl<K: GraphKind> GraphFace<K> {
         let params = self.params(&opts)?;
         let live = |s| self.is_live(s);
         let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
-        s.one(query, k, &params, &opts.filter)
+        s.one(
+            query,
+            k,
+            &params,
+            &opts.filter,
+            js::Reporting::new(opts.stats, opts.filter_strategy.as_deref())?,
+        )
     }
 
     pub fn search_batch(
@@ -213,7 +221,13 @@ impl<K: GraphKind> GraphFace<K> {
         let params = self.params(&opts)?;
         let live = |s| self.is_live(s);
         let s = Searcher { index: self.index(), map: &self.ids, slots: self.slots(), live: &live };
-        s.batch(queries, k, &params, &opts.filter)
+        s.batch(
+            queries,
+            k,
+            &params,
+            &opts.filter,
+            js::Reporting::new(opts.stats, opts.filter_strategy.as_deref())?,
+        )
     }
 
     pub fn set_ef_search(&mut self, ef: f64) -> Result<(), JsValue> {

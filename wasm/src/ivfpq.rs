@@ -27,7 +27,7 @@ struct IvfPqOptions {
     keep_vectors: Option<bool>,
 }
 
-/// Search options: `{ nprobe, rerank, filter }`.
+/// Search options: `{ nprobe, rerank, filter, stats }`.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IvfPqSearchOptions {
@@ -35,9 +35,10 @@ struct IvfPqSearchOptions {
     rerank: Option<usize>,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     filter: JsValue,
+    stats: Option<bool>,
 }
 
-const SEARCH_FIELDS: &[&str] = &["nprobe", "rerank", "filter"];
+const SEARCH_FIELDS: &[&str] = &["nprobe", "rerank", "filter", "stats"];
 
 /// Approximate search over compressed vectors: the query's nearest `nprobe` lists are scanned
 /// with product-quantization lookup tables, and (with `rerank` R) the best `k × R` re-ranked
@@ -156,7 +157,13 @@ impl IvfPqIndex {
     ) -> Result<JsValue, JsValue> {
         let opts: IvfPqSearchOptions =
             js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
-        self.searcher().one(&query, &k, &Self::search_params(&opts)?, &opts.filter)
+        self.searcher().one(
+            &query,
+            &k,
+            &Self::search_params(&opts)?,
+            &opts.filter,
+            js::Reporting::new(opts.stats, None)?,
+        )
     }
 
     /// Searches every row of a row-major batch of queries; one result per query.
@@ -169,7 +176,13 @@ impl IvfPqIndex {
     ) -> Result<js_sys::Array, JsValue> {
         let opts: IvfPqSearchOptions =
             js::options("search options", options.map(JsValue::from), SEARCH_FIELDS)?;
-        self.searcher().batch(&queries, &k, &Self::search_params(&opts)?, &opts.filter)
+        self.searcher().batch(
+            &queries,
+            &k,
+            &Self::search_params(&opts)?,
+            &opts.filter,
+            js::Reporting::new(opts.stats, None)?,
+        )
     }
 
     /// Number of inverted lists.

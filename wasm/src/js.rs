@@ -6,7 +6,10 @@ use core::fmt::Display;
 use js_sys::Uint8Array;
 use js_sys::{Array, Float32Array, Function, Object, Reflect, Uint32Array};
 use neardb_core::format::AlignedBytes;
-use neardb_core::{Bitset, Filter, IdList, IdMap, Metric, Neighbor, SearchParams, VectorSearch, NO_ID};
+use neardb_core::{
+    Bitset, Filter, FilterStrategy, IdList, IdMap, Metric, Neighbor, SearchParams, SearchStats, VectorSearch,
+    NO_ID,
+};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -146,8 +149,8 @@ pub(crate) fn count_vectors(vectors: &[f32], dim: usize) -> Result<usize, JsValu
 }
 
 /// The slots a search may return, from a JavaScript filter: a `Uint32Array` or array of
-/// allowed ids (kept as a sorted slot list, so an exact search over them costs the matches),
-/// or a function `(id) => boolean` called once per live vector (kept as a bitset). `None` for
+/// allowed ids (a sorted slot list when few, so an exact search over them costs the matches;
+/// else a bitset, which a walk tests in one load), or a function `(id) => boolean` called once per live vector (kept as a bitset). `None` for
 /// `undefined`/`null` (no filter). Ids the index does not hold are ignored.
 pub(crate) fn filter(
     v: &JsValue,
@@ -158,8 +161,8 @@ pub(crate) fn filter(
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    let mut allowed = Bitset::new(slots);
     if let Some(f) = v.dyn_ref::<Function>() {
+        let mut allowed = Bitset::new(slots);
         for slot in (0..slots).filter(|&s| live(s)) {
             let id = map.id_of(slot);
             if f.call1(&JsValue::NULL, &JsValue::from(id))?.is_truthy() {
@@ -169,7 +172,17 @@ pub(crate) fn filter(
         return Ok(Some(Box::new(allowed)));
     }
     if v.is_instance_of::<Uint32Array>() || Array::is_array(v) {
-        let slots: Vec<u32> = ids("filter", v)?.into_iter().filter_map(|id| map.slot_of(id)).collect();
+        let ids = ids("filter", v)?;
+        // A list of more than one id in 32 slots is larger than a bitset of them, and a walk
+        // asks a bitset in one load where a list needs a binary search.
+        if ids.len() as u64 * 32 >= u64::from(slots) {
+            let mut allowed = Bitset::new(slots);
+            for slot in ids.into_iter().filter_map(|id| map.slot_of(id)) {
+                allowed.insert(slot);
+            }
+            return Ok(Some(Box::new(allowed)));
+        }
+        let slots: Vec<u32> = ids.into_iter().filter_map(|id| map.slot_of(id)).collect();
         return Ok(Some(Box::new(IdList::new(slots))));
     }
     Err(js_error(format_args!(
@@ -178,14 +191,56 @@ pub(crate) fn filter(
     )))
 }
 
-/// `{ ids: Uint32Array, distances: Float32Array }` with slots turned into caller ids.
-pub(crate) fn result(found: &[Neighbor], map: &IdMap) -> Result<JsValue, JsValue> {
+/// The search options every class shares besides its own knobs: whether to report what the
+/// search did, and how a filtered search is answered.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Reporting {
+    /// Add `stats` to each result.
+    pub stats: bool,
+    pub strategy: FilterStrategy,
+}
+
+impl Reporting {
+    /// From the `stats` and `filterStrategy` options.
+    pub fn new(stats: Option<bool>, strategy: Option<&str>) -> Result<Self, JsValue> {
+        let strategy = match strategy {
+            None | Some("auto") => FilterStrategy::Auto,
+            Some("scan") => FilterStrategy::Scan,
+            Some("walk") => FilterStrategy::Walk,
+            Some("twoHop") => FilterStrategy::TwoHop,
+            Some(other) => {
+                return Err(js_error(format_args!(
+                    "filterStrategy must be \"auto\", \"scan\", \"walk\" or \"twoHop\", got \"{other}\""
+                )))
+            }
+        };
+        Ok(Self { stats: stats.unwrap_or(false), strategy })
+    }
+}
+
+/// `{ ids: Uint32Array, distances: Float32Array }` with slots turned into caller ids, and
+/// `stats: { plan, matches, expanded, distances }` when asked for.
+pub(crate) fn result(
+    found: &[Neighbor],
+    map: &IdMap,
+    stats: Option<&SearchStats>,
+) -> Result<JsValue, JsValue> {
     let ids: Vec<u32> = found.iter().map(|n| map.id_of(n.id)).collect();
     debug_assert!(!ids.contains(&NO_ID));
     let distances: Vec<f32> = found.iter().map(|n| n.distance).collect();
     let out = Object::new();
     Reflect::set(&out, &"ids".into(), &Uint32Array::from(ids.as_slice()))?;
     Reflect::set(&out, &"distances".into(), &Float32Array::from(distances.as_slice()))?;
+    if let Some(stats) = stats {
+        let s = Object::new();
+        Reflect::set(&s, &"plan".into(), &stats.plan.name().into())?;
+        // `matches` is null without a filter.
+        let matches = stats.matches.map_or(JsValue::NULL, |m| JsValue::from(m as f64));
+        Reflect::set(&s, &"matches".into(), &matches)?;
+        Reflect::set(&s, &"expanded".into(), &JsValue::from(stats.expanded))?;
+        Reflect::set(&s, &"distances".into(), &JsValue::from(stats.distances))?;
+        Reflect::set(&out, &"stats".into(), &s)?;
+    }
     Ok(out.into())
 }
 
@@ -213,12 +268,18 @@ impl Searcher<'_> {
         k: &JsValue,
         params: &SearchParams,
         filter_value: &JsValue,
+        reporting: Reporting,
     ) -> Result<JsValue, JsValue> {
         let query = floats("query", query)?;
         let k = self.k(k)?;
         let allowed = filter(filter_value, self.map, self.slots, self.live)?;
-        let found = self.index.search(&query, k, params, allowed.as_deref()).map_err(js_error)?;
-        result(&found, self.map)
+        let params = params.with_filter_strategy(reporting.strategy);
+        let mut found = Vec::with_capacity(k);
+        let stats = self
+            .index
+            .search_with_stats(&query, k, &params, allowed.as_deref(), &mut found)
+            .map_err(js_error)?;
+        result(&found, self.map, reporting.stats.then_some(&stats))
     }
 
     pub fn batch(
@@ -227,6 +288,7 @@ impl Searcher<'_> {
         k: &JsValue,
         params: &SearchParams,
         filter_value: &JsValue,
+        reporting: Reporting,
     ) -> Result<Array, JsValue> {
         let queries = floats("queries", queries)?;
         let k = self.k(k)?;
@@ -236,13 +298,15 @@ impl Searcher<'_> {
         }
         let allowed = filter(filter_value, self.map, self.slots, self.live)?;
         let allowed = allowed.as_deref();
+        let params = params.with_filter_strategy(reporting.strategy);
         let out = Array::new();
         let mut found = Vec::new();
         for (i, q) in queries.chunks_exact(dim).enumerate() {
-            self.index
-                .search_into(q, k, params, allowed, &mut found)
+            let stats = self
+                .index
+                .search_with_stats(q, k, &params, allowed, &mut found)
                 .map_err(|e| js_error(format_args!("query {i}: {e}")))?;
-            out.push(&result(&found, self.map)?);
+            out.push(&result(&found, self.map, reporting.stats.then_some(&stats))?);
         }
         Ok(out)
     }

@@ -9,8 +9,9 @@
 //!                   // + consolidate(): number, pendingDeletes, medoid
 //! // all three:
 //!   add(vectors: Float32Array, ids?: Uint32Array | number[]): Uint32Array  // the ids given
-//!   search(query: Float32Array, k: number, { ef, filter }?): { ids: Uint32Array, distances: Float32Array }
-//!   searchBatch(queries: Float32Array, k: number, { ef, filter }?): SearchResult[]
+//!   search(query: Float32Array, k: number, { ef, filter, filterStrategy, stats }?):
+//!     { ids: Uint32Array, distances: Float32Array, stats?: { plan, matches, expanded, distances } }
+//!   searchBatch(queries: Float32Array, k: number, { ef, filter, filterStrategy, stats }?): SearchResult[]
 //!   remove(id: number): void;  has(id): boolean;  get(id): Float32Array
 //!   readonly length, isEmpty, dim, metric
 //!   toBytes(): Uint8Array;  static fromBytes(bytes: Uint8Array): <class>
@@ -61,6 +62,8 @@ export interface SearchResult {
   ids: Uint32Array;
   /** Distance of each neighbour ("smaller is closer"), aligned with `ids`. */
   distances: Float32Array;
+  /** What the search did; present when the search was asked `{ stats: true }`. */
+  stats?: SearchStats;
 }
 
 /**
@@ -69,9 +72,23 @@ export interface SearchResult {
  */
 export type IdFilter = Uint32Array | number[] | ((id: number) => boolean);
 
+/**
+ * What one search did (with `{ stats: true }`): the plan (`"walk"`, `"filtered-walk"`,
+ * `"two-hop-walk"`, `"scan"` or `"walk-then-scan"`), how many ids the filter allows (`null`
+ * without a filter; estimated for a predicate), graph nodes expanded and distances computed.
+ */
+export interface SearchStats {
+  plan: string;
+  matches: number | null;
+  expanded: number;
+  distances: number;
+}
+
 /** Options of `FlatIndex.search` / `searchBatch`. */
 export interface FlatSearchOptions {
   filter?: IdFilter;
+  /** Add `stats` to each result. */
+  stats?: boolean;
 }
 
 /** Options of `HnswIndex.search` / `searchBatch` (and `VamanaIndex`'s, where `ef` is L). */
@@ -84,6 +101,14 @@ export interface HnswSearchOptions {
    */
   rerank?: number;
   filter?: IdFilter;
+  /**
+   * How a filtered search is answered: `"auto"` (default: the planner's cost model chooses),
+   * `"scan"` (exact, over the allowed ids), `"walk"` (the graph walk, keeping allowed nodes)
+   * or `"twoHop"` (scoring allowed nodes only, looking two hops through the rest).
+   */
+  filterStrategy?: "auto" | "scan" | "walk" | "twoHop";
+  /** Add `stats` to each result. */
+  stats?: boolean;
 }
 
 /** Construction options of `HnswIndex`. */
@@ -140,6 +165,8 @@ export interface IvfPqSearchOptions {
   /** Re-rank the best `k × rerank` with the exact vectors. Default 0 (approximate distances). */
   rerank?: number;
   filter?: IdFilter;
+  /** Add `stats` to each result. */
+  stats?: boolean;
 }
 "#;
 

@@ -1097,6 +1097,84 @@ fn filters_in_the_browser_are_never_short_at_any_selectivity() {
     );
 }
 
+/// A search's `stats` field: (plan, matches, expanded, distances).
+fn read_stats(result: &JsValue) -> (String, Option<f64>, u32, u32) {
+    let s = get(result, "stats");
+    let n = |f: &str| get(&s, f).as_f64().expect("a number") as u32;
+    (get(&s, "plan").as_string().expect("plan"), get(&s, "matches").as_f64(), n("expanded"), n("distances"))
+}
+
+#[wasm_bindgen_test]
+fn search_statistics_show_the_plan_and_each_forced_strategy_keeps_its_promise() {
+    let (n, dim, k) = (3000, 16, 10);
+    let data = clustered(91, n, dim, 15);
+    let hnsw = hnsw_new(dim as f64, "l2", r#"{"m": 12, "efConstruction": 100}"#).expect("new");
+    add(&hnsw, &data).expect("add");
+    let flat = js_new(dim as f64, "l2").expect("flat");
+    add(&flat, &data).expect("add");
+    let q = &clustered(92, 1, dim, 15)[..];
+    let with = |index: &JsValue, filter: Option<&[u32]>, extra: &str| {
+        let opts = json(&format!(r#"{{"stats": true{extra}}}"#));
+        if let Some(ids) = filter {
+            Reflect::set(&opts, &"filter".into(), &Uint32Array::from(ids)).expect("set");
+        }
+        call(index, "search", &[f32s(q), JsValue::from(k as f64), opts]).expect("search")
+    };
+    // No filter: a walk, with no match count, whose work shows.
+    let r = with(&hnsw, None, "");
+    let (plan, matches, expanded, distances) = read_stats(&r);
+    assert_eq!((plan.as_str(), matches), ("walk", None));
+    assert!(expanded > 0 && distances >= expanded);
+    // Without `stats` there is no `stats` field.
+    let plain = call(&hnsw, "search", &[f32s(q), JsValue::from(k as f64)]).expect("search");
+    assert!(get(&plain, "stats").is_undefined());
+    // The flat index scans; its distances are the live rows (no filter) or the matches.
+    let r = with(&flat, None, "");
+    assert_eq!(read_stats(&r).0, "scan");
+    assert_eq!(read_stats(&r).3, n as u32);
+    // A tight filter: the planner scans exactly the matches, and says how many there are.
+    let few: Vec<u32> = (0..n as u32).filter(|i| i % 300 == 7).collect();
+    let r = with(&hnsw, Some(&few), "");
+    let (plan, matches, _, distances) = read_stats(&r);
+    assert_eq!((plan.as_str(), matches, distances), ("scan", Some(few.len() as f64), few.len() as u32));
+    let truth = read_result(&with(&flat, Some(&few), ""));
+    assert_eq!(read_result(&r).0, truth.0);
+    // A wide filter, each strategy forced: the plan named is the plan taken, every answer is
+    // allowed and never short, and the forced scan equals the flat index's exact answer.
+    let half: Vec<u32> = (0..n as u32).filter(|i| i % 2 == 1).collect();
+    let exact = read_result(&with(&flat, Some(&half), ""));
+    for (strategy, plans) in [
+        ("auto", &["filtered-walk", "two-hop-walk", "scan"][..]),
+        ("walk", &["filtered-walk", "walk-then-scan"][..]),
+        ("twoHop", &["two-hop-walk", "walk-then-scan"][..]),
+        ("scan", &["scan"][..]),
+    ] {
+        let r = with(&hnsw, Some(&half), &format!(r#", "filterStrategy": "{strategy}""#));
+        let (plan, matches, _, _) = read_stats(&r);
+        assert!(plans.contains(&plan.as_str()), "{strategy}: plan {plan}");
+        assert_eq!(matches, Some(half.len() as f64));
+        let (ids, dists) = read_result(&r);
+        assert_eq!(ids.len(), k);
+        assert!(ids.iter().all(|i| i % 2 == 1), "{strategy}: a disallowed id");
+        if strategy == "scan" {
+            assert_eq!((ids, bits(&dists)), (exact.0.clone(), bits(&exact.1)));
+        }
+    }
+    // searchBatch reports per query too.
+    let batch = call(&hnsw, "searchBatch", &[f32s(q), JsValue::from(k as f64), json(r#"{"stats": true}"#)])
+        .expect("batch");
+    let first = Array::from(&batch).get(0);
+    assert_eq!(read_stats(&first).0, "walk");
+    assert_throws(
+        call(&hnsw, "search", &[f32s(q), JsValue::from(3.0), json(r#"{"filterStrategy": "bfs"}"#)]),
+        "filterStrategy must be \"auto\", \"scan\", \"walk\" or \"twoHop\", got \"bfs\"",
+    );
+    assert_throws(
+        call(&hnsw, "search", &[f32s(q), JsValue::from(3.0), json(r#"{"stats": "yes"}"#)]),
+        "search options: stats: invalid type",
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Options and JavaScript types
 // ---------------------------------------------------------------------------------------------
@@ -1128,7 +1206,7 @@ fn options_are_checked_field_by_field() {
     let q = [0.5, 0.5];
     assert_throws(
         search_with(&hnsw, &q, 1.0, json(r#"{"eff": 3}"#)),
-        "unknown field `eff`, expected `ef` or `rerank` or `filter`",
+        "unknown field `eff`, expected `ef` or `rerank` or `filter` or `filterStrategy` or `stats`",
     );
     assert_throws(search_with(&hnsw, &q, 1.0, json(r#"{"ef": "10"}"#)), "search options: ef: invalid type");
     assert_throws(search_with(&hnsw, &q, 1.0, json(r#"{"ef": 0}"#)), "ef must be at least 1");
@@ -1137,7 +1215,7 @@ fn options_are_checked_field_by_field() {
     add(&flat, &[0.0, 0.0]).expect("add");
     assert_throws(
         search_with(&flat, &q, 1.0, json(r#"{"ef": 10}"#)),
-        "unknown field `ef`, expected `filter`",
+        "unknown field `ef`, expected `filter` or `stats`",
     );
 }
 
