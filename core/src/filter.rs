@@ -147,6 +147,24 @@ impl Bitset {
         set
     }
 
+    /// The set as 64-bit words, id `i` at bit `i % 64` of word `i / 64`.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// A set of capacity `len` from its words (as [`Bitset::words`] gives them); `None` when
+    /// the word count does not fit `len` or a bit beyond `len` is set.
+    pub fn from_words(len: u32, words: Vec<u64>) -> Option<Self> {
+        if words.len() != (len as usize).div_ceil(64) {
+            return None;
+        }
+        let rem = len % 64;
+        if rem > 0 && words.last().is_some_and(|w| w >> rem != 0) {
+            return None;
+        }
+        Some(Self { words, len })
+    }
+
     /// Ids the set can hold: `0..capacity()`.
     pub fn capacity(&self) -> u32 {
         self.len
@@ -159,6 +177,52 @@ impl Bitset {
         }
         self.words[(id / 64) as usize] |= 1 << (id % 64);
         true
+    }
+
+    /// Adds every id of `ids` (those beyond the capacity are ignored).
+    pub fn insert_all(&mut self, ids: &[u32]) {
+        for &id in ids {
+            self.insert(id);
+        }
+    }
+
+    /// Adds every id `0..capacity()`.
+    pub fn fill(&mut self) {
+        self.words.fill(u64::MAX);
+        let rem = self.len % 64;
+        if rem > 0 {
+            if let Some(last) = self.words.last_mut() {
+                *last = (1u64 << rem) - 1;
+            }
+        }
+    }
+
+    /// Keeps only the ids also in `other`.
+    pub fn intersect_with(&mut self, other: &Bitset) {
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w &= other.words.get(i).copied().unwrap_or(0);
+        }
+    }
+
+    /// Adds the ids of `other` that fit the capacity.
+    pub fn union_with(&mut self, other: &Bitset) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w |= o;
+        }
+        // `other` may be longer: bits beyond this set's capacity must stay clear.
+        let rem = self.len % 64;
+        if rem > 0 {
+            if let Some(last) = self.words.last_mut() {
+                *last &= (1u64 << rem) - 1;
+            }
+        }
+    }
+
+    /// Removes the ids that are in `other`.
+    pub fn subtract(&mut self, other: &Bitset) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= !o;
+        }
     }
 
     /// Removes `id`.

@@ -256,6 +256,18 @@ impl<B: AsRef<[u8]> + Send + Sync> AnyIndex<B> {
 }
 
 impl<S: Stores> Index<S> {
+    /// The vector stored at `slot`, decoded to `f32` (normalised under cosine; rounded when
+    /// stored in binary16); an index keeping only codes says so.
+    pub fn get_decoded(&self, slot: u32) -> Result<Vec<f32>, neardb_core::Error> {
+        match self {
+            Self::Flat(i) => i.get_decoded(slot),
+            Self::Hnsw(i) => i.get_decoded(slot),
+            Self::IvfPq(i) => i.get_decoded(slot),
+            Self::Binary(i) => i.get_decoded(slot),
+            Self::Vamana(i) => i.get_decoded(slot),
+        }
+    }
+
     /// Searches all queries (row-major), in parallel where the build has threads.
     pub fn search_batch(
         &self,

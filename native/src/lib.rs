@@ -15,6 +15,7 @@
 //! ```
 pub use neardb_core::*;
 
+pub mod collection;
 mod concurrent;
 #[cfg(unix)]
 pub mod disk;
