@@ -42,6 +42,9 @@ step "fuzzer: a one-minute structure-aware run over crafted index and vector fil
 # A new seed each run covers new inputs; a finding prints the command that replays it.
 cargo run -q -p neardb-fuzz -- --seconds 60 --seed "$(date +%s)" --findings target/fuzz-findings
 
+step "server: neardb serve driven by the official qdrant-client (pinned, in a venv)"
+scripts/test-server.sh 2>&1 | tee -a "$log"
+
 step "wasm: no_std build, then browser tests in headless Chromium"
 scripts/test-wasm.sh 2>&1 | tee -a "$log"
 

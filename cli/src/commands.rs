@@ -75,7 +75,11 @@ pub fn search(a: SearchArgs) -> CliResult {
     if qdim != index.dim() {
         return Err(format!("queries have {qdim} dimensions, the index has {}", index.dim()).into());
     }
-    let params = SearchParams::new().with_ef(a.ef).with_nprobe(a.nprobe).with_rerank_factor(a.rerank);
+    let params = SearchParams::new()
+        .with_ef(a.ef)
+        .with_nprobe(a.nprobe)
+        .with_rerank_factor(a.rerank)
+        .with_filter_strategy(a.filter_strategy.into());
     let allow = a.allow.as_deref().map(|p| read_allow(p, &index)).transpose()?;
     let filter = allow.as_ref().map(|b| b as &dyn neardb::Filter);
     let t0 = Instant::now();
@@ -222,6 +226,8 @@ pub struct Sweep<'a> {
     pub max_repeat: usize,
     /// Only these ids may be returned (`--allow`).
     pub filter: Option<&'a dyn neardb::Filter>,
+    /// How filtered searches are answered.
+    pub strategy: neardb::FilterStrategy,
 }
 
 pub fn run_bench(
@@ -229,7 +235,7 @@ pub fn run_bench(
     s: &Sweep<'_>,
     mut each: impl FnMut(&BenchRow),
 ) -> CliResult<Vec<BenchRow>> {
-    let Sweep { queries, truth, truth_dim, k, params, reranks, min_time, max_repeat, filter } = *s;
+    let Sweep { queries, truth, truth_dim, k, params, reranks, min_time, max_repeat, filter, strategy } = *s;
     let nq = queries.len() / index.dim();
     if truth.len() / truth_dim.max(1) < nq {
         return Err(
@@ -251,7 +257,11 @@ pub fn run_bench(
     let mut rows = Vec::new();
     for (p, r) in sweep {
         let p0 = p.unwrap_or(0);
-        let sp = SearchParams::new().with_ef(p0).with_nprobe(p0).with_rerank_factor(r.unwrap_or(0));
+        let sp = SearchParams::new()
+            .with_ef(p0)
+            .with_nprobe(p0)
+            .with_rerank_factor(r.unwrap_or(0))
+            .with_filter_strategy(strategy);
         let single = time_single(index, queries, k, &sp, filter, (min_time, max_repeat))?;
         let batch = time_batch(index, queries, k, &sp, filter, (min_time, max_repeat))?;
         let work = work_pass(index, queries, k, &sp, filter)?;
@@ -360,6 +370,7 @@ pub fn bench(a: BenchArgs) -> CliResult {
         min_time: a.min_time,
         max_repeat: a.max_repeat,
         filter: allow.as_ref().map(|b| b as &dyn neardb::Filter),
+        strategy: a.filter_strategy.into(),
     };
     run_bench(&index, &sweep, |r| {
         if json {
@@ -495,6 +506,7 @@ pub fn demo(a: DemoArgs) -> CliResult {
             min_time: 0.3,
             max_repeat: 3,
             filter: None,
+            strategy: neardb::FilterStrategy::Auto,
         };
         run_bench(&mapped, &sweep, print_bench_row)?;
     }

@@ -2,6 +2,7 @@
 //! run as a peer in the shared benchmark harness.
 
 mod choice;
+mod collection;
 mod commands;
 mod disk;
 mod measure;
@@ -54,6 +55,11 @@ enum Command {
     /// The benchmark harness's CLI peer contract (../shared/bench/README.md).
     #[command(subcommand)]
     Peer(peer::PeerCommand),
+    /// Durable collections: records with ids, vectors and metadata; filters; versions.
+    #[command(subcommand)]
+    Collection(collection::CollectionCommand),
+    /// Serve the collections of a directory over Qdrant's REST API (qdrant-client works).
+    Serve(ServeArgs),
 }
 
 /// Index construction options of `build` (the harness's `peer build` passes the same ones
@@ -191,6 +197,9 @@ pub struct SearchArgs {
     /// in row order (`filtered.py --export` writes these as `mask-<selectivity>.u8`).
     #[arg(long)]
     pub allow: Option<PathBuf>,
+    /// How a search with --allow is answered (graph indexes; the others ignore it).
+    #[arg(long, value_enum, default_value_t = Strategy::Auto, requires = "allow")]
+    pub filter_strategy: Strategy,
     /// Write result ids as .ivecs (nq × k, -1 padding).
     #[arg(long, conflicts_with = "json")]
     pub output: Option<PathBuf>,
@@ -254,6 +263,9 @@ pub struct BenchArgs {
     /// in row order (`filtered.py --export` writes these as `mask-<selectivity>.u8`).
     #[arg(long)]
     pub allow: Option<PathBuf>,
+    /// How a search with --allow is answered (graph indexes; the others ignore it).
+    #[arg(long, value_enum, default_value_t = Strategy::Auto, requires = "allow")]
+    pub filter_strategy: Strategy,
     /// Print JSON lines (param, recall, qps, qps_batch, p50_us, p99_us) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -329,6 +341,68 @@ pub struct DemoArgs {
     pub dir: PathBuf,
 }
 
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Directory of the collections (created if missing).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 6333)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Require this key (`api-key` header or `Authorization: Bearer`) on every request.
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// A key that may read but not write.
+    #[arg(long)]
+    pub read_only_key: Option<String>,
+    /// Largest request body, MiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mb: usize,
+    /// Most points (or searches) in one request.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_batch: usize,
+    /// Longest a request may take, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_s: u64,
+    /// Uncommitted records after which a collection builds its index in the background.
+    #[arg(long, default_value_t = 50_000)]
+    pub commit_rows: u64,
+    /// Unnamed versions kept after a background commit (named ones are always kept).
+    #[arg(long, default_value_t = 2)]
+    pub keep_versions: usize,
+    /// Deleted or replaced fraction of committed rows past which a background commit compacts.
+    #[arg(long, default_value_t = 0.2)]
+    pub compact_deleted: f64,
+}
+
+/// How a filtered search is answered (`--filter-strategy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// The planner's cost model chooses.
+    #[default]
+    Auto,
+    /// An exact scan of the allowed records.
+    Scan,
+    /// The graph walk, keeping the allowed nodes as results.
+    Walk,
+    /// A graph walk that scores allowed nodes only, looking two hops through the rest.
+    TwoHop,
+}
+
+impl From<Strategy> for neardb::FilterStrategy {
+    fn from(s: Strategy) -> Self {
+        match s {
+            Strategy::Auto => Self::Auto,
+            Strategy::Scan => Self::Scan,
+            Strategy::Walk => Self::Walk,
+            Strategy::TwoHop => Self::TwoHop,
+        }
+    }
+}
+
 /// How an index file is brought into memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Load {
@@ -373,6 +447,22 @@ fn main() -> ExitCode {
         Command::ModelF16(a) => text::model_f16(a),
         Command::Relevance(a) => text::relevance(a),
         Command::Peer(p) => peer::run(p),
+        Command::Collection(c) => collection::run(c),
+        Command::Serve(a) => {
+            let config = neardb_server::ServeConfig {
+                addr: std::net::SocketAddr::new(a.host, a.port),
+                api_key: a.api_key,
+                read_only_key: a.read_only_key,
+                max_body_bytes: a.max_body_mb << 20,
+                max_batch: a.max_batch,
+                timeout: std::time::Duration::from_secs(a.timeout_s),
+                commit_rows: a.commit_rows,
+                keep_versions: a.keep_versions,
+                compact_deleted: a.compact_deleted,
+                ..neardb_server::ServeConfig::new(a.data)
+            };
+            neardb_server::serve_blocking(config).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

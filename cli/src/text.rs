@@ -200,8 +200,38 @@ fn read_field(path: &Path, field: &str) -> CliResult<Vec<String>> {
     Ok(out)
 }
 
-pub fn embed(a: EmbedArgs) -> CliResult {
+/// Embeds `texts` in batches of `batch` on every worker, returning the vectors in input order
+/// (row-major). `done(n)` is called as batches finish.
+pub fn embed_in_batches(
+    embedder: &neardb_embed::Embedder,
+    texts: &[&str],
+    batch: usize,
+    done: &(dyn Fn(u64) + Sync),
+) -> CliResult<Vec<f32>> {
     use rayon::prelude::*;
+    // A batch costs as much as its longest text times its size (shorter ones are padded), so
+    // texts are batched in order of length and the vectors put back in input order after.
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    // Batches run on every worker at once; results come back in batch order.
+    let batches: Vec<Vec<f32>> = order
+        .par_chunks(batch.max(1))
+        .map(|chunk| {
+            let refs: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let v = embedder.embed(&refs);
+            done(chunk.len() as u64);
+            v
+        })
+        .collect::<Result<_, _>>()?;
+    let dim = neardb_embed::DIM;
+    let mut vectors = vec![0f32; texts.len() * dim];
+    for (&i, v) in order.iter().zip(batches.iter().flat_map(|b| b.chunks_exact(dim))) {
+        vectors[i * dim..(i + 1) * dim].copy_from_slice(v);
+    }
+    Ok(vectors)
+}
+
+pub fn embed(a: EmbedArgs) -> CliResult {
     if a.batch == 0 {
         return Err("--batch must be at least 1".into());
     }
@@ -218,27 +248,11 @@ pub fn embed(a: EmbedArgs) -> CliResult {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let t0 = Instant::now();
-    // A batch costs as much as its longest text times its size (shorter ones are padded), so
-    // texts are batched in order of length and the vectors put back in input order after.
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| texts[i].len());
-    // Batches run on every worker at once; results come back in batch order.
-    let batches: Vec<Vec<f32>> = order
-        .par_chunks(a.batch)
-        .map(|chunk| {
-            let refs: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
-            let v = embedder.embed(&refs);
-            bar.inc(chunk.len() as u64);
-            v
-        })
-        .collect::<Result<_, _>>()?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let vectors = embed_in_batches(&embedder, &refs, a.batch, &|n| bar.inc(n))?;
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     let dim = neardb_embed::DIM;
-    let mut vectors = vec![0f32; texts.len() * dim];
-    for (&i, v) in order.iter().zip(batches.iter().flat_map(|b| b.chunks_exact(dim))) {
-        vectors[i * dim..(i + 1) * dim].copy_from_slice(v);
-    }
     let mut w = FvecsWriter::create(&a.output, dim)?;
     w.write(&vectors)?;
     w.finish()?;

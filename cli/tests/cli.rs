@@ -759,6 +759,36 @@ fn allow_files_restrict_search_and_bench_and_bad_ones_are_refused() {
     let row = last_json(&bench);
     assert!(row["recall"].as_f64().unwrap() >= 0.95, "{row}");
     assert!(row["plan"].is_string() && row["distances_per_query"].as_f64().unwrap() > 0.0, "{row}");
+    // Each strategy forced: the plan reported is the one asked for, and the forced scan is exact.
+    for (strategy, plan) in [("scan", "scan"), ("walk", "filtered-walk"), ("two-hop", "two-hop-walk")] {
+        let bench = ok(&[
+            "bench",
+            "--index",
+            s(&index),
+            "--queries",
+            s(&queries),
+            "--truth",
+            s(&truth_path),
+            "-k",
+            "10",
+            "--param",
+            "64",
+            "--json",
+            "--min-time",
+            "0",
+            "--allow",
+            s(&allow),
+            "--filter-strategy",
+            strategy,
+        ]);
+        let row = last_json(&bench);
+        assert_eq!(row["plan"], plan, "{row}");
+        if strategy == "scan" {
+            assert_eq!(row["recall"].as_f64().unwrap(), 1.0, "{row}");
+        }
+    }
+    let err = fails(&["search", "--index", s(&index), "--queries", s(&queries), "--filter-strategy", "walk"]);
+    assert!(err.contains("--allow"), "{err}");
 
     let short = d.root.join("short.u8");
     std::fs::write(&short, &mask[..2999]).unwrap();
@@ -774,4 +804,166 @@ fn allow_files_restrict_search_and_bench_and_bad_ones_are_refused() {
         s(&d.root.join("none.u8")),
     ]);
     assert!(err.contains("--allow") && err.contains("none.u8"), "{err}");
+}
+
+#[test]
+fn collection_commands_load_filter_version_and_refuse_bad_input() {
+    let d = dataset("l2");
+    let (base, dim) = read_f32_vectors(&d.root.join("base.fvecs")).unwrap();
+    let dir = d.root.join("coll");
+    let dir_s = s(&dir).to_owned();
+    ok(&[
+        "collection",
+        "create",
+        "--dir",
+        &dir_s,
+        "--dim",
+        &dim.to_string(),
+        "--metric",
+        "l2",
+        "--opt",
+        "m=8",
+    ]);
+    // 3000 records: tag t0..t9 by row, num = row / 3000.
+    let mut lines = String::new();
+    for (i, v) in base.chunks_exact(dim).enumerate() {
+        let vector: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+        lines += &format!(
+            "{{\"id\": {i}, \"vector\": [{}], \"metadata\": {{\"tag\": \"t{}\", \"num\": {}}}}}\n",
+            vector.join(","),
+            i % 10,
+            i as f64 / 3000.0
+        );
+    }
+    let records = d.root.join("records.jsonl");
+    std::fs::write(&records, &lines).unwrap();
+    let out =
+        ok(&["collection", "upsert", "--dir", &dir_s, "--records", s(&records), "--batch", "500", "--json"]);
+    assert_eq!(last_json(&out)["records"], 3000);
+    ok(&["collection", "commit", "--dir", &dir_s, "--name", "v-one"]);
+    // A filtered search: every hit matches, and the exact answer (forced scan) equals brute
+    // force over the matching rows.
+    let queries = d.root.join("query.fvecs");
+    let filter =
+        r#"{"must": [{"key": "tag", "match": {"value": "t3"}}, {"key": "num", "range": {"lt": 0.5}}]}"#;
+    let out = ok(&[
+        "collection",
+        "search",
+        "--dir",
+        &dir_s,
+        "--queries",
+        s(&queries),
+        "-k",
+        "5",
+        "--filter",
+        filter,
+        "--filter-strategy",
+        "scan",
+        "--with-metadata",
+    ]);
+    let (qs, _) = read_f32_vectors(&queries).unwrap();
+    for (line, q) in out.lines().zip(qs.chunks_exact(dim)) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids: Vec<u64> = v["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+        let mut want: Vec<(f32, u64)> = base
+            .chunks_exact(dim)
+            .enumerate()
+            .filter(|(i, _)| i % 10 == 3 && (*i as f64 / 3000.0) < 0.5)
+            .map(|(i, r)| (r.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum(), i as u64))
+            .collect();
+        want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        assert_eq!(ids, want.iter().take(5).map(|w| w.1).collect::<Vec<_>>());
+        assert!(v["metadata"].as_array().unwrap().iter().all(|m| m["tag"] == "t3"));
+    }
+    // Delete by filter, then the old version still has them and the current one does not.
+    let out = ok(&[
+        "collection",
+        "delete",
+        "--dir",
+        &dir_s,
+        "--filter",
+        r#"{"must": [{"key": "tag", "match": {"value": "t3"}}]}"#,
+    ]);
+    assert!(out.contains("deleted 300 records"), "{out}");
+    assert!(fails(&["collection", "get", "--dir", &dir_s, "--id", "3"]).contains("no record has id 3"));
+    ok(&["collection", "commit", "--dir", &dir_s]);
+    let versions = ok(&["collection", "versions", "--dir", &dir_s, "--time"]);
+    assert_eq!(versions.lines().count(), 2);
+    assert_eq!(last_json(&versions)["records"], 2700);
+    let old = ok(&[
+        "collection",
+        "search",
+        "--dir",
+        &dir_s,
+        "--queries",
+        s(&queries),
+        "-k",
+        "3",
+        "--version",
+        "v-one",
+        "--filter",
+        r#"{"must": [{"has_id": [3]}]}"#,
+    ]);
+    assert!(old.lines().all(|l| l.contains("\"ids\":[3]")), "{old}");
+    let info = last_json(&ok(&["collection", "info", "--dir", &dir_s]));
+    assert_eq!(info["records"], 2700);
+    // Bad input: a malformed line names its number, a bad filter names its place, a wrong
+    // dimension names the record.
+    std::fs::write(&records, "{\"id\": 1, \"vector\": [1, 2]}\n{\"id\": 2, \"vector\": \"x\"}\n").unwrap();
+    let err = fails(&["collection", "upsert", "--dir", &dir_s, "--records", s(&records)]);
+    assert!(err.contains("line 2"), "{err}");
+    std::fs::write(&records, "{\"id\": 1, \"vector\": [1, 2]}\n").unwrap();
+    let err = fails(&["collection", "upsert", "--dir", &dir_s, "--records", s(&records)]);
+    assert!(err.contains("record 1") && err.contains("dimension mismatch"), "{err}");
+    let err = fails(&[
+        "collection",
+        "search",
+        "--dir",
+        &dir_s,
+        "--queries",
+        s(&queries),
+        "--filter",
+        r#"{"must": [{"key": "n", "range": {"lt": "x"}}]}"#,
+    ]);
+    assert!(err.contains("filter.must[0].range.lt"), "{err}");
+    let err = fails(&["collection", "create", "--dir", &dir_s, "--dim", "4", "--metric", "l2"]);
+    assert!(err.contains("already holds a collection"), "{err}");
+}
+
+#[test]
+fn collection_upsert_embeds_text_that_comes_without_a_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let coll = dir.path().join("docs");
+    ok(&["collection", "create", "--dir", s(&coll), "--dim", "384", "--metric", "cosine"]);
+    let records = dir.path().join("docs.jsonl");
+    std::fs::write(
+        &records,
+        concat!(
+            "{\"id\": \"cat\", \"metadata\": {\"text\": \"a cat sits on the mat\"}}\n",
+            "{\"id\": \"kitten\", \"metadata\": {\"text\": \"a kitten is sitting on a rug\"}}\n",
+            "{\"id\": \"stocks\", \"metadata\": {\"text\": \"stock markets fell today\"}}\n",
+        ),
+    )
+    .unwrap();
+    let err = fails(&["collection", "upsert", "--dir", s(&coll), "--records", s(&records)]);
+    assert!(err.contains("line 1") && err.contains("vector"), "{err}");
+    ok(&["collection", "upsert", "--dir", s(&coll), "--records", s(&records), "--embed", "text"]);
+    let got =
+        ok(&["collection", "get", "--dir", s(&coll), "--id", "cat", "--id", "kitten", "--id", "stocks"]);
+    let vectors: Vec<Vec<f32>> = got
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+        })
+        .collect();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert_eq!(vectors[0].len(), 384);
+    // Known similarities of all-MiniLM-L6-v2 (0.69 and 0.07).
+    assert!((dot(&vectors[0], &vectors[1]) - 0.69).abs() < 0.02, "{}", dot(&vectors[0], &vectors[1]));
+    assert!(dot(&vectors[0], &vectors[2]) < 0.15);
+    std::fs::write(&records, "{\"id\": 9, \"metadata\": {\"title\": \"no text\"}}\n").unwrap();
+    let err =
+        fails(&["collection", "upsert", "--dir", s(&coll), "--records", s(&records), "--embed", "text"]);
+    assert!(err.contains("no string metadata field \"text\""), "{err}");
 }
