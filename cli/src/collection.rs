@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand, ValueEnum};
 use neardb::collection::{
-    parse_filter, Collection, CollectionConfig, CollectionSearchStats, Durability, Hit, Record, RecordId,
-    SearchOptions,
+    parse_filter, Collection, CollectionConfig, CollectionSearchStats, Durability, Hit, OpenOptions, Record,
+    RecordId, SearchOptions,
 };
 use neardb::io::{read_f32_vectors, read_ivecs};
 use neardb::payload::PayloadFilter;
@@ -210,6 +210,15 @@ pub struct DuplicatesArgs {
     pub k: usize,
 }
 
+/// Opens a collection for one command: no background indexing of the recent records (the
+/// process ends before a graph would pay off; a commit builds the index on every thread).
+fn open_once(dir: &Path, durability: Durability) -> Result<Collection, neardb::collection::CollectionError> {
+    Collection::open_with_options(
+        dir,
+        OpenOptions { durability, index_recent: false, ..OpenOptions::default() },
+    )
+}
+
 pub fn run(command: CollectionCommand) -> CliResult {
     match command {
         CollectionCommand::Create(a) => create(a),
@@ -218,7 +227,7 @@ pub fn run(command: CollectionCommand) -> CliResult {
         CollectionCommand::Delete(a) => delete(a),
         CollectionCommand::Search(a) => search(a),
         CollectionCommand::Commit(a) => {
-            let c = Collection::open(&a.dir.dir)?;
+            let c = open_once(&a.dir.dir, Durability::Sync)?;
             let v = working(&format!("committing {} records", c.uncommitted_rows()), || {
                 c.commit(a.name.as_deref())
             })?;
@@ -227,7 +236,7 @@ pub fn run(command: CollectionCommand) -> CliResult {
         }
         CollectionCommand::Versions(a) => versions(a),
         CollectionCommand::Compact(a) => {
-            let c = Collection::open(&a.dir.dir)?;
+            let c = open_once(&a.dir.dir, Durability::Sync)?;
             let t = Instant::now();
             let v = working(&format!("compacting {} records", c.len()), || c.compact(a.name.as_deref()))?;
             println!(
@@ -239,13 +248,13 @@ pub fn run(command: CollectionCommand) -> CliResult {
             Ok(())
         }
         CollectionCommand::Retain(a) => {
-            let c = Collection::open(&a.dir.dir)?;
+            let c = open_once(&a.dir.dir, Durability::Sync)?;
             let released = c.retain(a.last, a.keep_named)?;
             println!("released versions {released:?}");
             Ok(())
         }
         CollectionCommand::Duplicates(a) => {
-            let c = Collection::open(&a.dir.dir)?;
+            let c = open_once(&a.dir.dir, Durability::Sync)?;
             for (x, y, d) in c.duplicates(a.threshold, a.k)? {
                 println!("{}", json!({"a": id_json(&x), "b": id_json(&y), "distance": d}));
             }
@@ -253,7 +262,7 @@ pub fn run(command: CollectionCommand) -> CliResult {
         }
         CollectionCommand::Info(a) => {
             let t = Instant::now();
-            let c = Collection::open(&a.dir)?;
+            let c = open_once(&a.dir, Durability::Sync)?;
             let open_ms = t.elapsed().as_secs_f64() * 1e3;
             let r = c.recovery();
             println!(
@@ -402,7 +411,7 @@ fn upsert(a: UpsertArgs) -> CliResult {
         DurabilityArg::Batch => Durability::Batch { bytes: 64 << 20 },
         DurabilityArg::None => Durability::None,
     };
-    let c = Collection::open_with(&a.dir.dir, durability)?;
+    let c = open_once(&a.dir.dir, durability)?;
     let mut records = read_records(&a.records, a.embed.is_some())?;
     if let Some(field) = &a.embed {
         embed_missing(&mut records, field, a.model.clone(), c.dim())?;
@@ -476,7 +485,7 @@ fn upsert(a: UpsertArgs) -> CliResult {
 }
 
 fn get(a: IdsArgs) -> CliResult {
-    let c = Collection::open(&a.dir.dir)?;
+    let c = open_once(&a.dir.dir, Durability::Sync)?;
     let mut out = std::io::stdout().lock();
     for id in a.ids.iter().map(|s| parse_id(s)) {
         match c.get(&id)? {
@@ -492,7 +501,7 @@ fn get(a: IdsArgs) -> CliResult {
 }
 
 fn delete(a: DeleteArgs) -> CliResult {
-    let c = Collection::open(&a.dir.dir)?;
+    let c = open_once(&a.dir.dir, Durability::Sync)?;
     let ids: Vec<RecordId> = match &a.filter {
         Some(f) => {
             let filter = read_filter(f)?;
@@ -524,7 +533,7 @@ fn read_filter(arg: &str) -> CliResult<PayloadFilter> {
 }
 
 fn search(a: SearchArgs) -> CliResult {
-    let c = Collection::open(&a.dir.dir)?;
+    let c = open_once(&a.dir.dir, Durability::Sync)?;
     let snapshot = a.version.as_deref().map(|v| c.version(v)).transpose()?;
     let (queries, dim) = read_f32_vectors(&a.queries)?;
     if dim != c.dim() {
@@ -623,7 +632,7 @@ fn search(a: SearchArgs) -> CliResult {
 }
 
 fn versions(a: VersionsArgs) -> CliResult {
-    let c = Collection::open(&a.dir.dir)?;
+    let c = open_once(&a.dir.dir, Durability::Sync)?;
     for v in c.versions() {
         let mut row = json!({
             "version": v.version, "name": v.name, "committed_unix_ms": v.committed_unix_ms,

@@ -5,7 +5,7 @@
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use neardb_core::hnsw::Scratch;
-use neardb_core::{Filter, HnswIndex, Neighbor, Result, SearchParams, VectorSearch};
+use neardb_core::{Filter, HnswIndex, Neighbor, Result, SearchParams, SearchStats, VectorSearch};
 
 /// A shareable (`Sync`) HNSW index for one writer and many readers.
 pub struct ConcurrentHnsw {
@@ -89,6 +89,29 @@ impl ConcurrentHnsw {
         filter: Option<&dyn Filter>,
     ) -> Result<Vec<Neighbor>> {
         self.read().search(query, k, params, filter)
+    }
+
+    /// [`ConcurrentHnsw::search`] into `out`, also saying what the search did.
+    pub fn search_with_stats(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<SearchStats> {
+        self.read().search_with_stats(query, k, params, filter, out)
+    }
+
+    /// Slots handed out so far (inserted nodes, linked or being linked): the next insert's id.
+    pub fn slots(&self) -> usize {
+        self.read().slot_count()
+    }
+
+    /// Runs `f` on the index as it is at this moment (inserts wait until it returns).
+    pub fn with_index<R>(&self, f: impl FnOnce(&HnswIndex) -> R) -> R {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        f(&self.read())
     }
 
     /// A copy of stored vector `id`.

@@ -1,5 +1,5 @@
 //! `/metrics` in Prometheus text format: requests per route and status, a latency histogram
-//! per route, and per collection its live records, uncommitted records and log bytes.
+//! per route, and per collection its live records, uncommitted and unindexed records and log bytes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -121,11 +121,16 @@ pub(crate) async fn handler(State(state): State<Arc<AppState>>) -> impl IntoResp
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let gauges: [Gauge; 3] = [
+    let gauges: [Gauge; 4] = [
         ("neardb_collection_records", "Live records.", |s| s.collection.len()),
         ("neardb_collection_uncommitted_records", "Records not yet in a segment.", |s| {
             s.collection.uncommitted_rows()
         }),
+        (
+            "neardb_collection_unindexed_records",
+            "Recent records not yet in their graph (scanned by searches).",
+            |s| s.collection.unindexed_rows(),
+        ),
         ("neardb_collection_log_bytes", "Bytes in the current write-ahead log.", |s| {
             s.collection.log_bytes()
         }),

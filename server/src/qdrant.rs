@@ -455,7 +455,7 @@ pub(crate) async fn get_collection(State(state): St, UrlPath(name): Name) -> Res
         Ok(json!({
             "status": "green",
             "optimizer_status": "ok",
-            "indexed_vectors_count": points - c.uncommitted_rows().min(points),
+            "indexed_vectors_count": points - c.unindexed_rows().min(points),
             "points_count": points,
             "segments_count": segments,
             "config": {

@@ -23,6 +23,7 @@
 
 mod filter_json;
 mod manifest;
+mod recent;
 mod record;
 mod segment;
 mod wal;
@@ -43,11 +44,12 @@ pub use record::{field_values, Record, RecordId, MAX_ID_BYTES};
 pub use wal::TornTail;
 
 use manifest::Manifest;
+use recent::{Indexer, RecentGraph, FEED_ROWS};
 use record::{encode_id, encode_metadata, Reader};
 use segment::Segment;
 use wal::Wal;
 
-use crate::{FileError, IndexSpec, Quantize, SpecError};
+use crate::{FileError, IndexSpec, Layout, Quantize, SpecError};
 
 /// What can go wrong with a collection.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +159,26 @@ pub enum Durability {
     },
     /// Only commits sync; the operating system writes the log when it likes.
     None,
+}
+
+/// How a collection is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// When an acknowledged write is on disk.
+    pub durability: Durability,
+    /// Index the recent records (those since the last commit) in a background thread, so a
+    /// search reads them through a graph instead of scanning them all, and a commit whose
+    /// records are all indexed keeps that graph instead of building one. Off for a process
+    /// that only loads records and exits.
+    pub index_recent: bool,
+    /// Indexed recent records from which searches use their graph (below, scanning is as fast).
+    pub index_recent_from: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self { durability: Durability::default(), index_recent: true, index_recent_from: 4096 }
+    }
 }
 
 /// The shape of a new collection.
@@ -298,10 +320,13 @@ struct Memtable {
     live: Vec<u64>,
     live_count: u32,
     payload: PayloadIndex,
+    /// The rows' graph, grown in the background (none when the collection does not index its
+    /// recent records).
+    graph: Option<Arc<RecentGraph>>,
 }
 
 impl Memtable {
-    fn new(dim: usize, metric: Metric, f16: bool) -> Result<Self> {
+    fn new(dim: usize, metric: Metric, f16: bool, graph: Option<Arc<RecentGraph>>) -> Result<Self> {
         // Checks dimension and metric now, so a later chunk cannot fail to be made.
         Self::chunk(dim, metric, f16)?;
         Ok(Self {
@@ -315,6 +340,7 @@ impl Memtable {
             live: Vec::new(),
             live_count: 0,
             payload: PayloadIndex::with_unique_field(ID_FIELD),
+            graph,
         })
     }
 
@@ -325,6 +351,15 @@ impl Memtable {
         }
         flat.reserve(CHUNK_ROWS as usize)?;
         Ok(flat)
+    }
+
+    /// The stored vectors of rows `rows`, row-major.
+    fn vectors(&self, rows: std::ops::Range<u32>) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(rows.len() * self.dim);
+        for row in rows {
+            out.extend_from_slice(&self.vector(row)?);
+        }
+        Ok(out)
     }
 
     /// The stored vector of `row`.
@@ -508,7 +543,11 @@ pub struct Collection {
     metric: Metric,
     spec: IndexSpec,
     durability: Durability,
-    head: RwLock<Head>,
+    options: OpenOptions,
+    /// Shared with the indexer thread, which reads the recent records from it.
+    head: Arc<RwLock<Head>>,
+    /// Grows the recent records' graph (none: not asked for, or no thread could be started).
+    indexer: Option<Indexer>,
     log: Mutex<Log>,
     /// (generation, bytes) of the log known to be on disk.
     synced: Mutex<(u64, u64)>,
@@ -591,6 +630,12 @@ impl Collection {
 
     /// Like [`Collection::open`], with a durability policy for writes.
     pub fn open_with(dir: impl AsRef<Path>, durability: Durability) -> Result<Self> {
+        Self::open_with_options(dir, OpenOptions { durability, ..OpenOptions::default() })
+    }
+
+    /// Like [`Collection::open`], with every option.
+    pub fn open_with_options(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Self> {
+        let durability = options.durability;
         let dir = dir.as_ref().to_path_buf();
         if !dir.join(manifest::FILE).exists() {
             return Err(CollectionError::NotFound(dir));
@@ -612,7 +657,7 @@ impl Collection {
         let mut head = Head {
             manifest,
             parts,
-            recent: Memtable::new(dim, metric, f16)?,
+            recent: Memtable::new(dim, metric, f16, recent_graph(&spec, dim, metric, f16, &options)?)?,
             frozen: None,
             locs: HashMap::new(),
         };
@@ -645,13 +690,22 @@ impl Collection {
             recovery.torn = recovery.torn.take().or(torn);
         }
         let appended = wal.len();
+        let head = Arc::new(RwLock::new(head));
+        let indexer = if options.index_recent {
+            let head = head.clone();
+            Indexer::start(move || index_step(&head, dim))
+        } else {
+            None
+        };
         Ok(Self {
             dir,
             dim,
             metric,
             spec,
             durability,
-            head: RwLock::new(head),
+            options,
+            head,
+            indexer,
             log: Mutex::new(Log { wal, unsynced: 0 }),
             synced: Mutex::new((generation, appended)),
             appended: AtomicU64::new(appended),
@@ -862,6 +916,9 @@ impl Collection {
             }
             log.unsynced += end - before;
             self.appended.store(end, Ordering::Release);
+            if let Some(indexer) = &self.indexer {
+                indexer.kick();
+            }
             let generation = log.wal.generation();
             let sync_now = match self.durability {
                 Durability::Sync => true,
@@ -941,6 +998,14 @@ impl Collection {
     /// deleted ones included): what a commit would turn into a segment.
     pub fn uncommitted_rows(&self) -> u64 {
         u64::from(self.read_head().recent.rows())
+    }
+
+    /// Recent records the background indexer has not linked into their graph yet (all of
+    /// them when the collection does not index its recent records): what searches scan.
+    pub fn unindexed_rows(&self) -> u64 {
+        let head = self.read_head();
+        let t = &head.recent;
+        u64::from(t.rows() - t.graph.as_ref().map_or(0, |g| g.indexed().min(t.rows())))
     }
 
     /// The ids of live records matching `filter` (all without one), in id order (numbers
@@ -1027,6 +1092,11 @@ impl Collection {
     /// mid-way leaves the old manifest, which replays both log generations.
     pub fn commit(&self, name: Option<&str>) -> Result<VersionInfo> {
         let _one = lock(&self.committing);
+        self.commit_locked(name)
+    }
+
+    /// [`Collection::commit`], the caller holding `committing`.
+    fn commit_locked(&self, name: Option<&str>) -> Result<VersionInfo> {
         // 1. Freeze.
         let table = {
             let mut head = self.write_head();
@@ -1051,7 +1121,8 @@ impl Collection {
                 log.unsynced = 0;
                 self.appended.store(log.wal.len(), Ordering::Release);
                 *lock(&self.synced) = (generation + 1, log.wal.len());
-                let fresh = Memtable::new(self.dim, self.metric, self.spec_f16())?;
+                let graph = recent_graph(&self.spec, self.dim, self.metric, self.spec_f16(), &self.options)?;
+                let fresh = Memtable::new(self.dim, self.metric, self.spec_f16(), graph)?;
                 let table = std::mem::replace(&mut head.recent, fresh);
                 for loc in head.locs.values_mut() {
                     if let Loc::Recent(row) = *loc {
@@ -1064,30 +1135,52 @@ impl Collection {
             head.frozen.as_ref().map(|f| f.table.clone())
         };
         // 2. The frozen records' segment, built while searches and writes go on.
-        let rows: Vec<u32> =
+        // `rows`: the table's row of each segment row.
+        let mut rows: Vec<u32> =
             table.as_ref().map_or(Vec::new(), |t| (0..t.rows()).filter(|&r| t.is_live(r)).collect());
         let segment = match &table {
             Some(t) if !rows.is_empty() => {
-                let mut vectors = Vec::with_capacity(rows.len() * self.dim);
-                let mut keys = Vec::with_capacity(rows.len());
-                let mut metadata: Vec<&[u8]> = Vec::with_capacity(rows.len());
-                for &row in &rows {
-                    vectors.extend_from_slice(&t.vector(row)?);
-                    keys.push(t.keys[row as usize].clone());
-                    metadata.push(t.metadata_json(row));
-                }
                 // Only commits change `next_segment`, and one runs at a time.
                 let id = self.read_head().manifest.next_segment;
-                Some(Segment::write(
-                    &self.dir,
-                    id,
-                    &self.spec,
-                    self.metric,
-                    self.dim,
-                    &vectors,
-                    keys,
-                    &metadata,
-                )?)
+                match self.finished_graph(t)? {
+                    // The graph holds every row of the table, replaced and deleted ones too:
+                    // the segment keeps them all, those marked deleted below.
+                    Some(graph) => {
+                        rows = (0..t.rows()).collect();
+                        let metadata: Vec<&[u8]> = rows.iter().map(|&r| t.metadata_json(r)).collect();
+                        let ids = neardb_core::IdMap::identity(t.rows());
+                        let segment = graph.hnsw.with_index(|index| {
+                            Segment::write_with(
+                                &self.dir,
+                                id,
+                                &crate::WithIds(index, &ids),
+                                &t.keys,
+                                &metadata,
+                            )
+                        })?;
+                        Some(segment)
+                    }
+                    None => {
+                        let mut vectors = Vec::with_capacity(rows.len() * self.dim);
+                        let mut keys = Vec::with_capacity(rows.len());
+                        let mut metadata: Vec<&[u8]> = Vec::with_capacity(rows.len());
+                        for &row in &rows {
+                            vectors.extend_from_slice(&t.vector(row)?);
+                            keys.push(t.keys[row as usize].clone());
+                            metadata.push(t.metadata_json(row));
+                        }
+                        Some(Segment::write(
+                            &self.dir,
+                            id,
+                            &self.spec,
+                            self.metric,
+                            self.dim,
+                            &vectors,
+                            &keys,
+                            &metadata,
+                        )?)
+                    }
+                }
             }
             _ => None,
         };
@@ -1117,6 +1210,21 @@ impl Collection {
                 dirty: count > 0,
             });
         }
+        self.install(&mut head, manifest, parts, version, name, true)
+    }
+
+    /// Makes `parts` the segments of a new version `version` (writing the deletion bitmaps
+    /// that changed, then the manifest: the commit point) and re-reads where each live record
+    /// is. `frozen_done`: the frozen records are in `parts` now, so their log goes.
+    fn install(
+        &self,
+        head: &mut Head,
+        mut manifest: Manifest,
+        mut parts: Vec<Part>,
+        version: u64,
+        name: Option<&str>,
+        frozen_done: bool,
+    ) -> Result<VersionInfo> {
         for part in parts.iter_mut().filter(|p| p.dirty) {
             part.segment.write_deletes(&self.dir, version, &part.deleted)?;
             part.deletes = Some(version);
@@ -1125,7 +1233,7 @@ impl Collection {
         // Segments with every row deleted are dropped from the version.
         parts.retain(|p| p.deleted_count < p.segment.rows());
         let records: u64 = parts.iter().map(|p| u64::from(p.segment.rows() - p.deleted_count)).sum();
-        let frozen_generation = head.frozen.as_ref().map(|f| f.generation);
+        let frozen_generation = head.frozen.as_ref().filter(|_| frozen_done).map(|f| f.generation);
         if let Some(g) = frozen_generation {
             manifest.wal_generation = g + 1;
         }
@@ -1148,11 +1256,12 @@ impl Collection {
         manifest.write(&self.dir)?;
         if let Some(g) = frozen_generation {
             let _ = std::fs::remove_file(self.dir.join(wal::file_name(g)));
+            head.frozen = None;
         }
-        head.frozen = None;
         head.parts = parts;
         head.manifest = manifest;
-        // Where each live record is now: the segments, then the recent records (newest).
+        // Where each live record is now: the segments, then the frozen and the recent records
+        // (newest last, so it wins).
         let mut locs = HashMap::with_capacity(records as usize + head.recent.live_count as usize);
         for (p, part) in head.parts.iter().enumerate() {
             for (row, key) in part.segment.keys.iter().enumerate() {
@@ -1161,12 +1270,38 @@ impl Collection {
                 }
             }
         }
+        if let Some(f) = &head.frozen {
+            for row in (0..f.table.rows()).filter(|&r| bit(&f.live, r)) {
+                locs.insert(f.table.keys[row as usize].clone(), Loc::Frozen(row));
+            }
+        }
         for row in (0..head.recent.rows()).filter(|&r| head.recent.is_live(r)) {
             locs.insert(head.recent.keys[row as usize].clone(), Loc::Recent(row));
         }
         head.locs = locs;
         let info = head.manifest.head().map(VersionInfo::from);
         Ok(info.unwrap_or(VersionInfo { version, name: None, committed_unix_ms: 0, records, segments: 0 }))
+    }
+
+    /// The frozen table's graph, finished, if it can be the segment's index: the segments are
+    /// HNSW stored as the graph stores rows, and most rows are linked already (linking the
+    /// rest runs on one thread; a fresh build runs on all of them).
+    fn finished_graph<'t>(&self, t: &'t Memtable) -> Result<Option<&'t RecentGraph>> {
+        let fits = self.spec.kind == IndexKind::Hnsw
+            && matches!(self.spec.quantize, Quantize::None | Quantize::F16)
+            && self.spec.layout == Layout::Insertion;
+        let Some(graph) = t.graph.as_deref().filter(|g| fits && g.usable()) else { return Ok(None) };
+        let rows = t.rows();
+        // A table too small for searches to use its graph is as quick to build afresh.
+        if rows < graph.use_from() || u64::from(rows - graph.indexed().min(rows)) * 2 > u64::from(rows) {
+            return Ok(None);
+        }
+        while graph.usable() && graph.indexed() < rows {
+            let first = graph.indexed();
+            let to = rows.min(first.saturating_add(16 * FEED_ROWS));
+            graph.feed(first, &t.vectors(first..to)?, self.dim);
+        }
+        Ok((graph.usable() && graph.indexed() == rows).then_some(graph))
     }
 
     /// The kept versions, oldest first.
@@ -1239,48 +1374,95 @@ impl Collection {
         Ok(released)
     }
 
-    /// Rewrites every live record into one new segment and commits it as a version: searches
-    /// touch one index, and deleted rows stop taking space once the versions that still see
-    /// them are released ([`Collection::retain`]).
+    /// Commits the recent records, if any, then rewrites the live records of every segment
+    /// into one new segment and installs it as a version (named `name`): searches touch one
+    /// index, and deleted rows stop taking space once the versions that still see them are
+    /// released ([`Collection::retain`]). Writes and searches go on meanwhile; a record
+    /// replaced or deleted while the segment is built is marked deleted in it.
     pub fn compact(&self, name: Option<&str>) -> Result<VersionInfo> {
-        // Move the live segment rows into the recent records (logged as one upsert frame per
-        // segment, so a crash mid-way loses nothing), then commit.
-        // A record replaced or deleted after it was read here must not come back: each chunk
-        // is written only if all its records still live where they were read, else the moved
-        // ones are dropped from it and it is tried again.
-        let parts = self.read_head().parts.clone();
-        let at_home = |head: &Head, seg: u64, id: &RecordId, row: u32| match head.locs.get(id) {
-            Some(Loc::Segment { part, row: r }) => {
-                *r == row && head.parts.get(*part).is_some_and(|p| p.segment.id == seg)
-            }
-            _ => false,
+        let _one = lock(&self.committing);
+        let pending = {
+            let head = self.read_head();
+            head.recent.rows() > 0 || head.frozen.is_some()
         };
-        for part in &parts {
-            let seg = part.segment.id;
-            let mut batch = Vec::new();
-            for row in 0..part.segment.rows() {
-                if part.deleted.contains(row) {
-                    continue;
-                }
-                let key = part.segment.keys[row as usize].clone();
-                let vector = part.segment.index.get_decoded(row)?;
-                let metadata = part.segment.metadata(row)?;
-                batch.push((row, Record { id: key, vector, metadata }));
+        if pending {
+            self.commit_locked(None)?;
+        }
+        let (parts, id) = {
+            let head = self.read_head();
+            if self.poisoned.load(Ordering::Acquire) {
+                return Err(CollectionError::Poisoned);
             }
-            for chunk in batch.chunks(4096) {
-                let mut chunk: Vec<&(u32, Record)> = chunk.iter().collect();
-                loop {
-                    let records: Vec<&Record> = chunk.iter().map(|(_, r)| r).collect();
-                    let home = |head: &Head| chunk.iter().all(|(row, r)| at_home(head, seg, &r.id, *row));
-                    if self.upsert_if(&records, home)? {
-                        break;
-                    }
-                    let head = self.read_head();
-                    chunk.retain(|(row, r)| at_home(&head, seg, &r.id, *row));
+            if let Some(n) = name {
+                if head.manifest.versions.iter().any(|v| v.name.as_deref() == Some(n)) {
+                    return Err(CollectionError::DuplicateVersionName(n.to_owned()));
                 }
+            }
+            (head.parts.clone(), head.manifest.next_segment)
+        };
+        // The live rows of every segment, read straight from the segments (nothing is logged:
+        // until the manifest names the new segment, the old ones are the collection).
+        let live: usize = parts.iter().map(|p| (p.segment.rows() - p.deleted_count) as usize).sum();
+        let mut source = Vec::with_capacity(live);
+        let mut keys = Vec::with_capacity(live);
+        let mut metadata: Vec<&[u8]> = Vec::with_capacity(live);
+        let mut vectors = Vec::with_capacity(live * self.dim);
+        for (p, part) in parts.iter().enumerate() {
+            for row in (0..part.segment.rows()).filter(|&r| !part.deleted.contains(r)) {
+                source.push((p, row));
+                keys.push(part.segment.keys[row as usize].clone());
+                metadata.push(part.segment.metadata_json(row));
+                vectors.extend_from_slice(&part.segment.index.get_decoded(row)?);
             }
         }
-        self.commit(name)
+        let segment = if source.is_empty() {
+            None
+        } else {
+            Some(Segment::write(
+                &self.dir,
+                id,
+                &self.spec,
+                self.metric,
+                self.dim,
+                &vectors,
+                &keys,
+                &metadata,
+            )?)
+        };
+        drop((vectors, metadata, keys));
+        let mut head = self.write_head();
+        // Only commits and compactions change the segments, and one of them runs at a time.
+        let same = head.parts.len() == parts.len()
+            && head.parts.iter().zip(&parts).all(|(a, b)| Arc::ptr_eq(&a.segment, &b.segment));
+        if !same {
+            return Err(CollectionError::Corrupt {
+                path: self.dir.clone(),
+                reason: "the segments changed while they were compacted".into(),
+            });
+        }
+        let version = head.manifest.head().map_or(1, |v| v.version + 1);
+        let mut manifest = head.manifest.clone();
+        let mut compacted = Vec::new();
+        if let Some(segment) = segment {
+            manifest.next_segment = segment.id + 1;
+            // Rows whose record was replaced or deleted while the segment was built.
+            let mut deleted = Bitset::new(segment.rows());
+            let mut count = 0;
+            for (i, &(p, row)) in source.iter().enumerate() {
+                if head.parts[p].deleted.contains(row) {
+                    deleted.insert(i as u32);
+                    count += 1;
+                }
+            }
+            compacted.push(Part {
+                segment: Arc::new(segment),
+                deleted: Arc::new(deleted),
+                deleted_count: count,
+                deletes: None,
+                dirty: count > 0,
+            });
+        }
+        self.install(&mut head, manifest, compacted, version, name, false)
     }
 
     /// Pairs of live records closer than `threshold`, each pair once (smaller id first),
@@ -1359,6 +1541,41 @@ fn check_storable(vectors: &[f32], dim: usize, metric: Metric, f16: bool) -> Res
         }
     }
     Ok(())
+}
+
+/// A graph for a new table of recent records, when the collection indexes them: with the
+/// segments' parameters when they are HNSW (so a finished graph can become a segment).
+fn recent_graph(
+    spec: &IndexSpec,
+    dim: usize,
+    metric: Metric,
+    f16: bool,
+    options: &OpenOptions,
+) -> Result<Option<Arc<RecentGraph>>> {
+    if !options.index_recent || spec.kind == IndexKind::Flat {
+        return Ok(None);
+    }
+    let params = if spec.kind == IndexKind::Hnsw { spec.hnsw } else { neardb_core::HnswParams::default() };
+    Ok(Some(Arc::new(RecentGraph::new(dim, metric, params, f16, options.index_recent_from)?)))
+}
+
+/// One step of the indexer: links the next rows of the recent records into their graph.
+/// Returns whether there was anything to do.
+fn index_step(head: &RwLock<Head>, dim: usize) -> bool {
+    let (graph, first, vectors) = {
+        let head = head.read().unwrap_or_else(|e| e.into_inner());
+        let table = &head.recent;
+        let Some(graph) = table.graph.as_ref().filter(|g| g.usable()) else { return false };
+        let first = graph.indexed();
+        if first >= table.rows() {
+            return false;
+        }
+        let to = table.rows().min(first + FEED_ROWS);
+        let Ok(vectors) = table.vectors(first..to) else { return false };
+        (graph.clone(), first, vectors)
+    };
+    graph.feed(first, &vectors, dim);
+    true
 }
 
 /// Applies checked upserts to the head: replaced records are marked deleted where they were.
@@ -1533,6 +1750,31 @@ fn matching_live(part: &Part, filter: &PayloadFilter, key: &str) -> Result<Bitse
     Ok(rows)
 }
 
+/// `set` as two sets of its capacity: the ids below `row`, and the rest.
+fn split_at_row(set: &Bitset, row: u32) -> (Bitset, Bitset) {
+    let words = set.words();
+    let full = (row / 64) as usize;
+    let mut below = words.to_vec();
+    let mut above = words.to_vec();
+    for (i, (b, a)) in below.iter_mut().zip(above.iter_mut()).enumerate() {
+        let keep_below = if i < full {
+            u64::MAX
+        } else if i == full {
+            (1u64 << (row % 64)) - 1
+        } else {
+            0
+        };
+        *b &= keep_below;
+        *a &= !keep_below;
+    }
+    let len = set.capacity();
+    let empty = || Bitset::new(len);
+    (
+        Bitset::from_words(len, below).unwrap_or_else(empty),
+        Bitset::from_words(len, above).unwrap_or_else(empty),
+    )
+}
+
 /// The rows a search may return: matching the filter and live.
 fn allowed(payload: &PayloadIndex, filter: Option<&PayloadFilter>, live: &Bitset) -> Bitset {
     let mut set = match filter {
@@ -1601,9 +1843,29 @@ fn search_parts(
     }
     for (t, (m, live)) in tables.iter().enumerate() {
         if m.rows() > 0 {
-            let allow = allowed(&m.payload, options.filter, live);
+            let mut allow = allowed(&m.payload, options.filter, live);
             let matches = allow.count();
             stats.matches += u64::from(matches);
+            // The rows the graph has linked are searched through it, the newer ones scanned.
+            let linked = m.graph.as_ref().map_or(0, |g| g.searchable().min(m.rows()));
+            if matches > 0 && linked > 0 {
+                let (through_graph, newer) = split_at_row(&allow, linked);
+                if through_graph.count() > 0 {
+                    if let Some(g) = &m.graph {
+                        let s = g.hnsw.search_with_stats(
+                            query,
+                            k,
+                            &options.params,
+                            Some(&through_graph),
+                            &mut hits,
+                        )?;
+                        stats.parts.push(s);
+                        found.extend(hits.iter().map(|h| (h.distance, parts.len() + t, h.id)));
+                    }
+                }
+                allow = newer;
+            }
+            let matches = allow.count();
             if matches > 0 {
                 let mut all = SearchStats {
                     plan: neardb_core::Plan::Scan,

@@ -3,7 +3,6 @@
 //! ids and metadata, row by row) and, per version that deleted some of them, a deletion
 //! bitmap file. A segment is never rewritten, so every version naming it shares it.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -15,7 +14,7 @@ use serde_json::Value;
 
 use super::record::{encode_id, Reader, RecordId};
 use super::CollectionError;
-use crate::{AnyIndex, IndexSpec};
+use crate::{AnyIndex, IndexSpec, Savable};
 
 const RECORDS_MAGIC: &[u8; 8] = b"NEARREC1";
 const DELETES_MAGIC: &[u8; 8] = b"NEARDEL1";
@@ -85,6 +84,12 @@ impl Segment {
         Ok(rows)
     }
 
+    /// The metadata JSON of `row` as stored (empty when it has none).
+    pub fn metadata_json(&self, row: u32) -> &[u8] {
+        let r = row as usize;
+        &self.meta[self.meta_at[r]..self.meta_at[r + 1]]
+    }
+
     /// The metadata of `row` (null when it has none).
     pub fn metadata(&self, row: u32) -> Result<Value, CollectionError> {
         let r = row as usize;
@@ -108,12 +113,23 @@ impl Segment {
         metric: Metric,
         dim: usize,
         vectors: &[f32],
-        keys: Vec<RecordId>,
+        keys: &[RecordId],
         metadata: &[&[u8]],
     ) -> Result<Self, CollectionError> {
         let built = spec.build(metric, dim, vectors, &|_| {})?;
-        let index_path = dir.join(index_name(id));
-        built.save(&index_path)?;
+        Self::write_with(dir, id, &built, keys, metadata)
+    }
+
+    /// Writes segment `id` in `dir` from an index already built (slot = row) with its rows'
+    /// ids and metadata, durably, and opens it.
+    pub fn write_with(
+        dir: &Path,
+        id: u64,
+        index: &impl Savable,
+        keys: &[RecordId],
+        metadata: &[&[u8]],
+    ) -> Result<Self, CollectionError> {
+        crate::save(index, dir.join(index_name(id)))?;
         let mut body = Vec::new();
         body.extend_from_slice(RECORDS_MAGIC);
         body.extend_from_slice(&(keys.len() as u64).to_le_bytes());
@@ -143,8 +159,10 @@ impl Segment {
             return Err(corrupt("its row count does not match its index file"));
         }
         let rows = rows as usize;
+        // An id may name several rows: a segment written from the recent records' graph keeps
+        // the rows replaced before the commit (deleted as of its first version). The newest
+        // row not deleted is the record.
         let mut keys = Vec::with_capacity(rows);
-        let mut seen = HashSet::with_capacity(rows);
         let mut meta = Vec::new();
         let mut meta_at = Vec::with_capacity(rows + 1);
         meta_at.push(0);
@@ -154,9 +172,6 @@ impl Segment {
             let text = r.take(len, "metadata").map_err(corrupt)?;
             meta.extend_from_slice(text);
             meta_at.push(meta.len());
-            if !seen.insert(key.clone()) {
-                return Err(corrupt("an id that appears twice"));
-            }
             keys.push(key);
         }
         if r.remaining() != 0 {
