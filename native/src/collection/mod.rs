@@ -26,12 +26,13 @@ mod manifest;
 mod recent;
 mod record;
 mod segment;
+mod syncer;
 mod wal;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use neardb_core::payload::{PayloadFilter, PayloadIndex};
@@ -47,6 +48,7 @@ use manifest::Manifest;
 use recent::{Indexer, RecentGraph, FEED_ROWS};
 use record::{encode_id, encode_metadata, Reader};
 use segment::Segment;
+use syncer::Syncer;
 use wal::Wal;
 
 use crate::{FileError, IndexSpec, Layout, Quantize, SpecError};
@@ -532,6 +534,8 @@ struct Log {
     wal: Wal,
     /// Bytes appended since the last sync (for `Durability::Batch`).
     unsynced: u64,
+    /// The log file, for the syncer (which syncs while appends go on).
+    file: Arc<File>,
 }
 
 /// A durable, versioned collection of records in one directory. All methods take `&self`:
@@ -549,9 +553,8 @@ pub struct Collection {
     /// Grows the recent records' graph (none: not asked for, or no thread could be started).
     indexer: Option<Indexer>,
     log: Mutex<Log>,
-    /// (generation, bytes) of the log known to be on disk.
-    synced: Mutex<(u64, u64)>,
-    appended: AtomicU64,
+    /// Syncs the log beside the writers.
+    syncer: Syncer,
     /// A log write or sync failed, so the log may hold less than memory: refuse writes.
     poisoned: AtomicBool,
     /// Held by a commit from start to end: one at a time.
@@ -689,7 +692,8 @@ impl Collection {
             wal = next;
             recovery.torn = recovery.torn.take().or(torn);
         }
-        let appended = wal.len();
+        let syncer = Syncer::start((generation, wal.len())).map_err(|e| CollectionError::io(&dir, e))?;
+        let file = Arc::new(wal.sync_handle()?);
         let head = Arc::new(RwLock::new(head));
         let indexer = if options.index_recent {
             let head = head.clone();
@@ -706,9 +710,8 @@ impl Collection {
             options,
             head,
             indexer,
-            log: Mutex::new(Log { wal, unsynced: 0 }),
-            synced: Mutex::new((generation, appended)),
-            appended: AtomicU64::new(appended),
+            log: Mutex::new(Log { wal, unsynced: 0, file }),
+            syncer,
             poisoned: AtomicBool::new(false),
             committing: Mutex::new(()),
             recovery,
@@ -887,7 +890,7 @@ impl Collection {
         body: &[u8],
         apply: impl FnOnce(&mut Head) -> Result<()>,
     ) -> Result<bool> {
-        let (generation, end, handle) = {
+        let (pos, sync_now) = {
             let mut head = self.write_head();
             if self.poisoned.load(Ordering::Acquire) {
                 return Err(CollectionError::Poisoned);
@@ -904,8 +907,22 @@ impl Collection {
                     return Err(e);
                 }
             };
+            let pos = (log.wal.generation(), end);
+            let sync_now = match self.durability {
+                Durability::Sync => true,
+                Durability::Batch { bytes } => log.unsynced + (end - before) >= bytes,
+                Durability::None => false,
+            };
+            // The disk starts on the frame now; the change is applied in memory meanwhile.
+            if sync_now {
+                self.syncer.request(pos, &log.file);
+            }
             if let Err(e) = apply(&mut head) {
-                // The frame is logged but refused: undo it, so replay agrees with memory.
+                // The frame is logged but refused: undo it (once the sync under way is done
+                // with it), so replay agrees with memory.
+                if sync_now {
+                    let _ = self.syncer.wait(pos);
+                }
                 return Err(match log.wal.rewind(before) {
                     Ok(()) => e,
                     Err(undo) => {
@@ -914,47 +931,19 @@ impl Collection {
                     }
                 });
             }
-            log.unsynced += end - before;
-            self.appended.store(end, Ordering::Release);
+            log.unsynced = if sync_now { 0 } else { log.unsynced + (end - before) };
             if let Some(indexer) = &self.indexer {
                 indexer.kick();
             }
-            let generation = log.wal.generation();
-            let sync_now = match self.durability {
-                Durability::Sync => true,
-                Durability::Batch { bytes } => log.unsynced >= bytes,
-                Durability::None => false,
-            };
-            if !sync_now {
-                return Ok(true);
-            }
-            log.unsynced = 0;
-            let handle = match log.wal.sync_handle() {
-                Ok(h) => h,
-                Err(e) => {
-                    self.poisoned.store(true, Ordering::Release);
-                    return Err(e);
-                }
-            };
-            (generation, end, handle)
+            (pos, sync_now)
         };
-        self.sync_to(generation, end, &handle).map(|_| true)
-    }
-
-    /// Group commit: one `fdatasync` covers every frame appended before it started, so a
-    /// writer that finds its frame already covered returns at once.
-    fn sync_to(&self, generation: u64, end: u64, file: &File) -> Result<()> {
-        let mut synced = lock(&self.synced);
-        if synced.0 > generation || (synced.0 == generation && synced.1 >= end) {
-            return Ok(());
+        if sync_now {
+            if let Err(e) = self.syncer.wait(pos) {
+                self.poisoned.store(true, Ordering::Release);
+                return Err(CollectionError::io(&self.dir, std::io::Error::other(e)));
+            }
         }
-        let covered = self.appended.load(Ordering::Acquire).max(end);
-        if let Err(e) = file.sync_data() {
-            self.poisoned.store(true, Ordering::Release);
-            return Err(CollectionError::io(&self.dir, e));
-        }
-        *synced = (generation, covered);
-        Ok(())
+        Ok(true)
     }
 
     /// The live record with this id, if any.
@@ -1117,10 +1106,11 @@ impl Collection {
                 let path = log.wal.path().to_path_buf();
                 log.wal.sync_handle()?.sync_data().map_err(|e| CollectionError::io(&path, e))?;
                 let next = Wal::create(&self.dir, generation + 1)?;
+                let file = Arc::new(next.sync_handle()?);
                 drop(std::mem::replace(&mut log.wal, next));
+                log.file = file;
                 log.unsynced = 0;
-                self.appended.store(log.wal.len(), Ordering::Release);
-                *lock(&self.synced) = (generation + 1, log.wal.len());
+                self.syncer.mark_synced((generation + 1, log.wal.len()));
                 let graph = recent_graph(&self.spec, self.dim, self.metric, self.spec_f16(), &self.options)?;
                 let fresh = Memtable::new(self.dim, self.metric, self.spec_f16(), graph)?;
                 let table = std::mem::replace(&mut head.recent, fresh);

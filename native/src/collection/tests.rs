@@ -519,9 +519,10 @@ fn a_commit_cut_short_after_freezing_replays_both_log_generations() {
         let c = Collection::open(dir.path()).unwrap();
         let mut log = lock(&c.log);
         let next = Wal::create(dir.path(), 3).unwrap();
+        log.file = Arc::new(next.sync_handle().unwrap());
         drop(std::mem::replace(&mut log.wal, next));
         drop(log);
-        *lock(&c.synced) = (3, 16);
+        c.syncer.mark_synced((3, 16));
         c.upsert(&records[30..]).unwrap();
         c.delete(&[RecordId::Num(25)]).unwrap();
     }

@@ -164,16 +164,17 @@ impl Wal {
         if body.len() as u64 > MAX_FRAME {
             return Err(CollectionError::TooLarge { bytes: body.len() as u64, max: MAX_FRAME });
         }
-        let mut frame = Vec::with_capacity(FRAME as usize + body.len());
-        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-        frame.extend_from_slice(body);
-        if let Err(e) = self.file.write_all(&frame) {
+        let mut header = [0u8; FRAME as usize];
+        header[..4].copy_from_slice(&(body.len() as u32).to_le_bytes());
+        header[4..].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
+        // Header and body written apart: a batch's body is megabytes, not worth copying behind
+        // eight bytes.
+        if let Err(e) = self.file.write_all(&header).and_then(|()| self.file.write_all(body)) {
             let _ = self.file.set_len(self.len);
             let _ = self.file.seek(SeekFrom::Start(self.len));
             return Err(CollectionError::io(&self.path, e));
         }
-        self.len += frame.len() as u64;
+        self.len += FRAME + body.len() as u64;
         Ok(self.len)
     }
 
