@@ -44,7 +44,9 @@ start() {
 stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
 start
 "$venv/bin/python" server/tests/qdrant_client_test.py load "$port" "$state"
-curl -sf "http://127.0.0.1:$port/metrics" | grep -q 'neardb_collection_records{collection="docs"}' || { echo "no collection metrics" >&2; exit 1; }
+# Read whole before grep (grep -q stops early, and curl's broken pipe would fail the pipeline).
+metrics=$(curl -sf "http://127.0.0.1:$port/metrics")
+grep -q 'neardb_collection_records{collection="docs"}' <<<"$metrics" || { echo "no collection metrics" >&2; exit 1; }
 stop
 start
 "$venv/bin/python" server/tests/qdrant_client_test.py verify "$port" "$state"
