@@ -201,6 +201,13 @@ impl FlatIndex {
         self.store.rows.try_reserve_more(floats)
     }
 
+    /// Writes over the room reserved ahead (and forgets what it wrote), so the operating system
+    /// backs those pages now rather than during the appends that later fill them: a thread with
+    /// time to spare can take the page faults for a writer that has none.
+    pub fn touch_reserved(&mut self) {
+        self.store.rows.touch_reserved();
+    }
+
     /// Stores the vectors in binary16 from now on: each value rounded to the nearest binary16
     /// (at most 2^-11 relative), scans read half the bytes, and the file keeps only the
     /// binary16 rows (`vectors-f16`). Results are then exact for the rounded vectors, not the

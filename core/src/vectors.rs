@@ -251,6 +251,21 @@ impl RowVec {
         }
     }
 
+    /// Fills the reserved capacity with zeros and drops them again (see
+    /// `FlatIndex::touch_reserved`).
+    pub(crate) fn touch_reserved(&mut self) {
+        fn go<T: Copy + Default>(r: &mut Vec<T>) {
+            let len = r.len();
+            r.resize(r.capacity(), T::default());
+            r.truncate(len);
+        }
+        match self {
+            Self::F32(r) => go(r),
+            Self::F16(r) => go(r),
+            Self::Absent => {}
+        }
+    }
+
     /// Reserves room for `values` more values, failing (not aborting) when it cannot be had.
     pub(crate) fn try_reserve_more(&mut self, values: usize) -> Result<()> {
         use crate::scratch::try_reserve_more;
