@@ -166,6 +166,10 @@ pub struct SearchArgs {
     /// Print metadata with each hit.
     #[arg(long)]
     pub with_metadata: bool,
+    /// With --truth, also the throughput of this many threads searching at once (each query
+    /// set searched five times over, best of three).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 #[derive(Args)]
@@ -583,7 +587,17 @@ fn search(a: SearchArgs) -> CliResult {
         )
         .into());
     }
-    println!("{:>6} {:>8} {:>10} {:>9} {:>9}  plans", "ef", "recall", "qps(1t)", "p50 µs", "p99 µs");
+    let threads = a.threads.max(1);
+    let many = format!("qps({threads}t)");
+    println!(
+        "{:>6} {:>8} {:>10} {:>9} {:>9} {:>10}  plans",
+        "ef",
+        "recall",
+        "qps(1t)",
+        "p50 µs",
+        "p99 µs",
+        if threads > 1 { many.as_str() } else { "" }
+    );
     for &ef in &a.ef {
         // One pass for recall and plans, then the best of three timed passes.
         let mut hit = 0usize;
@@ -620,8 +634,40 @@ fn search(a: SearchArgs) -> CliResult {
         }
         lat.sort_by(f64::total_cmp);
         let p = |x: f64| lat[((lat.len() as f64 * x) as usize).min(lat.len() - 1)] * 1e6;
+        let together = if threads > 1 {
+            let mut best = f64::INFINITY;
+            let work = nq * 5;
+            for _ in 0..3 {
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                let t = Instant::now();
+                let failed = std::thread::scope(|scope| {
+                    let workers: Vec<_> = (0..threads)
+                        .map(|_| {
+                            scope.spawn(|| loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if i >= work {
+                                    return false;
+                                }
+                                let q = &queries[(i % nq) * dim..(i % nq + 1) * dim];
+                                if run(q, ef, false).is_err() {
+                                    return true;
+                                }
+                            })
+                        })
+                        .collect();
+                    workers.into_iter().any(|w| w.join().unwrap_or(true))
+                });
+                if failed {
+                    return Err("a search failed on a worker thread".into());
+                }
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            format!("{:.1}", work as f64 / best)
+        } else {
+            String::new()
+        };
         println!(
-            "{ef:>6} {:>8.4} {:>10.1} {:>9.1} {:>9.1}  {plans:?}",
+            "{ef:>6} {:>8.4} {:>10.1} {:>9.1} {:>9.1} {together:>10}  {plans:?}",
             hit as f64 / owed.max(1) as f64,
             nq as f64 / best,
             p(0.5),
