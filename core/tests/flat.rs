@@ -191,3 +191,34 @@ fn values_whose_distances_would_overflow_are_refused() {
     let e = idx.search(&[3e38, -3e38], 3, &P, None).unwrap_err();
     assert!(matches!(e, Error::QueryOutOfRange { component: 0, .. }), "{e:?}");
 }
+
+#[test]
+fn touching_reserved_room_changes_no_row_in_either_storage() {
+    let mut rng = Rng::new(11);
+    let (dim, n) = (12, 50);
+    for f16 in [false, true] {
+        let first = data(&mut rng, n, dim);
+        let later = data(&mut rng, n, dim);
+        let mut touched = FlatIndex::new(dim, Metric::L2).unwrap();
+        let mut plain = FlatIndex::new(dim, Metric::L2).unwrap();
+        for index in [&mut touched, &mut plain] {
+            if f16 {
+                index.store_f16().unwrap();
+            }
+            index.add(&first).unwrap();
+            index.reserve(3 * n).unwrap();
+        }
+        touched.touch_reserved();
+        assert_eq!(touched.len(), n);
+        touched.add(&later).unwrap();
+        plain.add(&later).unwrap();
+        assert_eq!(touched.len(), 2 * n);
+        for slot in 0..2 * n as u32 {
+            assert_eq!(touched.get_decoded(slot).unwrap(), plain.get_decoded(slot).unwrap());
+        }
+        // Nothing stored past the rows: no search finds a zero row that was never added.
+        let q = vec![0.0; dim];
+        let hits = touched.search(&q, 3 * n, &P, None).unwrap();
+        assert_eq!(hits.len(), 2 * n);
+    }
+}
