@@ -168,8 +168,16 @@ impl FlatIndex {
             .checked_add(n)
             .filter(|&e| e <= u32::MAX as usize)
             .ok_or(Error::CapacityExceeded { count: start as u64, adding: n as u64, max: u32::MAX as u64 })?;
-        // Prepared in a copy only when something must change (normalising, a range check
-        // before rounding), so a failing batch leaves the index as it was.
+        // f32 rows under cosine are normalised where they land (no copy of the batch); a zero
+        // vector cuts them off again, so a failing batch leaves the index as it was.
+        if self.metric.normalizes() && !self.stores_f16() {
+            if let Err(i) = self.store.rows.extend_normalized(vectors, self.dim, &self.kernels) {
+                return Err(Error::ZeroVector { what: ZeroVectorKind::Vector(i) });
+            }
+            return Ok(start as u32..end as u32);
+        }
+        // Otherwise prepared in a copy only when something must change (normalising before
+        // rounding, a range check), so a failing batch leaves the index as it was.
         let mut normalized = Vec::new();
         let rows = if self.metric.normalizes() {
             normalized.extend_from_slice(vectors);

@@ -212,6 +212,27 @@ impl RowVec {
         }
     }
 
+    /// Appends `dim`-wide f32 rows and normalises them in place (f32 rows only; others get
+    /// nothing). On a zero row nothing stays appended and its index in `data` is returned.
+    pub(crate) fn extend_normalized(
+        &mut self,
+        data: &[f32],
+        dim: usize,
+        kernels: &crate::Kernels,
+    ) -> core::result::Result<(), usize> {
+        let Self::F32(r) = self else { return Ok(()) };
+        let before = r.len();
+        memory::reserve_huge(r, data.len());
+        r.extend_from_slice(data);
+        for (i, v) in r[before..].chunks_exact_mut(dim).enumerate() {
+            if !kernels.normalize(v) {
+                r.truncate(before);
+                return Err(i);
+            }
+        }
+        Ok(())
+    }
+
     /// Overwrites the row at value offset `at` with `row`.
     pub(crate) fn set(&mut self, at: usize, row: &[f32]) {
         match self {

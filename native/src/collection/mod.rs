@@ -1185,16 +1185,7 @@ impl Collection {
                             keys.push(t.keys[row as usize].clone());
                             metadata.push(t.metadata_json(row));
                         }
-                        Some(Segment::write(
-                            &self.dir,
-                            id,
-                            &self.spec,
-                            self.metric,
-                            self.dim,
-                            &vectors,
-                            &keys,
-                            &metadata,
-                        )?)
+                        Some(self.build_segment(id, &vectors, &keys, &metadata)?)
                     }
                 }
             }
@@ -1297,6 +1288,18 @@ impl Collection {
         head.locs = locs;
         let info = head.manifest.head().map(VersionInfo::from);
         Ok(info.unwrap_or(VersionInfo { version, name: None, committed_unix_ms: 0, records, segments: 0 }))
+    }
+
+    /// Builds segment `id` of the collection's index kind over rows of vectors, ids and
+    /// metadata, and writes it.
+    fn build_segment(
+        &self,
+        id: u64,
+        vectors: &[f32],
+        keys: &[RecordId],
+        metadata: &[&[u8]],
+    ) -> Result<Segment> {
+        Segment::write(&self.dir, id, &self.spec, self.metric, self.dim, vectors, keys, metadata)
     }
 
     /// The frozen table's graph, finished, if it can be the segment's index: the segments are
@@ -1431,20 +1434,8 @@ impl Collection {
                 vectors.extend_from_slice(&part.segment.index.get_decoded(row)?);
             }
         }
-        let segment = if source.is_empty() {
-            None
-        } else {
-            Some(Segment::write(
-                &self.dir,
-                id,
-                &self.spec,
-                self.metric,
-                self.dim,
-                &vectors,
-                &keys,
-                &metadata,
-            )?)
-        };
+        let segment =
+            if source.is_empty() { None } else { Some(self.build_segment(id, &vectors, &keys, &metadata)?) };
         drop((vectors, metadata, keys));
         let mut head = self.write_head();
         // Only commits and compactions change the segments, and one of them runs at a time.
