@@ -55,16 +55,49 @@ pub(crate) fn check_capacity(len: usize, additional: usize) -> crate::Result<()>
     Ok(())
 }
 
-/// Visited marks with generation counters: clearing is one increment, not a pass over n.
+/// Node counts up to which a search marks visits in a dense array (2 bytes a node: 32 MiB at
+/// this bound). Beyond it, as in an SSD index of a billion nodes where a dense array would be
+/// 2 GB per searching thread, visits go in a hash set sized by the visits themselves.
+const DENSE_VISITS_UP_TO: usize = 1 << 24;
+
+/// Empty slot of the sparse set (no node has this id: ids are below the node count).
+const NO_NODE: u32 = u32::MAX;
+
+/// Visited marks for one search at a time: generation counters over `0..n` (clearing is one
+/// increment, not a pass over n), or, for very large `n`, an open-addressing hash set whose
+/// size follows the visits.
 #[derive(Default, Clone)]
 pub(crate) struct Visited {
     marks: Vec<u16>,
     generation: u16,
+    /// Sparse mode: linear-probing table of ids (`NO_NODE` when empty), a power of two long.
+    table: Vec<u32>,
+    filled: usize,
+    /// Ids at or beyond this count as visited.
+    n: usize,
+    sparse: bool,
 }
 
 impl Visited {
     /// Starts a new search over ids `0..n`.
     pub fn start(&mut self, n: usize) {
+        self.start_with(n, DENSE_VISITS_UP_TO);
+    }
+
+    /// [`Visited::start`] with the dense array used up to `dense_up_to` nodes.
+    fn start_with(&mut self, n: usize, dense_up_to: usize) {
+        self.n = n;
+        self.sparse = n > dense_up_to;
+        if self.sparse {
+            // A search visits thousands of nodes: start small, grow by doubling.
+            const FIRST: usize = 1 << 12;
+            if self.table.len() != FIRST || self.filled > 0 {
+                self.table.clear();
+                self.table.resize(FIRST, NO_NODE);
+            }
+            self.filled = 0;
+            return;
+        }
         if self.marks.len() < n {
             self.marks.resize(n, 0);
         }
@@ -79,6 +112,9 @@ impl Visited {
     /// they are never visited).
     #[inline(always)]
     pub fn test_and_set(&mut self, id: u32) -> bool {
+        if self.sparse {
+            return self.test_and_set_sparse(id);
+        }
         match self.marks.get_mut(id as usize) {
             Some(m) => {
                 let seen = *m == self.generation;
@@ -86,6 +122,63 @@ impl Visited {
                 seen
             }
             None => true,
+        }
+    }
+
+    fn test_and_set_sparse(&mut self, id: u32) -> bool {
+        if id as usize >= self.n || id == NO_NODE {
+            return true;
+        }
+        // Half full at most, so probes stay short.
+        if 2 * (self.filled + 1) > self.table.len() {
+            let grown = alloc::vec![NO_NODE; self.table.len().max(8) * 2];
+            let old = core::mem::replace(&mut self.table, grown);
+            for slot in old.into_iter().filter(|&s| s != NO_NODE) {
+                let at = self.free_slot(slot);
+                self.table[at] = slot;
+            }
+        }
+        let at = self.free_slot(id);
+        if self.table[at] == id {
+            return true;
+        }
+        self.table[at] = id;
+        self.filled += 1;
+        false
+    }
+
+    /// The slot holding `id`, or the empty slot where it would go.
+    #[inline]
+    fn free_slot(&self, id: u32) -> usize {
+        let mask = self.table.len() - 1;
+        // Fibonacci hashing: consecutive ids land far apart.
+        let mut at = (u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask;
+        while self.table[at] != NO_NODE && self.table[at] != id {
+            at = (at + 1) & mask;
+        }
+        at
+    }
+}
+
+#[cfg(test)]
+mod visited_tests {
+    use super::*;
+
+    #[test]
+    fn sparse_and_dense_marks_agree_over_many_searches() {
+        let mut rng = crate::rng::Rng::new(3);
+        let (mut dense, mut sparse) = (Visited::default(), Visited::default());
+        for round in 0..40 {
+            let n = 1000 + round * 37;
+            dense.start_with(n, usize::MAX);
+            sparse.start_with(n, 0);
+            assert!(sparse.sparse && !dense.sparse);
+            // Enough marks to grow the table several times, with repeats and ids out of range.
+            for _ in 0..(round * 300) {
+                let id = (rng.next_u64() % (n as u64 + 50)) as u32;
+                assert_eq!(dense.test_and_set(id), sparse.test_and_set(id), "round {round}, id {id}");
+            }
+            assert!(sparse.test_and_set(NO_NODE));
         }
     }
 }
