@@ -714,6 +714,12 @@ impl Collection {
         recovery.torn = torn;
         while dir.join(wal::file_name(generation + 1)).exists() {
             generation += 1;
+            // A commit cut short while it created this generation's log can leave the file
+            // without its whole header. Nothing was acknowledged in it (frames follow only once
+            // the header is on disk): it starts again empty.
+            if Wal::cut_short_at_creation(&dir, generation)? {
+                drop(Wal::create(&dir, generation)?);
+            }
             let (next, torn) = replay(&mut head, generation, &mut recovery)?;
             wal = next;
             recovery.torn = recovery.torn.take().or(torn);

@@ -69,6 +69,19 @@ impl Wal {
         Ok(Self { file, path, len: HEADER, generation })
     }
 
+    /// Whether generation `generation`'s log holds no more than its header's length and not
+    /// a whole valid header: what a crash inside [`Wal::create`] leaves.
+    pub fn cut_short_at_creation(dir: &Path, generation: u64) -> Result<bool, CollectionError> {
+        let path = dir.join(file_name(generation));
+        let bytes = std::fs::read(&path).map_err(|e| CollectionError::io(&path, e))?;
+        if bytes.len() as u64 > HEADER {
+            return Ok(false);
+        }
+        let whole =
+            bytes.len() as u64 == HEADER && &bytes[..8] == MAGIC && bytes[8..16] == generation.to_le_bytes();
+        Ok(!whole)
+    }
+
     /// Opens generation `generation`'s log, calls `apply` with each whole frame's body in order,
     /// truncates a torn or corrupt tail and returns the log ready for appends, with what was
     /// dropped. An error from `apply` (a frame whose checksum holds but whose content is
