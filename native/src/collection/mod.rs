@@ -298,6 +298,25 @@ struct Part {
     dirty: bool,
 }
 
+impl Part {
+    /// A new segment as a part, with the rows for which `gone(row)` holds marked deleted.
+    fn fresh(segment: Segment, gone: impl Fn(u32) -> bool) -> Self {
+        let mut deleted = Bitset::new(segment.rows());
+        let mut count = 0;
+        for row in (0..segment.rows()).filter(|&r| gone(r)) {
+            deleted.insert(row);
+            count += 1;
+        }
+        Self {
+            segment: Arc::new(segment),
+            deleted: Arc::new(deleted),
+            deleted_count: count,
+            deletes: None,
+            dirty: count > 0,
+        }
+    }
+}
+
 /// Rows per chunk of the recent records' vectors: growing one contiguous buffer would copy it
 /// whole each time it doubles (tens of milliseconds at 100k × 384, stalling a write).
 #[cfg(not(test))]
@@ -1205,23 +1224,8 @@ impl Collection {
         if let Some(segment) = segment {
             manifest.next_segment = segment.id + 1;
             // Rows deleted or replaced while the segment was built.
-            let mut deleted = Bitset::new(segment.rows());
-            let mut count = 0;
-            if let Some(f) = &head.frozen {
-                for (seg_row, &row) in rows.iter().enumerate() {
-                    if !bit(&f.live, row) {
-                        deleted.insert(seg_row as u32);
-                        count += 1;
-                    }
-                }
-            }
-            parts.push(Part {
-                segment: Arc::new(segment),
-                deleted: Arc::new(deleted),
-                deleted_count: count,
-                deletes: None,
-                dirty: count > 0,
-            });
+            let frozen = head.frozen.as_ref();
+            parts.push(Part::fresh(segment, |r| frozen.is_some_and(|f| !bit(&f.live, rows[r as usize]))));
         }
         self.install(&mut head, manifest, parts, version, name, true)
     }
@@ -1459,21 +1463,11 @@ impl Collection {
         if let Some(segment) = segment {
             manifest.next_segment = segment.id + 1;
             // Rows whose record was replaced or deleted while the segment was built.
-            let mut deleted = Bitset::new(segment.rows());
-            let mut count = 0;
-            for (i, &(p, row)) in source.iter().enumerate() {
-                if head.parts[p].deleted.contains(row) {
-                    deleted.insert(i as u32);
-                    count += 1;
-                }
-            }
-            compacted.push(Part {
-                segment: Arc::new(segment),
-                deleted: Arc::new(deleted),
-                deleted_count: count,
-                deletes: None,
-                dirty: count > 0,
-            });
+            let now = &head.parts;
+            compacted.push(Part::fresh(segment, |r| {
+                let (p, row) = source[r as usize];
+                now[p].deleted.contains(row)
+            }));
         }
         self.install(&mut head, manifest, compacted, version, name, false)
     }
