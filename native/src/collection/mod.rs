@@ -975,7 +975,11 @@ impl Collection {
                     let _ = self.syncer.wait(pos);
                 }
                 return Err(match log.wal.rewind(before) {
-                    Ok(()) => e,
+                    Ok(()) => {
+                        // Later frames take its place: what was synced of it no longer counts.
+                        self.syncer.rewound((pos.0, before));
+                        e
+                    }
                     Err(undo) => {
                         self.poisoned.store(true, Ordering::Release);
                         undo
@@ -1585,8 +1589,18 @@ fn index_step(head: &RwLock<Head>, dim: usize) -> bool {
     true
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Makes this thread's next upsert fail after its frame is logged (the rewind path).
+    static FAIL_NEXT_APPLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Applies checked upserts to the head: replaced records are marked deleted where they were.
 fn upsert_checked(head: &mut Head, vectors: &[f32], records: &[NewRecord<'_>]) -> Result<()> {
+    #[cfg(test)]
+    if FAIL_NEXT_APPLY.with(|f| f.replace(false)) {
+        return Err(neardb_core::Error::OutOfMemory { what: "a test's refusal", bytes: 0 }.into());
+    }
     let first = head.recent.push(vectors, records)?;
     for (i, rec) in records.iter().enumerate() {
         if let Some(old) = head.locs.insert(rec.id.clone(), Loc::Recent(first + i as u32)) {

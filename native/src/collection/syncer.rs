@@ -73,6 +73,16 @@ impl Syncer {
         }
     }
 
+    /// Records that the log was cut back to `pos` (a frame whose change was refused, after its
+    /// sync finished): positions past it hold other frames from now on, not yet on disk.
+    pub fn rewound(&self, pos: LogPos) {
+        let mut state = lock(&self.shared.state);
+        state.synced = state.synced.min(pos);
+        if state.wanted.as_ref().is_some_and(|(w, _)| *w > pos) {
+            state.wanted = None;
+        }
+    }
+
     /// Records that the log is on disk up to `pos` (synced by someone else: a commit).
     pub fn mark_synced(&self, pos: LogPos) {
         let mut state = lock(&self.shared.state);

@@ -764,3 +764,26 @@ fn a_log_cut_short_while_it_was_created_starts_again_empty() {
         assert_eq!(c.get(&RecordId::Num(29)).unwrap().as_ref(), Some(&records[29]));
     }
 }
+
+#[test]
+fn a_change_refused_after_logging_leaves_neither_memory_nor_log_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(21);
+    let records: Vec<Record> = (0..30).map(|i| record(&mut rng, i, 30)).collect();
+    {
+        let c = Collection::create(dir.path(), l2_config()).unwrap();
+        c.upsert(&records[..10]).unwrap();
+        FAIL_NEXT_APPLY.with(|f| f.set(true));
+        assert!(c.upsert(&records[10..20]).is_err());
+        assert_eq!(c.len(), 10);
+        // The log was cut back: the next frames take the refused one's place, and are synced.
+        c.upsert(&records[20..]).unwrap();
+        c.upsert(&records[20..21]).unwrap();
+        assert_eq!(c.len(), 20);
+    }
+    let c = Collection::open(dir.path()).unwrap();
+    assert_eq!((c.recovery().frames, c.recovery().torn.clone()), (3, None));
+    assert_eq!(c.len(), 20);
+    assert_eq!(c.get(&RecordId::Num(15)).unwrap(), None);
+    assert_eq!(c.get(&RecordId::Num(25)).unwrap().as_ref(), Some(&records[25]));
+}
