@@ -591,7 +591,6 @@ pub struct Collection {
     dim: usize,
     metric: Metric,
     spec: IndexSpec,
-    durability: Durability,
     options: OpenOptions,
     /// Shared with the indexer thread, which reads the recent records from it.
     head: Arc<RwLock<Head>>,
@@ -683,7 +682,6 @@ impl Collection {
 
     /// Like [`Collection::open`], with every option.
     pub fn open_with_options(dir: impl AsRef<Path>, options: OpenOptions) -> Result<Self> {
-        let durability = options.durability;
         let dir = dir.as_ref().to_path_buf();
         if !dir.join(manifest::FILE).exists() {
             return Err(CollectionError::NotFound(dir));
@@ -757,7 +755,6 @@ impl Collection {
             dim,
             metric,
             spec,
-            durability,
             options,
             head,
             indexer,
@@ -959,7 +956,7 @@ impl Collection {
                 }
             };
             let pos = (log.wal.generation(), end);
-            let sync_now = match self.durability {
+            let sync_now = match self.options.durability {
                 Durability::Sync => true,
                 Durability::Batch { bytes } => log.unsynced + (end - before) >= bytes,
                 Durability::None => false,
@@ -1771,29 +1768,14 @@ fn matching_live(part: &Part, filter: &PayloadFilter, key: &str) -> Result<Bitse
     Ok(rows)
 }
 
-/// `set` as two sets of its capacity: the ids below `row`, and the rest.
-fn split_at_row(set: &Bitset, row: u32) -> (Bitset, Bitset) {
-    let words = set.words();
-    let full = (row / 64) as usize;
-    let mut below = words.to_vec();
-    let mut above = words.to_vec();
-    for (i, (b, a)) in below.iter_mut().zip(above.iter_mut()).enumerate() {
-        let keep_below = if i < full {
-            u64::MAX
-        } else if i == full {
-            (1u64 << (row % 64)) - 1
-        } else {
-            0
-        };
-        *b &= keep_below;
-        *a &= !keep_below;
+/// The ids of `set` below `row`, as a set of capacity `row` (only those words are copied).
+fn below_row(set: &Bitset, row: u32) -> Bitset {
+    let row = row.min(set.capacity());
+    let mut words = set.words()[..row.div_ceil(64) as usize].to_vec();
+    if let Some(last) = words.last_mut().filter(|_| !row.is_multiple_of(64)) {
+        *last &= (1u64 << (row % 64)) - 1;
     }
-    let len = set.capacity();
-    let empty = || Bitset::new(len);
-    (
-        Bitset::from_words(len, below).unwrap_or_else(empty),
-        Bitset::from_words(len, above).unwrap_or_else(empty),
-    )
+    Bitset::from_words(row, words).unwrap_or_else(|| Bitset::new(row))
 }
 
 /// The rows a search may return: matching the filter and live.
@@ -1870,7 +1852,9 @@ fn search_parts(
             // The rows the graph has linked are searched through it, the newer ones scanned.
             let linked = m.graph.as_ref().map_or(0, |g| g.searchable().min(m.rows()));
             if matches > 0 && linked > 0 {
-                let (through_graph, newer) = split_at_row(&allow, linked);
+                let through_graph = below_row(&allow, linked);
+                // The rest are scanned: the newer rows only.
+                allow.subtract(&through_graph);
                 if through_graph.count() > 0 {
                     if let Some(g) = &m.graph {
                         let s = g.hnsw.search_with_stats(
@@ -1884,7 +1868,6 @@ fn search_parts(
                         found.extend(hits.iter().map(|h| (h.distance, parts.len() + t, h.id)));
                     }
                 }
-                allow = newer;
             }
             let matches = allow.count();
             if matches > 0 {

@@ -635,7 +635,7 @@ fn recent_records_are_searched_through_their_graph_and_a_commit_keeps_it() {
         must: vec![Condition::Match { field: "tag".into(), value: Keyword::Text("t3".into()) }],
         ..Default::default()
     };
-    let check = |c: &Collection, through_graph: bool| {
+    let check = |c: &Collection, model: &BTreeMap<RecordId, Record>, through_graph: bool| {
         let mut qrng = Rng::new(99);
         let (mut found, mut wanted) = (0, 0);
         for _ in 0..40 {
@@ -647,7 +647,7 @@ fn recent_records_are_searched_through_their_graph_and_a_commit_keeps_it() {
                     ..Default::default()
                 };
                 let (hits, stats) = c.search_with_stats(&q, 10, &opts).unwrap();
-                let truth = brute_force(&model, &q, 10, f);
+                let truth = brute_force(model, &q, 10, f);
                 // Never short, only live matching records, each once.
                 assert_eq!(hits.len(), truth.len());
                 let mut seen = HashSet::new();
@@ -666,13 +666,19 @@ fn recent_records_are_searched_through_their_graph_and_a_commit_keeps_it() {
         let recall = found as f64 / wanted as f64;
         assert!(recall >= 0.9, "recall {recall}");
     };
-    check(&c, true);
+    check(&c, &model, true);
+    // Records arriving now are searched through the graph once linked and scanned until then:
+    // whichever part holds them, each is found once.
+    let more: Vec<Record> = (1500..1700).map(|i| record(&mut rng, i, 1500)).collect();
+    c.upsert(&more).unwrap();
+    model.extend(more.into_iter().map(|r| (r.id.clone(), r)));
+    check(&c, &model, false);
 
     // The commit writes the graph as the segment, rows replaced or deleted before it included
     // (so the new segment starts with deleted rows); every record reads back as upserted.
     c.commit(None).unwrap();
     assert!(c.deleted_fraction() > 0.2, "{}", c.deleted_fraction());
-    check(&c, true);
+    check(&c, &model, true);
     drop(c);
     let c = Collection::open_with_options(dir.path(), options).unwrap();
     assert_eq!(c.len(), model.len() as u64);
@@ -682,7 +688,7 @@ fn recent_records_are_searched_through_their_graph_and_a_commit_keeps_it() {
     for id in &gone {
         assert_eq!(c.get(id).unwrap(), None);
     }
-    check(&c, true);
+    check(&c, &model, true);
     let mut qrng = Rng::new(5);
     for _ in 0..20 {
         let q = vector(&mut qrng);
