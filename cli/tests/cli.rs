@@ -738,30 +738,9 @@ fn allow_files_restrict_search_and_bench_and_bad_ones_are_refused() {
         assert_eq!(ids.len(), 10);
         assert!(ids.iter().all(|id| allowed(id.as_u64().unwrap() as usize)), "a disallowed record: {line}");
     }
-    let bench = ok(&[
-        "bench",
-        "--index",
-        s(&index),
-        "--queries",
-        s(&queries),
-        "--truth",
-        s(&truth_path),
-        "-k",
-        "10",
-        "--param",
-        "64",
-        "--json",
-        "--min-time",
-        "0",
-        "--allow",
-        s(&allow),
-    ]);
-    let row = last_json(&bench);
-    assert!(row["recall"].as_f64().unwrap() >= 0.95, "{row}");
-    assert!(row["plan"].is_string() && row["distances_per_query"].as_f64().unwrap() > 0.0, "{row}");
-    // Each strategy forced: the plan reported is the one asked for, and the forced scan is exact.
-    for (strategy, plan) in [("scan", "scan"), ("walk", "filtered-walk"), ("two-hop", "two-hop-walk")] {
-        let bench = ok(&[
+    // `neardb bench --allow` over the index, with more arguments; its JSON row.
+    let bench_allowed = |more: &[&str]| {
+        let mut args = vec![
             "bench",
             "--index",
             s(&index),
@@ -778,10 +757,16 @@ fn allow_files_restrict_search_and_bench_and_bad_ones_are_refused() {
             "0",
             "--allow",
             s(&allow),
-            "--filter-strategy",
-            strategy,
-        ]);
-        let row = last_json(&bench);
+        ];
+        args.extend_from_slice(more);
+        last_json(&ok(&args))
+    };
+    let row = bench_allowed(&[]);
+    assert!(row["recall"].as_f64().unwrap() >= 0.95, "{row}");
+    assert!(row["plan"].is_string() && row["distances_per_query"].as_f64().unwrap() > 0.0, "{row}");
+    // Each strategy forced: the plan reported is the one asked for, and the forced scan is exact.
+    for (strategy, plan) in [("scan", "scan"), ("walk", "filtered-walk"), ("two-hop", "two-hop-walk")] {
+        let row = bench_allowed(&["--filter-strategy", strategy]);
         assert_eq!(row["plan"], plan, "{row}");
         if strategy == "scan" {
             assert_eq!(row["recall"].as_f64().unwrap(), 1.0, "{row}");
