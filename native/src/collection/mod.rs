@@ -395,13 +395,12 @@ impl Memtable {
         Ok(chunk.get_decoded(row % CHUNK_ROWS)?)
     }
 
-    /// Adds row-major vectors to the chunks. Callers check them with [`check_storable`] first:
-    /// a batch may span two chunks, and a refused one must add nothing.
-    fn add_vectors(&mut self, vectors: &[f32]) -> Result<u32> {
+    /// Adds the records' vectors to the chunks. Callers check them with [`check_storable`]
+    /// first: a batch may span two chunks, and a refused one must add nothing.
+    fn add_vectors(&mut self, records: &[NewRecord<'_>]) -> Result<u32> {
         let first = self.rows();
-        let mut rest = vectors;
-        let mut row = first;
-        while !rest.is_empty() {
+        for (i, rec) in records.iter().enumerate() {
+            let row = first + i as u32;
             if row.is_multiple_of(CHUNK_ROWS) {
                 let ready = lock(&self.spare).take();
                 let chunk = match ready {
@@ -416,14 +415,11 @@ impl Memtable {
                     self.prepare_spare();
                 }
             }
-            let room = (CHUNK_ROWS - row % CHUNK_ROWS) as usize;
-            let take = room.min(rest.len() / self.dim);
-            let (now, later) = rest.split_at(take * self.dim);
+            // Straight from the caller's record (or the replayed frame) into the chunk: a
+            // bulk upsert copies each vector once into memory, once into the log.
             if let Some(chunk) = self.chunks.last_mut() {
-                chunk.add(now)?;
+                chunk.add(rec.vector)?;
             }
-            rest = later;
-            row += take as u32;
         }
         Ok(first)
     }
@@ -477,11 +473,12 @@ impl Memtable {
     }
 
     /// Appends checked records; returns their first row.
-    fn push(&mut self, vectors: &[f32], records: &[NewRecord<'_>]) -> Result<u32> {
-        let first = self.add_vectors(vectors)?;
+    fn push(&mut self, records: &[NewRecord<'_>]) -> Result<u32> {
+        let first = self.add_vectors(records)?;
         for (i, rec) in records.iter().enumerate() {
             let row = first + i as u32;
-            self.payload.push_row(rec.fields.iter().map(|(n, v)| (n.as_ref(), v)));
+            let fields = indexed_fields(rec.id, rec.metadata);
+            self.payload.push_row(fields.iter().map(|(n, v)| (n.as_ref(), v)));
             self.keys.push(rec.id.clone());
             self.meta.extend_from_slice(rec.json);
             self.meta_at.push(self.meta.len());
@@ -510,12 +507,13 @@ fn live_bitset(words: &[u64], rows: u32) -> Bitset {
     Bitset::from_words(rows, words).unwrap_or_else(|| Bitset::new(rows))
 }
 
-/// A checked record on its way into the recent records: its metadata as the JSON the log
-/// holds, and the fields the payload index takes from it.
+/// A checked record on its way into the recent records, with its metadata also as the JSON
+/// the log holds.
 struct NewRecord<'a> {
     id: &'a RecordId,
+    vector: &'a [f32],
     json: &'a [u8],
-    fields: Vec<(std::borrow::Cow<'a, str>, neardb_core::payload::FieldValue)>,
+    metadata: &'a Value,
 }
 
 /// Where the live record of an id is.
@@ -529,6 +527,14 @@ enum Loc {
     Frozen(u32),
 }
 
+/// Where each live record is, by id. Every write hashes its ids here: foldhash (hashbrown's own
+/// default, seeded per process so crafted ids cannot aim at one bucket) costs a fraction of
+/// SipHash, which was 15 % of a bulk upsert.
+type Locations = HashMap<RecordId, Loc, foldhash::fast::RandomState>;
+
+/// A batch's ids, to refuse duplicates within it (hashed as [`Locations`] is).
+type IdSet<'a> = HashSet<&'a RecordId, foldhash::fast::RandomState>;
+
 /// The writable newest state.
 struct Head {
     manifest: Manifest,
@@ -537,7 +543,7 @@ struct Head {
     /// Records a commit is turning into a segment: searched as they were frozen, less what
     /// was deleted or replaced since (`live`).
     frozen: Option<Frozen>,
-    locs: HashMap<RecordId, Loc>,
+    locs: Locations,
 }
 
 /// The recent records of a commit under way.
@@ -705,7 +711,7 @@ impl Collection {
             parts,
             recent: Memtable::new(dim, metric, f16, recent_graph(&spec, dim, metric, f16, &options)?)?,
             frozen: None,
-            locs: HashMap::new(),
+            locs: Locations::default(),
         };
         for (p, part) in head.parts.iter().enumerate() {
             for (row, key) in part.segment.keys.iter().enumerate() {
@@ -828,8 +834,7 @@ impl Collection {
         if records.is_empty() {
             return Ok(true);
         }
-        let mut seen = HashSet::with_capacity(records.len());
-        let mut vectors = Vec::with_capacity(records.len() * self.dim);
+        let mut seen = IdSet::with_capacity_and_hasher(records.len(), Default::default());
         for r in records {
             r.id.check()?;
             if !seen.insert(&r.id) {
@@ -859,15 +864,15 @@ impl Collection {
             // refused before logging, naming the record.
             check_storable(&r.vector, self.dim, self.metric, self.spec_f16())
                 .map_err(|source| CollectionError::InvalidVector { id: r.id.clone(), source })?;
-            vectors.extend_from_slice(&r.vector);
         }
-        let mut body = Vec::with_capacity(16 + vectors.len() * 4 + records.len() * 64);
+        let mut body = Vec::with_capacity(16 + records.len() * (self.dim * 4 + 64));
         body.push(OP_UPSERT);
         body.extend_from_slice(&(records.len() as u32).to_le_bytes());
         // Where each record's metadata JSON lies in the body: the recent records keep those
         // bytes as they are.
         let mut json_at = Vec::with_capacity(records.len());
-        for (r, v) in records.iter().zip(vectors.chunks_exact(self.dim)) {
+        for r in records {
+            let v = &r.vector;
             encode_id(&r.id, &mut body);
             #[cfg(target_endian = "little")]
             body.extend_from_slice(bytemuck::cast_slice(v));
@@ -884,11 +889,12 @@ impl Collection {
             .zip(&json_at)
             .map(|(r, at)| NewRecord {
                 id: &r.id,
+                vector: &r.vector,
                 json: &body[at.clone()],
-                fields: indexed_fields(&r.id, &r.metadata),
+                metadata: &r.metadata,
             })
             .collect();
-        self.write_if(still, &body, |head| upsert_checked(head, &vectors, &items))
+        self.write_if(still, &body, |head| upsert_checked(head, &items))
     }
 
     /// Deletes the records with these ids; unknown ids are an error and nothing is deleted.
@@ -898,7 +904,7 @@ impl Collection {
         }
         {
             let head = self.read_head();
-            let mut seen = HashSet::with_capacity(ids.len());
+            let mut seen = IdSet::with_capacity_and_hasher(ids.len(), Default::default());
             for id in ids {
                 if !seen.insert(id) {
                     return Err(CollectionError::DuplicateId(id.clone()));
@@ -1280,7 +1286,10 @@ impl Collection {
         head.manifest = manifest;
         // Where each live record is now: the segments, then the frozen and the recent records
         // (newest last, so it wins).
-        let mut locs = HashMap::with_capacity(records as usize + head.recent.live_count as usize);
+        let mut locs = Locations::with_capacity_and_hasher(
+            records as usize + head.recent.live_count as usize,
+            Default::default(),
+        );
         for (p, part) in head.parts.iter().enumerate() {
             for (row, key) in part.segment.keys.iter().enumerate() {
                 if !part.deleted.contains(row as u32) {
@@ -1363,7 +1372,7 @@ impl Collection {
             };
             parts.push(part_of(&self.dir, segment, s)?);
         }
-        let mut locs = HashMap::new();
+        let mut locs = Locations::default();
         for (p, part) in parts.iter().enumerate() {
             for (row, key) in part.segment.keys.iter().enumerate() {
                 if !part.deleted.contains(row as u32) {
@@ -1593,12 +1602,12 @@ thread_local! {
 }
 
 /// Applies checked upserts to the head: replaced records are marked deleted where they were.
-fn upsert_checked(head: &mut Head, vectors: &[f32], records: &[NewRecord<'_>]) -> Result<()> {
+fn upsert_checked(head: &mut Head, records: &[NewRecord<'_>]) -> Result<()> {
     #[cfg(test)]
     if FAIL_NEXT_APPLY.with(|f| f.replace(false)) {
         return Err(neardb_core::Error::OutOfMemory { what: "a test's refusal", bytes: 0 }.into());
     }
-    let first = head.recent.push(vectors, records)?;
+    let first = head.recent.push(records)?;
     for (i, rec) in records.iter().enumerate() {
         if let Some(old) = head.locs.insert(rec.id.clone(), Loc::Recent(first + i as u32)) {
             kill(head, old);
@@ -1667,9 +1676,10 @@ fn apply_frame(head: &mut Head, dim: usize, body: &[u8]) -> Result<u64, &'static
                 .map_err(|_| "an upsert frame with a vector the collection cannot store")?;
             let items: Vec<NewRecord<'_>> = parsed
                 .iter()
-                .map(|(id, json, meta)| NewRecord { id, json, fields: indexed_fields(id, meta) })
+                .zip(vectors.chunks_exact(dim))
+                .map(|((id, json, metadata), vector)| NewRecord { id, vector, json, metadata })
                 .collect();
-            upsert_checked(head, &vectors, &items).map_err(|_| "an upsert frame the index refused")?;
+            upsert_checked(head, &items).map_err(|_| "an upsert frame the index refused")?;
         }
         OP_DELETE => {
             if count > r.remaining() / 9 {
@@ -1927,7 +1937,7 @@ fn search_parts(
 pub struct Snapshot {
     info: VersionInfo,
     parts: Vec<Part>,
-    locs: HashMap<RecordId, Loc>,
+    locs: Locations,
 }
 
 impl Snapshot {
