@@ -325,6 +325,9 @@ const CHUNK_ROWS: u32 = 1 << 14;
 #[cfg(test)]
 const CHUNK_ROWS: u32 = 64;
 
+/// A batch at least this large marks a bulk load (the next chunk is then made ahead).
+const BULK_BATCH: usize = 256;
+
 /// The recent records not yet in a segment, searched exactly.
 struct Memtable {
     /// Vectors in chunks of [`CHUNK_ROWS`] rows (as the segments will store them).
@@ -408,10 +411,11 @@ impl Memtable {
                     None => Self::chunk(self.dim, self.metric, self.f16)?,
                 };
                 self.chunks.push(chunk);
-                // From the second chunk on, records arrive in bulk: the next chunk is made on
-                // another thread meanwhile, its pages faulted in there (a third of a bulk
-                // upsert's time was the kernel backing fresh chunk pages).
-                if self.chunks.len() >= 2 {
+                // From the second chunk on, or with a batch of hundreds, records arrive in
+                // bulk: the next chunk is made on another thread meanwhile, its pages faulted
+                // in there (a third of a bulk upsert's time was the kernel backing fresh chunk
+                // pages).
+                if self.chunks.len() >= 2 || records.len() >= BULK_BATCH {
                     self.prepare_spare();
                 }
             }
