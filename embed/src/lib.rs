@@ -1,17 +1,16 @@
-//! Sentence embeddings for NearDB: all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions) run with
-//! candle, one implementation natively (the `neardb embed` command) and in the browser (the
+//! Sentence embeddings for NearDB: all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions), one
+//! implementation natively (the `neardb embed` command) and in the browser (the
 //! `TextEmbedder` JavaScript class, see [`wasm`]). Kept out of `neardb-core` and
-//! `neardb-wasm` so that neither carries candle.
+//! `neardb-wasm` so that neither carries the model code.
 //!
 //! Pipeline, as sentence-transformers does it: WordPiece tokens (at most 256, the model's
 //! `max_seq_length`), the BERT encoder, the mean of the token embeddings weighted by the
 //! attention mask (padding excluded), then L2 normalisation. Vectors are unit length, so cosine
 //! similarity is their dot product.
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
+
+mod bert;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
@@ -30,7 +29,18 @@ pub enum EmbedError {
     Config(#[from] serde_json::Error),
     /// The weights are missing tensors, have the wrong shapes, or are not safetensors.
     #[error("model weights: {0}")]
-    Model(#[from] candle_core::Error),
+    Weights(String),
+    /// `config.json` lacks a field the encoder needs, or holds one it cannot run.
+    #[error("model config: field {0} missing or unsupported")]
+    ConfigField(String),
+    /// A token id beyond the model's vocabulary (a tokenizer from another model).
+    #[error("tokenizer: token id {id} is beyond the model's {vocab} words")]
+    TokenOutOfVocabulary {
+        /// The id.
+        id: u32,
+        /// The model's vocabulary size.
+        vocab: usize,
+    },
     /// `tokenizer.json` could not be read, or a text could not be tokenized.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -44,45 +54,43 @@ pub enum EmbedError {
 
 /// A loaded model and tokenizer.
 pub struct Embedder {
-    model: BertModel,
+    encoder: bert::Encoder,
     tokenizer: Tokenizer,
-    device: Device,
 }
 
 impl Embedder {
-    /// Loads the model from the bytes of `model.safetensors` (f32 or f16: weights are
+    /// Loads the model from the bytes of `model.safetensors` (f32, f16 or bf16: weights are
     /// converted to f32), `tokenizer.json` and `config.json`.
     pub fn from_bytes(weights: Vec<u8>, tokenizer: &[u8], config: &[u8]) -> Result<Self, EmbedError> {
-        let config: Config = serde_json::from_slice(config)?;
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
-        let model = BertModel::load(vb, &config)?;
+        let config: serde_json::Value = serde_json::from_slice(config)?;
+        let encoder = bert::Encoder::load(&weights, &config)?;
+        drop(weights);
         let mut tokenizer =
             Tokenizer::from_bytes(tokenizer).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        // The shipped tokenizer pads every input to 128 tokens and truncates there; pad only to
-        // the longest text of a batch (the mask keeps padding out of the mean) and truncate at
-        // the model's limit.
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
+        // The shipped tokenizer pads every input to 128 tokens; the encoder lays texts end to
+        // end instead, so nothing is padded. Truncated at the model's limit.
+        tokenizer.with_padding(None);
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS.min(encoder.max_tokens()),
+                ..Default::default()
+            }))
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let embedder = Self { model, tokenizer, device };
-        let probe = embedder.embed(&["probe"])?;
-        if probe.len() != DIM {
-            return Err(EmbedError::Dimension { got: probe.len() });
+        if encoder.hidden() != DIM {
+            return Err(EmbedError::Dimension { got: encoder.hidden() });
         }
+        let embedder = Self { encoder, tokenizer };
+        embedder.embed(&["probe"])?;
         Ok(embedder)
     }
 
-    /// Truncates inputs at `max` tokens (at least 8) instead of [`MAX_TOKENS`]. The encoder's
-    /// cost grows with the tokens of the longest text of a batch, so a corpus of long texts
-    /// embeds several times faster at 64 tokens, at the price of ignoring their tails.
+    /// Truncates inputs at `max` tokens (at least 8, at most the model's positions) instead of
+    /// [`MAX_TOKENS`]. The encoder's cost grows with the tokens of a text, so a corpus of long
+    /// texts embeds several times faster at 64 tokens, at the price of ignoring their tails.
     pub fn set_max_tokens(&mut self, max: usize) -> Result<(), EmbedError> {
+        let max_length = max.max(8).min(self.encoder.max_tokens());
         self.tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max.max(8), ..Default::default() }))
+            .with_truncation(Some(TruncationParams { max_length, ..Default::default() }))
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         Ok(())
     }
@@ -97,7 +105,8 @@ impl Embedder {
     }
 
     /// Embeds `texts` in one batch; returns `texts.len() × DIM` floats, row-major, each row
-    /// of unit length. An empty text embeds as the model's empty input ([CLS] [SEP]).
+    /// of unit length. An empty text embeds as the model's empty input ([CLS] [SEP]). Runs on
+    /// the calling thread; embed batches on several threads to use several cores.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<f32>, EmbedError> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -106,26 +115,17 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let n = encodings.len();
-        let len = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(n * len);
-        let mut mask = Vec::with_capacity(n * len);
+        let vocab = self.encoder.vocab();
+        let mut ids: Vec<&[u32]> = Vec::with_capacity(encodings.len());
         for e in &encodings {
-            ids.extend(e.get_ids().iter().copied());
-            mask.extend(e.get_attention_mask().iter().copied());
+            if let Some(&id) = e.get_ids().iter().find(|&&id| id as usize >= vocab) {
+                return Err(EmbedError::TokenOutOfVocabulary { id, vocab });
+            }
+            ids.push(e.get_ids());
         }
-        let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
-        let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?; // (n, len, hidden)
-                                                                     // Mean over real tokens only: sum(hidden × mask) / sum(mask).
-        let maskf = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
-        let summed = hidden.broadcast_mul(&maskf)?.sum(1)?; // (n, hidden)
-        let counts = maskf.sum(1)?.clamp(1e-9, f64::MAX)?; // (n, 1)
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        let unit = mean.broadcast_div(&norms)?;
-        Ok(unit.flatten_all()?.to_vec1::<f32>()?)
+        let mut out = Vec::with_capacity(texts.len() * DIM);
+        self.encoder.embed(&ids, &mut out);
+        Ok(out)
     }
 }
 
@@ -152,12 +152,29 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// the download; the model still computes in f32 after loading).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn save_f16(weights: &[u8], out: &std::path::Path) -> Result<(), EmbedError> {
-    let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)?;
-    let mut half = std::collections::HashMap::new();
-    for (name, t) in tensors {
-        let t = if t.dtype() == DType::F32 { t.to_dtype(DType::F16)? } else { t };
-        half.insert(name, t);
+    use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+    let file = SafeTensors::deserialize(weights).map_err(|e| EmbedError::Weights(e.to_string()))?;
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, t) in file.tensors() {
+        let bytes = if t.dtype() == Dtype::F32 {
+            t.data()
+                .chunks_exact(4)
+                .flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
+                .collect()
+        } else {
+            t.data().to_vec()
+        };
+        let dtype = if t.dtype() == Dtype::F32 { Dtype::F16 } else { t.dtype() };
+        tensors.push((name, dtype, t.shape().to_vec(), bytes));
     }
-    candle_core::safetensors::save(&half, out)?;
+    let views = tensors
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| EmbedError::Weights(e.to_string()))?;
+    let bytes = safetensors::serialize(views, None).map_err(|e| EmbedError::Weights(e.to_string()))?;
+    std::fs::write(out, bytes).map_err(|e| EmbedError::Weights(format!("{}: {e}", out.display())))?;
     Ok(())
 }
