@@ -182,19 +182,34 @@ pub fn model_f16(a: ModelF16Args) -> CliResult {
     Ok(())
 }
 
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 fn read_field(path: &Path, field: &str) -> CliResult<Vec<String>> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line?;
+        let at = || format!("{}:{}", path.display(), i + 1);
+        // Invalid UTF-8 is named by its line like any other bad input.
+        let line = line.map_err(|e| format!("{}: {e}", at()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-        match v.get(field).and_then(|x| x.as_str()) {
-            Some(s) => out.push(s.to_string()),
-            None => return Err(format!("{}:{}: no string field {field:?}", path.display(), i + 1).into()),
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("{}: {e}", at()))?;
+        match v.get(field) {
+            Some(serde_json::Value::String(s)) => out.push(s.clone()),
+            Some(other) => {
+                return Err(format!("{}: field {field:?} is {}, not a string", at(), json_kind(other)).into())
+            }
+            None => return Err(format!("{}: no string field {field:?}", at()).into()),
         }
     }
     Ok(out)

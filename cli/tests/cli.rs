@@ -456,6 +456,12 @@ fn corpus_dedupes_and_samples_and_embed_rejects_bad_input() {
     std::fs::write(&bad, "{\"text\": \"ok\"}\nnot json\n").expect("write");
     let err = fails(&["embed", "--input", s(&bad), "--output", s(&out)]);
     assert!(err.contains("bad.jsonl:2"), "{err}");
+    std::fs::write(&bad, "{\"text\": \"ok\"}\n{\"text\": 5}\n").expect("write");
+    let err = fails(&["embed", "--input", s(&bad), "--output", s(&out)]);
+    assert!(err.contains("bad.jsonl:2: field \"text\" is a number, not a string"), "{err}");
+    std::fs::write(&bad, b"{\"text\": \"ok\"}\n{\"text\": \"caf\xe9\"}\n").expect("write");
+    let err = fails(&["embed", "--input", s(&bad), "--output", s(&out)]);
+    assert!(err.contains("bad.jsonl:2:") && err.contains("UTF-8"), "{err}");
     let err = fails(&["embed", "--input", s(&docs), "--output", s(&out), "--model", s(dir.path())]);
     assert!(err.contains("loading the model"), "{err}");
 }
