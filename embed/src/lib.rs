@@ -104,6 +104,12 @@ impl Embedder {
         Ok(Self::from_bytes(read("model.safetensors")?, &read("tokenizer.json")?, &read("config.json")?)?)
     }
 
+    /// How many tokens the encoder sees of `text` ([CLS] and [SEP] included, after truncation).
+    pub fn tokens(&self, text: &str) -> Result<usize, EmbedError> {
+        let e = self.tokenizer.encode(text, true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        Ok(e.get_ids().len())
+    }
+
     /// Embeds `texts` in one batch; returns `texts.len() × DIM` floats, row-major, each row
     /// of unit length. An empty text embeds as the model's empty input ([CLS] [SEP]). Runs on
     /// the calling thread; embed batches on several threads to use several cores.
