@@ -23,8 +23,9 @@ step "lints (native targets of every crate)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 # The web app (re-exports) and the embedder's 76 wasm-only lines are not linted for wasm32:
-# that check alone compiled candle once more, ~4 of the suite's minutes on a clean clone.
-# trunk still compiles them below, so an error there fails the suite.
+# that check would compile the tokenizer and its dependencies once more for wasm32 (it once
+# compiled candle, ~4 of the suite's minutes on a clean clone). trunk still compiles them
+# below, so an error there fails the suite.
 step "lints (wasm32: the browser crate and its tests)"
 cargo clippy -p neardb-wasm -p neardb-tests --target wasm32-unknown-unknown --all-targets -- -D warnings
 
