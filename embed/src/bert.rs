@@ -263,7 +263,7 @@ impl Encoder {
                     elementwise::softmax_rows(s, len, scale);
                     // context = softmax(scores) · v, into this head's columns.
                     let ctx = &mut context[first * h + hd * head..];
-                    matmul_strided(
+                    matmul(
                         len,
                         head,
                         len,
@@ -271,6 +271,7 @@ impl Encoder {
                         h,
                         MatRef { data: s, row_stride: len, col_stride: 1 },
                         MatRef { data: v, row_stride: 3 * h, col_stride: 1 },
+                        false,
                     );
                 }
                 first += len;
@@ -364,19 +365,6 @@ fn matmul(
             gemm::Parallelism::None,
         );
     }
-}
-
-/// [`matmul`] into a destination whose rows are `dst_stride` apart (a head's columns).
-fn matmul_strided(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    dst_stride: usize,
-    lhs: MatRef,
-    rhs: MatRef,
-) {
-    matmul(m, n, k, dst, dst_stride, lhs, rhs, false);
 }
 
 /// `out (rows × outputs) = x (rows × inputs) · w + b`.
