@@ -958,3 +958,29 @@ fn collection_upsert_embeds_text_that_comes_without_a_vector() {
         fails(&["collection", "upsert", "--dir", s(&coll), "--records", s(&records), "--embed", "text"]);
     assert!(err.contains("no string metadata field \"text\""), "{err}");
 }
+
+#[test]
+fn embed_vectors_do_not_depend_on_batch_size_or_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.jsonl");
+    let texts = [
+        "a cat sits on the mat",
+        "",
+        "mpg123: console MPEG audio player",
+        "Ünïcödé façade 🚀",
+        "vim: Vi IMproved - enhanced vi editor",
+        "stock markets fell today",
+        "libssl3: Secure Sockets Layer toolkit - shared libraries",
+    ];
+    let lines: Vec<String> = texts.iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let run = |threads: &str, batch: &str| {
+        let out = dir.path().join(format!("v-{threads}-{batch}.fvecs"));
+        ok(&["embed", "--input", s(&input), "--output", s(&out), "--threads", threads, "--batch", batch]);
+        std::fs::read(&out).unwrap()
+    };
+    let one = run("1", "1");
+    assert_eq!(one.len(), texts.len() * (4 + 384 * 4));
+    assert_eq!(run("2", "3"), one, "2 threads, batches of 3");
+    assert_eq!(run("2", "64"), one, "2 threads, one batch");
+}
