@@ -4,8 +4,14 @@
 //!
 //! `cargo run --release -p neardb-embed --example flops -- FILE.jsonl [field] [max_tokens] [batch]`
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::time::Instant;
 
+/// Reads files and spawns threads: native only.
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     let path = args.next().ok_or("usage: flops FILE.jsonl [field] [max_tokens] [batch]")?;
