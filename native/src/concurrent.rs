@@ -103,11 +103,6 @@ impl ConcurrentHnsw {
         self.read().search_with_stats(query, k, params, filter, out)
     }
 
-    /// Slots handed out so far (inserted nodes, linked or being linked): the next insert's id.
-    pub fn slots(&self) -> usize {
-        self.read().slot_count()
-    }
-
     /// Runs `f` on the index as it is at this moment (inserts wait until it returns).
     pub fn with_index<R>(&self, f: impl FnOnce(&HnswIndex) -> R) -> R {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
