@@ -109,6 +109,8 @@ pub struct ReadSummary {
     pub rounds_mean: f64,
     pub pq_distances_mean: f64,
     pub exact_distances_mean: f64,
+    /// The plans the searches took, with how many took each (`walk` when unfiltered).
+    pub plans: String,
 }
 
 fn summarize(stats: &[DiskStats]) -> ReadSummary {
@@ -126,12 +128,22 @@ fn summarize(stats: &[DiskStats]) -> ReadSummary {
         rounds_mean: mean(|s| s.rounds as u64),
         pq_distances_mean: mean(|s| s.pq_distances as u64),
         exact_distances_mean: mean(|s| s.exact_distances as u64),
+        plans: {
+            let mut counts: Vec<(&str, usize)> = Vec::new();
+            for s in stats {
+                match counts.iter_mut().find(|(name, _)| *name == s.plan.name()) {
+                    Some(c) => c.1 += 1,
+                    None => counts.push((s.plan.name(), 1)),
+                }
+            }
+            counts.iter().map(|(name, n)| format!("{name} {n}")).collect::<Vec<_>>().join(", ")
+        },
     }
 }
 
 /// Each query's statistics, from one untimed pass.
 fn stats_pass(
-    index: &DiskIndex,
+    index: &Filtered<'_>,
     queries: &[f32],
     k: usize,
     p: DiskSearchParams,
@@ -139,13 +151,13 @@ fn stats_pass(
     let dim = index.header().dim as usize;
     let mut out = Vec::new();
     for q in queries.chunks_exact(dim) {
-        out.push(index.search(q, k, p, None)?.1);
+        out.push(index.search(q, k, p)?.1);
     }
     Ok(out)
 }
 
 fn single(
-    index: &DiskIndex,
+    index: &Filtered<'_>,
     queries: &[f32],
     k: usize,
     p: DiskSearchParams,
@@ -153,13 +165,13 @@ fn single(
 ) -> CliResult<Passes> {
     let dim = index.header().dim as usize;
     time_single_by(dim, queries, k, t.0, t.1, |q, out: &mut Vec<Neighbor>| -> CliResult {
-        *out = index.search(q, k, p, None)?.0;
+        *out = index.search(q, k, p)?.0;
         Ok(())
     })
 }
 
 fn batch(
-    index: &DiskIndex,
+    index: &Filtered<'_>,
     queries: &[f32],
     k: usize,
     p: DiskSearchParams,
@@ -169,20 +181,58 @@ fn batch(
     let dim = index.header().dim as usize;
     time_batch_by(queries.len() / dim, k, t.0, t.1, || -> CliResult<Vec<Vec<Neighbor>>> {
         let res: Result<Vec<Vec<Neighbor>>, _> =
-            queries.par_chunks(dim).map(|q| index.search(q, k, p, None).map(|(hits, _)| hits)).collect();
+            queries.par_chunks(dim).map(|q| index.search(q, k, p).map(|(hits, _)| hits)).collect();
         Ok(res?)
     })
 }
 
-/// The SSD index takes filters in the library; its CLI runs do not yet plan them.
-fn refuse_allow(allow: Option<&Path>) -> CliResult {
-    match allow {
-        Some(p) => Err(format!(
-            "--allow {}: filtered runs of an SSD index are not supported by the CLI yet",
-            p.display()
+/// An open SSD index with the run's `--allow` filter, if any.
+struct Filtered<'a> {
+    index: &'a DiskIndex,
+    allow: Option<&'a neardb::Bitset>,
+}
+
+impl Filtered<'_> {
+    fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        p: DiskSearchParams,
+    ) -> Result<(Vec<Neighbor>, DiskStats), neardb::disk::DiskError> {
+        self.index.search(q, k, p, self.allow.map(|b| b as &dyn neardb::Filter))
+    }
+    fn header(&self) -> &neardb::disk::Header {
+        self.index.header()
+    }
+}
+
+/// Reads an `--allow` file for an SSD index: one byte per row of the vectors it was built
+/// from, nonzero = allowed (what `filtered.py --export` writes as `mask-<selectivity>.u8`).
+fn read_allow(allow: Option<&Path>, index: &DiskIndex) -> CliResult<Option<neardb::Bitset>> {
+    let Some(path) = allow else { return Ok(None) };
+    let mask = std::fs::read(path).map_err(|e| format!("--allow {}: {e}", path.display()))?;
+    let n = index.header().count;
+    if mask.len() as u64 != n {
+        return Err(format!(
+            "--allow {}: {} bytes, but the index holds {n} records (one byte per record, in row order)",
+            path.display(),
+            mask.len()
         )
-        .into()),
-        None => Ok(()),
+        .into());
+    }
+    let rows = u32::try_from(n).map_err(|_| "the index holds more records than ids")?;
+    Ok(Some(neardb::Bitset::from_fn(rows, |row| mask[row as usize] != 0)))
+}
+
+/// The plan `--filter-strategy` asks of an SSD index (its own planner's choice for `auto`).
+fn disk_plan(strategy: crate::Strategy) -> CliResult<Option<neardb::Plan>> {
+    match strategy {
+        crate::Strategy::Auto => Ok(None),
+        crate::Strategy::Scan => Ok(Some(neardb::Plan::Scan)),
+        crate::Strategy::Walk => Ok(Some(neardb::Plan::FilteredWalk)),
+        crate::Strategy::TwoHop => {
+            Err("--filter-strategy two-hop: the SSD index plans a scan or a walk (auto, scan, walk)".into())
+        }
     }
 }
 
@@ -196,20 +246,22 @@ fn check_queries(index: &DiskIndex, qdim: usize) -> CliResult {
 
 /// `neardb search` on an SSD index.
 pub fn search(a: &crate::SearchArgs) -> CliResult {
-    refuse_allow(a.allow.as_deref())?;
     let index = a.disk.open(&a.index)?;
+    let allow = read_allow(a.allow.as_deref(), &index)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     check_queries(&index, qdim)?;
     let p = DiskSearchParams {
         l: if a.ef == 0 { DiskSearchParams::default().l } else { a.ef },
         beam: a.disk.beam,
+        plan: disk_plan(a.filter_strategy)?,
     };
+    let target = Filtered { index: &index, allow: allow.as_ref() };
     let dim = qdim;
     let t0 = Instant::now();
     let mut results = Vec::with_capacity(queries.len() / dim);
     let mut stats = Vec::with_capacity(queries.len() / dim);
     for q in queries.chunks_exact(dim) {
-        let (hits, s) = index.search(q, a.k, p, None)?;
+        let (hits, s) = target.search(q, a.k, p)?;
         results.push(hits);
         stats.push(s);
     }
@@ -249,8 +301,9 @@ pub fn search(a: &crate::SearchArgs) -> CliResult {
 
 /// `neardb bench` on an SSD index: sweeps L; recall, QPS, latency and reads per query.
 pub fn bench(a: &crate::BenchArgs) -> CliResult {
-    refuse_allow(a.allow.as_deref())?;
     let index = a.disk.open(&a.index)?;
+    let allow = read_allow(a.allow.as_deref(), &index)?;
+    let plan = disk_plan(a.filter_strategy)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     check_queries(&index, qdim)?;
     let (truth, tdim) = read_ivecs(&a.truth)?;
@@ -276,18 +329,22 @@ pub fn bench(a: &crate::BenchArgs) -> CliResult {
             human_bytes(index.memory_bytes()),
         );
         println!(
-            "{:>6}  {:>8}  {:>9}  {:>10}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}",
+            "{:>6}  {:>8}  {:>9}  {:>10}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>7}  plans",
             "L", "recall", "qps(1t)", "qps(batch)", "mean µs", "p99 µs", "reads/q", "p50", "p99", "hops"
         );
+        if let Some(allow) = &allow {
+            println!("filter: {} of {} rows allowed", allow.count(), h.count);
+        }
     }
     let ls: Vec<usize> =
         if a.param.is_empty() { vec![DiskSearchParams::default().l] } else { a.param.clone() };
     for l in ls {
-        let p = DiskSearchParams { l, beam: a.disk.beam };
+        let p = DiskSearchParams { l, beam: a.disk.beam, plan };
         let timing = (a.min_time, a.max_repeat);
-        let one = single(&index, &queries, a.k, p, timing)?;
-        let many = batch(&index, &queries, a.k, p, timing)?;
-        let stats = summarize(&stats_pass(&index, &queries, a.k, p)?);
+        let target = Filtered { index: &index, allow: allow.as_ref() };
+        let one = single(&target, &queries, a.k, p, timing)?;
+        let many = batch(&target, &queries, a.k, p, timing)?;
+        let stats = summarize(&stats_pass(&target, &queries, a.k, p)?);
         let r = recall(&one.ids, a.k, &truth, tdim);
         if a.json {
             println!(
@@ -298,12 +355,12 @@ pub fn bench(a: &crate::BenchArgs) -> CliResult {
                     "reads_mean": stats.reads_mean, "reads_p50": stats.reads_p50, "reads_p99": stats.reads_p99,
                     "cache_hits_mean": stats.cache_hits_mean, "hops_mean": stats.rounds_mean,
                     "pq_distances_mean": stats.pq_distances_mean, "exact_distances_mean": stats.exact_distances_mean,
-                    "reader": reader, "direct": direct,
+                    "reader": reader, "direct": direct, "plans": stats.plans,
                 })
             );
         } else {
             println!(
-                "{l:>6}  {r:>8.4}  {:>9.1}  {:>10.1}  {:>9.1}  {:>9.1}  {:>9.2}  {:>8}  {:>8}  {:>7.1}",
+                "{l:>6}  {r:>8.4}  {:>9.1}  {:>10.1}  {:>9.1}  {:>9.1}  {:>9.2}  {:>8}  {:>8}  {:>7.1}  {}",
                 one.qps(nq),
                 many.qps(nq),
                 one.mean_us(),
@@ -311,7 +368,8 @@ pub fn bench(a: &crate::BenchArgs) -> CliResult {
                 stats.reads_mean,
                 stats.reads_p50,
                 stats.reads_p99,
-                stats.rounds_mean
+                stats.rounds_mean,
+                stats.plans
             );
         }
     }
@@ -410,14 +468,15 @@ pub fn peer_search(
         "-" | "" | "None" | "null" => DiskSearchParams::default().l,
         p => p.parse().map_err(|_| format!("--param {p:?}: expected the search list size L"))?,
     };
-    let p = DiskSearchParams { l, beam: disk.beam };
+    let p = DiskSearchParams { l, beam: disk.beam, plan: None };
+    let target = Filtered { index: &index, allow: None };
     let passes = if single_mode {
-        single(&index, &queries, k, p, timing)?
+        single(&target, &queries, k, p, timing)?
     } else {
-        batch(&index, &queries, k, p, timing)?
+        batch(&target, &queries, k, p, timing)?
     };
     write_ivecs(out, &passes.ids, k)?;
-    let stats = summarize(&stats_pass(&index, &queries, k, p)?);
+    let stats = summarize(&stats_pass(&target, &queries, k, p)?);
     let (reader, direct) = index.reader();
     let mut json = serde_json::json!({
         "search_s": passes.wall, "search_cpu_s": passes.cpu,

@@ -795,6 +795,70 @@ fn allow_files_restrict_search_and_bench_and_bad_ones_are_refused() {
         s(&d.root.join("none.u8")),
     ]);
     assert!(err.contains("--allow") && err.contains("none.u8"), "{err}");
+
+    // The SSD index takes the same mask: its planner's choice, or the plan asked for.
+    let disk = d.root.join("allow.disk");
+    ok(&[
+        "build",
+        "--base",
+        s(&base),
+        "--metric",
+        "l2",
+        "--index",
+        "disk",
+        "--pq-bytes",
+        "8",
+        "--output",
+        s(&disk),
+    ]);
+    let out = ok(&[
+        "search",
+        "--index",
+        s(&disk),
+        "--queries",
+        s(&queries),
+        "-k",
+        "10",
+        "--json",
+        "--allow",
+        s(&allow),
+    ]);
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids = v["ids"].as_array().unwrap();
+        assert_eq!(ids.len(), 10);
+        assert!(ids.iter().all(|id| allowed(id.as_u64().unwrap() as usize)), "a disallowed record: {line}");
+    }
+    let bench_disk = |more: &[&str]| {
+        let mut args =
+            vec!["bench", "--index", s(&disk), "--queries", s(&queries), "--truth", s(&truth_path)];
+        args.extend(["-k", "10", "--param", "64", "--json", "--min-time", "0", "--allow", s(&allow)]);
+        args.extend_from_slice(more);
+        last_json(&ok(&args))
+    };
+    let row = bench_disk(&[]);
+    assert!(row["recall"].as_f64().unwrap() >= 0.9, "{row}");
+    for (strategy, plan) in [("scan", "scan"), ("walk", "filtered-walk")] {
+        let row = bench_disk(&["--filter-strategy", strategy]);
+        assert!(row["plans"].as_str().unwrap().starts_with(plan), "{row}");
+        assert!(row["recall"].as_f64().unwrap() >= 0.85, "{row}");
+    }
+    let err = fails(&[
+        "bench",
+        "--index",
+        s(&disk),
+        "--queries",
+        s(&queries),
+        "--truth",
+        s(&truth_path),
+        "--allow",
+        s(&allow),
+        "--filter-strategy",
+        "two-hop",
+    ]);
+    assert!(err.contains("two-hop"), "{err}");
+    let err = fails(&["search", "--index", s(&disk), "--queries", s(&queries), "--allow", s(&short)]);
+    assert!(err.contains("2999 bytes") && err.contains("3000 records"), "{err}");
 }
 
 #[test]

@@ -13,7 +13,9 @@ use neardb::disk::{
 use neardb::gen::{DataKind, DataSpec, Generator};
 use neardb::graph::{steered_search, NodeStore, Scratch, SteerParams};
 use neardb::vectors::VectorForm;
-use neardb::{FlatIndex, Kernels, Metric, Neighbor, SearchParams, VamanaIndex, VamanaParams, VectorSearch};
+use neardb::{
+    Filter, FlatIndex, Kernels, Metric, Neighbor, SearchParams, VamanaIndex, VamanaParams, VectorSearch,
+};
 
 const DIM: usize = 32;
 
@@ -116,7 +118,8 @@ fn the_plain_disk_walk_is_the_in_memory_walk_over_the_same_graph() {
         assert_eq!(disk.reader().0, if kind == ReaderKind::Pread { "pread" } else { "io_uring" });
         let mut scratch = Scratch::default();
         for q in queries.chunks_exact(DIM) {
-            let (got, stats) = disk.search(q, 10, DiskSearchParams { l: 40, beam: 4 }, None).unwrap();
+            let (got, stats) =
+                disk.search(q, 10, DiskSearchParams { l: 40, beam: 4, plan: None }, None).unwrap();
             let mut want: Vec<Neighbor> = Vec::new();
             let steer = SteerParams { l: 40, width: 4 };
             let medoid = disk.header().medoid as u32;
@@ -158,9 +161,9 @@ fn whole_sectors_read_less_for_as_much_recall_and_every_reader_agrees() {
     let mut exact = FlatIndex::new(DIM, Metric::L2).unwrap();
     exact.add(&base).unwrap();
     let path = write(dir.path(), "b.disk", &index, false);
-    let p = DiskSearchParams { l: 30, beam: 4 };
+    let p = DiskSearchParams { l: 30, beam: 4, plan: None };
     let mean_reads_at = |d: &DiskIndex, l: usize| -> f64 {
-        let p = DiskSearchParams { l, beam: 4 };
+        let p = DiskSearchParams { l, beam: 4, plan: None };
         queries.chunks_exact(DIM).map(|q| d.search(q, 10, p, None).unwrap().1.reads as f64).sum::<f64>()
             / 40.0
     };
@@ -203,7 +206,7 @@ fn whole_sectors_read_less_for_as_much_recall_and_every_reader_agrees() {
 fn recall(disk: &DiskIndex, exact: &FlatIndex, queries: &[f32], l: usize) -> f64 {
     let mut hits = 0;
     for q in queries.chunks_exact(DIM) {
-        let (got, _) = disk.search(q, 10, DiskSearchParams { l, beam: 4 }, None).unwrap();
+        let (got, _) = disk.search(q, 10, DiskSearchParams { l, beam: 4, plan: None }, None).unwrap();
         let want = exact.search(q, 10, &SearchParams::default(), None).unwrap();
         hits += got.iter().filter(|n| want.iter().any(|w| w.id == n.id)).count();
     }
@@ -256,6 +259,146 @@ fn filters_speak_rows_and_results_are_only_allowed_rows() {
     assert!(filtered.iter().all(|n| n.id.is_multiple_of(2) && n.id >= 10_000), "{filtered:?}");
 }
 
+/// Recall@10 of filtered searches against the exact filtered answer, and checks on every
+/// answer: only allowed rows, each once, ascending distance, never short of `min(10, matches)`.
+fn filtered_recall(
+    disk: &DiskIndex,
+    exact: &FlatIndex,
+    queries: &[f32],
+    allow: &neardb::Bitset,
+    p: DiskSearchParams,
+) -> (f64, Vec<neardb::Plan>) {
+    let (mut hits, mut wanted, mut plans) = (0, 0, Vec::new());
+    for q in queries.chunks_exact(DIM) {
+        let (got, stats) = disk.search(q, 10, p, Some(allow)).unwrap();
+        let want = exact.search(q, 10, &SearchParams::default(), Some(allow)).unwrap();
+        assert_eq!(got.len(), want.len(), "never short: {} allowed", allow.count());
+        assert!(got.iter().all(|n| allow.contains(n.id)), "only allowed rows: {got:?}");
+        assert!(got.windows(2).all(|w| w[0].distance <= w[1].distance && w[0].id != w[1].id));
+        hits += got.iter().filter(|n| want.iter().any(|w| w.id == n.id)).count();
+        wanted += want.len();
+        plans.push(stats.plan);
+    }
+    (hits as f64 / wanted.max(1) as f64, plans)
+}
+
+#[test]
+fn filtered_searches_scan_or_walk_and_find_the_exact_filtered_answer() {
+    use neardb::Plan;
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::L2, 4000, 0);
+    let queries = data(Metric::L2, 30, 1);
+    let index = vamana(Metric::L2, &base);
+    let path = write(dir.path(), "f.disk", &index, false);
+    let mut exact = FlatIndex::new(DIM, Metric::L2).unwrap();
+    exact.add(&base).unwrap();
+    for reader in readers() {
+        let disk = open(&path, reader, 0, true);
+        // Scattered filters from 0.25 % to all rows, by a hash of the row.
+        for percent in [0.25f64, 2.0, 10.0, 40.0, 100.0] {
+            let allow = neardb::Bitset::from_fn(4000, |r| {
+                (r.wrapping_mul(2_654_435_761) % 10_000) as f64 / 100.0 < percent
+            });
+            let auto = DiskSearchParams { l: 60, beam: 4, plan: None };
+            let (r, plans) = filtered_recall(&disk, &exact, &queries, &allow, auto);
+            assert!(r >= 0.9, "{reader:?} {percent} %: recall {r} ({plans:?})");
+            if percent < 1.0 {
+                assert!(plans.iter().all(|&p| p == Plan::Scan), "a tight filter scans: {plans:?}");
+            }
+            // Either plan, asked for, answers as well (a walk that comes back short is redone
+            // as a scan).
+            for plan in [Plan::Scan, Plan::FilteredWalk] {
+                let p = DiskSearchParams { plan: Some(plan), ..auto };
+                let (r, plans) = filtered_recall(&disk, &exact, &queries, &allow, p);
+                let redone = |p: Plan| plan == Plan::FilteredWalk && p == Plan::WalkThenScan;
+                assert!(plans.iter().all(|&p| p == plan || redone(p)), "{plans:?}");
+                let floor = if plan == Plan::FilteredWalk && percent < 1.0 { 0.5 } else { 0.9 };
+                assert!(r >= floor, "{reader:?} {percent} % {plan:?}: recall {r}");
+            }
+        }
+        // No row allowed: nothing, and no read.
+        let none = neardb::Bitset::from_fn(4000, |_| false);
+        let (got, stats) =
+            disk.search(&queries[..DIM], 10, DiskSearchParams::default(), Some(&none)).unwrap();
+        assert!(got.is_empty() && stats.reads == 0);
+        // Fewer allowed than k: all of them.
+        let three = neardb::Bitset::from_fn(4000, |r| r == 5 || r == 900 || r == 3999);
+        let (got, _) = disk.search(&queries[..DIM], 10, DiskSearchParams::default(), Some(&three)).unwrap();
+        let mut ids: Vec<u32> = got.iter().map(|n| n.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![5, 900, 3999]);
+        // Bad queries are refused with a filter as without.
+        assert!(disk.search(&queries[..DIM - 1], 10, DiskSearchParams::default(), Some(&none)).is_err());
+        assert!(disk.search(&queries[..DIM], 0, DiskSearchParams::default(), Some(&three)).is_err());
+    }
+}
+
+#[test]
+fn a_predicate_filter_is_planned_from_a_sample_and_rows_need_not_be_dense() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::Cosine, 3000, 0);
+    let index = vamana(Metric::Cosine, &base);
+    let path = dir.path().join("sparse-rows.disk");
+    // Rows far apart and backwards: the row map is not an array by row.
+    let rows: Vec<u32> = (0..3000u32).map(|s| 1_000_000 - 7 * s).collect();
+    write_disk_index(
+        &path,
+        &index,
+        Some(&rows),
+        DiskWriteParams { pq_bytes: 8, f16: true, seed: 5, placement: true },
+    )
+    .unwrap();
+    let disk = DiskIndex::open(&path, DiskOpenOptions::default()).unwrap();
+    let mut exact = FlatIndex::new(DIM, Metric::Cosine).unwrap();
+    exact.add(&base).unwrap();
+    let queries = data(Metric::Cosine, 20, 1);
+    let slot_of = |row: u32| (1_000_000 - row) / 7;
+    for modulus in [3u32, 200] {
+        let allowed_slot = |s: u32| s % modulus == 1;
+        let by_row = neardb::Predicate(|row: u32| {
+            row <= 1_000_000 && (1_000_000 - row).is_multiple_of(7) && allowed_slot(slot_of(row))
+        });
+        let by_slot = neardb::Bitset::from_fn(3000, allowed_slot);
+        let (mut hits, mut wanted) = (0, 0);
+        for q in queries.chunks_exact(DIM) {
+            let (got, _) = disk.search(q, 10, DiskSearchParams::default(), Some(&by_row)).unwrap();
+            let want = exact.search(q, 10, &SearchParams::default(), Some(&by_slot)).unwrap();
+            assert_eq!(got.len(), 10);
+            assert!(got.iter().all(|n| by_row.allows(n.id)), "{got:?}");
+            hits += got.iter().filter(|n| want.iter().any(|w| w.id == slot_of(n.id))).count();
+            wanted += 10;
+        }
+        let r = hits as f64 / wanted as f64;
+        assert!(r >= 0.9, "1 in {modulus}: recall {r}");
+        // A bitset over these rows finds the same (its ids are rows up to a million).
+        let bits = neardb::Bitset::from_fn(1_000_001, |row| by_row.allows(row));
+        let q = &queries[..DIM];
+        let a = disk.search(q, 10, DiskSearchParams::default(), Some(&by_row)).unwrap().0;
+        let b = disk.search(q, 10, DiskSearchParams::default(), Some(&bits)).unwrap().0;
+        assert!(b.iter().all(|n| by_row.allows(n.id)) && b.len() == 10);
+        let common = a.iter().filter(|n| b.iter().any(|m| m.id == n.id)).count();
+        assert!(common >= 8, "{a:?} against {b:?}");
+    }
+}
+
+#[test]
+fn a_damaged_row_region_fails_filtered_searches_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::L2, 600, 0);
+    let index = vamana(Metric::L2, &base);
+    let path = write(dir.path(), "rows-bad.disk", &index, false);
+    let header = neardb::disk::read_header(&path).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.write_all_at(&[0xAB], header.rows_offset() + 17).unwrap();
+    drop(file);
+    let disk = DiskIndex::open(&path, DiskOpenOptions::default()).unwrap();
+    let q = &base[..DIM];
+    assert_eq!(disk.search(q, 5, DiskSearchParams::default(), None).unwrap().0.len(), 5);
+    let some = neardb::Bitset::from_fn(600, |r| r % 2 == 0);
+    let err = disk.search(q, 5, DiskSearchParams::default(), Some(&some)).unwrap_err();
+    assert!(matches!(err, DiskError::BadRows { .. }), "{err}");
+}
+
 #[test]
 fn bad_queries_and_bad_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -269,8 +412,8 @@ fn bad_queries_and_bad_files_are_errors() {
     assert!(matches!(disk.search(q, 0, DiskSearchParams::default(), None), Err(DiskError::Core(_))));
     let nan: Vec<f32> = q.iter().map(|_| f32::NAN).collect();
     assert!(matches!(disk.search(&nan, 3, DiskSearchParams::default(), None), Err(DiskError::Core(_))));
-    assert!(disk.search(q, 3, DiskSearchParams { l: 0, beam: 4 }, None).is_err());
-    assert!(disk.search(q, 3, DiskSearchParams { l: 10, beam: 0 }, None).is_err());
+    assert!(disk.search(q, 3, DiskSearchParams { l: 0, beam: 4, plan: None }, None).is_err());
+    assert!(disk.search(q, 3, DiskSearchParams { l: 10, beam: 0, plan: None }, None).is_err());
 
     let open = |b: &[u8]| {
         let p = dir.path().join("bad.disk");
@@ -284,8 +427,8 @@ fn bad_queries_and_bad_files_are_errors() {
     header_flip[17] ^= 1;
     assert!(matches!(open(&header_flip), Err(DiskError::BadHeader { .. })));
     let mut pq_flip = bytes.clone();
-    let last = pq_flip.len() - 1;
-    pq_flip[last] ^= 1;
+    let last_code = disk.header().rows_offset() as usize - 1;
+    pq_flip[last_code] ^= 1;
     assert!(matches!(open(&pq_flip), Err(DiskError::BadPq { .. })));
     // Nodes carry no checksum; their structure is checked as they are read.
     let h = disk.header().clone();
@@ -314,7 +457,7 @@ fn bad_queries_and_bad_files_are_errors() {
         )
         .unwrap();
         std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(SECTOR as u64 * 2).unwrap();
-        let err = d.search(q, 3, DiskSearchParams { l: 50, beam: 4 }, None).unwrap_err();
+        let err = d.search(q, 3, DiskSearchParams { l: 50, beam: 4, plan: None }, None).unwrap_err();
         assert!(err.to_string().contains("short read"), "{kind:?}: {err}");
     }
     // Too few vectors to train 8-bit PQ, and a PQ size that does not divide the dimension.
@@ -356,6 +499,7 @@ fn a_file_laid_out_for_a_billion_1024d_vectors_is_addressed_past_32_bits() {
         build_alpha_bits: 1.2f32.to_bits(),
         build_seed: 1,
         pq_crc: 0,
+        rows_crc: 0,
         unit_vectors: false,
     };
     let file =
@@ -446,7 +590,7 @@ fn a_build_within_a_memory_budget_shards_and_keeps_recall_within_a_point() {
                 .search(
                     &base[row as usize * DIM..(row as usize + 1) * DIM],
                     1,
-                    DiskSearchParams { l: 40, beam: 4 },
+                    DiskSearchParams { l: 40, beam: 4, plan: None },
                     None,
                 )
                 .unwrap();

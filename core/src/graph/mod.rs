@@ -26,7 +26,7 @@ pub use prune::prune_neighbors;
 pub(crate) use prune::{robust_prune, robust_prune_rounds};
 pub(crate) use query::search_graph;
 pub(crate) use scorer::{rerank, Exact, Full, Half, HalfData, Quantized, Scorer};
-pub use steered::{steered_search, PqGuide, SteerError, SteerParams, SteerStats};
+pub use steered::{steered_scan, steered_search, PqGuide, SteerError, SteerParams, SteerStats};
 pub(crate) use store::{beam_walk, Beam, LevelStore};
 pub use store::{NodeStore, WalkStats};
 
@@ -60,6 +60,8 @@ pub struct Scratch {
     pub(crate) expanded: Vec<Cand>,
     /// The ids one round of a beam search fetches.
     pub(crate) batch: Vec<u32>,
+    /// Allowed nodes a filtered steered search scored on its way (re-ranked at its end).
+    pub(crate) pool: Vec<Cand>,
     /// What the last search through this scratch did.
     pub(crate) stats: SearchStats,
 }

@@ -89,51 +89,36 @@ impl Scorer for PqScorer<'_> {
     }
 }
 
-/// Searches `store` from `entry` for the `k` nodes nearest `query`, steered by `guide`'s codes
-/// and re-ranked exactly with the full vectors fetched nodes bring. Only nodes `filter`
-/// allows are answered (all are walked through). `scratch` is reused across searches.
-#[allow(clippy::too_many_arguments)]
-pub fn steered_search<N: NodeStore>(
-    store: &N,
+/// A query made ready for steering: checked, normalised where the metric asks, and its PQ
+/// distance table filled (`table`, `code_len × 256` floats). On success `scratch.query` and
+/// `scratch.decoded` are lent out as the returned pair; give them back with [`give_back`].
+fn prepare(
     guide: PqGuide<'_>,
     kernels: Kernels,
     metric: Metric,
-    entry: u32,
+    node_count: usize,
     query: &[f32],
     k: usize,
-    params: SteerParams,
-    filter: Option<&dyn Filter>,
     scratch: &mut Scratch,
-    out: &mut Vec<Neighbor>,
-) -> Result<SteerStats, SteerError<N::Error>> {
+) -> Result<(Vec<f32>, Vec<f32>), Error> {
     let pq = guide.pq;
     let dim = pq.dim();
-    check_query(query, dim, k).map_err(SteerError::Input)?;
-    let count = store.node_count();
-    if count == 0 || entry as usize >= count {
-        return Err(SteerError::Input(Error::EmptyIndex));
+    check_query(query, dim, k)?;
+    if node_count == 0 {
+        return Err(Error::EmptyIndex);
     }
     if pq.nbits() != 8
-        || guide.codes.len() != count * pq.code_len()
+        || guide.codes.len() != node_count * pq.code_len()
         || !(guide.center.is_empty() || guide.center.len() == dim)
     {
-        return Err(SteerError::Input(Error::InvalidParameter {
-            name: "guide",
-            reason: "needs 8-bit PQ codes for every node",
-        }));
-    }
-    if params.l == 0 || params.width == 0 {
-        return Err(SteerError::Input(Error::InvalidParameter {
-            name: "l",
-            reason: "the list size and the beam width must be at least 1",
-        }));
+        return Err(Error::InvalidParameter { name: "guide", reason: "needs 8-bit PQ codes for every node" });
     }
     let mut q = core::mem::take(&mut scratch.query);
     q.clear();
     q.extend_from_slice(query);
     if metric.normalizes() && !kernels.normalize(&mut q) {
         scratch.query = q;
-        return Err(SteerError::Input(Error::ZeroVector { what: ZeroVectorKind::Query }));
+        return Err(Error::ZeroVector { what: ZeroVectorKind::Query });
     }
     // Cosine codes are of unit vectors, where squared L2 orders as cosine does.
     let mut table = core::mem::take(&mut scratch.decoded);
@@ -148,11 +133,87 @@ pub fn steered_search<N: NodeStore>(
     }
     let filled = if by_l2 { pq.l2_table(&shifted, &mut table) } else { pq.ip_table(&shifted, &mut table) };
     scratch.shifted = shifted;
-    if let Err(e) = filled {
-        scratch.query = q;
-        scratch.decoded = table;
-        return Err(SteerError::Input(e));
+    match filled {
+        Ok(()) => Ok((q, table)),
+        Err(e) => {
+            give_back(scratch, q, table);
+            Err(e)
+        }
     }
+}
+
+fn give_back(scratch: &mut Scratch, q: Vec<f32>, table: Vec<f32>) {
+    scratch.query = q;
+    scratch.decoded = table;
+}
+
+/// A scorer that also keeps every node the filter allows, with its distance, as it scores it.
+struct Pooling<'a, S> {
+    inner: &'a S,
+    filter: &'a dyn Filter,
+    pool: core::cell::RefCell<Vec<Cand>>,
+}
+
+impl<S: Scorer> Scorer for Pooling<'_, S> {
+    #[inline(always)]
+    fn dist(&self, id: u32) -> f32 {
+        let d = self.inner.dist(id);
+        if self.filter.allows(id) {
+            self.pool.borrow_mut().push(Cand { d, id });
+        }
+        d
+    }
+    #[inline(always)]
+    fn row_bytes(&self, id: u32) -> &[u8] {
+        self.inner.row_bytes(id)
+    }
+}
+
+/// The exact distance of a fetched vector, NaN ranked as the farthest.
+#[inline]
+fn exact_neighbor(metric: Metric, kernels: &Kernels, q: &[f32], id: u32, v: &[f32]) -> Neighbor {
+    let d = metric.distance(kernels, q, v);
+    Neighbor::new(id, if d.is_nan() { f32::INFINITY } else { d })
+}
+
+/// Searches `store` from `entry` for the `k` nodes nearest `query`, steered by `guide`'s codes
+/// and re-ranked exactly with the full vectors fetched nodes bring. `scratch` is reused across
+/// searches.
+///
+/// With a `filter` (which must answer for any node, fetched or not) only allowed nodes are
+/// answered. The walk itself goes through every node, as unfiltered; on its way it keeps the
+/// allowed nodes it scored, and at its end the `l` nearest of those by their codes that no
+/// round fetched are fetched in one more batch and re-ranked too. So the answers need not lie
+/// on the walk's own path, only near it; a tight filter calls for a larger `l` (or a scan,
+/// [`steered_scan`]).
+#[allow(clippy::too_many_arguments)]
+pub fn steered_search<N: NodeStore>(
+    store: &N,
+    guide: PqGuide<'_>,
+    kernels: Kernels,
+    metric: Metric,
+    entry: u32,
+    query: &[f32],
+    k: usize,
+    params: SteerParams,
+    filter: Option<&dyn Filter>,
+    scratch: &mut Scratch,
+    out: &mut Vec<Neighbor>,
+) -> Result<SteerStats, SteerError<N::Error>> {
+    let count = store.node_count();
+    if params.l == 0 || params.width == 0 {
+        return Err(SteerError::Input(Error::InvalidParameter {
+            name: "l",
+            reason: "the list size and the beam width must be at least 1",
+        }));
+    }
+    let (q, table) = prepare(guide, kernels, metric, count, query, k, scratch).map_err(SteerError::Input)?;
+    if entry as usize >= count {
+        give_back(scratch, q, table);
+        return Err(SteerError::Input(Error::EmptyIndex));
+    }
+    let pq = guide.pq;
+    let dim = pq.dim();
     let tables: &[[f32; 256]] = bytemuck::cast_slice(&table[..pq.code_len() * 256]);
     let scorer = PqScorer { tables, codes: guide.codes, m: pq.code_len() };
     let l = params.l.max(k);
@@ -160,29 +221,170 @@ pub fn steered_search<N: NodeStore>(
     let beam = Beam { entry: start, ef: l, width: params.width, filter: None };
     let mut exact = core::mem::take(&mut scratch.rerank);
     exact.clear();
-    let walked = beam_walk::<_, _, false>(store, &scorer, beam, scratch, |id, v| {
-        if filter.is_none_or(|f| f.allows(id)) && v.len() == dim {
-            let d = metric.distance(&kernels, &q, v);
-            exact.push(Neighbor::new(id, if d.is_nan() { f32::INFINITY } else { d }));
+    let allowed = |id: u32| filter.is_none_or(|f| f.allows(id));
+    let rerank = |exact: &mut Vec<Neighbor>, id: u32, v: &[f32]| {
+        if allowed(id) && v.len() == dim {
+            exact.push(exact_neighbor(metric, &kernels, &q, id, v));
         }
-    });
+    };
+    let mut pool = core::mem::take(&mut scratch.pool);
+    pool.clear();
+    let walked = match filter {
+        None => beam_walk::<_, _, false>(store, &scorer, beam, scratch, |id, v| rerank(&mut exact, id, v)),
+        Some(f) => {
+            let pooling = Pooling { inner: &scorer, filter: f, pool: core::cell::RefCell::new(pool) };
+            let walked =
+                beam_walk::<_, _, false>(store, &pooling, beam, scratch, |id, v| rerank(&mut exact, id, v));
+            pool = pooling.pool.into_inner();
+            walked
+        }
+    };
     let result = match walked {
-        Ok(walk) => {
+        Ok(mut walk) => {
             // A node the store sent unasked and the walk later asked for came twice.
             exact.sort_unstable_by_key(|n| n.id);
             exact.dedup_by_key(|n| n.id);
-            let stats = SteerStats { walk, exact: exact.len() as u32 };
-            let mut top = TopK::new(k, out);
-            for &n in &exact {
-                top.push(n);
+            let mut fetched = Ok(());
+            if filter.is_some() {
+                // The allowed nodes scored near the query that no round fetched: one batch more.
+                pool.sort_unstable_by(Cand::order);
+                let mut missing = core::mem::take(&mut scratch.batch);
+                missing.clear();
+                missing.extend(
+                    pool.iter()
+                        .take(l)
+                        .map(|c| c.id)
+                        .filter(|&id| exact.binary_search_by_key(&id, |n| n.id).is_err()),
+                );
+                if !missing.is_empty() {
+                    walk.rounds += 1;
+                    let before = exact.len();
+                    fetched = store.fetch(&missing, |id, _, v| {
+                        if let Some(v) = v {
+                            rerank(&mut exact, id, v);
+                        }
+                    });
+                    if exact.len() > before {
+                        exact.sort_unstable_by_key(|n| n.id);
+                        exact.dedup_by_key(|n| n.id);
+                    }
+                }
+                scratch.batch = missing;
             }
-            top.finish();
-            Ok(stats)
+            match fetched {
+                Ok(()) => {
+                    let stats = SteerStats { walk, exact: exact.len() as u32 };
+                    let mut top = TopK::new(k, out);
+                    for &n in &exact {
+                        top.push(n);
+                    }
+                    top.finish();
+                    Ok(stats)
+                }
+                Err(e) => Err(SteerError::Store(e)),
+            }
         }
         Err(e) => Err(SteerError::Store(e)),
     };
-    scratch.query = q;
-    scratch.decoded = table;
+    scratch.pool = pool;
+    give_back(scratch, q, table);
     scratch.rerank = exact;
+    result
+}
+
+/// Calls the visitor it is given with each candidate node of a scan.
+pub type Candidates<'a> = dyn FnMut(&mut dyn FnMut(u32)) + 'a;
+
+/// The `k` nodes nearest `query` among the nodes `candidates` names (each once): every one is
+/// scored by its code, the `l` nearest by code are fetched in one batch and re-ranked
+/// exactly. Nodes a fetch brings unasked are answered too when `filter` allows them. The
+/// exhaustive plan for a tight filter: its cost is the matches' codes plus `l` reads, however
+/// the matches lie in the graph.
+#[allow(clippy::too_many_arguments)]
+pub fn steered_scan<N: NodeStore>(
+    store: &N,
+    guide: PqGuide<'_>,
+    kernels: Kernels,
+    metric: Metric,
+    query: &[f32],
+    k: usize,
+    l: usize,
+    candidates: &mut Candidates<'_>,
+    filter: &dyn Filter,
+    scratch: &mut Scratch,
+    out: &mut Vec<Neighbor>,
+) -> Result<SteerStats, SteerError<N::Error>> {
+    let count = store.node_count();
+    let (q, table) = prepare(guide, kernels, metric, count, query, k, scratch).map_err(SteerError::Input)?;
+    let pq = guide.pq;
+    let dim = pq.dim();
+    let tables: &[[f32; 256]] = bytemuck::cast_slice(&table[..pq.code_len() * 256]);
+    let scorer = PqScorer { tables, codes: guide.codes, m: pq.code_len() };
+    let l = l.max(k);
+    let mut walk = WalkStats::default();
+    // The l nearest by code, farthest on top.
+    let best = &mut scratch.top;
+    best.clear();
+    let mut out_of_range = false;
+    candidates(&mut |id| {
+        if id as usize >= count {
+            out_of_range = true;
+            return;
+        }
+        walk.distances += 1;
+        let c = Cand { d: scorer.dist(id), id };
+        if best.len() < l {
+            best.push(c);
+        } else if best.peek().is_some_and(|w| c.before(w)) {
+            best.pop();
+            best.push(c);
+        }
+    });
+    let mut pool = core::mem::take(&mut scratch.pool);
+    scratch.top.drain_sorted(&mut pool);
+    let mut ids = core::mem::take(&mut scratch.batch);
+    ids.clear();
+    ids.extend(pool.iter().map(|c| c.id));
+    let mut exact = core::mem::take(&mut scratch.rerank);
+    exact.clear();
+    let result = if out_of_range {
+        Err(SteerError::Input(Error::InvalidParameter {
+            name: "candidates",
+            reason: "a candidate is not a node of the store",
+        }))
+    } else {
+        if !ids.is_empty() {
+            walk.rounds = 1;
+            walk.expanded = ids.len() as u32;
+        }
+        let fetched = if ids.is_empty() {
+            Ok(())
+        } else {
+            store.fetch(&ids, |id, _, v| {
+                if let Some(v) = v {
+                    if v.len() == dim && filter.allows(id) {
+                        exact.push(exact_neighbor(metric, &kernels, &q, id, v));
+                    }
+                }
+            })
+        };
+        match fetched {
+            Ok(()) => {
+                exact.sort_unstable_by_key(|n| n.id);
+                exact.dedup_by_key(|n| n.id);
+                let mut top = TopK::new(k, out);
+                for &n in &exact {
+                    top.push(n);
+                }
+                top.finish();
+                Ok(SteerStats { walk, exact: exact.len() as u32 })
+            }
+            Err(e) => Err(SteerError::Store(e)),
+        }
+    };
+    scratch.pool = pool;
+    scratch.batch = ids;
+    scratch.rerank = exact;
+    give_back(scratch, q, table);
     result
 }

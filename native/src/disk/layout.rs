@@ -1,6 +1,8 @@
 //! The SSD index's file layout: a header sector, then the nodes packed into 4 KiB sectors, then
 //! the product-quantization region loaded into memory at open: the centre the codes are taken
-//! around (`dim` floats), the codebooks, the codes.
+//! around (`dim` floats), the codebooks, the codes; last the row of every node (`u32`s in node
+//! order, with its own checksum), which filtered searches load to test a node's row without
+//! reading the node.
 //!
 //! A node is its full-precision vector (`f32` or binary16), the row it was built from (`u32`),
 //! its degree (`u32`) and `max_degree` neighbour ids (`u32`, unused ones zero). Nodes never
@@ -17,8 +19,8 @@ use super::DiskError;
 pub const SECTOR: usize = 4096;
 /// The first bytes of every SSD index file.
 pub const MAGIC: [u8; 8] = *b"NEARDSK\0";
-/// The layout version this code writes and reads.
-pub const VERSION: u32 = 1;
+/// The layout version this code writes and reads (version 1 had no row region).
+pub const VERSION: u32 = 2;
 /// The most neighbours a node may have.
 pub const MAX_DEGREE: u32 = 1024;
 
@@ -47,6 +49,8 @@ pub struct Header {
     pub build_seed: u64,
     /// CRC-32 of the PQ region (centre, codebooks, codes).
     pub pq_crc: u32,
+    /// CRC-32 of the row region.
+    pub rows_crc: u32,
     /// Every vector has length 1 (squared length within 0.002 of 1): inner products then rank as squared L2
     /// distances do, and searches steer with L2 codes, which err less near the query.
     pub unit_vectors: bool,
@@ -115,9 +119,19 @@ impl Header {
         self.dim as u64 * 4 + self.dim as u64 * 256 * 4 + self.count * self.pq_m as u64
     }
 
+    /// Byte offset of the row region: right after the PQ region.
+    pub fn rows_offset(&self) -> u64 {
+        self.pq_offset() + self.pq_len()
+    }
+
+    /// Bytes of the row region: one `u32` per node.
+    pub fn rows_len(&self) -> u64 {
+        self.count * 4
+    }
+
     /// Bytes of the whole file.
     pub fn file_len(&self) -> u64 {
-        self.pq_offset() + self.pq_len()
+        self.rows_offset() + self.rows_len()
     }
 
     /// Where node `id` lies.
@@ -158,6 +172,7 @@ impl Header {
         put64(80, self.pq_offset());
         put64(88, self.pq_len());
         b[96..100].copy_from_slice(&u32::from(self.unit_vectors).to_le_bytes());
+        b[100..104].copy_from_slice(&self.rows_crc.to_le_bytes());
         let crc = crc32fast::hash(&b[..SECTOR - 4]);
         b[SECTOR - 4..].copy_from_slice(&crc.to_le_bytes());
         b
@@ -204,6 +219,7 @@ impl Header {
             build_alpha_bits: u32_at(36),
             build_seed: u64_at(64),
             pq_crc: u32_at(40),
+            rows_crc: u32_at(100),
             unit_vectors: match u32_at(96) {
                 0 => false,
                 1 => true,
@@ -233,7 +249,7 @@ impl Header {
         {
             return Err(bad("node size, nodes per sector or PQ region disagree with the dimensions"));
         }
-        if b[100..SECTOR - 4].iter().any(|&x| x != 0) {
+        if b[104..SECTOR - 4].iter().any(|&x| x != 0) {
             return Err(bad("reserved bytes must be zero"));
         }
         if file_len != h.file_len() {
@@ -260,6 +276,7 @@ mod tests {
             build_alpha_bits: 1.2f32.to_bits(),
             build_seed: 1,
             pq_crc: 0,
+            rows_crc: 0,
             unit_vectors: false,
         }
     }
@@ -285,7 +302,7 @@ mod tests {
         let at = h.locate(900_000_000);
         assert_eq!(at.offset, (1 + 900_000_000u64 * 2) * 4096);
         assert!(at.offset > u32::MAX as u64 * 1000);
-        assert_eq!(h.file_len(), h.pq_offset() + 1024 * 4 + 1024 * 256 * 4 + 8_000_000_000);
+        assert_eq!(h.file_len(), h.pq_offset() + 1024 * 4 + 1024 * 256 * 4 + 8_000_000_000 + 4_000_000_000);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! io_uring is refused), PQ distances pick the next nodes, and the fetched full vectors
 //! re-rank exactly.
 //!
+//! A filtered search plans, as the in-memory indexes do: the row of every node (loaded on the
+//! first filtered search) tells which nodes a filter allows without reading them, so a tight
+//! filter scans the allowed nodes' codes in memory and reads only the nearest few, and a loose
+//! one walks the graph, keeping the allowed nodes it scores on the way.
+//!
 //! `layout` owns the file format, `read` the sector readers, `write` the writer, `sharded`
 //! the build within a memory budget.
 
@@ -26,13 +31,15 @@ pub use write::{write_disk_index, DiskWriteParams, DiskWriteReport};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use neardb_core::graph::{steered_search, NodeStore, PqGuide, Scratch, SteerError, SteerParams};
+use neardb_core::graph::{
+    steered_scan, steered_search, NodeStore, PqGuide, Scratch, SteerError, SteerParams, SteerStats,
+};
 use neardb_core::quant::ProductQuantizer;
 use neardb_core::simd::half::HalfKernels;
 use neardb_core::vectors::VectorForm;
-use neardb_core::{Filter, Kernels, Metric, Neighbor};
+use neardb_core::{for_each_allowed, Filter, Kernels, Metric, Neighbor, Plan};
 
 /// Bytes a cached node costs beyond its own (its key and the map's slot and box).
 const CACHE_OVERHEAD: u64 = 32;
@@ -56,7 +63,9 @@ pub enum DiskError {
         reason: &'static str,
     },
     /// A layout version this build does not read.
-    #[error("SSD index layout version {version} is not supported (this build reads version 1)")]
+    #[error(
+        "SSD index layout version {version} is not supported (this build reads version 2; rebuild the index)"
+    )]
     UnsupportedVersion {
         /// The file's version.
         version: u32,
@@ -72,6 +81,12 @@ pub enum DiskError {
     /// The PQ region does not match its checksum, or its codebooks are invalid.
     #[error("the SSD index's PQ region is corrupt: {reason}")]
     BadPq {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The row region does not match its checksum.
+    #[error("the SSD index's row region is corrupt: {reason}")]
+    BadRows {
         /// What is wrong.
         reason: &'static str,
     },
@@ -151,11 +166,15 @@ pub struct DiskSearchParams {
     pub l: usize,
     /// Beam width: nodes read per round, in one batch (W).
     pub beam: usize,
+    /// A filtered search's plan, when the caller chooses it (`Scan` or `FilteredWalk`; a walk
+    /// that comes back short is still redone as a scan); `None` lets the cost model choose.
+    /// Ignored without a filter.
+    pub plan: Option<Plan>,
 }
 
 impl Default for DiskSearchParams {
     fn default() -> Self {
-        Self { l: 100, beam: 4 }
+        Self { l: 100, beam: 4, plan: None }
     }
 }
 
@@ -174,6 +193,9 @@ pub struct DiskStats {
     pub pq_distances: u32,
     /// Exact distances computed from fetched vectors.
     pub exact_distances: u32,
+    /// How the search went: a walk, or for a filter a filtered walk or a scan of the allowed
+    /// nodes' codes (or a walk that came back short, redone as a scan).
+    pub plan: Plan,
 }
 
 /// An SSD index opened for search.
@@ -188,6 +210,8 @@ pub struct DiskIndex {
     half: HalfKernels,
     cache: HashMap<u32, Box<[u8]>>,
     sector_neighbors: bool,
+    /// Each node's row, loaded by the first filtered search.
+    rows: OnceLock<RowMap>,
     /// Per-search working memory, reused: the walk's scratch and the fetch state's maps and
     /// sector buffers, so a search allocates nothing once they have grown.
     scratch: Mutex<Vec<(Scratch, FetchState)>>,
@@ -257,6 +281,7 @@ impl DiskIndex {
             kernels,
             cache: HashMap::new(),
             sector_neighbors: opts.sector_neighbors,
+            rows: OnceLock::new(),
             scratch: Mutex::new(Vec::new()),
         };
         index.fill_cache(opts.cache_nodes)?;
@@ -382,7 +407,8 @@ impl DiskIndex {
     }
 
     /// The `k` nearest neighbours of `query` (ids are the rows the index was built from) and
-    /// what the search read. Only rows `filter` allows are answered (its ids are rows too).
+    /// what the search read. Only rows `filter` allows are answered (its ids are rows too);
+    /// whenever at least `k` rows match, `k` are answered.
     pub fn search(
         &self,
         query: &[f32],
@@ -390,41 +416,151 @@ impl DiskIndex {
         params: DiskSearchParams,
         filter: Option<&dyn Filter>,
     ) -> Result<(Vec<Neighbor>, DiskStats), DiskError> {
-        let (mut scratch, state) = self.scratch.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
-        let fetcher = Fetcher { index: self, state: Mutex::new(state) };
-        let guide = PqGuide {
-            pq: &self.pq,
-            center: &self.center,
-            codes: &self.codes,
-            unit_vectors: self.header.unit_vectors,
+        let Some(user) = filter else {
+            return self.run(None, Plan::Walk, |fetcher, scratch, out| {
+                self.walk(fetcher, query, k, params.l, params.beam, None, scratch, out)
+            });
         };
-        let steer = SteerParams { l: params.l, width: params.beam };
-        let mut out = Vec::with_capacity(k);
-        // The filter speaks rows; the walk speaks node ids.
-        let rows_filter = filter.map(|f| RowFilter { fetcher: &fetcher, user: f });
-        let node_filter: Option<&dyn Filter> = rows_filter.as_ref().map(|f| f as &dyn Filter);
-        let result = steered_search(
-            &fetcher,
-            guide,
+        neardb_core::check_query(query, self.header.dim as usize, k)?;
+        let map = self.row_map()?;
+        let nodes = map.row_of_node.len();
+        let matches = user.count_allowed(map.row_span());
+        if matches == Some(0) {
+            return Ok((Vec::new(), DiskStats { plan: Plan::Scan, ..DiskStats::default() }));
+        }
+        // Without a count (a predicate), the share of a strided sample of nodes that match.
+        let share = match matches {
+            Some(m) => (m as f64 / nodes as f64).min(1.0),
+            None => {
+                let step = nodes.div_ceil(FILTER_SAMPLE).max(1);
+                let seen = map.row_of_node.iter().step_by(step);
+                let hits = seen.clone().filter(|&&r| user.allows(r)).count();
+                (hits.max(1) as f64 / seen.count() as f64).min(1.0)
+            }
+        };
+        let node_filter = NodeFilter { rows: &map.row_of_node, user };
+        let walk_l = filtered_walk_l(params.l.max(k), share);
+        let plan = params.plan.unwrap_or_else(|| {
+            let scan = scan_cost(share * nodes as f64, self.header.pq_m, params.l.max(k));
+            if scan <= walk_cost(walk_l) {
+                Plan::Scan
+            } else {
+                Plan::FilteredWalk
+            }
+        });
+        let scan = |fetcher: &Fetcher<'_>, scratch: &mut Scratch, out: &mut Vec<Neighbor>| {
+            let by_rows = share * 16.0 < 1.0 && user.allowed_ids().is_some();
+            let mut candidates = |visit: &mut dyn FnMut(u32)| {
+                if by_rows {
+                    for_each_allowed(user, map.row_span(), |row| map.nodes_of(row, &mut *visit));
+                } else {
+                    for (node, &row) in map.row_of_node.iter().enumerate() {
+                        if user.allows(row) {
+                            visit(node as u32);
+                        }
+                    }
+                }
+            };
+            steered_scan(
+                fetcher,
+                self.guide(),
+                self.kernels,
+                self.header.metric,
+                query,
+                k,
+                params.l,
+                &mut candidates,
+                &node_filter,
+                scratch,
+                out,
+            )
+        };
+        let (mut hits, stats) = if plan == Plan::Scan {
+            self.run(Some(map), Plan::Scan, scan)?
+        } else {
+            let walked = self.run(Some(map), Plan::FilteredWalk, |fetcher, scratch, out| {
+                self.walk(fetcher, query, k, walk_l, params.beam, Some(&node_filter), scratch, out)
+            })?;
+            let want = k.min(matches.map_or(k, |m| m as usize));
+            if walked.0.len() >= want {
+                walked
+            } else {
+                // The walk found too few allowed nodes near its path: scan, adding up the cost.
+                let (hits, scanned) = self.run(Some(map), Plan::WalkThenScan, scan)?;
+                let w = walked.1;
+                let stats = DiskStats {
+                    reads: w.reads + scanned.reads,
+                    cache_hits: w.cache_hits + scanned.cache_hits,
+                    rounds: w.rounds + scanned.rounds,
+                    expanded: w.expanded + scanned.expanded,
+                    pq_distances: w.pq_distances + scanned.pq_distances,
+                    exact_distances: w.exact_distances + scanned.exact_distances,
+                    plan: Plan::WalkThenScan,
+                };
+                (hits, stats)
+            }
+        };
+        hits.truncate(k);
+        Ok((hits, stats))
+    }
+
+    /// The steered walk from the medoid with list size `l`.
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        fetcher: &Fetcher<'_>,
+        query: &[f32],
+        k: usize,
+        l: usize,
+        beam: usize,
+        filter: Option<&dyn Filter>,
+        scratch: &mut Scratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<SteerStats, SteerError<DiskError>> {
+        steered_search(
+            fetcher,
+            self.guide(),
             self.kernels,
             self.header.metric,
             self.header.medoid as u32,
             query,
             k,
-            steer,
-            node_filter,
-            &mut scratch,
-            &mut out,
-        );
+            SteerParams { l, width: beam },
+            filter,
+            scratch,
+            out,
+        )
+    }
+
+    /// Runs one search through pooled working memory and a fresh fetch state, and answers
+    /// rows: through `map` when given, else through the rows of the nodes fetched.
+    fn run(
+        &self,
+        map: Option<&RowMap>,
+        plan: Plan,
+        search: impl FnOnce(
+            &Fetcher<'_>,
+            &mut Scratch,
+            &mut Vec<Neighbor>,
+        ) -> Result<SteerStats, SteerError<DiskError>>,
+    ) -> Result<(Vec<Neighbor>, DiskStats), DiskError> {
+        let (mut scratch, state) = self.scratch.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let fetcher = Fetcher { index: self, state: Mutex::new(state) };
+        let mut out = Vec::new();
+        let result = search(&fetcher, &mut scratch, &mut out);
         let mut state = fetcher.state.into_inner().unwrap_or_else(|e| e.into_inner());
         let walked = result.map_err(|e| match e {
             SteerError::Input(e) => DiskError::Core(e),
             SteerError::Store(e) => e,
         });
         if walked.is_ok() {
-            // Every answered node was fetched, so its row is known.
             for n in out.iter_mut() {
-                n.id = state.rows.get(&n.id).copied().unwrap_or(n.id);
+                n.id = match map {
+                    Some(map) => map.row_of_node.get(n.id as usize).copied(),
+                    // Every answered node was fetched, so its row is known.
+                    None => state.rows.get(&n.id).copied(),
+                }
+                .unwrap_or(n.id);
             }
         }
         let (reads, cache_hits) = (state.reads, state.cache_hits);
@@ -440,8 +576,32 @@ impl DiskIndex {
             expanded: walked.walk.expanded,
             pq_distances: walked.walk.distances,
             exact_distances: walked.exact,
+            plan,
         };
         Ok((out, stats))
+    }
+
+    /// Each node's row, read and checked from the row region on first use.
+    fn row_map(&self) -> Result<&RowMap, DiskError> {
+        use std::os::unix::fs::FileExt;
+        if let Some(map) = self.rows.get() {
+            return Ok(map);
+        }
+        let h = &self.header;
+        let len = h.rows_len() as usize;
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(len).map_err(|_| {
+            DiskError::Core(neardb_core::Error::OutOfMemory { what: "the row region", bytes: len as u64 })
+        })?;
+        bytes.resize(len, 0);
+        let io = |e| DiskError::io(&self.path, e);
+        File::open(&self.path).and_then(|f| f.read_exact_at(&mut bytes, h.rows_offset())).map_err(io)?;
+        if crc32fast::hash(&bytes) != h.rows_crc {
+            return Err(DiskError::BadRows { reason: "checksum mismatch" });
+        }
+        let row_of_node: Vec<u32> =
+            bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok(self.rows.get_or_init(|| RowMap::new(row_of_node)))
     }
 
     /// The metric.
@@ -498,6 +658,8 @@ struct FetchState {
     sectors: IdMap<u64, Vec<u8>>,
     /// Sector buffers of earlier searches, for the next reads.
     spare: Vec<Vec<u8>>,
+    /// The ids a fetch asked for, sorted (kept for its memory).
+    asked: Vec<u32>,
 }
 
 impl FetchState {
@@ -518,17 +680,109 @@ struct Fetcher<'a> {
     state: Mutex<FetchState>,
 }
 
-/// A caller's filter over rows, applied to node ids through the rows fetched so far (a node
-/// is answered only once fetched, so its row is known by then).
-struct RowFilter<'a, 'f> {
-    fetcher: &'a Fetcher<'a>,
-    user: &'f dyn Filter,
+/// Nodes a share of 1/FILTER_SAMPLE apart are tested against a predicate to estimate how many
+/// it allows.
+const FILTER_SAMPLE: usize = 1024;
+
+/// The list size of a filtered walk at filter share `share`: an allowed node is scored on the
+/// way with probability `share`, so the list grows to keep about as many allowed ones near
+/// the query as an unfiltered walk of list `l` answers from, within 16 × `l`.
+fn filtered_walk_l(l: usize, share: f64) -> usize {
+    let grown = l as f64 / share.max(1e-9).sqrt();
+    grown.min(16.0 * l as f64).ceil() as usize
 }
 
-impl Filter for RowFilter<'_, '_> {
+/// The planner's estimate of a walk with list size `l`, in microseconds: about 0.9 reads per
+/// list entry (whole sectors bring neighbours along) of about 20 µs each, four at a time, on
+/// the NVMe-backed virtual disks measured (BENCHMARKS, session 15).
+fn walk_cost(l: usize) -> f64 {
+    READ_US * 0.9 * l as f64
+}
+
+/// The estimate of a scan: the matches' codes in memory (14.5 ns a row at 32 PQ bytes,
+/// measured), then the `l` nearest by code read in one batch — no cheaper a read there than
+/// in a walk's rounds on those disks.
+fn scan_cost(matches: f64, pq_bytes: u32, l: usize) -> f64 {
+    matches * (SCAN_NS_PER_ROW + SCAN_NS_PER_BYTE * pq_bytes as f64) / 1000.0 + READ_US * 0.9 * l as f64
+}
+
+const READ_US: f64 = 20.0;
+const SCAN_NS_PER_ROW: f64 = 3.0;
+const SCAN_NS_PER_BYTE: f64 = 0.35;
+
+/// Which row each node holds, and back.
+struct RowMap {
+    row_of_node: Vec<u32>,
+    by_row: ByRow,
+}
+
+/// The nodes of each row.
+enum ByRow {
+    /// The rows are exactly `0..count`: `node[row]`.
+    Dense(Vec<u32>),
+    /// Any other rows: `(row, node)` sorted.
+    Sorted(Vec<(u32, u32)>),
+}
+
+impl RowMap {
+    fn new(row_of_node: Vec<u32>) -> Self {
+        let n = row_of_node.len();
+        let mut dense = vec![u32::MAX; n];
+        let mut is_dense = true;
+        for (node, &row) in row_of_node.iter().enumerate() {
+            match dense.get_mut(row as usize) {
+                Some(slot) if *slot == u32::MAX => *slot = node as u32,
+                _ => {
+                    is_dense = false;
+                    break;
+                }
+            }
+        }
+        let by_row = if is_dense {
+            ByRow::Dense(dense)
+        } else {
+            drop(dense);
+            let mut pairs: Vec<(u32, u32)> =
+                row_of_node.iter().enumerate().map(|(node, &row)| (row, node as u32)).collect();
+            pairs.sort_unstable();
+            ByRow::Sorted(pairs)
+        };
+        Self { row_of_node, by_row }
+    }
+
+    /// One past the largest row: the id range a filter over rows covers.
+    fn row_span(&self) -> u32 {
+        match &self.by_row {
+            ByRow::Dense(nodes) => nodes.len() as u32,
+            ByRow::Sorted(pairs) => pairs.last().map_or(0, |&(r, _)| r.saturating_add(1)),
+        }
+    }
+
+    /// Calls `visit` with every node holding `row`.
+    fn nodes_of(&self, row: u32, visit: &mut dyn FnMut(u32)) {
+        match &self.by_row {
+            ByRow::Dense(nodes) => {
+                if let Some(&node) = nodes.get(row as usize) {
+                    visit(node);
+                }
+            }
+            ByRow::Sorted(pairs) => {
+                let from = pairs.partition_point(|&(r, _)| r < row);
+                pairs[from..].iter().take_while(|&&(r, _)| r == row).for_each(|&(_, node)| visit(node));
+            }
+        }
+    }
+}
+
+/// A caller's filter over rows, asked about nodes through the row map.
+struct NodeFilter<'a> {
+    rows: &'a [u32],
+    user: &'a dyn Filter,
+}
+
+impl Filter for NodeFilter<'_> {
     fn allows(&self, id: u32) -> bool {
-        let row = self.fetcher.state().rows.get(&id).copied();
-        row.is_some_and(|r| self.user.allows(r))
+        self.rows.get(id as usize).is_some_and(|&r| self.user.allows(r))
     }
 }
 
@@ -623,11 +877,15 @@ impl NodeStore for Fetcher<'_> {
                     continue;
                 }
                 let at = h.locate(id as u64);
-                if !state.sectors.contains_key(&at.offset) && !to_read.iter().any(|&(o, _)| o == at.offset) {
+                if !state.sectors.contains_key(&at.offset) {
                     to_read.push((at.offset, at.len));
                 }
             }
         }
+        // Nodes sharing a sector share its read (a scan's batch may be hundreds of nodes, so
+        // sorted rather than searched).
+        to_read.sort_unstable();
+        to_read.dedup();
         if !to_read.is_empty() {
             let mut spare = std::mem::take(&mut self.state().spare);
             let mut got: Vec<Vec<u8>> = Vec::with_capacity(to_read.len());
@@ -668,17 +926,22 @@ impl NodeStore for Fetcher<'_> {
         }
         let per = h.nodes_per_sector();
         if per > 1 && index.sector_neighbors {
+            let mut asked = std::mem::take(&mut self.state().asked);
+            asked.clear();
+            asked.extend_from_slice(ids);
+            asked.sort_unstable();
             for &(offset, _) in &to_read {
                 let first = (offset / SECTOR as u64 - 1) * per;
                 for extra in first..(first + per).min(h.count) {
                     let extra = extra as u32;
-                    if ids.contains(&extra) {
+                    if asked.binary_search(&extra).is_ok() {
                         continue;
                     }
                     load(extra, &mut node, false)?;
                     self.deliver(extra, &node, &mut visit)?;
                 }
             }
+            self.state().asked = asked;
         }
         Ok(())
     }

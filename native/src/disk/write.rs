@@ -232,8 +232,9 @@ pub(crate) fn write_nodes(
         build_l: vp.l as u32,
         build_alpha_bits: vp.alpha.to_bits(),
         build_seed: vp.seed,
-        // Set once the codes are written.
+        // Set once the codes and rows are written.
         pq_crc: 0,
+        rows_crc: 0,
         unit_vectors,
     };
 
@@ -289,6 +290,8 @@ pub(crate) fn write_nodes(
     // Codes in file order, made as each node's vector passes by (the header, which holds
     // their checksum, is written again at the end).
     let mut codes = vec![0u8; count * m];
+    // Each node's row, in file order, little-endian.
+    let mut row_bytes = Vec::with_capacity(count * 4);
     let mut shifted = vec![0.0f32; dim];
     for first in (0..count).step_by(per) {
         sector.iter_mut().for_each(|b| *b = 0);
@@ -305,6 +308,7 @@ pub(crate) fn write_nodes(
             }
             let row = rows.map_or(id as u32, |r| r[id]);
             node.extend_from_slice(&row.to_le_bytes());
+            row_bytes.extend_from_slice(&row.to_le_bytes());
             source.neighbors(id as u32, &mut links)?;
             node.extend_from_slice(&(links.len() as u32).to_le_bytes());
             for &l in &links {
@@ -322,9 +326,11 @@ pub(crate) fn write_nodes(
     crc.update(&codebooks);
     crc.update(&codes);
     header.pq_crc = crc.finalize();
+    header.rows_crc = crc32fast::hash(&row_bytes);
     w.write_all(&center_bytes).map_err(io)?;
     w.write_all(&codebooks).map_err(io)?;
     w.write_all(&codes).map_err(io)?;
+    w.write_all(&row_bytes).map_err(io)?;
     let file = w.into_inner().map_err(|e| DiskError::io(path, e.into_error()))?;
     std::os::unix::fs::FileExt::write_all_at(&file, &header.encode(), 0).map_err(io)?;
     file.sync_all().map_err(io)?;
