@@ -88,6 +88,9 @@ pub enum CollectionError {
     /// The core refused the input (dimension, NaN, k = 0, …).
     #[error(transparent)]
     Index(#[from] neardb_core::Error),
+    /// An SSD segment could not be read or searched.
+    #[error(transparent)]
+    Disk(#[from] crate::disk::DiskError),
     /// A record's id is not usable.
     #[error("id {id}: {reason}")]
     InvalidId {
@@ -637,13 +640,18 @@ const OP_DELETE: u8 = 2;
 fn spec_of(index: &BTreeMap<String, String>) -> Result<IndexSpec> {
     let spec = IndexSpec::from_options(index.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     spec.check()?;
-    if !matches!(spec.kind, IndexKind::Hnsw | IndexKind::Vamana | IndexKind::Flat)
-        || !matches!(spec.quantize, Quantize::None | Quantize::F16 | Quantize::Sq8 | Quantize::Sq8F16)
-    {
+    let quantize_ok = match spec.kind {
+        IndexKind::Hnsw | IndexKind::Vamana | IndexKind::Flat => {
+            matches!(spec.quantize, Quantize::None | Quantize::F16 | Quantize::Sq8 | Quantize::Sq8F16)
+        }
+        IndexKind::Disk => matches!(spec.quantize, Quantize::None | Quantize::F16),
+        _ => false,
+    };
+    if !quantize_ok {
         return Err(SpecError::BadValue {
             key: "index".into(),
             value: format!("{} with quantize {}", spec.kind.name(), neardb_core::Choice::name(spec.quantize)),
-            expected: "a collection's segments: hnsw, vamana or flat; quantize none, f16, sq8 or sq8+f16",
+            expected: "a collection's segments: hnsw, vamana or flat with quantize none, f16, sq8 or sq8+f16; disk with none or f16",
         }
         .into());
     }
@@ -1451,11 +1459,20 @@ impl Collection {
         let mut metadata: Vec<&[u8]> = Vec::with_capacity(live);
         let mut vectors = Vec::with_capacity(live * self.dim);
         for (p, part) in parts.iter().enumerate() {
+            // An SSD segment is read front to back, not a read per row.
+            let whole = match &part.segment.index {
+                segment::SegmentIndex::Disk(_) => Some(part.segment.index.all_vectors()?),
+                segment::SegmentIndex::Mapped(_) => None,
+            };
             for row in (0..part.segment.rows()).filter(|&r| !part.deleted.contains(r)) {
                 source.push((p, row));
                 keys.push(part.segment.keys[row as usize].clone());
                 metadata.push(part.segment.metadata_json(row));
-                vectors.extend_from_slice(&part.segment.index.get_decoded(row)?);
+                match &whole {
+                    Some(all) => vectors
+                        .extend_from_slice(&all[row as usize * self.dim..(row as usize + 1) * self.dim]),
+                    None => vectors.extend_from_slice(&part.segment.index.get_decoded(row)?),
+                }
             }
         }
         let segment =

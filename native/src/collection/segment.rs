@@ -1,5 +1,6 @@
 //! Immutable segments: the records a commit moved out of the log, as an index file (the
-//! vectors and their graph, searched in place through a memory map), a records file (external
+//! vectors and their graph, searched in place through a memory map, or — for `index=disk`
+//! collections — an SSD index read sector by sector), a records file (external
 //! ids and metadata, row by row) and, per version that deleted some of them, a deletion
 //! bitmap file. A segment is never rewritten, so every version naming it shares it.
 
@@ -9,12 +10,122 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use neardb_core::payload::{PayloadFilter, PayloadIndex};
-use neardb_core::{Bitset, Metric};
+use neardb_core::{Bitset, Filter, FilterStrategy, Metric, Neighbor, Plan, SearchParams, SearchStats};
 use serde_json::Value;
 
 use super::record::{encode_id, Reader, RecordId};
 use super::CollectionError;
-use crate::{AnyIndex, IndexSpec, Savable};
+use crate::disk::{DiskIndex, DiskOpenOptions, DiskSearchParams};
+use crate::{AnyIndex, IndexKind, IndexSpec, Savable};
+
+/// The fewest rows an SSD segment holds: its PQ codes train on at least 256 vectors. A smaller
+/// segment of an `index=disk` collection is an exact flat index instead.
+pub const DISK_MIN_ROWS: usize = 256;
+
+/// A segment's vectors and graph: an index file searched in place, or an SSD index.
+pub enum SegmentIndex {
+    /// Any index file, memory-mapped.
+    Mapped(AnyIndex),
+    /// An SSD index: its PQ codes in memory, its nodes read from the file.
+    Disk(DiskIndex),
+}
+
+impl SegmentIndex {
+    /// The vectors' dimension.
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Mapped(i) => neardb_core::VectorSearch::dim(i),
+            Self::Disk(d) => d.header().dim as usize,
+        }
+    }
+
+    /// Rows in the index.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Mapped(i) => neardb_core::VectorSearch::len(i),
+            Self::Disk(d) => d.header().count as usize,
+        }
+    }
+
+    /// Row `row`'s vector as stored (binary16 decoded).
+    pub fn get_decoded(&self, row: u32) -> Result<Vec<f32>, CollectionError> {
+        match self {
+            Self::Mapped(i) => Ok(i.get_decoded(row)?),
+            Self::Disk(d) => d.vector(row)?.ok_or(CollectionError::Index(neardb_core::Error::UnknownId {
+                id: row.into(),
+                count: d.header().count,
+            })),
+        }
+    }
+
+    /// Every row's vector, row after row (`len() × dim()` floats).
+    pub fn all_vectors(&self) -> Result<Vec<f32>, CollectionError> {
+        let dim = self.dim();
+        let mut out = vec![0.0f32; self.len() * dim];
+        match self {
+            Self::Mapped(i) => {
+                for (row, slot) in out.chunks_exact_mut(dim).enumerate() {
+                    slot.copy_from_slice(&i.get_decoded(row as u32)?);
+                }
+            }
+            Self::Disk(d) => {
+                let mut seen = 0usize;
+                d.for_each_vector(&mut |row, v| {
+                    if let Some(slot) = out.get_mut(row as usize * dim..(row as usize + 1) * dim) {
+                        slot.copy_from_slice(v);
+                        seen += 1;
+                    }
+                })?;
+                if seen != self.len() {
+                    return Err(CollectionError::Index(neardb_core::Error::InvalidParameter {
+                        name: "segment",
+                        reason: "an SSD segment's rows are not 0 to its row count",
+                    }));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A search of the segment's rows (`filter` speaks rows), with what it did. An SSD
+    /// segment's list size is `params.ef` (its default when 0); the two-hop strategy, which
+    /// it has not, walks.
+    pub fn search_with_stats(
+        &self,
+        query: &[f32],
+        k: usize,
+        params: &SearchParams,
+        filter: Option<&dyn Filter>,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<SearchStats, CollectionError> {
+        match self {
+            Self::Mapped(i) => {
+                Ok(neardb_core::VectorSearch::search_with_stats(i, query, k, params, filter, out)?)
+            }
+            Self::Disk(d) => {
+                let defaults = DiskSearchParams::default();
+                let plan = match params.filter_strategy {
+                    FilterStrategy::Auto => None,
+                    FilterStrategy::Scan => Some(Plan::Scan),
+                    FilterStrategy::Walk | FilterStrategy::TwoHop => Some(Plan::FilteredWalk),
+                };
+                let p = DiskSearchParams {
+                    l: if params.ef == 0 { defaults.l } else { params.ef },
+                    plan,
+                    ..defaults
+                };
+                let (hits, stats) = d.search(query, k, p, filter)?;
+                *out = hits;
+                Ok(SearchStats {
+                    plan: stats.plan,
+                    matches: filter.and_then(|f| f.count_allowed(self.len() as u32)).map(|m| m as usize),
+                    expanded: stats.expanded,
+                    distances: stats.pq_distances.saturating_add(stats.exact_distances),
+                })
+            }
+        }
+    }
+}
 
 const RECORDS_MAGIC: &[u8; 8] = b"NEARREC1";
 const DELETES_MAGIC: &[u8; 8] = b"NEARDEL1";
@@ -39,7 +150,7 @@ pub struct Segment {
     /// Its number (names its files).
     pub id: u64,
     /// The vectors' index, slot = row.
-    pub index: AnyIndex,
+    pub index: SegmentIndex,
     /// External id of each row.
     pub keys: Vec<RecordId>,
     /// Metadata JSON of all rows, back to back; row `r` is `meta[meta_at[r]..meta_at[r + 1]]`.
@@ -116,6 +227,17 @@ impl Segment {
         keys: &[RecordId],
         metadata: &[&[u8]],
     ) -> Result<Self, CollectionError> {
+        if spec.kind == IndexKind::Disk {
+            let rows = vectors.len() / dim.max(1);
+            if rows >= DISK_MIN_ROWS {
+                let path = dir.join(index_name(id));
+                spec.build_disk(metric, dim, vectors, &path)?;
+                return Self::write_records(dir, id, keys, metadata);
+            }
+            let flat = IndexSpec { kind: IndexKind::Flat, ..spec.clone() };
+            let built = flat.build(metric, dim, vectors, &|_| {})?;
+            return Self::write_with(dir, id, &built, keys, metadata);
+        }
         let built = spec.build(metric, dim, vectors, &|_| {})?;
         Self::write_with(dir, id, &built, keys, metadata)
     }
@@ -130,6 +252,17 @@ impl Segment {
         metadata: &[&[u8]],
     ) -> Result<Self, CollectionError> {
         crate::save(index, dir.join(index_name(id)))?;
+        Self::write_records(dir, id, keys, metadata)
+    }
+
+    /// Writes the records file of segment `id` (its index file written already), durably, and
+    /// opens the segment.
+    fn write_records(
+        dir: &Path,
+        id: u64,
+        keys: &[RecordId],
+        metadata: &[&[u8]],
+    ) -> Result<Self, CollectionError> {
         let mut body = Vec::new();
         body.extend_from_slice(RECORDS_MAGIC);
         body.extend_from_slice(&(keys.len() as u64).to_le_bytes());
@@ -146,7 +279,12 @@ impl Segment {
 
     /// Opens segment `id` of `dir`, checking that its files agree with each other.
     pub fn open(dir: &Path, id: u64) -> Result<Self, CollectionError> {
-        let index = crate::open(dir.join(index_name(id)))?;
+        let path = dir.join(index_name(id));
+        let index = if crate::disk::is_disk_index(&path) {
+            SegmentIndex::Disk(DiskIndex::open(&path, DiskOpenOptions::default())?)
+        } else {
+            SegmentIndex::Mapped(crate::open(&path)?)
+        };
         let path = dir.join(records_name(id));
         let bytes = read_checked(&path, RECORDS_MAGIC, "records")?;
         let corrupt =
@@ -155,7 +293,7 @@ impl Segment {
         let rows = r.u64("a row count").map_err(corrupt)?;
         // Each row takes at least 13 bytes, so a count the file cannot hold is refused before
         // anything is sized by it.
-        if rows > (r.remaining() / 13) as u64 || rows != neardb_core::VectorSearch::len(&index) as u64 {
+        if rows > (r.remaining() / 13) as u64 || rows != index.len() as u64 {
             return Err(corrupt("its row count does not match its index file"));
         }
         let rows = rows as usize;

@@ -354,14 +354,15 @@ fn bad_input_gets_clear_errors_and_changes_nothing() {
     assert!(matches!(Collection::create(dir.path(), l2_config()), Err(CollectionError::Exists(_))));
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(Collection::open(empty.path()), Err(CollectionError::NotFound(_))));
-    // Cosine refuses a zero vector; a collection of an SSD index is refused.
+    // Cosine refuses a zero vector; a collection of an index kind that segments cannot be
+    // is refused.
     let cos = tempfile::tempdir().unwrap();
     let c = Collection::create(cos.path(), CollectionConfig::new(DIM, Metric::Cosine)).unwrap();
     assert!(err(c.upsert(&[Record::new(1u64, vec![0.0; DIM])])).contains("zero"));
-    let disk = tempfile::tempdir().unwrap();
+    let ivf = tempfile::tempdir().unwrap();
     assert!(Collection::create(
-        disk.path(),
-        CollectionConfig::new(DIM, Metric::L2).with_option("index", "disk")
+        ivf.path(),
+        CollectionConfig::new(DIM, Metric::L2).with_option("index", "ivfpq")
     )
     .is_err());
 }
@@ -792,4 +793,95 @@ fn a_change_refused_after_logging_leaves_neither_memory_nor_log_holding_it() {
     assert_eq!(c.len(), 20);
     assert_eq!(c.get(&RecordId::Num(15)).unwrap(), None);
     assert_eq!(c.get(&RecordId::Num(25)).unwrap().as_ref(), Some(&records[25]));
+}
+
+#[test]
+fn an_ssd_collection_keeps_its_segments_on_disk_and_answers_like_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(15);
+    let config = CollectionConfig::new(DIM, Metric::L2)
+        .with_option("index", "disk")
+        .with_option("r", "16")
+        .with_option("l", "50");
+    let c = Collection::create(dir.path(), config).unwrap();
+    let mut model = BTreeMap::new();
+    let n = 1000u64;
+    // A large commit (an SSD segment), then a small one (under 256 rows: flat).
+    for (lo, hi) in [(0, 800), (800, n)] {
+        let batch: Vec<Record> = (lo..hi).map(|i| record(&mut rng, i, n)).collect();
+        c.upsert(&batch).unwrap();
+        for r in batch {
+            model.insert(r.id.clone(), r);
+        }
+        let gone: Vec<RecordId> = (lo..hi).filter(|i| i % 13 == 0).map(RecordId::Num).collect();
+        c.delete(&gone).unwrap();
+        for id in gone {
+            model.remove(&id);
+        }
+        c.commit(None).unwrap();
+    }
+    let kinds = |c: &Collection| -> Vec<bool> {
+        c.read_head()
+            .parts
+            .iter()
+            .map(|p| matches!(p.segment.index, segment::SegmentIndex::Disk(_)))
+            .collect()
+    };
+    assert_eq!(kinds(&c), vec![true, false]);
+    // A record deleted from the SSD segment after its commit.
+    c.delete(&[RecordId::Num(101)]).unwrap();
+    model.remove(&RecordId::Num(101));
+    let filters = [
+        None,
+        Some(PayloadFilter {
+            must: vec![Condition::Match { field: "tag".into(), value: Keyword::Text("t3".into()) }],
+            ..Default::default()
+        }),
+        Some(parse_filter(r#"{"must": [{"has_id": [3, 4, 101, 640, 950]}]}"#).unwrap()),
+    ];
+    let check = |c: &Collection, what: &str| {
+        for (id, r) in &model {
+            assert_eq!(c.get(id).unwrap().as_ref(), Some(r), "{what}: {id}");
+        }
+        assert_eq!(c.get(&RecordId::Num(101)).unwrap(), None);
+        let mut qrng = Rng::new(7);
+        for f in &filters {
+            let mut recall = 0.0;
+            for _ in 0..20 {
+                let q = vector(&mut qrng);
+                let truth = brute_force(&model, &q, 10, f.as_ref());
+                let options = SearchOptions {
+                    filter: f.as_ref(),
+                    params: SearchParams::new().with_ef(64),
+                    with_metadata: true,
+                    ..Default::default()
+                };
+                let hits = c.search(&q, 10, &options).unwrap();
+                assert_eq!(hits.len(), truth.len(), "{what}: never short ({f:?})");
+                assert!(hits.iter().all(|h| f.as_ref().is_none_or(|f| matches(
+                    f,
+                    &h.id,
+                    h.metadata.as_ref().unwrap()
+                ))));
+                assert!(hits.iter().all(|h| model.contains_key(&h.id)), "{what}: a deleted record answered");
+                recall += truth.iter().filter(|id| hits.iter().any(|h| &h.id == *id)).count() as f64
+                    / truth.len().max(1) as f64;
+            }
+            assert!(recall / 20.0 >= 0.95, "{what} {f:?}: recall {}", recall / 20.0);
+        }
+    };
+    check(&c, "committed");
+    c.commit(None).unwrap();
+    drop(c);
+    let c = Collection::open(dir.path()).unwrap();
+    check(&c, "reopened");
+    // Compaction reads the SSD segment front to back into one new SSD segment.
+    c.compact(None).unwrap();
+    assert_eq!(kinds(&c), vec![true]);
+    check(&c, "compacted");
+    // quantize sq8 is not an SSD segment's form.
+    let bad =
+        CollectionConfig::new(DIM, Metric::L2).with_option("index", "disk").with_option("quantize", "sq8");
+    let err = Collection::create(dir.path().join("bad"), bad).err().unwrap();
+    assert!(err.to_string().contains("sq8"), "{err}");
 }

@@ -581,6 +581,75 @@ impl DiskIndex {
         Ok((out, stats))
     }
 
+    /// The vector of `row` as the file holds it (binary16 decoded), read from its node; `None`
+    /// when no node holds that row.
+    pub fn vector(&self, row: u32) -> Result<Option<Vec<f32>>, DiskError> {
+        let map = self.row_map()?;
+        let mut node_id = None;
+        map.nodes_of(row, &mut |n| {
+            node_id.get_or_insert(n);
+        });
+        let Some(id) = node_id else { return Ok(None) };
+        let mut out = Vec::new();
+        if let Some(cached) = self.cache.get(&id) {
+            self.decode_vector(cached, &mut out);
+            return Ok(Some(out));
+        }
+        self.read_nodes(&[id], &mut |_, node| self.decode_vector(node, &mut out))?;
+        Ok(Some(out))
+    }
+
+    /// Calls `visit(row, vector)` for every node, in file order, reading the node region front
+    /// to back in large reads (through the page cache): how a collection's compaction takes
+    /// the vectors out of an SSD segment.
+    pub fn for_each_vector(&self, visit: &mut dyn FnMut(u32, &[f32])) -> Result<(), DiskError> {
+        use std::os::unix::fs::FileExt;
+        let h = &self.header;
+        let file = File::open(&self.path).map_err(|e| DiskError::io(&self.path, e))?;
+        let node_bytes = h.node_bytes() as usize;
+        let per = h.nodes_per_sector().max(1);
+        let span = if h.nodes_per_sector() == 0 { h.sectors_per_node() as usize * SECTOR } else { SECTOR };
+        // About 4 MiB a read, whole sectors (or whole multi-sector nodes).
+        let spans_per_read = (4 << 20) / span;
+        let mut buf = vec![0u8; spans_per_read * span];
+        let mut vector = Vec::with_capacity(h.dim as usize);
+        let spans = h.node_sectors() / (span / SECTOR) as u64;
+        let mut first = 0u64;
+        while first < spans {
+            let take = (spans - first).min(spans_per_read as u64) as usize;
+            let bytes = &mut buf[..take * span];
+            file.read_exact_at(bytes, (1 + first * (span / SECTOR) as u64) * SECTOR as u64)
+                .map_err(|e| DiskError::io(&self.path, e))?;
+            for (i, chunk) in bytes.chunks_exact(span).enumerate() {
+                let base = (first + i as u64) * per;
+                for j in 0..per.min(h.count.saturating_sub(base)) {
+                    let node = &chunk[j as usize * node_bytes..(j as usize + 1) * node_bytes];
+                    let (_, row) = self.parse_links((base + j) as u32, node)?;
+                    self.decode_vector(node, &mut vector);
+                    visit(row, &vector);
+                }
+            }
+            first += take as u64;
+        }
+        Ok(())
+    }
+
+    /// A node's vector as `f32`s into `out`.
+    fn decode_vector(&self, node: &[u8], out: &mut Vec<f32>) {
+        let dim = self.header.dim as usize;
+        out.clear();
+        match self.header.form {
+            VectorForm::F16 => {
+                let halves: Vec<u16> =
+                    node[..dim * 2].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                self.half.decode_into(&halves, out);
+            }
+            _ => out.extend(
+                node[..dim * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            ),
+        }
+    }
+
     /// Each node's row, read and checked from the row region on first use.
     fn row_map(&self) -> Result<&RowMap, DiskError> {
         use std::os::unix::fs::FileExt;
