@@ -51,7 +51,7 @@ pub use neighbor::{Neighbor, TopK};
 pub use payload::{Condition, FieldValue, Keyword, PayloadFilter, PayloadIndex};
 pub use plan::{FilterStrategy, Plan, SearchStats};
 pub use simd::{Isa, Kernels};
-pub use validate::{check_query, check_vectors, in_range, MAX_COMPONENT};
+pub use validate::{all_in_range, check_query, check_vectors, in_range, MAX_COMPONENT};
 pub use vamana::{VamanaIndex, VamanaParams, VamanaView};
 
 /// Result alias for this crate.

@@ -19,7 +19,7 @@ pub fn in_range(x: f32) -> bool {
 /// compiles to vector compares (a scan that stops at the first bad value cannot): checking a
 /// batch of vectors costs a fraction of copying it.
 #[inline]
-fn all_in_range(values: &[f32]) -> bool {
+pub fn all_in_range(values: &[f32]) -> bool {
     values.chunks(64).all(|block| block.iter().fold(true, |ok, &x| ok & in_range(x)))
 }
 

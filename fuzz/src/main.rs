@@ -8,7 +8,7 @@ use std::sync::Arc;
 use neardb_fuzz::runner::{self, Config, Corpus, Target};
 
 const USAGE: &str = "\
-usage: neardb-fuzz [--seconds N] [--iterations N] [--seed S] [--target all|index|vectors]
+usage: neardb-fuzz [--seconds N] [--iterations N] [--seed S] [--target all|index|vectors|disk]
                    [--findings DIR] [--max-exec-mib N]
 
   --seconds N       stop after N seconds (default 60)
@@ -37,7 +37,7 @@ fn parse() -> Result<Config, String> {
             "--seed" => cfg.seed = number("a whole number")?,
             "--target" => {
                 cfg.target = Target::from_name(&value)
-                    .ok_or(format!("--target: all, index or vectors, got {value:?}"))?
+                    .ok_or(format!("--target: all, index, vectors or disk, got {value:?}"))?
             }
             "--findings" => cfg.findings_dir = Some(PathBuf::from(value)),
             "--max-exec-mib" => {
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Vector mutants need a file to be read from; one private directory, removed at the end.
+    // Vector and SSD mutants need a file to be read from; one private directory, removed at the end.
     let dir = std::env::temp_dir().join(format!("neardb-fuzz-{}", std::process::id()));
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("neardb-fuzz: {}: {e}", dir.display());
@@ -72,9 +72,10 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "fuzz: {} index seeds, {} vector-file seeds, target {}, seed {}, up to {} s{}",
+        "fuzz: {} index seeds, {} vector-file seeds, {} SSD index seeds, target {}, seed {}, up to {} s{}",
         corpus.index.len(),
         corpus.vectors.seeds.len(),
+        corpus.disk.seeds.len(),
         cfg.target.name(),
         cfg.seed,
         cfg.seconds,

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::disk::{self, DiskCorpus};
 use crate::layout::{self, Layout};
 use crate::memory;
 use crate::mutate::{self, Checksums};
@@ -22,12 +23,15 @@ use crate::vectors::{self, VecCorpus};
 /// Which readers to fuzz.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// Both, chosen per execution (about one in five reads vector files).
+    /// All three, chosen per execution (about one in five reads vector files, one in five
+    /// SSD index files).
     All,
     /// Index files.
     Index,
     /// Vector files.
     Vectors,
+    /// SSD index files.
+    Disk,
 }
 
 impl Target {
@@ -37,19 +41,23 @@ impl Target {
             Self::All => "all",
             Self::Index => "index",
             Self::Vectors => "vectors",
+            Self::Disk => "disk",
         }
     }
 
     /// The target a name designates.
     pub fn from_name(s: &str) -> Option<Self> {
-        [Self::All, Self::Index, Self::Vectors].into_iter().find(|t| t.name() == s)
+        [Self::All, Self::Index, Self::Vectors, Self::Disk].into_iter().find(|t| t.name() == s)
     }
 
     /// The target execution `seed` runs: fixed unless this is `All`.
     pub fn resolve(self, seed: u64) -> Self {
         match self {
-            Self::All if Rng::derive(seed, 1).chance(1, 5) => Self::Vectors,
-            Self::All => Self::Index,
+            Self::All => match Rng::derive(seed, 1).below(5) {
+                0 => Self::Vectors,
+                1 => Self::Disk,
+                _ => Self::Index,
+            },
             t => t,
         }
     }
@@ -98,12 +106,18 @@ pub struct Corpus {
     pub index: Vec<Seed>,
     /// Vector files and the directory their mutants are written to.
     pub vectors: VecCorpus,
+    /// SSD index files and the directory their mutants are written to.
+    pub disk: DiskCorpus,
 }
 
 impl Corpus {
     /// Builds the index seeds in memory and writes the vector seeds into `dir`.
     pub fn build(dir: &Path) -> Result<Self, String> {
-        Ok(Self { index: crate::seeds::index_seeds()?, vectors: VecCorpus::create(dir)? })
+        Ok(Self {
+            index: crate::seeds::index_seeds()?,
+            vectors: VecCorpus::create(dir)?,
+            disk: DiskCorpus::create(dir)?,
+        })
     }
 }
 
@@ -142,6 +156,21 @@ pub fn prepare(corpus: &Corpus, target: Target, seed: u64) -> Input {
             seed_name: s.name.clone(),
             bytes: m.bytes,
             ext: m.ext,
+            ops: m.ops,
+            checksums: Checksums::Stale,
+            seed_index: i,
+        };
+    }
+    if target == Target::Disk {
+        let i = rng.below(corpus.disk.seeds.len());
+        let s = &corpus.disk.seeds[i];
+        let m = disk::mutate(s, &mut rng);
+        return Input {
+            target,
+            label: s.name.clone(),
+            seed_name: s.name.clone(),
+            bytes: m.bytes,
+            ext: "disk",
             ops: m.ops,
             checksums: Checksums::Stale,
             seed_index: i,
@@ -199,6 +228,23 @@ pub fn execute(corpus: &Corpus, target: Target, seed: u64, max_exec_bytes: usize
             } else {
                 match panics::catch(|| vectors::exercise(&path)) {
                     Ok(out) => (out.refused, out.violations),
+                    Err(msg) => (None, vec![panic_violation(msg)]),
+                }
+            }
+        }
+        Target::Disk => {
+            let path = corpus.disk.mutant_path();
+            if let Err(e) = overwrite(&path, &input.bytes) {
+                let v = Violation { cause: "harness-io".into(), detail: format!("{}: {e}", path.display()) };
+                (None, vec![v])
+            } else {
+                let s = &corpus.disk.seeds[input.seed_index];
+                match panics::catch(|| disk::exercise(&path, &s.vectors, s.dim, &mut oracle_rng)) {
+                    Ok(out) => {
+                        max_k = out.max_k;
+                        opened_as = out.refused.is_none().then_some("disk");
+                        (out.refused, out.violations)
+                    }
                     Err(msg) => (None, vec![panic_violation(msg)]),
                 }
             }
@@ -485,7 +531,8 @@ fn spawn_watchdog(corpus: Arc<Corpus>, dir: Option<PathBuf>) -> std::thread::Joi
                 continue;
             }
             let seed = CURRENT_SEED.load(Relaxed);
-            let target = [Target::Index, Target::Vectors][CURRENT_TARGET.load(Relaxed) as usize];
+            let target =
+                [Target::Index, Target::Vectors, Target::Disk][CURRENT_TARGET.load(Relaxed) as usize];
             let (cause, detail) = match oversize {
                 Some(n) => ("memory-oversize-allocation", format!("one allocation of {n} bytes")),
                 None => ("hang", format!("an execution ran for more than {} s", HANG_LIMIT.as_secs())),
@@ -524,7 +571,12 @@ pub fn run(cfg: &Config, corpus: Arc<Corpus>) -> std::io::Result<Report> {
         let seed = cfg.seed.wrapping_add(i);
         let target = cfg.target.resolve(seed);
         CURRENT_SEED.store(seed, Relaxed);
-        CURRENT_TARGET.store(u8::from(target == Target::Vectors), Relaxed);
+        let code = match target {
+            Target::Vectors => 1,
+            Target::Disk => 2,
+            _ => 0,
+        };
+        CURRENT_TARGET.store(code, Relaxed);
         STARTED_MS.store(now_ms(), Relaxed);
         let ex = execute(&corpus, target, seed, cfg.max_exec_bytes);
         STARTED_MS.store(0, Relaxed);

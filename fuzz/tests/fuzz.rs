@@ -25,8 +25,7 @@ fn corpus() -> Arc<Corpus> {
 fn every_seed_opens_answers_cleanly_and_replays() {
     let c = corpus();
     let kinds: std::collections::BTreeSet<_> = c.index.iter().map(|s| s.kind.name()).collect();
-    // Every kind of the in-memory format; the SSD index's own layout is checked by
-    // native/tests/disk.rs and is not among the fuzzer's seeds yet.
+    // Every kind of the in-memory format (the SSD index has its own layout and seeds, below).
     let format_kinds =
         <neardb::IndexKind as neardb::Choice>::ALL.iter().filter(|&&k| k != neardb::IndexKind::Disk);
     assert_eq!(kinds.len(), format_kinds.count(), "{kinds:?}");
@@ -49,6 +48,26 @@ fn every_seed_opens_answers_cleanly_and_replays() {
     assert!(has("binary-lsh", SectionKind::LSH_TABLES));
     assert!(has("vamana-sq8-deleted", SectionKind::DELETED));
     assert!(has("vamana-f16-consolidated", SectionKind::VECTORS_F16));
+}
+
+#[test]
+fn every_ssd_seed_opens_and_answers_cleanly_and_mutants_replay() {
+    let c = corpus();
+    assert_eq!(c.disk.seeds.len(), 4);
+    for (i, s) in c.disk.seeds.iter().enumerate() {
+        let path = c.disk.dir.join(format!("check-{i}.disk"));
+        std::fs::write(&path, &s.bytes).unwrap();
+        for seed in 0..4 {
+            let out = neardb_fuzz::disk::exercise(&path, &s.vectors, s.dim, &mut Rng::new(seed));
+            assert_eq!(out.refused, None, "{}", s.name);
+            assert!(out.violations.is_empty(), "{}: {:?}", s.name, out.violations);
+        }
+        let a = neardb_fuzz::disk::mutate(s, &mut Rng::new(77));
+        let b = neardb_fuzz::disk::mutate(s, &mut Rng::new(77));
+        assert_eq!((a.bytes, a.ops), (b.bytes, b.ops));
+    }
+    // The run's own choice sends some executions to the SSD target.
+    assert!((0..100).any(|seed| Target::All.resolve(seed) == Target::Disk));
 }
 
 #[test]

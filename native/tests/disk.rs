@@ -640,3 +640,39 @@ fn a_budgeted_build_refuses_bad_rows_and_budgets_too_small() {
     assert!(matches!(err, DiskError::Input(_)), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn poisoned_vectors_are_refused_and_rows_claimed_twice_are_answered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::L2, 600, 0);
+    let index = vamana(Metric::L2, &base);
+    let path = write(dir.path(), "poison.disk", &index, false);
+    let h = neardb::disk::read_header(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let q = &base[..DIM];
+    let open_bytes = |b: &[u8]| {
+        let p = dir.path().join("mutant.disk");
+        std::fs::write(&p, b).unwrap();
+        DiskIndex::open(&p, DiskOpenOptions::default()).unwrap()
+    };
+    // A NaN in the medoid's vector: every search meets it first.
+    let at = h.locate(h.medoid);
+    let mut nan = bytes.clone();
+    let v = at.offset as usize + at.within;
+    nan[v..v + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let err = open_bytes(&nan).search(q, 5, DiskSearchParams::default(), None).unwrap_err();
+    assert!(err.to_string().contains("NaN"), "{err}");
+    // Sector 2's nodes copied over sector 3's: twenty rows now have two nodes each.
+    let mut twice = bytes.clone();
+    let sector2 = twice[2 * SECTOR..3 * SECTOR].to_vec();
+    twice[3 * SECTOR..4 * SECTOR].copy_from_slice(&sector2);
+    let d = open_bytes(&twice);
+    for q in base.chunks_exact(DIM).take(50) {
+        if let Ok((hits, _)) = d.search(q, 20, DiskSearchParams::default(), None) {
+            let mut ids: Vec<u32> = hits.iter().map(|n| n.id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), hits.len(), "{hits:?}");
+        }
+    }
+}

@@ -562,6 +562,19 @@ impl DiskIndex {
                 }
                 .unwrap_or(n.id);
             }
+            // A file whose nodes claim one row twice (valid writers never make one) answers it
+            // once, at its nearest.
+            if out.len() > 1 {
+                let mut ids = std::mem::take(&mut state.asked);
+                ids.clear();
+                ids.extend(out.iter().map(|n| n.id));
+                ids.sort_unstable();
+                if ids.windows(2).any(|w| w[0] == w[1]) {
+                    let mut seen = std::collections::HashSet::with_capacity(out.len());
+                    out.retain(|n| seen.insert(n.id));
+                }
+                state.asked = ids;
+            }
         }
         let (reads, cache_hits) = (state.reads, state.cache_hits);
         state.reset();
@@ -593,9 +606,10 @@ impl DiskIndex {
         let mut out = Vec::new();
         if let Some(cached) = self.cache.get(&id) {
             self.decode_vector(cached, &mut out);
-            return Ok(Some(out));
+        } else {
+            self.read_nodes(&[id], &mut |_, node| self.decode_vector(node, &mut out))?;
         }
-        self.read_nodes(&[id], &mut |_, node| self.decode_vector(node, &mut out))?;
+        check_values(id, &out)?;
         Ok(Some(out))
     }
 
@@ -609,11 +623,11 @@ impl DiskIndex {
         let node_bytes = h.node_bytes() as usize;
         let per = h.nodes_per_sector().max(1);
         let span = if h.nodes_per_sector() == 0 { h.sectors_per_node() as usize * SECTOR } else { SECTOR };
-        // About 4 MiB a read, whole sectors (or whole multi-sector nodes).
-        let spans_per_read = (4 << 20) / span;
+        let spans = h.node_sectors() / (span / SECTOR) as u64;
+        // About 4 MiB a read (less for a smaller file), whole sectors or multi-sector nodes.
+        let spans_per_read = ((4 << 20) / span).clamp(1, spans.max(1) as usize);
         let mut buf = vec![0u8; spans_per_read * span];
         let mut vector = Vec::with_capacity(h.dim as usize);
-        let spans = h.node_sectors() / (span / SECTOR) as u64;
         let mut first = 0u64;
         while first < spans {
             let take = (spans - first).min(spans_per_read as u64) as usize;
@@ -624,8 +638,10 @@ impl DiskIndex {
                 let base = (first + i as u64) * per;
                 for j in 0..per.min(h.count.saturating_sub(base)) {
                     let node = &chunk[j as usize * node_bytes..(j as usize + 1) * node_bytes];
-                    let (_, row) = self.parse_links((base + j) as u32, node)?;
+                    let id = (base + j) as u32;
+                    let (_, row) = self.parse_links(id, node)?;
                     self.decode_vector(node, &mut vector);
+                    check_values(id, &vector)?;
                     visit(row, &vector);
                 }
             }
@@ -843,6 +859,15 @@ impl RowMap {
     }
 }
 
+/// A node's vector must hold finite values within ±2^50, as every vector the library accepts
+/// does: the nodes carry no checksum, and one NaN or overflowing value would poison distances.
+fn check_values(id: u32, values: &[f32]) -> Result<(), DiskError> {
+    match neardb_core::all_in_range(values) {
+        true => Ok(()),
+        false => Err(DiskError::BadNode { id, reason: "a vector value is NaN, infinite or beyond ±2^50" }),
+    }
+}
+
 /// A caller's filter over rows, asked about nodes through the row map.
 struct NodeFilter<'a> {
     rows: &'a [u32],
@@ -902,9 +927,13 @@ impl Fetcher<'_> {
                 }
             }
         };
-        visit(id, links, Some(in_place.unwrap_or(&vector)));
+        let values = in_place.unwrap_or(&vector);
+        let checked = check_values(id, values);
+        if checked.is_ok() {
+            visit(id, links, Some(values));
+        }
         self.state().vector = vector;
-        Ok(())
+        checked
     }
 }
 
