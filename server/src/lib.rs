@@ -170,6 +170,18 @@ pub(crate) fn ok(result: Value, started: Instant) -> Response {
         .into_response()
 }
 
+/// [`ok`] for a result serialized straight from its type (the search routes: no `Value` tree
+/// per point).
+pub(crate) fn ok_typed<T: serde::Serialize>(result: &T, started: Instant) -> Response {
+    #[derive(serde::Serialize)]
+    struct Answer<'a, T> {
+        result: &'a T,
+        status: &'static str,
+        time: f64,
+    }
+    axum::Json(Answer { result, status: "ok", time: started.elapsed().as_secs_f64() }).into_response()
+}
+
 /// A JSON body, or a Qdrant-style 400 naming what is wrong with it.
 pub(crate) fn parse_body(bytes: &Bytes) -> Result<Value, ApiError> {
     if bytes.is_empty() {

@@ -16,7 +16,7 @@ use neardb::payload::{Condition, PayloadFilter};
 use neardb::{FilterStrategy, Metric, SearchParams};
 use serde_json::{json, Map, Value};
 
-use crate::{blocking, maybe_commit, ok, parse_body, ApiError, AppState, Name, Served, Wait};
+use crate::{blocking, maybe_commit, ok, ok_typed, parse_body, ApiError, AppState, Name, Served, Wait};
 
 type St = State<Arc<AppState>>;
 
@@ -120,6 +120,7 @@ fn vector_of(v: &Value, what: &str) -> Result<Vec<f32>, ApiError> {
 }
 
 /// Which payload fields a response carries.
+#[derive(Debug)]
 enum PayloadSelection {
     None,
     All,
@@ -221,6 +222,7 @@ fn filter_of(body: &Map<String, Value>) -> Result<Option<PayloadFilter>, ApiErro
 }
 
 /// What a search request asks, read from Qdrant's search or query body.
+#[derive(Debug)]
 struct Search {
     vector: Option<Vec<f32>>,
     /// Query by a stored point: its vector, the point itself left out.
@@ -249,6 +251,69 @@ fn search_params(body: &Map<String, Value>) -> Result<SearchParams, ApiError> {
         }
     }
     Ok(params)
+}
+
+/// The everyday shape of a search or query body, read straight into types: the vector's
+/// numbers go into a `Vec<f32>` with no `Value` tree of 384 numbers on the way. Anything else
+/// (a query by id or of another kind, a named vector, a field this does not know, a value of
+/// the wrong type) is left to [`read_search`], which knows every form and names every mistake.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainSearch {
+    #[serde(default)]
+    query: Option<Vec<f32>>,
+    #[serde(default)]
+    vector: Option<Vec<f32>>,
+    #[serde(default)]
+    limit: Option<u64>,
+    #[serde(default)]
+    offset: Option<u64>,
+    #[serde(default)]
+    filter: Option<Value>,
+    #[serde(default)]
+    params: Option<Value>,
+    #[serde(default)]
+    with_payload: Option<Value>,
+    #[serde(default)]
+    with_vector: Option<Value>,
+    #[serde(default)]
+    score_threshold: Option<f32>,
+}
+
+/// A body of the everyday shape as a [`Search`]; `None` when the body needs [`read_search`].
+fn plain_search(body: &[u8], query_api: bool) -> Option<Result<Search, ApiError>> {
+    let p: PlainSearch = serde_json::from_slice(body).ok()?;
+    let vector = if query_api {
+        if p.vector.is_some() {
+            return None;
+        }
+        p.query
+    } else {
+        if p.query.is_some() || p.limit.is_none() {
+            return None;
+        }
+        Some(p.vector?)
+    };
+    let mut rest = Map::new();
+    for (key, v) in [("filter", p.filter), ("params", p.params)] {
+        if let Some(v) = v {
+            rest.insert(key.to_owned(), v);
+        }
+    }
+    let read = || -> Result<Search, ApiError> {
+        Ok(Search {
+            vector,
+            by_id: None,
+            filter: filter_of(&rest)?,
+            limit: p.limit.unwrap_or(if query_api { 10 } else { 0 }) as usize,
+            offset: p.offset.unwrap_or(0) as usize,
+            payload: payload_selection(p.with_payload.as_ref(), false)?,
+            with_vector: with_vector(p.with_vector.as_ref())?,
+            threshold: p.score_threshold,
+            params: search_params(&rest)?,
+        })
+    };
+    Some(read())
 }
 
 fn read_search(body: &Value, query_api: bool) -> Result<Search, ApiError> {
@@ -313,28 +378,59 @@ fn read_search(body: &Value, query_api: bool) -> Result<Search, ApiError> {
     })
 }
 
-fn scored(metric: Metric, hits: Vec<Hit>, s: &Search) -> Vec<Value> {
+/// A point as searches answer it, serialized straight from its fields.
+#[derive(serde::Serialize)]
+pub(crate) struct ScoredPoint {
+    id: PointId,
+    version: u64,
+    score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector: Option<Vec<f32>>,
+}
+
+/// A point id as JSON: a number or a string.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum PointId {
+    Num(u64),
+    Text(String),
+}
+
+impl From<RecordId> for PointId {
+    fn from(id: RecordId) -> Self {
+        match id {
+            RecordId::Num(n) => Self::Num(n),
+            RecordId::Text(s) => Self::Text(s),
+        }
+    }
+}
+
+/// `{"points": […]}`, the query API's answer.
+#[derive(serde::Serialize)]
+pub(crate) struct QueryAnswer {
+    points: Vec<ScoredPoint>,
+}
+
+fn scored(metric: Metric, hits: Vec<Hit>, s: &Search) -> Vec<ScoredPoint> {
     hits.into_iter()
         .skip(s.offset)
         .filter(|h| Some(&h.id) != s.by_id.as_ref())
         .map(|h| (score(metric, h.distance), h))
         .filter(|(sc, _)| passes(metric, *sc, s.threshold))
         .take(s.limit)
-        .map(|(sc, h)| {
-            let mut p = json!({"id": id_json(&h.id), "version": 0, "score": sc});
-            if let Some(m) = h.metadata {
-                p["payload"] = select_payload(&s.payload, m).unwrap_or(Value::Null);
-            }
-            if let Some(v) = h.vector {
-                p["vector"] = json!(v);
-            }
-            p
+        .map(|(score, h)| ScoredPoint {
+            id: h.id.into(),
+            version: 0,
+            score,
+            payload: h.metadata.map(|m| select_payload(&s.payload, m).unwrap_or(Value::Null)),
+            vector: h.vector,
         })
         .collect()
 }
 
-/// Runs one search against the collection (or, with `version`, a kept version).
-fn run_search(served: &Served, s: &Search, version: Option<&str>) -> Result<Vec<Value>, ApiError> {
+fn run_search(served: &Served, s: &Search, version: Option<&str>) -> Result<Vec<ScoredPoint>, ApiError> {
     let c = &served.collection;
     let metric = c.metric();
     if s.limit == 0 {
@@ -760,10 +856,13 @@ async fn run_maybe_inline<T: Send + 'static>(
 pub(crate) async fn search(State(state): St, UrlPath(name): Name, body: Bytes) -> Result<Response, ApiError> {
     let t = Instant::now();
     let served = state.get(&name)?;
-    let s = read_search(&parse_body(&body)?, false)?;
+    let s = match plain_search(&body, false) {
+        Some(s) => s?,
+        None => read_search(&parse_body(&body)?, false)?,
+    };
     let quick = is_quick(&served, &s);
     let hits = run_maybe_inline(&state, quick, move || run_search(&served, &s, None)).await?;
-    Ok(ok(json!(hits), t))
+    Ok(ok_typed(&hits, t))
 }
 
 fn searches_of(body: &Value, query_api: bool, max: usize) -> Result<Vec<Search>, ApiError> {
@@ -786,37 +885,43 @@ pub(crate) async fn search_batch(
     let served = state.get(&name)?;
     let searches = searches_of(&parse_body(&body)?, false, state.config.max_batch)?;
     let all = blocking(&state, move || {
-        searches.iter().map(|s| run_search(&served, s, None).map(Value::from)).collect::<Result<Vec<_>, _>>()
+        searches.iter().map(|s| run_search(&served, s, None)).collect::<Result<Vec<_>, _>>()
     })
     .await?;
-    Ok(ok(json!(all), t))
+    Ok(ok_typed(&all, t))
 }
 
 /// A query with no vector lists points in id order (score 0), as Qdrant does.
-fn run_query(served: &Served, s: &Search) -> Result<Value, ApiError> {
+fn run_query(served: &Served, s: &Search) -> Result<QueryAnswer, ApiError> {
     if s.vector.is_none() && s.by_id.is_none() {
         let ids = served.collection.scroll(s.filter.as_ref(), None, s.offset + s.limit)?;
         let mut points = Vec::new();
         for id in ids.into_iter().skip(s.offset) {
             if let Some(r) = served.collection.get(&id)? {
-                let mut p = record_json(r, &s.payload, s.with_vector);
-                p["version"] = json!(0);
-                p["score"] = json!(0.0);
-                points.push(p);
+                points.push(ScoredPoint {
+                    id: r.id.into(),
+                    version: 0,
+                    score: 0.0,
+                    payload: select_payload(&s.payload, r.metadata),
+                    vector: s.with_vector.then_some(r.vector),
+                });
             }
         }
-        return Ok(json!({"points": points}));
+        return Ok(QueryAnswer { points });
     }
-    Ok(json!({"points": run_search(served, s, None)?}))
+    Ok(QueryAnswer { points: run_search(served, s, None)? })
 }
 
 pub(crate) async fn query(State(state): St, UrlPath(name): Name, body: Bytes) -> Result<Response, ApiError> {
     let t = Instant::now();
     let served = state.get(&name)?;
-    let s = read_search(&parse_body(&body)?, true)?;
+    let s = match plain_search(&body, true) {
+        Some(s) => s?,
+        None => read_search(&parse_body(&body)?, true)?,
+    };
     let quick = is_quick(&served, &s);
     let result = run_maybe_inline(&state, quick, move || run_query(&served, &s)).await?;
-    Ok(ok(result, t))
+    Ok(ok_typed(&result, t))
 }
 
 pub(crate) async fn query_batch(
@@ -831,7 +936,7 @@ pub(crate) async fn query_batch(
         searches.iter().map(|s| run_query(&served, s)).collect::<Result<Vec<_>, _>>()
     })
     .await?;
-    Ok(ok(json!(all), t))
+    Ok(ok_typed(&all, t))
 }
 
 pub(crate) async fn scroll(State(state): St, UrlPath(name): Name, body: Bytes) -> Result<Response, ApiError> {
@@ -911,7 +1016,7 @@ pub(crate) async fn search_version(
     let served = state.get(&name)?;
     let s = read_search(&parse_body(&body)?, false)?;
     let hits = blocking(&state, move || run_search(&served, &s, Some(&version))).await?;
-    Ok(ok(json!(hits), t))
+    Ok(ok_typed(&hits, t))
 }
 
 pub(crate) async fn duplicates(
@@ -996,6 +1101,52 @@ mod tests {
         assert_eq!(score(Metric::L2, 25.0), 5.0);
         assert!(passes(Metric::Cosine, 0.8, Some(0.7)) && !passes(Metric::Cosine, 0.6, Some(0.7)));
         assert!(passes(Metric::L2, 0.6, Some(0.7)) && !passes(Metric::L2, 0.8, Some(0.7)));
+    }
+
+    #[test]
+    fn plain_bodies_read_as_the_general_reader_reads_them() {
+        let same = [
+            (true, r#"{"query": [0.5, 1, -2.25], "limit": 3}"#),
+            (
+                true,
+                r#"{"query": [0.5, 1, -2.25e-3], "limit": 3, "offset": 2, "params": {"hnsw_ef": 40},
+                "with_payload": true, "with_vector": false, "score_threshold": 0.5,
+                "filter": {"must": [{"key": "tag", "match": {"value": "a"}}]}}"#,
+            ),
+            (true, r#"{"query": [0.5], "with_payload": ["a"], "filter": null, "params": {"exact": true}}"#),
+            (true, r#"{}"#),
+            (
+                false,
+                r#"{"vector": [1, 2], "limit": 5, "with_payload": {"exclude": ["x"]}, "with_vector": true}"#,
+            ),
+        ];
+        for (query_api, body) in same {
+            let plain = plain_search(body.as_bytes(), query_api).expect("the plain shape").unwrap();
+            let general = read_search(&serde_json::from_str(body).unwrap(), query_api).unwrap();
+            assert_eq!(format!("{plain:?}"), format!("{general:?}"), "{body}");
+        }
+        // Other shapes, and wrong values, go to the general reader (which names the mistake).
+        for (query_api, body) in [
+            (true, r#"{"query": 7}"#),
+            (true, r#"{"query": {"nearest": [1.0]}}"#),
+            (true, r#"{"query": [1], "using": ""}"#),
+            (true, r#"{"query": [1], "prefetch": []}"#),
+            (true, r#"{"query": ["a"]}"#),
+            (true, r#"{"query": [1], "limit": -1}"#),
+            (true, r#"{"vector": [1], "limit": 1}"#),
+            (false, r#"{"vector": [1]}"#),
+            (false, r#"{"vector": {"name": "", "vector": [1]}, "limit": 1}"#),
+            (false, r#"{"query": [1], "vector": [1], "limit": 1}"#),
+            (true, r#"{"query": [1], "#),
+        ] {
+            assert!(plain_search(body.as_bytes(), query_api).is_none(), "{body}");
+        }
+        // A wrong value inside a field the plain reader hands on: the general reader's error.
+        for body in [r#"{"query": [1], "params": {"hnsw_ef": 0}}"#, r#"{"query": [1], "with_vector": 3}"#] {
+            let plain = plain_search(body.as_bytes(), true).unwrap().unwrap_err();
+            let general = read_search(&serde_json::from_str(body).unwrap(), true).unwrap_err();
+            assert_eq!((plain.status, plain.message), (general.status, general.message), "{body}");
+        }
     }
 
     #[test]
