@@ -528,7 +528,20 @@ pub(crate) async fn create_collection(
     };
     let mut config = CollectionConfig::new(size, metric);
     let hnsw = vectors.get("hnsw_config").or_else(|| b.get("hnsw_config")).and_then(Value::as_object);
-    if let Some(h) = hnsw {
+    let on_disk = match vectors.get("on_disk") {
+        None | Some(Value::Null) => false,
+        Some(v) => v.as_bool().ok_or_else(|| ApiError::bad("vectors.on_disk must be a boolean"))?,
+    };
+    if on_disk {
+        // Vectors on disk: segments are SSD indexes (nodes read per search, PQ codes in
+        // memory); HNSW's m and ef_construct become the graph's degree (2m, as HNSW's base
+        // layer) and build list.
+        config = config.with_option("index", "disk");
+        if let Some(h) = hnsw {
+            config = config.with_option("r", &(2 * get_u64(h, "m", 16)?.max(1)).to_string());
+            config = config.with_option("l", &get_u64(h, "ef_construct", 100)?.max(1).to_string());
+        }
+    } else if let Some(h) = hnsw {
         match get_u64(h, "m", 16)? {
             0 => config = config.with_option("index", "flat"),
             m => config = config.with_option("m", &m.to_string()),
@@ -556,7 +569,7 @@ pub(crate) async fn get_collection(State(state): St, UrlPath(name): Name) -> Res
             "segments_count": segments,
             "config": {
                 "params": {
-                    "vectors": {"size": c.dim(), "distance": distance_name(c.metric())},
+                    "vectors": {"size": c.dim(), "distance": distance_name(c.metric()), "on_disk": c.index_spec().kind == neardb::IndexKind::Disk},
                     "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1, "on_disk_payload": true
                 },
                 "hnsw_config": {"m": spec.hnsw.m, "ef_construct": spec.hnsw.ef_construction, "full_scan_threshold": 10000},

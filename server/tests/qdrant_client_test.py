@@ -8,6 +8,7 @@ Every check compares with brute force over the same data; any mismatch exits non
 """
 import json
 import sys
+import urllib.request
 import uuid
 
 import numpy as np
@@ -132,8 +133,38 @@ def load(port, state_path):
             expect(False, f"expected HTTP {status}")
         except UnexpectedResponse as e:
             expect(e.status_code == status, f"status {e.status_code}, wanted {status}: {e}")
+    # Vectors on disk: after a commit the segment is an SSD index, searched as any other.
+    c.create_collection("ondisk", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE, on_disk=True))
+    expect(c.get_collection("ondisk").config.params.vectors.on_disk is True, "on_disk in the collection info")
+    for lo in range(0, 3000, 1000):
+        c.upsert("ondisk", wait=True, points=[
+            models.PointStruct(id=i, vector=vecs[i].tolist(), payload=payloads[i]) for i in range(lo, lo + 1000)])
+    commit = urllib.request.Request(f"http://127.0.0.1:{port}/neardb/collections/ondisk/commit", data=b"{}",
+                                    headers={"Content-Type": "application/json"}, method="POST")
+    expect(json.load(urllib.request.urlopen(commit))["status"] == "ok", "commit")
+    check_ondisk(c, vecs, payloads)
     json.dump({"count": N - 1002}, open(state_path, "w"))
     print("load: ok")
+
+
+def check_ondisk(c, vecs, payloads):
+    sub = vecs[:3000]
+    tmask = np.array([p["tag"] == "t3" for p in payloads[:3000]])
+    flt = models.Filter(must=[models.FieldCondition(key="tag", match=models.MatchValue(value="t3"))])
+    rng = np.random.default_rng(11)
+    hits = total = 0
+    for _ in range(30):
+        q = sub[rng.integers(0, 3000)] + 0.1 * rng.normal(size=DIM).astype(np.float32)
+        for mask, f in [(np.ones(3000, bool), None), (tmask, flt)]:
+            got = c.query_points("ondisk", query=q.tolist(), limit=10, query_filter=f,
+                                 search_params=models.SearchParams(hnsw_ef=128)).points
+            want = brute(sub, q, mask, 10)
+            expect(len(got) == 10, "on disk: never short")
+            if f is not None:
+                expect(all(payloads[p.id]["tag"] == "t3" for p in got), "on disk: filter respected")
+            hits += len(set(p.id for p in got) & set(want))
+            total += len(want)
+    expect(hits / total >= 0.95, f"on disk: recall {hits / total}")
 
 
 def verify(port, state_path):
@@ -146,6 +177,8 @@ def verify(port, state_path):
     expect(len(r) == 2 and r[0].payload.get("flag") is True, f"records and payload changes survive a restart: {r}")
     got = c.query_points("docs", query=vecs[3].tolist(), limit=1).points
     expect(got[0].id == 3, "search after restart")
+    check_ondisk(c, vecs, payloads)
+    c.delete_collection("ondisk")
     c.delete_collection("docs")
     expect(not c.collection_exists("docs"), "deleted collection")
     print("verify: ok")
