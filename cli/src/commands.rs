@@ -313,21 +313,27 @@ fn print_bench_row(r: &BenchRow) {
     );
 }
 
-/// Reads an `--allow` file: one byte per record of the index in row order, nonzero = allowed
-/// (what `filtered.py --export` writes as `mask-<selectivity>.u8`). Rows become the index's
-/// slots through its `ids` section where it has one.
-pub fn read_allow(path: &Path, index: &neardb::AnyIndex) -> CliResult<neardb::Bitset> {
+/// The bytes of an `--allow` file, which must be one per record of an index of `records`
+/// (nonzero = allowed, in row order: what `filtered.py --export` writes as
+/// `mask-<selectivity>.u8`), and the record count as ids.
+pub fn read_mask(path: &Path, records: u64) -> CliResult<(Vec<u8>, u32)> {
     let mask = std::fs::read(path).map_err(|e| format!("--allow {}: {e}", path.display()))?;
-    let n = index.len();
-    if mask.len() != n {
+    if mask.len() as u64 != records {
         return Err(format!(
-            "--allow {}: {} bytes, but the index holds {n} records (one byte per record, in row order)",
+            "--allow {}: {} bytes, but the index holds {records} records (one byte per record, in row order)",
             path.display(),
             mask.len()
         )
         .into());
     }
-    let slots = u32::try_from(n).map_err(|_| "the index holds more records than ids")?;
+    let ids = u32::try_from(records).map_err(|_| "the index holds more records than ids")?;
+    Ok((mask, ids))
+}
+
+/// Reads an `--allow` file ([`read_mask`]) as a filter over the index's slots: rows become
+/// slots through its `ids` section where it has one.
+pub fn read_allow(path: &Path, index: &neardb::AnyIndex) -> CliResult<neardb::Bitset> {
+    let (mask, slots) = read_mask(path, index.len() as u64)?;
     Ok(neardb::Bitset::from_fn(slots, |slot| {
         let row = if index.external_ids().is_some() { index.external_id(slot) } else { slot };
         mask.get(row as usize).is_some_and(|&b| b != 0)

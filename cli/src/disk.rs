@@ -206,21 +206,11 @@ impl Filtered<'_> {
     }
 }
 
-/// Reads an `--allow` file for an SSD index: one byte per row of the vectors it was built
-/// from, nonzero = allowed (what `filtered.py --export` writes as `mask-<selectivity>.u8`).
+/// Reads an `--allow` file ([`crate::commands::read_mask`]) for an SSD index: its rows are the
+/// rows of the vectors it was built from.
 fn read_allow(allow: Option<&Path>, index: &DiskIndex) -> CliResult<Option<neardb::Bitset>> {
     let Some(path) = allow else { return Ok(None) };
-    let mask = std::fs::read(path).map_err(|e| format!("--allow {}: {e}", path.display()))?;
-    let n = index.header().count;
-    if mask.len() as u64 != n {
-        return Err(format!(
-            "--allow {}: {} bytes, but the index holds {n} records (one byte per record, in row order)",
-            path.display(),
-            mask.len()
-        )
-        .into());
-    }
-    let rows = u32::try_from(n).map_err(|_| "the index holds more records than ids")?;
+    let (mask, rows) = crate::commands::read_mask(path, index.header().count)?;
     Ok(Some(neardb::Bitset::from_fn(rows, |row| mask[row as usize] != 0)))
 }
 

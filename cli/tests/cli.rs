@@ -726,24 +726,31 @@ fn allow_files_restrict_search_and_bench_and_bad_ones_are_refused() {
     let truth_path = d.root.join("allowed-truth.ivecs");
     neardb::io::write_ivecs(&truth_path, &truth, 10).unwrap();
 
-    let out = ok(&[
-        "search",
-        "--index",
-        s(&index),
-        "--queries",
-        s(&queries),
-        "-k",
-        "10",
-        "--json",
-        "--allow",
-        s(&allow),
-    ]);
-    for line in out.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let ids = v["ids"].as_array().unwrap();
-        assert_eq!(ids.len(), 10);
-        assert!(ids.iter().all(|id| allowed(id.as_u64().unwrap() as usize)), "a disallowed record: {line}");
-    }
+    // `neardb search --allow` over an index: ten answers a query, each allowed.
+    let search_allowed = |index: &Path| {
+        let argv = [
+            "search",
+            "--index",
+            s(index),
+            "--queries",
+            s(&queries),
+            "-k",
+            "10",
+            "--json",
+            "--allow",
+            s(&allow),
+        ];
+        for line in ok(&argv).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let ids = v["ids"].as_array().unwrap();
+            assert_eq!(ids.len(), 10);
+            assert!(
+                ids.iter().all(|id| allowed(id.as_u64().unwrap() as usize)),
+                "a disallowed record: {line}"
+            );
+        }
+    };
+    search_allowed(&index);
     // `neardb bench --allow` over the index, with more arguments; its JSON row.
     let bench_allowed = |more: &[&str]| {
         let mut args = vec![
@@ -811,24 +818,7 @@ fn allow_files_restrict_search_and_bench_and_bad_ones_are_refused() {
         "--output",
         s(&disk),
     ]);
-    let out = ok(&[
-        "search",
-        "--index",
-        s(&disk),
-        "--queries",
-        s(&queries),
-        "-k",
-        "10",
-        "--json",
-        "--allow",
-        s(&allow),
-    ]);
-    for line in out.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let ids = v["ids"].as_array().unwrap();
-        assert_eq!(ids.len(), 10);
-        assert!(ids.iter().all(|id| allowed(id.as_u64().unwrap() as usize)), "a disallowed record: {line}");
-    }
+    search_allowed(&disk);
     let bench_disk = |more: &[&str]| {
         let mut args =
             vec!["bench", "--index", s(&disk), "--queries", s(&queries), "--truth", s(&truth_path)];

@@ -178,21 +178,8 @@ pub fn mutate(seed: &DiskSeed, rng: &mut Rng) -> DiskMutant {
                 write_u64(&mut b, start + off, width, v);
                 format!("node {id} {what} = {v:#x}")
             }
-            (7 | 8, _) => {
-                let n = rng.range(1, 6);
-                for _ in 0..n {
-                    if !b.is_empty() {
-                        let at = rng.below(b.len());
-                        b[at] = rng.next_u32() as u8;
-                    }
-                }
-                format!("{n} random bytes")
-            }
-            (9, _) => {
-                let new = if b.is_empty() { 0 } else { rng.below(b.len()) };
-                b.truncate(new);
-                format!("truncate to {new}")
-            }
+            (7 | 8, _) => crate::vectors::random_bytes(&mut b, rng, 6),
+            (9, _) => crate::vectors::truncate(&mut b, rng),
             (10, _) => {
                 let n = *rng.pick(&[1usize, 4, SECTOR, 3 * SECTOR]);
                 b.extend(std::iter::repeat_n(0u8, n));

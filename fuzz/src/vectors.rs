@@ -104,6 +104,25 @@ impl VecCorpus {
     }
 }
 
+/// Sets 1 to `most - 1` bytes at random places to random values; says what it did.
+pub fn random_bytes(b: &mut [u8], rng: &mut Rng, most: usize) -> String {
+    let n = rng.range(1, most);
+    for _ in 0..n {
+        if !b.is_empty() {
+            let at = rng.below(b.len());
+            b[at] = rng.next_u32() as u8;
+        }
+    }
+    format!("{n} random bytes")
+}
+
+/// Cuts the file at a random length; says where.
+pub fn truncate(b: &mut Vec<u8>, rng: &mut Rng) -> String {
+    let new = if b.is_empty() { 0 } else { rng.below(b.len()) };
+    b.truncate(new);
+    format!("truncate to {new}")
+}
+
 /// A mutated vector file: its bytes, the extension it is read as, what was done.
 #[derive(Clone, Debug)]
 pub struct VecMutant {
@@ -123,21 +142,8 @@ pub fn mutate(seed: &VecSeed, rng: &mut Rng) -> VecMutant {
         let op = match rng.below(10) {
             0..=4 if seed.ext == "npy" => npy_header(&mut b, seed, rng),
             0..=4 => record_dims(&mut b, seed, rng),
-            5 | 6 => {
-                let n = rng.range(1, 4);
-                for _ in 0..n {
-                    if !b.is_empty() {
-                        let at = rng.below(b.len());
-                        b[at] = rng.next_u32() as u8;
-                    }
-                }
-                format!("{n} random bytes")
-            }
-            7 => {
-                let new = if b.is_empty() { 0 } else { rng.below(b.len()) };
-                b.truncate(new);
-                format!("truncate to {new}")
-            }
+            5 | 6 => random_bytes(&mut b, rng, 4),
+            7 => truncate(&mut b, rng),
             8 => {
                 let n = *rng.pick(&[1, 4, seed.elem, 4 + seed.dim * seed.elem]);
                 let fill = rng.bytes(n);
