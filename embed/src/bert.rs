@@ -21,10 +21,14 @@ struct Shape {
 
 /// A dense layer stored transposed (`in × out`, row-major) so that `x · w` reads it in order.
 struct Linear {
+    /// The weights as `linear` reads them: `inputs × outputs` row-major, or (in wasm, where
+    /// [`panels`] reads them) in panels of eight output columns.
     w: Vec<f32>,
     b: Vec<f32>,
     inputs: usize,
     outputs: usize,
+    /// `w` is in [`panels`]' layout.
+    packed: bool,
 }
 
 struct LayerNorm {
@@ -105,7 +109,7 @@ impl Weights<'_> {
     fn linear(&self, name: &str, inputs: usize, outputs: usize) -> Result<Linear, EmbedError> {
         let w = self.get(&format!("{name}.weight"), &[outputs, inputs])?;
         let b = self.get(&format!("{name}.bias"), &[outputs])?;
-        Ok(Linear { w: transpose(&w, outputs, inputs), b, inputs, outputs })
+        Ok(Linear { w: transpose(&w, outputs, inputs), b, inputs, outputs, packed: false })
     }
 
     fn norm(&self, name: &str, width: usize) -> Result<LayerNorm, EmbedError> {
@@ -169,8 +173,13 @@ impl Encoder {
                 w.linear(&at("attention.self.value"), h, h)?,
             );
             // One GEMM for all three: each input row's outputs are [q | k | v].
-            let mut qkv =
-                Linear { w: vec![0.0; h * 3 * h], b: Vec::with_capacity(3 * h), inputs: h, outputs: 3 * h };
+            let mut qkv = Linear {
+                w: vec![0.0; h * 3 * h],
+                b: Vec::with_capacity(3 * h),
+                inputs: h,
+                outputs: 3 * h,
+                packed: false,
+            };
             for r in 0..h {
                 for (j, part) in [&q, &k, &v].iter().enumerate() {
                     qkv.w[r * 3 * h + j * h..r * 3 * h + (j + 1) * h]
@@ -188,6 +197,12 @@ impl Encoder {
                 down: w.linear(&at("output.dense"), shape.intermediate, h)?,
                 output_norm: w.norm(&at("output.LayerNorm"), h)?,
             });
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        for layer in &mut layers {
+            for linear in [&mut layer.qkv, &mut layer.attention_out, &mut layer.up, &mut layer.down] {
+                panels::pack(linear);
+            }
         }
         Ok(Self {
             word: w.get("embeddings.word_embeddings.weight", &[shape.vocab, h])?,
@@ -375,6 +390,12 @@ fn matmul(
 
 /// `out (rows × outputs) = x (rows × inputs) · w + b`.
 fn linear(x: &[f32], rows: usize, layer: &Linear, out: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if layer.packed {
+        panels::linear(x, rows, layer, out);
+        return;
+    }
+    debug_assert!(!layer.packed, "only the wasm kernel reads packed weights");
     let n = layer.outputs;
     for r in out[..rows * n].chunks_exact_mut(n) {
         r.copy_from_slice(&layer.b);
@@ -389,6 +410,102 @@ fn linear(x: &[f32], rows: usize, layer: &Linear, out: &mut [f32]) {
         MatRef { data: &layer.w, row_stride: n, col_stride: 1 },
         true,
     );
+}
+
+/// The dense layers in wasm: `gemm` packs the 42 MB of weights again on every call, which a
+/// single query (ten-odd rows) cannot amortise. Here the weights are packed once, at load, in
+/// panels of eight output columns (`inputs` rows of eight floats each), and each panel is
+/// streamed once per call while blocks of four input rows stay in registers. Every output sums
+/// its bias, then its products in input order, whatever the number of rows: a text embeds to
+/// the same vector alone or in a batch.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod panels {
+    use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
+
+    use super::Linear;
+
+    const WIDTH: usize = 8;
+
+    /// Repacks `layer.w` (`inputs × outputs` row-major) into panels, when the outputs come in
+    /// whole panels (else it stays for `gemm`).
+    pub(super) fn pack(layer: &mut Linear) {
+        let (k, n) = (layer.inputs, layer.outputs);
+        if layer.packed || !n.is_multiple_of(WIDTH) || layer.w.len() != k * n {
+            return;
+        }
+        let mut out = Vec::with_capacity(k * n);
+        for p in 0..n / WIDTH {
+            for row in layer.w.chunks_exact(n) {
+                out.extend_from_slice(&row[p * WIDTH..(p + 1) * WIDTH]);
+            }
+        }
+        layer.w = out;
+        layer.packed = true;
+    }
+
+    /// Four floats from `s[..4]`.
+    #[inline(always)]
+    fn load(s: &[f32]) -> v128 {
+        let s = &s[..4];
+        // SAFETY: `s` holds four floats (sliced just above); wasm loads need no alignment.
+        unsafe { v128_load(s.as_ptr().cast()) }
+    }
+
+    #[inline(always)]
+    fn store(d: &mut [f32], v: v128) {
+        let d = &mut d[..4];
+        // SAFETY: `d` holds four floats (sliced just above); wasm stores need no alignment.
+        unsafe { v128_store(d.as_mut_ptr().cast(), v) }
+    }
+
+    /// `out (rows × outputs) = x (rows × inputs) · w + b` from packed weights.
+    pub(super) fn linear(x: &[f32], rows: usize, layer: &Linear, out: &mut [f32]) {
+        let (k, n) = (layer.inputs, layer.outputs);
+        let x = &x[..rows * k];
+        let out = &mut out[..rows * n];
+        for (p, panel) in layer.w.chunks_exact(k * WIDTH).enumerate() {
+            let bias = (load(&layer.b[p * WIDTH..]), load(&layer.b[p * WIDTH + 4..]));
+            let mut r = 0;
+            while r + 4 <= rows {
+                block::<4>(x, r, k, n, p, panel, bias, out);
+                r += 4;
+            }
+            while r < rows {
+                block::<1>(x, r, k, n, p, panel, bias, out);
+                r += 1;
+            }
+        }
+    }
+
+    /// Rows `r0..r0 + R` of panel `p`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn block<const R: usize>(
+        x: &[f32],
+        r0: usize,
+        k: usize,
+        n: usize,
+        p: usize,
+        panel: &[f32],
+        bias: (v128, v128),
+        out: &mut [f32],
+    ) {
+        let rows: [&[f32]; R] = core::array::from_fn(|i| &x[(r0 + i) * k..(r0 + i + 1) * k]);
+        let mut acc = [[bias.0, bias.1]; R];
+        for (kk, w) in panel.chunks_exact(WIDTH).enumerate() {
+            let (w0, w1) = (load(w), load(&w[4..]));
+            for (a, row) in acc.iter_mut().zip(&rows) {
+                let xv = f32x4_splat(row[kk]);
+                a[0] = f32x4_add(a[0], f32x4_mul(xv, w0));
+                a[1] = f32x4_add(a[1], f32x4_mul(xv, w1));
+            }
+        }
+        for (i, a) in acc.iter().enumerate() {
+            let at = (r0 + i) * n + p * WIDTH;
+            store(&mut out[at..], a[0]);
+            store(&mut out[at + 4..], a[1]);
+        }
+    }
 }
 
 /// The passes over whole rows, compiled twice on x86: for the baseline target and for
