@@ -260,9 +260,9 @@ fn search_params(body: &Map<String, Value>) -> Result<SearchParams, ApiError> {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlainSearch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "numbers")]
     query: Option<Vec<f32>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "numbers")]
     vector: Option<Vec<f32>>,
     #[serde(default)]
     limit: Option<u64>,
@@ -278,6 +278,154 @@ struct PlainSearch {
     with_vector: Option<Value>,
     #[serde(default)]
     score_threshold: Option<f32>,
+}
+
+/// A list of numbers (or null) read by [`fast_numbers`] where it can, else by serde_json,
+/// which then also names what is wrong.
+fn numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<f32>>, D::Error> {
+    let raw: &'de serde_json::value::RawValue = serde::Deserialize::deserialize(d)?;
+    let text = raw.get();
+    if text == "null" {
+        return Ok(None);
+    }
+    match fast_numbers(text) {
+        Some(v) => Ok(Some(v)),
+        None => serde_json::from_str::<Vec<f32>>(text).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// A JSON array of plain decimal numbers as `f32`s, exactly as serde_json reads them (integers
+/// converted directly, decimals through the correctly rounded `f64`), or `None` for anything
+/// it leaves to serde_json: other syntax, more than 18 digits, results out of range. Reading a
+/// 384-number query this way costs a fraction of serde_json's exact float parsing, which the
+/// collection's metadata needs (`float_roundtrip`) and the query vector does not.
+fn fast_numbers(text: &str) -> Option<Vec<f32>> {
+    let b = text.as_bytes();
+    let skip = |mut i: usize| {
+        while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip(0);
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    i = skip(i + 1);
+    let mut out = Vec::with_capacity(b.len() / 8);
+    if b.get(i) == Some(&b']') {
+        i += 1;
+    } else {
+        loop {
+            let (v, next) = fast_number(b, i)?;
+            out.push(v);
+            i = skip(next);
+            match b.get(i) {
+                Some(b',') => i = skip(i + 1),
+                Some(b']') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (skip(i) == b.len()).then_some(out)
+}
+
+/// One JSON number starting at `b[i]`: its value as serde_json gives an `f32`, and where it
+/// ends.
+fn fast_number(b: &[u8], mut i: usize) -> Option<(f32, usize)> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+        1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let negative = b.get(i) == Some(&b'-');
+    i += usize::from(negative);
+    let (mut mantissa, mut digits) = (0u64, 0u32);
+    let int_start = i;
+    while let Some(d @ b'0'..=b'9') = b.get(i).copied() {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+        digits += u32::from(mantissa != 0);
+        i += 1;
+    }
+    // JSON: at least one digit, and no leading zero before more digits.
+    if i == int_start || (b[int_start] == b'0' && i - int_start > 1) {
+        return None;
+    }
+    let mut exponent: i32 = 0;
+    let mut is_float = false;
+    if b.get(i) == Some(&b'.') {
+        is_float = true;
+        i += 1;
+        let frac_start = i;
+        while let Some(d @ b'0'..=b'9') = b.get(i).copied() {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            // Zeros before the first significant digit hold nothing.
+            digits += u32::from(mantissa != 0);
+            exponent -= 1;
+            i += 1;
+        }
+        if i == frac_start {
+            return None;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        is_float = true;
+        i += 1;
+        let minus = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let (mut e, exp_start) = (0i32, i);
+        while let Some(d @ b'0'..=b'9') = b.get(i).copied() {
+            e = e.checked_mul(10)?.checked_add(i32::from(d - b'0'))?;
+            i += 1;
+        }
+        if i == exp_start {
+            return None;
+        }
+        exponent = exponent.checked_add(if minus { -e } else { e })?;
+    }
+    if digits > 18 {
+        return None;
+    }
+    if !is_float {
+        // serde_json hands integers to the f32 as integers.
+        let v = match (negative, mantissa) {
+            // serde_json keeps the sign of "-0".
+            (true, 0) => -0.0,
+            (true, m) => -(m as i64) as f32,
+            (false, m) => m as f32,
+        };
+        return Some((v, i));
+    }
+    let magnitude = if mantissa == 0 {
+        0.0
+    } else if mantissa < (1 << 53) && exponent.unsigned_abs() <= 22 {
+        // Both exact in f64, so one correctly rounded operation (Clinger's fast path).
+        let p = POW10[exponent.unsigned_abs() as usize];
+        if exponent < 0 {
+            mantissa as f64 / p
+        } else {
+            mantissa as f64 * p
+        }
+    } else {
+        let f: f64 = std::str::from_utf8(&b[int_start..i]).ok()?.parse().ok()?;
+        if !f.is_finite() {
+            return None;
+        }
+        f
+    };
+    let v = if negative { -magnitude } else { magnitude };
+    Some((v as f32, i))
 }
 
 /// A body of the everyday shape as a [`Search`]; `None` when the body needs [`read_search`].
@@ -1159,6 +1307,79 @@ mod tests {
             let plain = plain_search(body.as_bytes(), true).unwrap().unwrap_err();
             let general = read_search(&serde_json::from_str(body).unwrap(), true).unwrap_err();
             assert_eq!((plain.status, plain.message), (general.status, general.message), "{body}");
+        }
+    }
+
+    #[test]
+    fn fast_numbers_read_exactly_as_serde_json_does() {
+        let mut texts = vec![
+            "[]".to_string(),
+            " [ 1 , -2 , 0 , -0 , 0.0 , -0.0 ] ".into(),
+            "[1e3, 1E-3, -2.5e+2, 123456789012345678, 16777217, -16777217, 1e22, 1e23, 1.5e-40, 3.4e38]"
+                .into(),
+            "[0.1, 0.2, 0.30000000000000004, 9007199254740993e-5, 1e-7, 123.456e-300]".into(),
+        ];
+        // Shortest forms of many f32 values, as clients print them, and longer forms.
+        let mut x = 0x1234_5678u32;
+        let (mut any_bits, mut any_long, mut shortest, mut long) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..4000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let v = f32::from_bits(x);
+            if v.is_finite() {
+                any_bits.push(format!("{v}"));
+                any_long.push(format!("{:.9e}", v));
+            }
+            let small = (x % 2_000_000) as f32 / 1_000_000.0 - 1.0;
+            shortest.push(format!("{small}"));
+            long.push(format!("{:.7}", f64::from(small)));
+        }
+        let (shortest_all, long_all) =
+            (format!("[{}]", any_bits.join(",")), format!("[{}]", any_long.join(",")));
+        texts.push(format!("[{}]", shortest.join(",")));
+        texts.push(format!("[{}]", long.join(", ")));
+        // Every number alone (so one the fast reader leaves to serde_json spoils nothing else),
+        // then the lists of query-like values, which it must read itself.
+        let alone = texts.iter().chain([&shortest_all, &long_all]).flat_map(|t| {
+            t.trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .split(',')
+                .map(|n| format!("[{n}]"))
+                .collect::<Vec<_>>()
+        });
+        let mut fast_count = 0;
+        for text in alone.chain(texts.iter().cloned()) {
+            let exact: Vec<f32> = serde_json::from_str(&text).unwrap();
+            if let Some(fast) = fast_numbers(&text) {
+                fast_count += 1;
+                assert_eq!(fast.len(), exact.len());
+                for (a, b) in fast.iter().zip(&exact) {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{a} against {b} in {text:.80}");
+                }
+            }
+        }
+        assert!(fast_count > 10_000, "{fast_count}");
+        for text in &texts[texts.len() - 2..] {
+            assert!(fast_numbers(text).is_some(), "{text:.80}");
+        }
+        // Left to serde_json: other syntax, too many digits, out of range.
+        for text in [
+            "[1,]",
+            "[01]",
+            "[1.]",
+            "[.5]",
+            "[1e]",
+            "[+1]",
+            "[1 2]",
+            "[\"1\"]",
+            "[1e400]",
+            "[1234567890123456789]",
+            "{}",
+        ] {
+            assert!(fast_numbers(text).is_none(), "{text}");
         }
     }
 
