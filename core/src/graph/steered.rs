@@ -241,46 +241,33 @@ pub fn steered_search<N: NodeStore>(
     };
     let result = match walked {
         Ok(mut walk) => {
-            // A node the store sent unasked and the walk later asked for came twice.
-            exact.sort_unstable_by_key(|n| n.id);
-            exact.dedup_by_key(|n| n.id);
             let mut fetched = Ok(());
             if filter.is_some() {
                 // The allowed nodes scored near the query that no round fetched: one batch more.
-                pool.sort_unstable_by(Cand::order);
+                exact.sort_unstable_by_key(|n| n.id);
+                if pool.len() > l {
+                    pool.select_nth_unstable_by(l, Cand::order);
+                    pool.truncate(l);
+                }
                 let mut missing = core::mem::take(&mut scratch.batch);
                 missing.clear();
                 missing.extend(
                     pool.iter()
-                        .take(l)
                         .map(|c| c.id)
                         .filter(|&id| exact.binary_search_by_key(&id, |n| n.id).is_err()),
                 );
                 if !missing.is_empty() {
                     walk.rounds += 1;
-                    let before = exact.len();
                     fetched = store.fetch(&missing, |id, _, v| {
                         if let Some(v) = v {
                             rerank(&mut exact, id, v);
                         }
                     });
-                    if exact.len() > before {
-                        exact.sort_unstable_by_key(|n| n.id);
-                        exact.dedup_by_key(|n| n.id);
-                    }
                 }
                 scratch.batch = missing;
             }
             match fetched {
-                Ok(()) => {
-                    let stats = SteerStats { walk, exact: exact.len() as u32 };
-                    let mut top = TopK::new(k, out);
-                    for &n in &exact {
-                        top.push(n);
-                    }
-                    top.finish();
-                    Ok(stats)
-                }
+                Ok(()) => Ok(SteerStats { walk, exact: answer(&mut exact, k, out) }),
                 Err(e) => Err(SteerError::Store(e)),
             }
         }
@@ -290,6 +277,19 @@ pub fn steered_search<N: NodeStore>(
     give_back(scratch, q, table);
     scratch.rerank = exact;
     result
+}
+
+/// The `k` nearest of the re-ranked nodes into `out`, a node re-ranked twice (sent unasked,
+/// then asked for) counted once; returns how many nodes were re-ranked.
+fn answer(exact: &mut Vec<Neighbor>, k: usize, out: &mut Vec<Neighbor>) -> u32 {
+    exact.sort_unstable_by_key(|n| n.id);
+    exact.dedup_by_key(|n| n.id);
+    let mut top = TopK::new(k, out);
+    for &n in exact.iter() {
+        top.push(n);
+    }
+    top.finish();
+    exact.len() as u32
 }
 
 /// Calls the visitor it is given with each candidate node of a scan.
@@ -369,16 +369,7 @@ pub fn steered_scan<N: NodeStore>(
             })
         };
         match fetched {
-            Ok(()) => {
-                exact.sort_unstable_by_key(|n| n.id);
-                exact.dedup_by_key(|n| n.id);
-                let mut top = TopK::new(k, out);
-                for &n in &exact {
-                    top.push(n);
-                }
-                top.finish();
-                Ok(SteerStats { walk, exact: exact.len() as u32 })
-            }
+            Ok(()) => Ok(SteerStats { walk, exact: answer(&mut exact, k, out) }),
             Err(e) => Err(SteerError::Store(e)),
         }
     };
