@@ -214,15 +214,14 @@ fn read_allow(allow: Option<&Path>, index: &DiskIndex) -> CliResult<Option<neard
     Ok(Some(neardb::Bitset::from_fn(rows, |row| mask[row as usize] != 0)))
 }
 
-/// The plan `--filter-strategy` asks of an SSD index (its own planner's choice for `auto`).
-fn disk_plan(strategy: crate::Strategy) -> CliResult<Option<neardb::Plan>> {
+/// `--filter-strategy` for an SSD index, which plans a scan or a walk: asking it for the
+/// two-hop walk is an error here rather than a quiet walk.
+fn disk_strategy(strategy: crate::Strategy) -> CliResult<neardb::FilterStrategy> {
     match strategy {
-        crate::Strategy::Auto => Ok(None),
-        crate::Strategy::Scan => Ok(Some(neardb::Plan::Scan)),
-        crate::Strategy::Walk => Ok(Some(neardb::Plan::FilteredWalk)),
         crate::Strategy::TwoHop => {
             Err("--filter-strategy two-hop: the SSD index plans a scan or a walk (auto, scan, walk)".into())
         }
+        s => Ok(s.into()),
     }
 }
 
@@ -243,8 +242,9 @@ pub fn search(a: &crate::SearchArgs) -> CliResult {
     let p = DiskSearchParams {
         l: if a.ef == 0 { DiskSearchParams::default().l } else { a.ef },
         beam: a.disk.beam,
-        plan: disk_plan(a.filter_strategy)?,
-    };
+        plan: None,
+    }
+    .with_strategy(disk_strategy(a.filter_strategy)?);
     let target = Filtered { index: &index, allow: allow.as_ref() };
     let dim = qdim;
     let t0 = Instant::now();
@@ -293,7 +293,7 @@ pub fn search(a: &crate::SearchArgs) -> CliResult {
 pub fn bench(a: &crate::BenchArgs) -> CliResult {
     let index = a.disk.open(&a.index)?;
     let allow = read_allow(a.allow.as_deref(), &index)?;
-    let plan = disk_plan(a.filter_strategy)?;
+    let strategy = disk_strategy(a.filter_strategy)?;
     let (queries, qdim) = read_f32_vectors(&a.queries)?;
     check_queries(&index, qdim)?;
     let (truth, tdim) = read_ivecs(&a.truth)?;
@@ -329,7 +329,7 @@ pub fn bench(a: &crate::BenchArgs) -> CliResult {
     let ls: Vec<usize> =
         if a.param.is_empty() { vec![DiskSearchParams::default().l] } else { a.param.clone() };
     for l in ls {
-        let p = DiskSearchParams { l, beam: a.disk.beam, plan };
+        let p = DiskSearchParams { l, beam: a.disk.beam, plan: None }.with_strategy(strategy);
         let timing = (a.min_time, a.max_repeat);
         let target = Filtered { index: &index, allow: allow.as_ref() };
         let one = single(&target, &queries, a.k, p, timing)?;

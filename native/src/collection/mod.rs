@@ -1459,21 +1459,13 @@ impl Collection {
         let mut metadata: Vec<&[u8]> = Vec::with_capacity(live);
         let mut vectors = Vec::with_capacity(live * self.dim);
         for (p, part) in parts.iter().enumerate() {
-            // An SSD segment is read front to back, not a read per row.
-            let whole = match &part.segment.index {
-                segment::SegmentIndex::Disk(_) => Some(part.segment.index.all_vectors()?),
-                segment::SegmentIndex::Mapped(_) => None,
-            };
-            for row in (0..part.segment.rows()).filter(|&r| !part.deleted.contains(r)) {
+            let rows: Vec<u32> = (0..part.segment.rows()).filter(|&r| !part.deleted.contains(r)).collect();
+            for &row in &rows {
                 source.push((p, row));
                 keys.push(part.segment.keys[row as usize].clone());
                 metadata.push(part.segment.metadata_json(row));
-                match &whole {
-                    Some(all) => vectors
-                        .extend_from_slice(&all[row as usize * self.dim..(row as usize + 1) * self.dim]),
-                    None => vectors.extend_from_slice(&part.segment.index.get_decoded(row)?),
-                }
             }
+            part.segment.index.append_rows(&rows, &mut vectors)?;
         }
         let segment =
             if source.is_empty() { None } else { Some(self.build_segment(id, &vectors, &keys, &metadata)?) };

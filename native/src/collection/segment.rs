@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use neardb_core::payload::{PayloadFilter, PayloadIndex};
-use neardb_core::{Bitset, Filter, FilterStrategy, Metric, Neighbor, Plan, SearchParams, SearchStats};
+use neardb_core::{Bitset, Filter, Metric, Neighbor, SearchParams, SearchStats};
 use serde_json::Value;
 
 use super::record::{encode_id, Reader, RecordId};
@@ -58,33 +58,44 @@ impl SegmentIndex {
         }
     }
 
-    /// Every row's vector, row after row (`len() × dim()` floats).
-    pub fn all_vectors(&self) -> Result<Vec<f32>, CollectionError> {
-        let dim = self.dim();
-        let mut out = vec![0.0f32; self.len() * dim];
-        match self {
+    /// Appends the vectors of `rows` (ascending, each below [`Self::len`]) to `out`, row
+    /// after row: an SSD segment is read front to back once, not a read per row.
+    pub fn append_rows(&self, rows: &[u32], out: &mut Vec<f32>) -> Result<(), CollectionError> {
+        let d = match self {
             Self::Mapped(i) => {
-                for (row, slot) in out.chunks_exact_mut(dim).enumerate() {
-                    slot.copy_from_slice(&i.get_decoded(row as u32)?);
+                for &row in rows {
+                    out.extend_from_slice(&i.get_decoded(row)?);
                 }
+                return Ok(());
             }
-            Self::Disk(d) => {
-                let mut seen = 0usize;
-                d.for_each_vector(&mut |row, v| {
-                    if let Some(slot) = out.get_mut(row as usize * dim..(row as usize + 1) * dim) {
-                        slot.copy_from_slice(v);
-                        seen += 1;
-                    }
-                })?;
-                if seen != self.len() {
-                    return Err(CollectionError::Index(neardb_core::Error::InvalidParameter {
-                        name: "segment",
-                        reason: "an SSD segment's rows are not 0 to its row count",
-                    }));
-                }
+            Self::Disk(d) => d,
+        };
+        let dim = self.dim();
+        let start = out.len();
+        out.resize(start + rows.len() * dim, 0.0);
+        // Where each wanted row goes; taken once filled, so a row two nodes claim fills once.
+        let mut slot = vec![u32::MAX; self.len()];
+        for (i, &row) in rows.iter().enumerate() {
+            if let Some(s) = slot.get_mut(row as usize) {
+                *s = i as u32;
             }
         }
-        Ok(out)
+        let mut filled = 0usize;
+        d.for_each_vector(&mut |row, v| {
+            if let Some(s) = slot.get_mut(row as usize).filter(|s| **s != u32::MAX) {
+                let at = start + *s as usize * dim;
+                out[at..at + dim].copy_from_slice(v);
+                *s = u32::MAX;
+                filled += 1;
+            }
+        })?;
+        if filled != rows.len() {
+            return Err(CollectionError::Index(neardb_core::Error::InvalidParameter {
+                name: "segment",
+                reason: "an SSD segment's nodes do not hold every row below its row count",
+            }));
+        }
+        Ok(())
     }
 
     /// A search of the segment's rows (`filter` speaks rows), with what it did. An SSD
@@ -104,16 +115,9 @@ impl SegmentIndex {
             }
             Self::Disk(d) => {
                 let defaults = DiskSearchParams::default();
-                let plan = match params.filter_strategy {
-                    FilterStrategy::Auto => None,
-                    FilterStrategy::Scan => Some(Plan::Scan),
-                    FilterStrategy::Walk | FilterStrategy::TwoHop => Some(Plan::FilteredWalk),
-                };
-                let p = DiskSearchParams {
-                    l: if params.ef == 0 { defaults.l } else { params.ef },
-                    plan,
-                    ..defaults
-                };
+                let p =
+                    DiskSearchParams { l: if params.ef == 0 { defaults.l } else { params.ef }, ..defaults }
+                        .with_strategy(params.filter_strategy);
                 let (hits, stats) = d.search(query, k, p, filter)?;
                 *out = hits;
                 Ok(SearchStats {

@@ -178,6 +178,21 @@ impl Default for DiskSearchParams {
     }
 }
 
+impl DiskSearchParams {
+    /// The plan a filter strategy asks for: the planner's choice, a scan, or a walk (also for
+    /// the two-hop walk, which the SSD index does not have: every node it looks through would
+    /// cost a read).
+    pub fn with_strategy(self, strategy: neardb_core::FilterStrategy) -> Self {
+        use neardb_core::FilterStrategy as S;
+        let plan = match strategy {
+            S::Auto => None,
+            S::Scan => Some(Plan::Scan),
+            S::Walk | S::TwoHop => Some(Plan::FilteredWalk),
+        };
+        Self { plan, ..self }
+    }
+}
+
 /// What one search did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DiskStats {
@@ -603,11 +618,14 @@ impl DiskIndex {
             node_id.get_or_insert(n);
         });
         let Some(id) = node_id else { return Ok(None) };
-        let mut out = Vec::new();
-        if let Some(cached) = self.cache.get(&id) {
-            self.decode_vector(cached, &mut out);
-        } else {
-            self.read_nodes(&[id], &mut |_, node| self.decode_vector(node, &mut out))?;
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        match self.cache.get(&id) {
+            Some(cached) => out.extend_from_slice(self.node_vector(cached, &mut buf)),
+            None => {
+                self.read_nodes(&[id], &mut |_, node| {
+                    out.extend_from_slice(self.node_vector(node, &mut buf))
+                })?;
+            }
         }
         check_values(id, &out)?;
         Ok(Some(out))
@@ -640,9 +658,9 @@ impl DiskIndex {
                     let node = &chunk[j as usize * node_bytes..(j as usize + 1) * node_bytes];
                     let id = (base + j) as u32;
                     let (_, row) = self.parse_links(id, node)?;
-                    self.decode_vector(node, &mut vector);
-                    check_values(id, &vector)?;
-                    visit(row, &vector);
+                    let values = self.node_vector(node, &mut vector);
+                    check_values(id, values)?;
+                    visit(row, values);
                 }
             }
             first += take as u64;
@@ -650,19 +668,30 @@ impl DiskIndex {
         Ok(())
     }
 
-    /// A node's vector as `f32`s into `out`.
-    fn decode_vector(&self, node: &[u8], out: &mut Vec<f32>) {
+    /// A node's vector: its bytes in place where they are aligned little-endian `f32`s, else
+    /// decoded (binary16, or unaligned bytes) into `buf`.
+    fn node_vector<'a>(&self, node: &'a [u8], buf: &'a mut Vec<f32>) -> &'a [f32] {
         let dim = self.header.dim as usize;
-        out.clear();
-        match self.header.form {
-            VectorForm::F16 => {
-                let halves: Vec<u16> =
-                    node[..dim * 2].chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
-                self.half.decode_into(&halves, out);
+        buf.clear();
+        if self.header.form == VectorForm::F16 {
+            let bytes = &node[..dim * 2];
+            match bytemuck::try_cast_slice::<u8, u16>(bytes) {
+                Ok(halves) if cfg!(target_endian = "little") => self.half.decode_into(halves, buf),
+                _ => {
+                    let halves: Vec<u16> =
+                        bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                    self.half.decode_into(&halves, buf);
+                }
             }
-            _ => out.extend(
-                node[..dim * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            ),
+            return buf;
+        }
+        let bytes = &node[..dim * 4];
+        match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            Ok(floats) if cfg!(target_endian = "little") => floats,
+            _ => {
+                buf.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                buf
+            }
         }
     }
 
@@ -893,41 +922,11 @@ impl Fetcher<'_> {
     {
         let index = self.index;
         let (links, row) = index.parse_links(id, node)?;
-        let dim = index.header.dim as usize;
         let mut state = self.state();
         state.rows.insert(id, row);
         let mut vector = std::mem::take(&mut state.vector);
         drop(state);
-        vector.clear();
-        let in_place: Option<&[f32]> = match index.header.form {
-            VectorForm::F16 => {
-                let bytes = &node[..dim * 2];
-                match bytemuck::try_cast_slice::<u8, u16>(bytes) {
-                    Ok(halves) if cfg!(target_endian = "little") => {
-                        index.half.decode_into(halves, &mut vector)
-                    }
-                    _ => {
-                        let halves: Vec<u16> =
-                            bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
-                        index.half.decode_into(&halves, &mut vector);
-                    }
-                }
-                None
-            }
-            _ => {
-                let bytes = &node[..dim * 4];
-                match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-                    Ok(floats) if cfg!(target_endian = "little") => Some(floats),
-                    _ => {
-                        vector.extend(
-                            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                        );
-                        None
-                    }
-                }
-            }
-        };
-        let values = in_place.unwrap_or(&vector);
+        let values = index.node_vector(node, &mut vector);
         let checked = check_values(id, values);
         if checked.is_ok() {
             visit(id, links, Some(values));
