@@ -13,6 +13,7 @@ use neardb::disk::{
 };
 use neardb::{Bitset, Filter, Metric, Plan, Predicate, VamanaIndex, VamanaParams};
 
+use crate::layout::{get, put};
 use crate::oracle::{check_hits, Expect, Violation, HUGE_K};
 use crate::rng::Rng;
 
@@ -104,20 +105,6 @@ const FIELDS: [(usize, usize, &str); 18] = [
     (100, 4, "rows_crc"),
 ];
 
-fn read_u64(b: &[u8], at: usize, width: usize) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(src) = b.get(at..at + width) {
-        w[..width].copy_from_slice(src);
-    }
-    u64::from_le_bytes(w)
-}
-
-fn write_u64(b: &mut [u8], at: usize, width: usize, v: u64) {
-    if let Some(dst) = b.get_mut(at..at + width) {
-        dst.copy_from_slice(&v.to_le_bytes()[..width]);
-    }
-}
-
 /// Values that sit on the edges of what a field may hold.
 fn interesting(rng: &mut Rng, old: u64, width: usize) -> u64 {
     let max = if width == 8 { u64::MAX } else { u32::MAX as u64 };
@@ -144,8 +131,8 @@ pub fn mutate(seed: &DiskSeed, rng: &mut Rng) -> DiskMutant {
         let op = match (rng.below(12), &header) {
             (0..=3, _) => {
                 let &(at, width, name) = rng.pick(&FIELDS);
-                let v = interesting(rng, read_u64(&b, at, width), width);
-                write_u64(&mut b, at, width, v);
+                let v = interesting(rng, get(&b, at, width), width);
+                put(&mut b, at, width, v);
                 format!("header {name} = {v}")
             }
             (4..=6, Some(h)) => {
@@ -173,9 +160,9 @@ pub fn mutate(seed: &DiskSeed, rng: &mut Rng) -> DiskMutant {
                         u64::from(f.to_bits())
                     }
                 } else {
-                    interesting(rng, read_u64(&b, start + off, width), width)
+                    interesting(rng, get(&b, start + off, width), width)
                 };
-                write_u64(&mut b, start + off, width, v);
+                put(&mut b, start + off, width, v);
                 format!("node {id} {what} = {v:#x}")
             }
             (7 | 8, _) => crate::vectors::random_bytes(&mut b, rng, 6),
@@ -213,17 +200,17 @@ fn fix_checksums(b: &mut [u8], rng: &mut Rng) {
     if b.len() < SECTOR {
         return;
     }
-    let pq_offset = read_u64(b, 80, 8);
-    let pq_len = read_u64(b, 88, 8);
+    let pq_offset = get(b, 80, 8);
+    let pq_len = get(b, 88, 8);
     let len = b.len() as u64;
     if let Some(pq_end) = pq_offset.checked_add(pq_len).filter(|&e| e <= len) {
         if rng.chance(1, 2) {
             let crc = crc32fast::hash(&b[pq_offset as usize..pq_end as usize]);
-            write_u64(b, 40, 4, u64::from(crc));
+            put(b, 40, 4, u64::from(crc));
         }
         if rng.chance(1, 2) {
             let crc = crc32fast::hash(&b[pq_end as usize..]);
-            write_u64(b, 100, 4, u64::from(crc));
+            put(b, 100, 4, u64::from(crc));
         }
     }
     let crc = crc32fast::hash(&b[..SECTOR - 4]);

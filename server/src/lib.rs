@@ -103,6 +103,21 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// Opens every collection of `config`'s data directory.
+    fn open(config: ServeConfig) -> Result<Arc<Self>, ServeError> {
+        let collections = open_all(&config.data.join("collections"))?;
+        Ok(Arc::new(Self { config, collections: RwLock::new(collections), metrics: Metrics::default() }))
+    }
+
+    /// Flushes every collection's log (at shutdown).
+    fn flush_all(&self) {
+        let all: Vec<Arc<Served>> =
+            self.collections.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for served in all {
+            let _ = served.collection.flush();
+        }
+    }
+
     fn dir(&self) -> PathBuf {
         self.config.data.join("collections")
     }
@@ -382,16 +397,11 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let collections = open_all(&config.data.join("collections"))?;
-    let listener = tokio::net::TcpListener::bind(config.addr).await?;
-    let state =
-        Arc::new(AppState { config, collections: RwLock::new(collections), metrics: Metrics::default() });
+    let addr = config.addr;
+    let state = AppState::open(config)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown).await?;
-    let all: Vec<Arc<Served>> =
-        state.collections.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
-    for served in all {
-        let _ = served.collection.flush();
-    }
+    state.flush_all();
     Ok(())
 }
 
@@ -446,12 +456,13 @@ pub fn serve_blocking(config: ServeConfig) -> Result<(), ServeError> {
     #[cfg(unix)]
     {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let collections = open_all(&config.data.join("collections"))?;
-        let data = config.data.clone();
-        let addr = config.addr;
-        let state =
-            Arc::new(AppState { config, collections: RwLock::new(collections), metrics: Metrics::default() });
+        let (data, addr) = (config.data.clone(), config.addr);
+        let state = AppState::open(config)?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Resolves once the stop flag is raised (or its sender is gone).
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|&s| s).await;
+        };
         let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build();
         let main = runtime()?;
         // The first listener fixes the port (port 0 picks one); the others join it, each
@@ -463,23 +474,17 @@ pub fn serve_blocking(config: ServeConfig) -> Result<(), ServeError> {
         let bound = first.local_addr()?;
         let mut workers = Vec::new();
         for _ in 1..threads {
-            let (state, mut stop) = (state.clone(), stop_rx.clone());
+            let (state, shutdown) = (state.clone(), stopped(stop_rx.clone()));
             workers.push(std::thread::spawn(move || -> std::io::Result<()> {
                 runtime()?.block_on(async move {
                     let listener = shared_listener(bound)?;
-                    let shutdown = async move {
-                        let _ = stop.wait_for(|&s| s).await;
-                    };
                     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
                 })
             }));
         }
         eprintln!("neardb serve: {} on http://{bound} ({threads} threads)", data.display());
-        let mut stop = stop_rx.clone();
         let served = main.block_on(async {
-            let serving = axum::serve(first, router(state.clone())).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|&s| s).await;
-            });
+            let serving = axum::serve(first, router(state.clone())).with_graceful_shutdown(stopped(stop_rx));
             let mut serving = std::pin::pin!(std::future::IntoFuture::into_future(serving));
             tokio::select! {
                 r = &mut serving => r,
@@ -499,11 +504,7 @@ pub fn serve_blocking(config: ServeConfig) -> Result<(), ServeError> {
                 Err(_) => result = result.and(Err(ServeError::Data("a server thread panicked".into()))),
             }
         }
-        let all: Vec<Arc<Served>> =
-            state.collections.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
-        for served in all {
-            let _ = served.collection.flush();
-        }
+        state.flush_all();
         result
     }
 }
