@@ -385,13 +385,16 @@ fn forged_vamana_files_are_errors() {
     let good = index.to_bytes();
     assert!(VamanaView::open(AlignedBytes::copy_from(&good)).is_ok());
     let word = |b: &mut Vec<u8>, at: usize, v: u32| b[at * 4..at * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    // Level-0 lists are three-byte words in a graph this small.
+    let link =
+        |b: &mut Vec<u8>, at: usize, v: u32| b[at * 3..at * 3 + 3].copy_from_slice(&v.to_le_bytes()[..3]);
     type Edit = Box<dyn FnMut(SectionKind, &mut Vec<u8>) -> bool>;
     let forgeries: Vec<(&str, Edit)> = vec![
         (
             "a neighbour id past the last node",
             Box::new(move |k, b| {
                 if k == SectionKind::GRAPH_LEVEL0 {
-                    word(b, 1, n as u32);
+                    link(b, 1, n as u32);
                 }
                 true
             }),
@@ -400,7 +403,7 @@ fn forged_vamana_files_are_errors() {
             "a degree above R",
             Box::new(move |k, b| {
                 if k == SectionKind::GRAPH_LEVEL0 {
-                    word(b, 0, 9);
+                    link(b, 0, 9);
                 }
                 true
             }),
@@ -442,6 +445,24 @@ fn forged_vamana_files_are_errors() {
             }),
         ),
         (
+            "link words of five bytes",
+            Box::new(move |k, b| {
+                if k == SectionKind::PARAMS {
+                    word(b, 5, 5);
+                }
+                true
+            }),
+        ),
+        (
+            "four-byte link words claimed over three-byte lists",
+            Box::new(move |k, b| {
+                if k == SectionKind::PARAMS {
+                    word(b, 5, 0);
+                }
+                true
+            }),
+        ),
+        (
             "a graph sized for another R",
             Box::new(move |k, b| {
                 if k == SectionKind::GRAPH_LEVEL0 {
@@ -464,4 +485,57 @@ fn forged_vamana_files_are_errors() {
     for len in (0..good.len()).step_by(97) {
         assert!(VamanaView::open(AlignedBytes::copy_from(&good[..len])).is_err(), "truncated to {len}");
     }
+}
+
+/// A small graph's lists are three-byte words in the file, a quarter fewer bytes than four-byte
+/// words; files written with four-byte words (before packing) open and answer alike.
+#[test]
+fn packed_lists_and_four_byte_files_answer_alike() {
+    use neardb_core::format::{AlignedBytes, FileInfo, OpenOptions, SectionKind};
+    use neardb_core::VamanaView;
+    // 301 nodes of 9 words: 8,127 bytes, so the section ends in a byte of padding.
+    let (n, dim, r) = (301, 8, 8);
+    let data = mixture(72, n, dim, 5);
+    let index = built(Metric::L2, &data, dim, VamanaParams { r, l: 20, alpha: 1.2, seed: 3 });
+    let packed = AlignedBytes::copy_from(&index.to_bytes());
+    let info = FileInfo::parse(packed.as_slice(), OpenOptions::default()).unwrap();
+    let level0 = info.section(packed.as_slice(), SectionKind::GRAPH_LEVEL0).unwrap().to_vec();
+    let words = n * (r + 1);
+    assert_eq!(level0.len(), (words * 3).div_ceil(4) * 4);
+    // The same lists in four-byte words, the width field zero.
+    let unpacked: Vec<u8> = level0[..words * 3]
+        .chunks_exact(3)
+        .flat_map(|w| u32::from_le_bytes([w[0], w[1], w[2], 0]).to_le_bytes())
+        .collect();
+    let four = common::rewrite(packed.as_slice(), &[], |k, b| {
+        match k {
+            SectionKind::GRAPH_LEVEL0 => *b = unpacked.clone(),
+            SectionKind::PARAMS => b[20..24].copy_from_slice(&0u32.to_le_bytes()),
+            _ => {}
+        }
+        true
+    });
+    assert!(four.as_slice().len() > packed.as_slice().len() + words - 4);
+    let (a, b) = (VamanaView::open(packed.as_slice()).unwrap(), VamanaView::open(four.as_slice()).unwrap());
+    let p = SearchParams::new().with_ef(32);
+    for q in data.chunks_exact(dim).step_by(7) {
+        let expected = index.search(q, 10, &p, None).unwrap();
+        assert_eq!(a.search(q, 10, &p, None).unwrap(), expected);
+        assert_eq!(b.search(q, 10, &p, None).unwrap(), expected);
+    }
+    for id in (0..n as u32).step_by(11) {
+        assert_eq!(a.neighbors(id), index.neighbors(id));
+        assert_eq!(b.neighbors(id), index.neighbors(id));
+    }
+    // Copied out of either file, the graph writes the packed file again.
+    assert_eq!(a.to_index().to_bytes(), packed.as_slice());
+    assert_eq!(b.to_index().to_bytes(), packed.as_slice());
+    // The padding must be zero.
+    let dirty = common::rewrite(packed.as_slice(), &[], |k, b| {
+        if k == SectionKind::GRAPH_LEVEL0 {
+            *b.last_mut().unwrap() = 1;
+        }
+        true
+    });
+    assert!(VamanaView::open(dirty.as_slice()).is_err());
 }

@@ -116,6 +116,63 @@ impl LinkWords for [AtomicU32] {
     }
 }
 
+/// Link words of three bytes each, little-endian, as a file stores a graph of fewer than
+/// 2^24 nodes: a quarter fewer bytes than `u32` words, in the file and in the cache.
+#[repr(transparent)]
+pub struct Packed24([u8]);
+
+impl Packed24 {
+    /// Bytes in a word.
+    pub(crate) const WIDTH: usize = 3;
+    /// The largest value a word holds.
+    pub(crate) const MAX: u32 = (1 << 24) - 1;
+
+    pub(crate) fn new(bytes: &[u8]) -> &Packed24 {
+        // SAFETY: `Packed24` is `repr(transparent)` over `[u8]`, so a reference to one is a
+        // reference to the other with the same length metadata (a zero-copy view of the
+        // file's bytes).
+        unsafe { &*(bytes as *const [u8] as *const Packed24) }
+    }
+
+    /// Whole words held.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len() / Self::WIDTH
+    }
+
+    /// Packs `words` (each at most [`Packed24::MAX`]) after `out`'s bytes.
+    pub(crate) fn pack(words: impl Iterator<Item = u32>, out: &mut Vec<u8>) {
+        for w in words {
+            debug_assert!(w <= Self::MAX);
+            out.extend_from_slice(&w.to_le_bytes()[..Self::WIDTH]);
+        }
+    }
+}
+
+impl LinkWords for Packed24 {
+    #[inline(always)]
+    fn word(&self, i: usize) -> u32 {
+        let at = i * Self::WIDTH;
+        // One unaligned four-byte load where the byte after the word exists (every word but
+        // a section's very last), masked to three bytes.
+        match self.0.get(at..at + 4) {
+            Some(&[a, b, c, _]) => u32::from_le_bytes([a, b, c, 0]),
+            _ => match self.0[at..at + Self::WIDTH] {
+                [a, b, c] => u32::from_le_bytes([a, b, c, 0]),
+                _ => 0,
+            },
+        }
+    }
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        if let Some(b) = self.0.get(i * Self::WIDTH) {
+            #[cfg(target_arch = "wasm32")]
+            core::hint::black_box(*b);
+            #[cfg(not(target_arch = "wasm32"))]
+            crate::simd::prefetch_line(b);
+        }
+    }
+}
+
 /// A read-only view of a graph and its vectors.
 pub(crate) struct Graph<'a, L: ?Sized + LinkWords> {
     pub kernels: Kernels,
@@ -124,7 +181,6 @@ pub(crate) struct Graph<'a, L: ?Sized + LinkWords> {
     pub m: usize,
     pub m0: usize,
     pub vectors: &'a [f32],
-    pub levels: &'a [u8],
     pub upper_offsets: &'a [u32],
     pub links0: &'a L,
     pub upper: &'a L,

@@ -83,8 +83,10 @@ impl<L: ?Sized + LinkWords> NodeStore for LevelStore<'_, '_, L> {
         // arrives while this candidate's neighbours are scored.
         if self.level == 0 {
             let base = id as usize * (self.graph.m0 + 1);
+            // A list spans up to three cache lines (R 32: 132 bytes in four-byte words).
             self.graph.links0.prefetch(base);
             self.graph.links0.prefetch(base + 16);
+            self.graph.links0.prefetch(base + self.graph.m0);
         }
     }
 }

@@ -205,8 +205,9 @@ impl HnswIndex {
             g.half = Some(HalfData { rows, kernels: HalfKernels::new(self.metric, self.kernels) });
         }
         let ef = self.params.ef_construction;
+        let levels = &self.store.levels;
         (first..end).into_par_iter().for_each_init(Scratch::default, |s, id| {
-            let level = g.levels[id as usize];
+            let level = levels[id as usize];
             let (entry, max_level) = *top.lock();
             link_into(&g, Insert { id, level, entry, max_level, ef }, s, &locks);
             if level > max_level {

@@ -3,8 +3,10 @@
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::{view, HnswIndex};
+use super::view::{self, LinkWidth};
+use super::HnswIndex;
 use crate::format::{write_index, IndexKind, SectionKind, SectionRef};
+use crate::graph::Packed24;
 
 impl HnswIndex {
     /// Writes the index in the file format to `sink`; returns the bytes written.
@@ -27,8 +29,13 @@ impl HnswIndex {
         let upper: Vec<u32> = self.store.upper.iter().map(|a| a.load(Relaxed)).collect();
         let vectors = self.store.vectors.view();
         let rerank = vectors.sq.map_or(0, |s| s.rerank) as u32;
+        // A flat graph of fewer than 2^24 nodes keeps its lists in three-byte words.
+        let width = match self.vamana {
+            Some(_) => LinkWidth::for_flat_graph(self.store.levels.len()),
+            None => LinkWidth::Four,
+        };
         let (kind, params) = match &self.vamana {
-            Some(v) => (IndexKind::Vamana, view::encode_vamana_params(v, self.entry, rerank)),
+            Some(v) => (IndexKind::Vamana, view::encode_vamana_params(v, self.entry, rerank, width)),
             None => {
                 let p = view::encode_params(
                     &self.params,
@@ -56,7 +63,21 @@ impl HnswIndex {
                 },
             ]);
         }
-        sections.push(SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: bytemuck::cast_slice(&links0) });
+        let packed = match width {
+            LinkWidth::Four => Vec::new(),
+            LinkWidth::Three => {
+                let mut b = Vec::with_capacity((links0.len() * Packed24::WIDTH).div_ceil(4) * 4);
+                Packed24::pack(links0.iter().copied(), &mut b);
+                // Sections hold whole four-byte words.
+                b.resize(b.len().div_ceil(4) * 4, 0);
+                b
+            }
+        };
+        let level0 = match width {
+            LinkWidth::Four => bytemuck::cast_slice(&links0),
+            LinkWidth::Three => &packed[..],
+        };
+        sections.push(SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: level0 });
         if self.vamana.is_none() {
             sections.push(SectionRef { kind: SectionKind::GRAPH_UPPER, bytes: bytemuck::cast_slice(&upper) });
         }

@@ -232,6 +232,10 @@ macro_rules! with_graph {
                 let $g = $index.graph_over(links0, upper);
                 $body
             }
+            store::Links::Packed(links0, upper) => {
+                let $g = $index.graph_over(links0, upper);
+                $body
+            }
         }
     };
 }
@@ -247,7 +251,6 @@ impl<S: GraphStore> HnswIndex<S> {
             m: self.params.m,
             m0: self.m0,
             vectors: rows.vectors.rows.f32().unwrap_or(&[]),
-            levels: rows.levels,
             upper_offsets: rows.upper_offsets,
             links0,
             upper,
@@ -440,10 +443,12 @@ mod store {
         pub(crate) count: usize,
     }
 
-    /// A store's link words: atomics (owned, linked in parallel) or plain words (a file).
+    /// A store's link words: atomics (owned, linked in parallel), or a file's words of four
+    /// or (a flat graph of fewer than 2^24 nodes) three bytes.
     pub enum Links<'a> {
         Atomic(&'a [AtomicU32], &'a [AtomicU32]),
         Plain(&'a [u32], &'a [u32]),
+        Packed(&'a crate::graph::Packed24, &'a crate::graph::Packed24),
     }
 
     pub trait Sealed {

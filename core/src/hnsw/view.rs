@@ -8,7 +8,7 @@ use core::sync::atomic::AtomicU32;
 use super::{HnswIndex, HnswParams, VamanaParams, MAX_LEVEL, NONE};
 use crate::format::{cast_u32, FileInfo, FormatError, IndexKind, OpenOptions, SectionKind};
 use crate::format::{invalid as bad, range_in as range_of, ParamsReader};
-use crate::graph::{Graph, ScratchPool};
+use crate::graph::{LinkWords, Packed24, ScratchPool};
 use crate::rng::Rng;
 use crate::vectors::{Allowed, VectorsAt};
 use crate::{Kernels, Result};
@@ -38,15 +38,27 @@ pub(super) fn encode_params(
     b
 }
 
-/// Vamana's PARAMS section: R, L, α (`f32` bits), medoid, SQ re-rank factor, reserved (u32
-/// each), seed, reserved, reserved (u64 each). The medoid is the entry point.
-pub(super) fn encode_vamana_params(p: &VamanaParams, medoid: u32, sq_rerank: u32) -> [u8; PARAMS_LEN] {
+/// Vamana's PARAMS section: R, L, α (`f32` bits), medoid, SQ re-rank factor, link-word width
+/// (u32 each), seed, reserved, reserved (u64 each). The medoid is the entry point. The width
+/// is 3 when the level-0 lists are packed in three-byte words ([`Packed24`]); 0 (files written
+/// before packing) means four-byte words.
+pub(super) fn encode_vamana_params(
+    p: &VamanaParams,
+    medoid: u32,
+    sq_rerank: u32,
+    link_width: LinkWidth,
+) -> [u8; PARAMS_LEN] {
     let mut b = [0u8; PARAMS_LEN];
     b[0..4].copy_from_slice(&(p.r as u32).to_le_bytes());
     b[4..8].copy_from_slice(&(p.l as u32).to_le_bytes());
     b[8..12].copy_from_slice(&p.alpha.to_bits().to_le_bytes());
     b[12..16].copy_from_slice(&medoid.to_le_bytes());
     b[16..20].copy_from_slice(&sq_rerank.to_le_bytes());
+    let width: u32 = match link_width {
+        LinkWidth::Four => 0,
+        LinkWidth::Three => Packed24::WIDTH as u32,
+    };
+    b[20..24].copy_from_slice(&width.to_le_bytes());
     b[24..32].copy_from_slice(&p.seed.to_le_bytes());
     b
 }
@@ -55,9 +67,14 @@ fn decode_vamana_params(b: &[u8]) -> Result<(Decoded, VamanaParams), FormatError
     let k = SectionKind::PARAMS;
     let b = ParamsReader::<PARAMS_LEN>::new(b)?;
     let (u32_at, u64_at) = (|i| b.u32(i), |i| b.u64(i));
-    if u32_at(20) != 0 || u64_at(32) != 0 || u64_at(40) != 0 {
+    if u64_at(32) != 0 || u64_at(40) != 0 {
         return Err(bad(k, "reserved fields must be zero"));
     }
+    let link_width = match u32_at(20) {
+        0 => LinkWidth::Four,
+        3 => LinkWidth::Three,
+        _ => return Err(bad(k, "link words must be 3 or 4 bytes")),
+    };
     let params = VamanaParams {
         r: u32_at(0) as usize,
         l: u32_at(4) as usize,
@@ -78,6 +95,7 @@ fn decode_vamana_params(b: &[u8]) -> Result<(Decoded, VamanaParams), FormatError
         max_level: 0,
         upper_words: 0,
         sq_rerank,
+        link_width,
     };
     Ok((decoded, params))
 }
@@ -89,6 +107,41 @@ struct Decoded {
     max_level: u8,
     upper_words: u64,
     sq_rerank: u32,
+    link_width: LinkWidth,
+}
+
+/// How wide a file's level-0 link words are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkWidth {
+    Four,
+    /// [`Packed24`]: flat (Vamana) graphs of fewer than 2^24 nodes.
+    Three,
+}
+
+impl LinkWidth {
+    /// The width a flat graph of `count` nodes is written with.
+    pub(crate) fn for_flat_graph(count: usize) -> Self {
+        if count <= Packed24::MAX as usize {
+            Self::Three
+        } else {
+            Self::Four
+        }
+    }
+
+    fn word_bytes(self) -> usize {
+        match self {
+            Self::Four => 4,
+            Self::Three => Packed24::WIDTH,
+        }
+    }
+
+    /// Bytes of a level-0 section of `words` words (padded to whole four-byte words).
+    fn section_bytes(self, words: usize) -> Option<usize> {
+        match self {
+            Self::Four => words.checked_mul(4),
+            Self::Three => Some(words.checked_mul(Self::Three.word_bytes())?.div_ceil(4) * 4),
+        }
+    }
 }
 
 /// The largest default re-rank factor a file may ask for.
@@ -128,6 +181,7 @@ fn decode_params(b: &[u8]) -> Result<Decoded, FormatError> {
         max_level: max_level as u8,
         upper_words: u64_at(32),
         sq_rerank,
+        link_width: LinkWidth::Four,
     })
 }
 
@@ -146,6 +200,7 @@ pub struct Mapped<B> {
     levels: Range<usize>,
     offsets: Range<usize>,
     links0: Range<usize>,
+    link_width: LinkWidth,
     upper: Range<usize>,
     /// The deleted-slot bitset, when the file has one.
     deleted: Option<Range<usize>>,
@@ -176,10 +231,18 @@ impl<B: AsRef<[u8]>> super::store::Sealed for Mapped<B> {
     }
     fn links(&self) -> super::store::Links<'_> {
         let raw = self.bytes.as_ref();
-        super::store::Links::Plain(
-            bytemuck::cast_slice(&raw[self.links0.clone()]),
-            bytemuck::cast_slice(&raw[self.upper.clone()]),
-        )
+        // Validated at open: in bounds, aligned, whole words.
+        match self.link_width {
+            LinkWidth::Four => super::store::Links::Plain(
+                bytemuck::cast_slice(&raw[self.links0.clone()]),
+                bytemuck::cast_slice(&raw[self.upper.clone()]),
+            ),
+            // A packed graph is flat: no upper lists.
+            LinkWidth::Three => super::store::Links::Packed(
+                Packed24::new(&raw[self.links0.clone()]),
+                Packed24::new(&raw[..0]),
+            ),
+        }
     }
 }
 
@@ -232,8 +295,10 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         };
         let offsets = cast_u32(SectionKind::UPPER_OFFSETS, offsets_b)?;
         let upper = cast_u32(SectionKind::GRAPH_UPPER, upper_b)?;
-        let links0_b = info.section_sized(raw, SectionKind::GRAPH_LEVEL0, size(count, (d.m0 + 1) * 4)?)?;
-        let links0 = cast_u32(SectionKind::GRAPH_LEVEL0, links0_b)?;
+        let words = count.checked_mul(d.m0 + 1).ok_or(FormatError::TooLarge { what: "section size" })?;
+        let level0_bytes =
+            d.link_width.section_bytes(words).ok_or(FormatError::TooLarge { what: "section size" })?;
+        let links0_b = info.section_sized(raw, SectionKind::GRAPH_LEVEL0, level0_bytes as u64)?;
         let (deleted, dead) = match info.entry(SectionKind::DELETED) {
             None => (None, 0),
             Some(_) => {
@@ -256,7 +321,20 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             }
         };
         let (node_levels, padding) = if vamana.is_some() { (levels, levels) } else { levels.split_at(count) };
-        validate_graph(&d, count, dead == count, node_levels, padding, offsets, links0, upper)?;
+        match d.link_width {
+            LinkWidth::Four => {
+                let links0 = cast_u32(SectionKind::GRAPH_LEVEL0, links0_b)?;
+                validate_graph(&d, count, dead == count, node_levels, padding, offsets, links0, upper)?;
+            }
+            LinkWidth::Three => {
+                let (packed, pad) = links0_b.split_at(words * Packed24::WIDTH);
+                if pad.iter().any(|&b| b != 0) {
+                    return Err(bad(SectionKind::GRAPH_LEVEL0, "padding must be zero").into());
+                }
+                let links0 = Packed24::new(packed);
+                validate_graph(&d, count, dead == count, node_levels, padding, offsets, links0, upper)?;
+            }
+        }
         let deleted_words: &[u64] = match &deleted {
             Some(r) => bytemuck::try_cast_slice(&raw[r.clone()])
                 .map_err(|_| FormatError::UnalignedBuffer { align: 8 })?,
@@ -269,7 +347,8 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             vectors,
             levels: range_of(raw, levels),
             offsets: range_of(raw, offsets_b),
-            links0: range_of(raw, links0_b),
+            links0: range_of(raw, &links0_b[..words * d.link_width.word_bytes()]),
+            link_width: d.link_width,
             upper: range_of(raw, upper_b),
             deleted,
             ids,
@@ -307,21 +386,19 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         self.store.bytes.as_ref()
     }
 
-    /// The graph over the file's link words.
-    fn file_graph(&self) -> Graph<'_, [u32]> {
-        let raw = self.store.bytes.as_ref();
-        // Validated at open: in bounds, aligned, whole words.
-        self.graph_over(
-            bytemuck::cast_slice(&raw[self.store.links0.clone()]),
-            bytemuck::cast_slice(&raw[self.store.upper.clone()]),
-        )
-    }
-
     /// An owned copy that can take more inserts.
     pub fn to_index(&self) -> HnswIndex {
-        let g = self.file_graph();
-        let count = g.count;
+        use super::store::{Links, Sealed};
+        let rows = self.store.rows();
+        let count = rows.count;
         let flat = self.vamana.is_some();
+        let (links0, upper) = match self.store.links() {
+            Links::Plain(l0, up) => (atomics(l0, l0.len()), atomics(up, up.len())),
+            Links::Packed(l0, up) => (atomics(l0, l0.len()), atomics(up, up.len())),
+            Links::Atomic(l0, up) => (atomics(l0, l0.len()), atomics(up, up.len())),
+        };
+        let degree = |i: u32| links0[i as usize * (self.m0 + 1)].load(core::sync::atomic::Ordering::Relaxed);
+        let free = (0..count as u32).filter(|&i| self.is_deleted(i) && (!flat || degree(i) == 0)).collect();
         HnswIndex {
             dim: self.dim,
             metric: self.metric,
@@ -336,33 +413,36 @@ impl<B: AsRef<[u8]>> HnswView<B> {
             store: super::Owned {
                 vectors: self.vectors().to_store(),
                 // A flat graph's nodes are all on level 0, with no upper blocks.
-                levels: if flat { alloc::vec![0; count] } else { g.levels[..count].to_vec() },
-                upper_offsets: if flat { alloc::vec![0; count] } else { g.upper_offsets.to_vec() },
-                links0: g.links0.iter().map(|&w| AtomicU32::new(w)).collect(),
-                upper: g.upper.iter().map(|&w| AtomicU32::new(w)).collect(),
+                levels: if flat { alloc::vec![0; count] } else { rows.levels[..count].to_vec() },
+                upper_offsets: if flat { alloc::vec![0; count] } else { rows.upper_offsets.to_vec() },
+                links0,
+                upper,
                 // Continue with a stream derived from the seed and the count: deterministic,
                 // though not the stream an uninterrupted build would have used.
                 rng: Rng::derive(self.params.seed, count as u64),
-                deleted: g.deleted.to_vec(),
+                deleted: rows.deleted.to_vec(),
                 // A Vamana graph's deleted nodes are free once consolidation has emptied their
                 // lists; until then they stay traversable.
-                free: (0..count as u32)
-                    .filter(|&i| self.is_deleted(i) && (!flat || g.list(i, 0).1 == 0))
-                    .collect(),
+                free,
             },
         }
     }
 }
 
+/// The first `n` of `words`, as atomics an owned graph links with.
+fn atomics<L: ?Sized + LinkWords>(words: &L, n: usize) -> alloc::vec::Vec<AtomicU32> {
+    (0..n).map(|i| AtomicU32::new(words.word(i))).collect()
+}
+
 #[allow(clippy::too_many_arguments)]
-fn validate_graph(
+fn validate_graph<L: ?Sized + LinkWords>(
     d: &Decoded,
     count: usize,
     all_deleted: bool,
     levels: &[u8],
     padding: &[u8],
     offsets: &[u32],
-    links0: &[u32],
+    links0: &L,
     upper: &[u32],
 ) -> Result<(), FormatError> {
     let kl = SectionKind::NODE_LEVELS;
@@ -397,12 +477,13 @@ fn validate_graph(
         return Err(bad(SectionKind::GRAPH_UPPER, "length does not match the node levels"));
     }
     let k0 = SectionKind::GRAPH_LEVEL0;
-    for list in links0.chunks_exact(d.m0 + 1) {
-        let len = list[0] as usize;
+    for node in 0..count {
+        let base = node * (d.m0 + 1);
+        let len = links0.word(base) as usize;
         if len > d.m0 {
             return Err(bad(k0, "a node has more than m0 neighbours"));
         }
-        if list[1..=len].iter().any(|&n| n as usize >= count) {
+        if (base + 1..=base + len).any(|i| links0.word(i) as usize >= count) {
             return Err(bad(k0, "a neighbour id is not a node"));
         }
     }
