@@ -127,9 +127,10 @@ impl HnswIndex {
         // them again and the lists grow.
         drop(data);
         let mut relabelled: Option<Vec<u32>> = None;
+        let laid_out = clusters.is_some();
         if let Some(old_of_new) = clusters {
             // Rows grouped by a coarse k-means for the first pass (there is no graph to order
-            // them by yet); the points are still linked in random order.
+            // them by yet); the points are still linked in random order, sweep by sweep.
             let new_of_old = inverse(&old_of_new);
             self.apply_order(&old_of_new);
             relabelled = Some(old_of_new);
@@ -149,9 +150,10 @@ impl HnswIndex {
                 // The first pass's graph orders the rows for the second: breadth-first from the
                 // medoid, so a node's neighbours sit near it in memory and a search reads fewer
                 // pages (the build waits on those reads: 100k x 128, 16.8 -> 14.4 s). The points
-                // are still linked in random order: linking them region by region, which keeps
-                // a block's reads in cache, built faster still (12.5 s) but cost recall at small
-                // L (BENCHMARKS.md, session 8). Undone after the build: slots stay row numbers.
+                // are still linked in random order, sweep by sweep: linking them region by
+                // region, which keeps a block's reads in cache, built faster still (12.5 s) but
+                // cost recall at small L (BENCHMARKS.md, session 8). Undone after the build:
+                // slots stay row numbers.
                 let old_of_new = self.hierarchical_order();
                 let new_of_old = inverse(&old_of_new);
                 self.apply_order(&old_of_new);
@@ -165,11 +167,22 @@ impl HnswIndex {
             }
             let g = self.graph();
             let step = Step { params, alpha, rule };
+            // Sorting a sweep by slot follows a layout this build chose (k-means groups, then
+            // the first pass's graph); rows in the caller's order may come sorted by cluster,
+            // where sweeps would link cluster by cluster: a small clustered set lost a point of
+            // recall at L 128 that way.
+            let swept;
+            let order: &[u32] = if pass > 0 || laid_out {
+                swept = sweeps(&order);
+                &swept
+            } else {
+                &order
+            };
             if parallel {
-                link_all_parallel(&g, &order, step, if pass == 0 { SEQUENTIAL_PREFIX } else { 0 });
+                link_all_parallel(&g, order, step, if pass == 0 { SEQUENTIAL_PREFIX } else { 0 });
             } else {
                 let mut s = Scratch::default();
-                for &p in &order {
+                for &p in order {
                     link_point(&g, p, step, &mut s, &NoLocks);
                 }
             }
@@ -409,6 +422,24 @@ fn relink_around_deleted(
     }
     write_list(g, p, 0, kept.iter().map(|c| c.id));
 }
+
+/// The random insertion order cut into `SWEEPS` sweeps, each sorted by slot: every sweep is
+/// still a uniform sample of the data, but consecutive points of a sweep sit a few slots apart
+/// in a layout that keeps graph neighbours near each other (k-means groups in the first pass,
+/// the first pass's graph in the second), so their searches read mostly the same rows while
+/// those are still in cache. 100k x 128, 2 threads: a quarter less build CPU at the same
+/// recall per L; three sweeps saved a tenth more but lost recall at L 16-24, as linking region
+/// by region had (BENCHMARKS.md, sessions 8 and 16).
+fn sweeps(order: &[u32]) -> Vec<u32> {
+    let mut out = order.to_vec();
+    for chunk in out.chunks_mut(order.len().div_ceil(SWEEPS).max(1)) {
+        chunk.sort_unstable();
+    }
+    out
+}
+
+/// Sweeps of a pass (see [`sweeps`]).
+const SWEEPS: usize = 12;
 
 /// The inverse of a permutation.
 fn inverse(perm: &[u32]) -> Vec<u32> {
