@@ -562,7 +562,7 @@ fn a_build_within_a_memory_budget_shards_and_keeps_recall_within_a_point() {
     for metric in [Metric::L2, Metric::Cosine] {
         let n = 16000;
         let base = data(metric, n, 0);
-        let queries = data(metric, 300, 1);
+        let queries = data(metric, 1000, 1);
         let input = dir.path().join(format!("{metric:?}.fvecs"));
         neardb::io::write_fvecs(&input, &base, DIM).unwrap();
         let mut exact = FlatIndex::new(DIM, metric).unwrap();
