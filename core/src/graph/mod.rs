@@ -81,8 +81,20 @@ pub(crate) type ScratchPool = crate::scratch::Pool<Scratch>;
 /// words (a file opened in place).
 pub(crate) trait LinkWords: Sync {
     fn word(&self, i: usize) -> u32;
+    /// Whole words held.
+    fn len(&self) -> usize;
     /// Starts loading the cache line of word `i` (a hint; out-of-range `i` is ignored).
     fn prefetch(&self, i: usize);
+}
+
+/// Starts loading the cache line of `w`. WebAssembly has no prefetch: an ordinary load starts
+/// the miss there (see `simd::prefetch`).
+#[inline(always)]
+fn prefetch_word<T: Copy>(w: &T) {
+    #[cfg(target_arch = "wasm32")]
+    core::hint::black_box(*w);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::simd::prefetch_line(w);
 }
 
 impl LinkWords for [u32] {
@@ -90,15 +102,13 @@ impl LinkWords for [u32] {
     fn word(&self, i: usize) -> u32 {
         self[i]
     }
+    fn len(&self) -> usize {
+        <[u32]>::len(self)
+    }
     #[inline(always)]
     fn prefetch(&self, i: usize) {
         if let Some(w) = self.get(i) {
-            // WebAssembly has no prefetch: an ordinary load starts the miss (see
-            // `simd::prefetch`).
-            #[cfg(target_arch = "wasm32")]
-            core::hint::black_box(*w);
-            #[cfg(not(target_arch = "wasm32"))]
-            crate::simd::prefetch_line(w);
+            prefetch_word(w);
         }
     }
 }
@@ -107,6 +117,9 @@ impl LinkWords for [AtomicU32] {
     #[inline(always)]
     fn word(&self, i: usize) -> u32 {
         self[i].load(Relaxed)
+    }
+    fn len(&self) -> usize {
+        <[AtomicU32]>::len(self)
     }
     #[inline(always)]
     fn prefetch(&self, i: usize) {
@@ -134,17 +147,16 @@ impl Packed24 {
         unsafe { &*(bytes as *const [u8] as *const Packed24) }
     }
 
-    /// Whole words held.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len() / Self::WIDTH
-    }
-
-    /// Packs `words` (each at most [`Packed24::MAX`]) after `out`'s bytes.
-    pub(crate) fn pack(words: impl Iterator<Item = u32>, out: &mut Vec<u8>) {
-        for w in words {
+    /// `words` (each at most [`Packed24::MAX`]) as a file section's bytes, zero-padded to
+    /// whole four-byte words as sections are.
+    pub(crate) fn pack(words: &[u32]) -> Vec<u8> {
+        let mut out = Vec::with_capacity((words.len() * Self::WIDTH).next_multiple_of(4));
+        for &w in words {
             debug_assert!(w <= Self::MAX);
             out.extend_from_slice(&w.to_le_bytes()[..Self::WIDTH]);
         }
+        out.resize(out.len().next_multiple_of(4), 0);
+        out
     }
 }
 
@@ -162,13 +174,13 @@ impl LinkWords for Packed24 {
             },
         }
     }
+    fn len(&self) -> usize {
+        self.0.len() / Self::WIDTH
+    }
     #[inline(always)]
     fn prefetch(&self, i: usize) {
         if let Some(b) = self.0.get(i * Self::WIDTH) {
-            #[cfg(target_arch = "wasm32")]
-            core::hint::black_box(*b);
-            #[cfg(not(target_arch = "wasm32"))]
-            crate::simd::prefetch_line(b);
+            prefetch_word(b);
         }
     }
 }

@@ -63,19 +63,13 @@ impl HnswIndex {
                 },
             ]);
         }
-        let packed = match width {
-            LinkWidth::Four => Vec::new(),
-            LinkWidth::Three => {
-                let mut b = Vec::with_capacity((links0.len() * Packed24::WIDTH).div_ceil(4) * 4);
-                Packed24::pack(links0.iter().copied(), &mut b);
-                // Sections hold whole four-byte words.
-                b.resize(b.len().div_ceil(4) * 4, 0);
-                b
-            }
-        };
-        let level0 = match width {
+        let packed;
+        let level0: &[u8] = match width {
             LinkWidth::Four => bytemuck::cast_slice(&links0),
-            LinkWidth::Three => &packed[..],
+            LinkWidth::Three => {
+                packed = Packed24::pack(&links0);
+                &packed
+            }
         };
         sections.push(SectionRef { kind: SectionKind::GRAPH_LEVEL0, bytes: level0 });
         if self.vamana.is_none() {

@@ -137,10 +137,7 @@ impl LinkWidth {
 
     /// Bytes of a level-0 section of `words` words (padded to whole four-byte words).
     fn section_bytes(self, words: usize) -> Option<usize> {
-        match self {
-            Self::Four => words.checked_mul(4),
-            Self::Three => Some(words.checked_mul(Self::Three.word_bytes())?.div_ceil(4) * 4),
-        }
+        Some(words.checked_mul(self.word_bytes())?.next_multiple_of(4))
     }
 }
 
@@ -393,9 +390,9 @@ impl<B: AsRef<[u8]>> HnswView<B> {
         let count = rows.count;
         let flat = self.vamana.is_some();
         let (links0, upper) = match self.store.links() {
-            Links::Plain(l0, up) => (atomics(l0, l0.len()), atomics(up, up.len())),
-            Links::Packed(l0, up) => (atomics(l0, l0.len()), atomics(up, up.len())),
-            Links::Atomic(l0, up) => (atomics(l0, l0.len()), atomics(up, up.len())),
+            Links::Plain(l0, up) => (atomics(l0), atomics(up)),
+            Links::Packed(l0, up) => (atomics(l0), atomics(up)),
+            Links::Atomic(l0, up) => (atomics(l0), atomics(up)),
         };
         let degree = |i: u32| links0[i as usize * (self.m0 + 1)].load(core::sync::atomic::Ordering::Relaxed);
         let free = (0..count as u32).filter(|&i| self.is_deleted(i) && (!flat || degree(i) == 0)).collect();
@@ -429,9 +426,9 @@ impl<B: AsRef<[u8]>> HnswView<B> {
     }
 }
 
-/// The first `n` of `words`, as atomics an owned graph links with.
-fn atomics<L: ?Sized + LinkWords>(words: &L, n: usize) -> alloc::vec::Vec<AtomicU32> {
-    (0..n).map(|i| AtomicU32::new(words.word(i))).collect()
+/// `words` as atomics an owned graph links with.
+fn atomics<L: ?Sized + LinkWords>(words: &L) -> alloc::vec::Vec<AtomicU32> {
+    (0..words.len()).map(|i| AtomicU32::new(words.word(i))).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
