@@ -60,6 +60,8 @@ pub struct Scratch {
     pub(crate) expanded: Vec<Cand>,
     /// The ids one round of a beam search fetches.
     pub(crate) batch: Vec<u32>,
+    /// The distances of one expanded node's new neighbours, scored as one batch.
+    pub(crate) dists: Vec<f32>,
     /// Allowed nodes a filtered steered search scored on its way (re-ranked at its end).
     pub(crate) pool: Vec<Cand>,
     /// What the last search through this scratch did.

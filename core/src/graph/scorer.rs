@@ -2,6 +2,8 @@
 //! or approximately on SQ8 codes — one trait, so the walk is written once and monomorphised
 //! per storage.
 
+use alloc::vec::Vec;
+
 use crate::quant::sq::SqQuery;
 use crate::{Kernels, Metric};
 
@@ -9,6 +11,13 @@ use crate::{Kernels, Metric};
 pub(crate) trait Scorer {
     /// Distance from the query to node `id` (NaN ranked as infinity).
     fn dist(&self, id: u32) -> f32;
+    /// [`Scorer::dist`] of every node in `ids`, into `out` (cleared first): one call per
+    /// expanded node's new neighbours, which a scorer can compute several at a time.
+    #[inline(always)]
+    fn dist_many(&self, ids: &[u32], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(ids.iter().map(|&id| self.dist(id)));
+    }
     /// The bytes [`Scorer::dist`] reads for `id`.
     fn row_bytes(&self, id: u32) -> &[u8];
     /// Starts loading what [`Scorer::dist`] will read for `id`.

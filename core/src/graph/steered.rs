@@ -61,27 +61,21 @@ struct PqScorer<'a> {
     tables: &'a [[f32; 256]],
     codes: &'a [u8],
     m: usize,
+    kernels: Kernels,
 }
 
 impl Scorer for PqScorer<'_> {
-    /// Four running sums, so the lookups of one code overlap instead of waiting on each other
-    /// (a byte indexes a 256-entry table with no bounds check).
     #[inline(always)]
     fn dist(&self, id: u32) -> f32 {
-        let code = &self.codes[id as usize * self.m..(id as usize + 1) * self.m];
-        let mut acc = [0.0f32; 4];
-        let quads = code.chunks_exact(4).zip(self.tables.chunks_exact(4));
-        for (c, t) in quads {
-            acc[0] += t[0][c[0] as usize];
-            acc[1] += t[1][c[1] as usize];
-            acc[2] += t[2][c[2] as usize];
-            acc[3] += t[3][c[3] as usize];
-        }
-        let done = code.len() / 4 * 4;
-        for (&c, t) in code[done..].iter().zip(&self.tables[done..]) {
-            acc[0] += t[c as usize];
-        }
-        (acc[0] + acc[1]) + (acc[2] + acc[3])
+        crate::simd::scalar::pq_adc_one(self.tables, self.row_bytes(id))
+    }
+    /// A node's neighbours several at a time (x86 gathers one sub-quantizer's entries for
+    /// eight or sixteen of them at once); the same sums as [`PqScorer::dist`].
+    #[inline(always)]
+    fn dist_many(&self, ids: &[u32], out: &mut Vec<f32>) {
+        out.clear();
+        out.resize(ids.len(), 0.0);
+        self.kernels.pq_adc_many(self.tables, self.codes, ids, out);
     }
     #[inline(always)]
     fn row_bytes(&self, id: u32) -> &[u8] {
@@ -164,6 +158,17 @@ impl<S: Scorer> Scorer for Pooling<'_, S> {
         d
     }
     #[inline(always)]
+    fn dist_many(&self, ids: &[u32], out: &mut Vec<f32>) {
+        self.inner.dist_many(ids, out);
+        let mut pool = self.pool.borrow_mut();
+        pool.extend(
+            ids.iter()
+                .zip(out.iter())
+                .filter(|(&id, _)| self.filter.allows(id))
+                .map(|(&id, &d)| Cand { d, id }),
+        );
+    }
+    #[inline(always)]
     fn row_bytes(&self, id: u32) -> &[u8] {
         self.inner.row_bytes(id)
     }
@@ -215,7 +220,7 @@ pub fn steered_search<N: NodeStore>(
     let pq = guide.pq;
     let dim = pq.dim();
     let tables: &[[f32; 256]] = bytemuck::cast_slice(&table[..pq.code_len() * 256]);
-    let scorer = PqScorer { tables, codes: guide.codes, m: pq.code_len() };
+    let scorer = PqScorer { tables, codes: guide.codes, m: pq.code_len(), kernels };
     let l = params.l.max(k);
     let start = Cand { d: scorer.dist(entry), id: entry };
     let beam = Beam { entry: start, ef: l, width: params.width, filter: None };
@@ -319,7 +324,7 @@ pub fn steered_scan<N: NodeStore>(
     let pq = guide.pq;
     let dim = pq.dim();
     let tables: &[[f32; 256]] = bytemuck::cast_slice(&table[..pq.code_len() * 256]);
-    let scorer = PqScorer { tables, codes: guide.codes, m: pq.code_len() };
+    let scorer = PqScorer { tables, codes: guide.codes, m: pq.code_len(), kernels };
     let l = l.max(k);
     let mut walk = WalkStats::default();
     // The l nearest by code, farthest on top.

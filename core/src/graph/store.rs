@@ -160,6 +160,7 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
     }
     let mut batch = core::mem::take(&mut s.batch);
     let mut neighbors = core::mem::take(&mut s.neighbors);
+    let mut dists = core::mem::take(&mut s.dists);
     // Nodes already in memory ride along without counting against the width, up to a bound.
     let most = width.max(1) * 8;
     let result = loop {
@@ -188,7 +189,7 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
         }
         stats.rounds += 1;
         stats.expanded += batch.len() as u32;
-        let (visited, candidates, top) = (&mut s.visited, &mut s.candidates, &mut s.top);
+        let (visited, candidates, top, dists) = (&mut s.visited, &mut s.candidates, &mut s.top, &mut dists);
         let asked: &[u32] = &batch;
         let fetched = store.fetch(asked, |id, links, vector| {
             if let Some(v) = vector {
@@ -215,8 +216,9 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
             #[cfg(target_arch = "wasm32")]
             crate::simd::touch_rows(&neighbors, |n| q.row_bytes(n));
             stats.distances += neighbors.len() as u32;
-            for &n in neighbors.iter() {
-                let cand = Cand { d: q.dist(n), id: n };
+            q.dist_many(&neighbors, dists);
+            for (&n, &d) in neighbors.iter().zip(dists.iter()) {
+                let cand = Cand { d, id: n };
                 let full_list = top.len() >= ef;
                 if !full_list || top.peek().is_some_and(|w| cand.before(w)) {
                     candidates.push(cand);
@@ -235,5 +237,6 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
     };
     s.batch = batch;
     s.neighbors = neighbors;
+    s.dists = dists;
     result.map(|()| stats)
 }

@@ -32,6 +32,10 @@ pub type SqDotI16Kernel = fn(&[i16], &[u8]) -> i32;
 /// A scalar-quantized difference kernel: query minus minima, step sizes, byte codes.
 pub type SqDiffKernel = fn(&[f32], &[f32], &[u8]) -> f32;
 
+/// Product-quantization ADC sums of many coded rows: per-sub-quantizer tables, the codes
+/// (`tables.len()` bytes a row), the rows, and one output per row.
+pub type PqAdcKernel = fn(&[[f32; 256]], &[u8], &[u32], &mut [f32]);
+
 /// Lanes of the canonical accumulation order shared by every path.
 pub const LANES: usize = 32;
 
@@ -81,6 +85,7 @@ pub struct Kernels {
     dot_f16: F16Kernel,
     l2sq_f16: F16Kernel,
     l1_f16: F16Kernel,
+    pq_adc: PqAdcKernel,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -103,6 +108,7 @@ impl Kernels {
             dot_f16: scalar::dot_f16,
             l2sq_f16: scalar::l2sq_f16,
             l1_f16: scalar::l1_f16,
+            pq_adc: scalar::pq_adc_many,
         }
     }
 
@@ -192,6 +198,26 @@ impl Kernels {
         (self.l1_f16)(a, h)
     }
 
+    /// Product-quantization ADC distances of the rows `ids` of `codes` (`tables.len()` code
+    /// bytes a row, one 256-entry table per byte) into `out[..ids.len()]`, each bit-identical
+    /// to [`scalar::pq_adc_one`] of its row (x86 gathers eight or sixteen rows at once; the
+    /// sums keep the scalar order per row).
+    ///
+    /// # Panics
+    /// When `out` is shorter than `ids` or an id names no row of `codes`: callers pass the
+    /// ids of a checked graph.
+    #[inline]
+    pub fn pq_adc_many(&self, tables: &[[f32; 256]], codes: &[u8], ids: &[u32], out: &mut [f32]) {
+        let rows = if tables.is_empty() { 0 } else { codes.len() / tables.len() };
+        let fits = out.len() >= ids.len() && ids.iter().all(|&id| (id as usize) < rows);
+        assert!(fits, "pq_adc_many: an id beyond the codes' rows, or too short an output");
+        if tables.is_empty() {
+            out[..ids.len()].fill(0.0);
+            return;
+        }
+        (self.pq_adc)(tables, codes, ids, &mut out[..ids.len()])
+    }
+
     /// Scales `v` to unit length; returns `false` (leaving `v` alone) for the zero vector.
     /// Uses the canonical dot and a correctly rounded square root, so the result is identical
     /// on every target.
@@ -217,6 +243,7 @@ impl Kernels {
             sq_dot_i16: x86::avx2::sq_dot_i16,
             sq_l2: x86::avx2::sq_l2,
             sq_l1: x86::avx2::sq_l1,
+            pq_adc: x86::avx2::pq_adc_many,
             ..Self::with_f16c(Self::scalar())
         })
     }
@@ -246,6 +273,7 @@ impl Kernels {
             sq_dot_i16: x86::avx2::sq_dot_i16,
             sq_l2: x86::avx512::sq_l2,
             sq_l1: x86::avx512::sq_l1,
+            pq_adc: x86::avx512::pq_adc_many,
             ..Self::with_f16c(Self::scalar())
         })
     }
@@ -273,6 +301,7 @@ impl Kernels {
             dot_f16: wasm::simd128::dot_f16,
             l2sq_f16: wasm::simd128::l2sq_f16,
             l1_f16: wasm::simd128::l1_f16,
+            pq_adc: scalar::pq_adc_many,
         })
     }
 

@@ -145,3 +145,33 @@ pub fn sq_l1(p: &[f32], s: &[f32], c: &[u8]) -> f32 {
     let (p, s, c) = (&p[..n], &s[..n], &c[..n]);
     accumulate_codes(n, |i| (p[i] - s[i] * c[i] as f32).abs())
 }
+
+/// Product-quantization ADC sum of one code over per-sub-quantizer tables: four running sums
+/// (sub-quantizer `j` into sum `j % 4`, a tail beyond a multiple of four into the first),
+/// combined as `(s0 + s1) + (s2 + s3)`. The four sums let the lookups of one code overlap,
+/// and the batched kernels keep the same four per row, so their sums are bit-identical.
+#[inline(always)]
+pub fn pq_adc_one(tables: &[[f32; 256]], code: &[u8]) -> f32 {
+    let mut acc = [0.0f32; 4];
+    let quads = code.chunks_exact(4).zip(tables.chunks_exact(4));
+    for (c, t) in quads {
+        acc[0] += t[0][c[0] as usize];
+        acc[1] += t[1][c[1] as usize];
+        acc[2] += t[2][c[2] as usize];
+        acc[3] += t[3][c[3] as usize];
+    }
+    let done = code.len() / 4 * 4;
+    for (&c, t) in code[done..].iter().zip(&tables[done..]) {
+        acc[0] += t[c as usize];
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// [`pq_adc_one`] for each row `ids[i]` of `codes` (`tables.len()` bytes a row) into `out[i]`.
+pub fn pq_adc_many(tables: &[[f32; 256]], codes: &[u8], ids: &[u32], out: &mut [f32]) {
+    let m = tables.len();
+    for (o, &id) in out.iter_mut().zip(ids) {
+        let at = id as usize * m;
+        *o = pq_adc_one(tables, &codes[at..at + m]);
+    }
+}

@@ -246,3 +246,74 @@ pub(in crate::simd) fn decode_f16(h: &[u16], out: &mut alloc::vec::Vec<f32>) {
     // AVX2 and F16C.
     unsafe { decode_f16_imp(h, out) }
 }
+
+/// Eight rows' ADC sums at once: each lane is one row, its four running sums those of
+/// [`scalar::pq_adc_one`](crate::simd::scalar::pq_adc_one), so the result is bit-identical.
+/// A table lookup is one gather across the eight rows, four code bytes one gather of words.
+#[target_feature(enable = "avx2")]
+fn pq_adc_many_imp(tables: &[[f32; 256]], codes: &[u8], ids: &[u32], out: &mut [f32]) {
+    let m = tables.len();
+    let quads = m / 4 * 4;
+    let bytes = _mm256_set1_epi32(0xFF);
+    for (lanes, outs) in ids.chunks(8).zip(out.chunks_mut(8)) {
+        // A short last chunk repeats its first row in the spare lanes and keeps only its own.
+        let mut offsets = [lanes[0] as i64 * m as i64; 8];
+        for (o, &id) in offsets.iter_mut().zip(lanes) {
+            *o = id as i64 * m as i64;
+        }
+        // SAFETY: `offsets` holds eight i64s; unaligned loads.
+        let (off_lo, off_hi) = unsafe {
+            (
+                _mm256_loadu_si256(offsets.as_ptr() as *const __m256i),
+                _mm256_loadu_si256(offsets.as_ptr().add(4) as *const __m256i),
+            )
+        };
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut j = 0;
+        while j < quads {
+            // SAFETY: every lane's row lies within `codes` (the caller checked each id against
+            // `codes.len() / m`), so bytes j..j + 4 of it (j + 4 <= m) are readable; each code
+            // byte indexes a 256-float table of sub-quantizers j..j + 4 < m = tables.len().
+            unsafe {
+                let base = codes.as_ptr().add(j) as *const i32;
+                let words = _mm256_set_m128i(
+                    _mm256_i64gather_epi32::<1>(base, off_hi),
+                    _mm256_i64gather_epi32::<1>(base, off_lo),
+                );
+                let t = tables.as_ptr().add(j) as *const f32;
+                let b0 = _mm256_and_si256(words, bytes);
+                let b1 = _mm256_and_si256(_mm256_srli_epi32::<8>(words), bytes);
+                let b2 = _mm256_and_si256(_mm256_srli_epi32::<16>(words), bytes);
+                let b3 = _mm256_srli_epi32::<24>(words);
+                acc[0] = _mm256_add_ps(acc[0], _mm256_i32gather_ps::<4>(t, b0));
+                acc[1] = _mm256_add_ps(acc[1], _mm256_i32gather_ps::<4>(t.add(256), b1));
+                acc[2] = _mm256_add_ps(acc[2], _mm256_i32gather_ps::<4>(t.add(512), b2));
+                acc[3] = _mm256_add_ps(acc[3], _mm256_i32gather_ps::<4>(t.add(768), b3));
+            }
+            j += 4;
+        }
+        if quads < m {
+            let mut first = [0.0f32; 8];
+            // SAFETY: `first` holds eight floats.
+            unsafe { _mm256_storeu_ps(first.as_mut_ptr(), acc[0]) };
+            for (s, &o) in first.iter_mut().zip(&offsets) {
+                for (jj, t) in tables.iter().enumerate().skip(quads) {
+                    *s += t[codes[o as usize + jj] as usize];
+                }
+            }
+            // SAFETY: as above.
+            acc[0] = unsafe { _mm256_loadu_ps(first.as_ptr()) };
+        }
+        let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut all = [0.0f32; 8];
+        // SAFETY: `all` holds eight floats.
+        unsafe { _mm256_storeu_ps(all.as_mut_ptr(), sum) };
+        outs.copy_from_slice(&all[..outs.len()]);
+    }
+}
+
+pub(in crate::simd) fn pq_adc_many(tables: &[[f32; 256]], codes: &[u8], ids: &[u32], out: &mut [f32]) {
+    // SAFETY: stored in the kernel table only after `avx2_supported`; `Kernels::pq_adc_many`
+    // checked every id against the rows of `codes` and `out` against `ids`.
+    unsafe { pq_adc_many_imp(tables, codes, ids, out) }
+}

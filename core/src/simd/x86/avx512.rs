@@ -165,3 +165,72 @@ avx512_sq_kernel!(sq_l2, sq_l2_imp, |p, s, y| {
     _mm512_mul_ps(d, d)
 });
 avx512_sq_kernel!(sq_l1, sq_l1_imp, |p, s, y| _mm512_abs_ps(_mm512_sub_ps(p, _mm512_mul_ps(s, y))));
+
+/// Sixteen rows' ADC sums at once, as the AVX2 kernel does eight (bit-identical to
+/// [`scalar::pq_adc_one`](crate::simd::scalar::pq_adc_one) per lane).
+#[target_feature(enable = "avx512f")]
+fn pq_adc_many_imp(tables: &[[f32; 256]], codes: &[u8], ids: &[u32], out: &mut [f32]) {
+    let m = tables.len();
+    let quads = m / 4 * 4;
+    let bytes = _mm512_set1_epi32(0xFF);
+    for (lanes, outs) in ids.chunks(16).zip(out.chunks_mut(16)) {
+        // A short last chunk repeats its first row in the spare lanes and keeps only its own.
+        let mut offsets = [lanes[0] as i64 * m as i64; 16];
+        for (o, &id) in offsets.iter_mut().zip(lanes) {
+            *o = id as i64 * m as i64;
+        }
+        // SAFETY: `offsets` holds sixteen i64s; unaligned loads.
+        let (off_lo, off_hi) = unsafe {
+            (
+                _mm512_loadu_si512(offsets.as_ptr() as *const _),
+                _mm512_loadu_si512(offsets.as_ptr().add(8) as *const _),
+            )
+        };
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut j = 0;
+        while j < quads {
+            // SAFETY: every lane's row lies within `codes` (the caller checked each id against
+            // `codes.len() / m`), so bytes j..j + 4 of it (j + 4 <= m) are readable; each code
+            // byte indexes a 256-float table of sub-quantizers j..j + 4 < m = tables.len().
+            unsafe {
+                let base = codes.as_ptr().add(j) as *const i32;
+                let lo = _mm512_i64gather_epi32::<1>(off_lo, base);
+                let hi = _mm512_i64gather_epi32::<1>(off_hi, base);
+                let words = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+                let t = tables.as_ptr().add(j) as *const f32;
+                let b0 = _mm512_and_si512(words, bytes);
+                let b1 = _mm512_and_si512(_mm512_srli_epi32::<8>(words), bytes);
+                let b2 = _mm512_and_si512(_mm512_srli_epi32::<16>(words), bytes);
+                let b3 = _mm512_srli_epi32::<24>(words);
+                acc[0] = _mm512_add_ps(acc[0], _mm512_i32gather_ps::<4>(b0, t));
+                acc[1] = _mm512_add_ps(acc[1], _mm512_i32gather_ps::<4>(b1, t.add(256)));
+                acc[2] = _mm512_add_ps(acc[2], _mm512_i32gather_ps::<4>(b2, t.add(512)));
+                acc[3] = _mm512_add_ps(acc[3], _mm512_i32gather_ps::<4>(b3, t.add(768)));
+            }
+            j += 4;
+        }
+        if quads < m {
+            let mut first = [0.0f32; 16];
+            // SAFETY: `first` holds sixteen floats.
+            unsafe { _mm512_storeu_ps(first.as_mut_ptr(), acc[0]) };
+            for (s, &o) in first.iter_mut().zip(&offsets) {
+                for (jj, t) in tables.iter().enumerate().skip(quads) {
+                    *s += t[codes[o as usize + jj] as usize];
+                }
+            }
+            // SAFETY: as above.
+            acc[0] = unsafe { _mm512_loadu_ps(first.as_ptr()) };
+        }
+        let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        let mut all = [0.0f32; 16];
+        // SAFETY: `all` holds sixteen floats.
+        unsafe { _mm512_storeu_ps(all.as_mut_ptr(), sum) };
+        outs.copy_from_slice(&all[..outs.len()]);
+    }
+}
+
+pub(in crate::simd) fn pq_adc_many(tables: &[[f32; 256]], codes: &[u8], ids: &[u32], out: &mut [f32]) {
+    // SAFETY: stored in the kernel table only after `avx512_supported`; `Kernels::pq_adc_many`
+    // checked every id against the rows of `codes` and `out` against `ids`.
+    unsafe { pq_adc_many_imp(tables, codes, ids, out) }
+}
