@@ -121,7 +121,7 @@ fn the_plain_disk_walk_is_the_in_memory_walk_over_the_same_graph() {
             let (got, stats) =
                 disk.search(q, 10, DiskSearchParams { l: 40, beam: 4, plan: None }, None).unwrap();
             let mut want: Vec<Neighbor> = Vec::new();
-            let steer = SteerParams { l: 40, width: 4 };
+            let steer = SteerParams { l: 40, width: 4, ride: 1 };
             let medoid = disk.header().medoid as u32;
             assert_eq!(order[medoid as usize], index.medoid().unwrap());
             let walked = steered_search(

@@ -356,7 +356,7 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         // One node per round: in memory a fetch is a slice, so a wider beam would only expand
         // nodes a narrower one never reaches.
         let store = LevelStore { graph: self, level };
-        let beam = Beam { entry, ef, width: 1, filter };
+        let beam = Beam { entry, ef, width: 1, ride: 1, filter };
         let Ok(stats) = beam_walk::<_, S, RECORD>(&store, q, beam, s, |_, _| {});
         stats
     }

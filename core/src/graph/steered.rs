@@ -35,6 +35,10 @@ pub struct SteerParams {
     pub l: usize,
     /// Nodes fetched per round in one batch of reads (DiskANN's beam width W).
     pub width: usize,
+    /// Nodes already in memory (cached, or brought by an earlier read of their sector) a
+    /// round may expand beside each node it reads. Such nodes cost no read but every one
+    /// expanded costs its neighbours' scoring: as many as one read brings is about right.
+    pub ride: usize,
 }
 
 /// Why a steered search failed: bad input, or the store could not deliver.
@@ -223,7 +227,7 @@ pub fn steered_search<N: NodeStore>(
     let scorer = PqScorer { tables, codes: guide.codes, m: pq.code_len(), kernels };
     let l = params.l.max(k);
     let start = Cand { d: scorer.dist(entry), id: entry };
-    let beam = Beam { entry: start, ef: l, width: params.width, filter: None };
+    let beam = Beam { entry: start, ef: l, width: params.width, ride: params.ride, filter: None };
     let mut exact = core::mem::take(&mut scratch.rerank);
     exact.clear();
     let allowed = |id: u32| filter.is_none_or(|f| f.allows(id));

@@ -24,7 +24,7 @@ pub trait NodeStore {
     /// Nodes in the store: every id a list names is below it.
     fn node_count(&self) -> usize;
     /// Fetches the nodes `ids` as one batch and calls `visit(id, links, vector)` for each, in
-    /// the order given. `vector` is the node's full-precision row when the store keeps it with
+    /// any order (a store that reads may visit each node as its read completes). `vector` is the node's full-precision row when the store keeps it with
     /// the list (so the walk can re-rank exactly with no further read), else `None`.
     ///
     /// A store that reads whole blocks (the SSD's sectors) may then visit nodes it was not
@@ -132,6 +132,9 @@ pub(crate) struct Beam<'f> {
     pub ef: usize,
     /// Nodes fetched per round (at least 1).
     pub width: usize,
+    /// Nodes already in memory ([`NodeStore::is_ready`]) a round may expand beside each of
+    /// its `width` that cost a read (at least 1).
+    pub ride: usize,
     /// Only allowed nodes enter the results; every node is traversed.
     pub filter: Option<&'f dyn Filter>,
 }
@@ -148,7 +151,7 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
     s: &mut Scratch,
     mut full: impl FnMut(u32, &[f32]),
 ) -> Result<WalkStats, N::Error> {
-    let Beam { entry, ef, width, filter } = beam;
+    let Beam { entry, ef, width, ride, filter } = beam;
     let mut stats = WalkStats::default();
     s.visited.start(store.node_count());
     s.candidates.clear();
@@ -162,7 +165,7 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
     let mut neighbors = core::mem::take(&mut s.neighbors);
     let mut dists = core::mem::take(&mut s.dists);
     // Nodes already in memory ride along without counting against the width, up to a bound.
-    let most = width.max(1) * 8;
+    let most = width.max(1) * (1 + ride.max(1));
     let result = loop {
         batch.clear();
         let mut costly = 0;

@@ -14,7 +14,9 @@ use super::layout::SECTOR;
 /// A batch reader of sector-aligned ranges of one file.
 pub trait SectorReader: Send + Sync {
     /// Reads every `(offset, len)` of `requests` (both multiples of 4096) and calls
-    /// `visit(i, bytes)` for request `i` once all have arrived.
+    /// `visit(i, bytes)` for each request `i` as it arrives, in any order: a caller works on
+    /// the first sectors while the device still reads the others. After an error some
+    /// requests may have been visited and others not.
     fn read_batch(&self, requests: &[(u64, usize)], visit: &mut dyn FnMut(usize, &[u8])) -> io::Result<()>;
     /// Which reader this is, for `info` and benchmark output.
     fn name(&self) -> &'static str;
@@ -138,19 +140,14 @@ impl SectorReader for PreadReader {
         buf.reserve(total);
         let mut result = Ok(());
         let mut at = 0;
-        for &(offset, len) in requests {
-            if let Err(e) = pread_exact(&self.file, offset, &mut buf.as_mut()[at..at + len]) {
+        for (i, &(offset, len)) in requests.iter().enumerate() {
+            let bytes = &mut buf.as_mut()[at..at + len];
+            if let Err(e) = pread_exact(&self.file, offset, bytes) {
                 result = Err(e);
                 break;
             }
+            visit(i, bytes);
             at += len;
-        }
-        if result.is_ok() {
-            let mut at = 0;
-            for (i, &(_, len)) in requests.iter().enumerate() {
-                visit(i, &buf.as_ref()[at..at + len]);
-                at += len;
-            }
         }
         if let Ok(mut pool) = self.buffers.lock() {
             pool.push(buf);
@@ -213,10 +210,16 @@ mod uring {
             }
         }
 
-        /// Reads `requests` into `ring.buf`, one submission per turn of up to RING_ENTRIES.
-        /// `Err(fatal)` means reads may still be in flight: the caller must not reuse or free
-        /// the buffer.
-        fn read_into(&self, ring: &mut Ring, requests: &[(u64, usize)]) -> Result<io::Result<()>, io::Error> {
+        /// Reads `requests` into `ring.buf`, one submission per turn of up to RING_ENTRIES,
+        /// calling `visit` with each read as it completes (a read that ends early, after it
+        /// has been finished by `pread`). `Err(fatal)` means reads may still be in flight: the
+        /// caller must not reuse or free the buffer.
+        fn read_into(
+            &self,
+            ring: &mut Ring,
+            requests: &[(u64, usize)],
+            visit: &mut dyn FnMut(usize, &[u8]),
+        ) -> Result<io::Result<()>, io::Error> {
             let fd = types::Fd(self.file.as_raw_fd());
             let mut starts = Vec::with_capacity(requests.len());
             let mut at = 0usize;
@@ -224,8 +227,9 @@ mod uring {
                 starts.push(at);
                 at += len;
             }
-            let base = ring.buf.as_mut().as_mut_ptr();
             for (turn, chunk) in requests.chunks(RING_ENTRIES as usize).enumerate() {
+                // Taken afresh each turn: a partial read's `pread` below borrows the buffer.
+                let base = ring.buf.as_mut().as_mut_ptr();
                 let first = turn * RING_ENTRIES as usize;
                 for (j, &(offset, len)) in chunk.iter().enumerate() {
                     let i = first + j;
@@ -249,9 +253,10 @@ mod uring {
                 let mut partial: Vec<(usize, usize)> = Vec::new();
                 let mut failed: Option<io::Error> = None;
                 // Every read of the turn is reaped before anything is judged: none may still
-                // be writing into the buffer when this returns.
+                // be writing into the buffer when this returns. Waiting for one completion at
+                // a time hands each read to `visit` as soon as it lands.
                 while pending > 0 {
-                    match ring.ring.submit_and_wait(pending) {
+                    match ring.ring.submit_and_wait(1) {
                         Ok(_) => {}
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return Err(e),
@@ -264,6 +269,15 @@ mod uring {
                             failed.get_or_insert(io::Error::from_raw_os_error(-res));
                         } else if (res as usize) < requests[i].1 {
                             partial.push((i, res as usize));
+                        } else if failed.is_none() {
+                            // SAFETY: request i's bytes (starts[i]..starts[i] + len, within
+                            // the buffer) are complete: its completion has been reaped. Reads
+                            // still in flight write only other requests' disjoint ranges, and
+                            // no other reference to the buffer is alive while this one is.
+                            let bytes = unsafe {
+                                std::slice::from_raw_parts(base.wrapping_add(starts[i]), requests[i].1)
+                            };
+                            visit(i, bytes);
                         }
                     }
                 }
@@ -278,6 +292,7 @@ mod uring {
                     if let Err(e) = pread_exact(&self.file, offset + done as u64, dst) {
                         return Ok(Err(e));
                     }
+                    visit(i, &ring.buf.as_ref()[starts[i]..starts[i] + len]);
                 }
             }
             Ok(Ok(()))
@@ -296,15 +311,8 @@ mod uring {
             }
             let mut ring = self.take()?;
             ring.buf.reserve(total);
-            match self.read_into(&mut ring, requests) {
+            match self.read_into(&mut ring, requests, visit) {
                 Ok(result) => {
-                    if result.is_ok() {
-                        let mut at = 0;
-                        for (i, &(_, len)) in requests.iter().enumerate() {
-                            visit(i, &ring.buf.as_ref()[at..at + len]);
-                            at += len;
-                        }
-                    }
                     if let Ok(mut pool) = self.rings.lock() {
                         pool.push(ring);
                     }
