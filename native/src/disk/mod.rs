@@ -125,8 +125,9 @@ pub struct DiskOpenOptions {
     pub reader: ReaderKind,
     /// Read with `O_DIRECT` (bypassing the page cache) where the file system allows it.
     pub direct: bool,
-    /// Nodes to cache: the nodes nearest the medoid (breadth first), which every search
-    /// passes through, are read once at open and never again. Each costs about
+    /// Nodes to cache, read once at open and never again: those a warm-up sample of
+    /// searches (for a strided sample of the index's own vectors) read most, then the nodes
+    /// nearest the medoid (breadth first), which every search passes through. Each costs about
     /// [`Header::node_bytes`] of memory ([`DiskIndex::cache_nodes_for`] turns a budget into a count).
     pub cache_nodes: u64,
     /// Use every node of a sector read (their vectors re-rank, and they become candidates
@@ -223,7 +224,7 @@ pub struct DiskIndex {
     reader: Box<dyn SectorReader>,
     kernels: Kernels,
     half: HalfKernels,
-    cache: HashMap<u32, Box<[u8]>>,
+    cache: IdMap<u32, Box<[u8]>>,
     sector_neighbors: bool,
     /// Each node's row, loaded by the first filtered search.
     rows: OnceLock<RowMap>,
@@ -294,7 +295,7 @@ impl DiskIndex {
             codes: region,
             reader,
             kernels,
-            cache: HashMap::new(),
+            cache: IdMap::default(),
             sector_neighbors: opts.sector_neighbors,
             rows: OnceLock::new(),
             scratch: Mutex::new(Vec::new()),
@@ -339,11 +340,22 @@ impl DiskIndex {
         (self.codes.len() + (self.pq.codebooks().len() + self.center.len()) * 4) as u64 + cached
     }
 
-    /// Reads the nodes nearest the medoid, breadth first, until `nodes` of them are held.
+    /// Caches `nodes` nodes: first those a warm-up sample of searches read most, then the
+    /// nodes nearest the medoid, breadth first, until `nodes` of them are held.
     fn fill_cache(&mut self, nodes: u64) -> Result<(), DiskError> {
         let want = nodes.min(self.header.count) as usize;
         if want == 0 {
             return Ok(());
+        }
+        let mut hot = self.warm_up()?;
+        hot.truncate(want);
+        for batch in hot.chunks(64) {
+            let mut got: Vec<(u32, Box<[u8]>)> = Vec::new();
+            self.read_nodes(batch, &mut |id, node| got.push((id, node.into())))?;
+            for (id, node) in got {
+                self.parse_links(id, &node)?;
+                self.cache.insert(id, node);
+            }
         }
         let mut frontier = vec![self.header.medoid as u32];
         let mut seen = std::collections::HashSet::from([self.header.medoid as u32]);
@@ -362,12 +374,67 @@ impl DiskIndex {
                             next.push(n);
                         }
                     }
-                    self.cache.insert(id, node);
+                    self.cache.entry(id).or_insert(node);
                 }
             }
             frontier = next;
         }
         Ok(())
+    }
+
+    /// The nodes that searches for a strided sample of the index's own vectors read, most
+    /// read first (ties by id): where searches for data like the indexed data go, which a
+    /// cache serves better than the medoid's neighbourhood alone (DiskANN warms its cache
+    /// from sample queries too). Costs about [`WARM_UP_QUERIES`] searches at open.
+    fn warm_up(&self) -> Result<Vec<u32>, DiskError> {
+        let count = self.header.count;
+        let queries = (WARM_UP_QUERIES as u64).min(count);
+        let sample: Vec<u32> = (0..queries).map(|i| (i * count / queries) as u32).collect();
+        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(sample.len());
+        let mut decoded = Vec::new();
+        for batch in sample.chunks(64) {
+            let mut failed = None;
+            self.read_nodes(batch, &mut |id, node| {
+                let values = self.node_vector(node, &mut decoded);
+                match check_values(id, values) {
+                    Ok(()) => vectors.push(values.to_vec()),
+                    Err(e) => failed = Some(e),
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+        let reads: std::cell::RefCell<IdMap<u32, u32>> = Default::default();
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        for q in &vectors {
+            let fetcher = Fetcher { index: self, state: Mutex::new(FetchState::default()) };
+            let counting = Counting { inner: fetcher, reads: &reads };
+            let params = SteerParams { l: WARM_UP_L, width: 4, ride: self.ride() };
+            let entry = self.header.medoid as u32;
+            let metric = self.header.metric;
+            steered_search(
+                &counting,
+                self.guide(),
+                self.kernels,
+                metric,
+                entry,
+                q,
+                1,
+                params,
+                None,
+                &mut scratch,
+                &mut out,
+            )
+            .map_err(|e| match e {
+                SteerError::Input(e) => DiskError::Core(e),
+                SteerError::Store(e) => e,
+            })?;
+        }
+        let mut ranked: Vec<(u32, u32)> = reads.into_inner().into_iter().collect();
+        ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(ranked.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Reads the nodes `ids` from the file (one batch; nodes sharing a sector share its read)
@@ -803,6 +870,43 @@ struct Fetcher<'a> {
     state: Mutex<FetchState>,
 }
 
+/// Searches the cache's warm-up runs, and the list size of each: enough to rank the nodes
+/// searches pass through (a few seconds of reads at open).
+const WARM_UP_QUERIES: usize = 1000;
+const WARM_UP_L: usize = 64;
+
+/// A node store that counts the nodes a walk asks for (the cache's warm-up).
+struct Counting<'a> {
+    inner: Fetcher<'a>,
+    reads: &'a std::cell::RefCell<IdMap<u32, u32>>,
+}
+
+impl NodeStore for Counting<'_> {
+    type Error = DiskError;
+    type Links<'c>
+        = LinkBytes<'c>
+    where
+        Self: 'c;
+
+    fn node_count(&self) -> usize {
+        self.inner.node_count()
+    }
+    fn is_ready(&self, id: u32) -> bool {
+        self.inner.is_ready(id)
+    }
+    fn fetch<F>(&self, ids: &[u32], visit: F) -> Result<(), DiskError>
+    where
+        F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
+    {
+        let mut reads = self.reads.borrow_mut();
+        for &id in ids {
+            *reads.entry(id).or_insert(0) += 1;
+        }
+        drop(reads);
+        self.inner.fetch_nodes(ids, visit)
+    }
+}
+
 /// Nodes a share of 1/FILTER_SAMPLE apart are tested against a predicate to estimate how many
 /// it allows.
 const FILTER_SAMPLE: usize = 1024;
@@ -919,55 +1023,11 @@ impl Filter for NodeFilter<'_> {
 }
 
 impl Fetcher<'_> {
-    fn state(&self) -> MutexGuard<'_, FetchState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records node `id`'s row and calls `visit` with its links and vector (read in place
-    /// where the bytes allow, else decoded).
-    fn deliver<F>(&self, id: u32, node: &[u8], visit: &mut F) -> Result<(), DiskError>
-    where
-        F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
-    {
-        let index = self.index;
-        let (links, row) = index.parse_links(id, node)?;
-        let mut state = self.state();
-        state.rows.insert(id, row);
-        let mut vector = std::mem::take(&mut state.vector);
-        drop(state);
-        let values = index.node_vector(node, &mut vector);
-        let checked = check_values(id, values);
-        if checked.is_ok() {
-            visit(id, links, Some(values));
-        }
-        self.state().vector = vector;
-        checked
-    }
-}
-
-impl NodeStore for Fetcher<'_> {
-    type Error = DiskError;
-    type Links<'b>
-        = LinkBytes<'b>
-    where
-        Self: 'b;
-
-    fn node_count(&self) -> usize {
-        self.index.header.count as usize
-    }
-
-    fn is_ready(&self, id: u32) -> bool {
-        let index = self.index;
-        index.cache.contains_key(&id)
-            || (index.sector_neighbors
-                && self.state().sectors.contains_key(&index.header.locate(id as u64).offset))
-    }
-
     /// Reads the sectors of the asked nodes that neither the cache nor this search's earlier
     /// reads hold (one batch); visits the asked nodes that needed no read, then the others as
     /// their reads complete, then every other node of the sectors just read (ascending),
     /// which came at no extra cost.
-    fn fetch<F>(&self, ids: &[u32], mut visit: F) -> Result<(), DiskError>
+    fn fetch_nodes<F>(&self, ids: &[u32], mut visit: F) -> Result<(), DiskError>
     where
         F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
     {
@@ -995,14 +1055,10 @@ impl NodeStore for Fetcher<'_> {
         to_read.dedup();
         let node_bytes = h.node_bytes() as usize;
         let mut node = Vec::with_capacity(node_bytes);
-        // Copied out before visiting: a visit may consult the state (the row filter).
-        let load = |id: u32, node: &mut Vec<u8>, from_cache: bool| -> Result<(), DiskError> {
+        // A node of a sector read earlier is copied out before its visit: a visit may consult
+        // the state (the row filter).
+        let load = |id: u32, node: &mut Vec<u8>| -> Result<(), DiskError> {
             node.clear();
-            if let Some(cached) = index.cache.get(&id).filter(|_| from_cache) {
-                self.state().cache_hits += 1;
-                node.extend_from_slice(cached);
-                return Ok(());
-            }
             let at = h.locate(id as u64);
             let state = self.state();
             let sector =
@@ -1018,10 +1074,17 @@ impl NodeStore for Fetcher<'_> {
             let at = h.locate(id as u64);
             match to_read.binary_search_by_key(&at.offset, |&(o, _)| o) {
                 Ok(r) if !index.cache.contains_key(&id) => waiting.push((r, id)),
-                _ => {
-                    load(id, &mut node, true)?;
-                    self.deliver(id, &node, &mut visit)?;
-                }
+                _ => match index.cache.get(&id) {
+                    // The cache is not part of the search's state: visited in place.
+                    Some(cached) => {
+                        self.state().cache_hits += 1;
+                        self.deliver(id, cached, &mut visit)?;
+                    }
+                    None => {
+                        load(id, &mut node)?;
+                        self.deliver(id, &node, &mut visit)?;
+                    }
+                },
             }
         }
         if !to_read.is_empty() {
@@ -1067,12 +1130,63 @@ impl NodeStore for Fetcher<'_> {
                     if asked.binary_search(&extra).is_ok() {
                         continue;
                     }
-                    load(extra, &mut node, false)?;
+                    load(extra, &mut node)?;
                     self.deliver(extra, &node, &mut visit)?;
                 }
             }
             self.state().asked = asked;
         }
         Ok(())
+    }
+
+    fn state(&self) -> MutexGuard<'_, FetchState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records node `id`'s row and calls `visit` with its links and vector (read in place
+    /// where the bytes allow, else decoded).
+    fn deliver<F>(&self, id: u32, node: &[u8], visit: &mut F) -> Result<(), DiskError>
+    where
+        F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
+    {
+        let index = self.index;
+        let (links, row) = index.parse_links(id, node)?;
+        let mut state = self.state();
+        state.rows.insert(id, row);
+        let mut vector = std::mem::take(&mut state.vector);
+        drop(state);
+        let values = index.node_vector(node, &mut vector);
+        let checked = check_values(id, values);
+        if checked.is_ok() {
+            visit(id, links, Some(values));
+        }
+        self.state().vector = vector;
+        checked
+    }
+}
+
+impl NodeStore for Fetcher<'_> {
+    type Error = DiskError;
+    type Links<'b>
+        = LinkBytes<'b>
+    where
+        Self: 'b;
+
+    fn node_count(&self) -> usize {
+        self.index.header.count as usize
+    }
+
+    fn is_ready(&self, id: u32) -> bool {
+        let index = self.index;
+        index.cache.contains_key(&id)
+            || (index.sector_neighbors
+                && self.state().sectors.contains_key(&index.header.locate(id as u64).offset))
+    }
+
+    fn fetch<F>(&self, ids: &[u32], visit: F) -> Result<(), DiskError>
+    where
+        F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
+    {
+        self.fetch_nodes(ids, visit)
     }
 }
