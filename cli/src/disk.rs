@@ -45,7 +45,7 @@ pub struct DiskOptions {
     /// SSD index: nodes read per round, in one batch (beam width W).
     #[arg(long, default_value_t = 4)]
     pub beam: usize,
-    /// SSD index: memory for cached nodes nearest the medoid, in MB.
+    /// SSD index: memory for cached nodes (those a warm-up of sample searches reads most, then the medoid's neighbourhood), in MB.
     #[arg(long = "cache-mb", default_value_t = 0.0)]
     pub cache_mb: f64,
     /// SSD index: how nodes are read.

@@ -1,6 +1,6 @@
 //! The SSD-resident index: a Vamana graph whose nodes (full vector, row id, neighbour list)
 //! live in 4 KiB sectors on the SSD, while memory holds only the PQ codes that steer the walk
-//! and an optional cache of the nodes nearest the medoid. A search is the graph layer's
+//! and an optional cache of the nodes searches pass through most. A search is the graph layer's
 //! steered beam search (`neardb_core::graph::steered_search`) over [`DiskIndex`]'s node
 //! store: each round reads the sectors of W nodes in one batch (io_uring, or `pread` where
 //! io_uring is refused), PQ distances pick the next nodes, and the fetched full vectors
