@@ -24,8 +24,9 @@ pub trait NodeStore {
     /// Nodes in the store: every id a list names is below it.
     fn node_count(&self) -> usize;
     /// Fetches the nodes `ids` as one batch and calls `visit(id, links, vector)` for each, in
-    /// any order (a store that reads may visit each node as its read completes). `vector` is the node's full-precision row when the store keeps it with
-    /// the list (so the walk can re-rank exactly with no further read), else `None`.
+    /// any order (a store that reads may visit each node as its read completes). `vector` is
+    /// the node's full-precision row when the store keeps it with the list (so the walk can
+    /// re-rank exactly with no further read), else `None`.
     ///
     /// A store that reads whole blocks (the SSD's sectors) may then visit nodes it was not
     /// asked for that came with the same reads: the walk takes their full vectors and makes

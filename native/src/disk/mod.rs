@@ -112,6 +112,16 @@ pub enum DiskError {
     Core(#[from] neardb_core::Error),
 }
 
+/// A steered search's failure as the index reports it: refused input, or the store's error.
+impl From<SteerError<DiskError>> for DiskError {
+    fn from(e: SteerError<DiskError>) -> Self {
+        match e {
+            SteerError::Input(e) => DiskError::Core(e),
+            SteerError::Store(e) => e,
+        }
+    }
+}
+
 impl DiskError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io { path: path.to_path_buf(), source }
@@ -362,19 +372,26 @@ impl DiskIndex {
         while !frontier.is_empty() && self.cache.len() < want {
             let mut next = Vec::new();
             for batch in frontier.chunks(64) {
+                // Nodes the warm-up cached are walked through, not read again.
+                let (held, unread): (Vec<u32>, Vec<u32>) =
+                    batch.iter().partition(|id| self.cache.contains_key(id));
                 let mut got: Vec<(u32, Box<[u8]>)> = Vec::new();
-                self.read_nodes(batch, &mut |id, node| got.push((id, node.into())))?;
+                if !unread.is_empty() {
+                    self.read_nodes(&unread, &mut |id, node| got.push((id, node.into())))?;
+                }
+                for id in held {
+                    if let Some(node) = self.cache.get(&id) {
+                        let (links, _) = self.parse_links(id, node)?;
+                        next.extend(links.filter(|&n| seen.insert(n)));
+                    }
+                }
                 for (id, node) in got {
                     if self.cache.len() >= want {
                         break;
                     }
                     let (links, _) = self.parse_links(id, &node)?;
-                    for n in links {
-                        if seen.insert(n) {
-                            next.push(n);
-                        }
-                    }
-                    self.cache.entry(id).or_insert(node);
+                    next.extend(links.filter(|&n| seen.insert(n)));
+                    self.cache.insert(id, node);
                 }
             }
             frontier = next;
@@ -405,17 +422,17 @@ impl DiskIndex {
                 return Err(e);
             }
         }
-        let reads: std::cell::RefCell<IdMap<u32, u32>> = Default::default();
+        let mut tally = IdMap::default();
         let mut scratch = Scratch::default();
         let mut out = Vec::new();
         for q in &vectors {
-            let fetcher = Fetcher { index: self, state: Mutex::new(FetchState::default()) };
-            let counting = Counting { inner: fetcher, reads: &reads };
+            let state = FetchState { tally: Some(tally), ..FetchState::default() };
+            let fetcher = Fetcher { index: self, state: Mutex::new(state) };
             let params = SteerParams { l: WARM_UP_L, width: 4, ride: self.ride() };
             let entry = self.header.medoid as u32;
             let metric = self.header.metric;
             steered_search(
-                &counting,
+                &fetcher,
                 self.guide(),
                 self.kernels,
                 metric,
@@ -427,12 +444,10 @@ impl DiskIndex {
                 &mut scratch,
                 &mut out,
             )
-            .map_err(|e| match e {
-                SteerError::Input(e) => DiskError::Core(e),
-                SteerError::Store(e) => e,
-            })?;
+            .map_err(DiskError::from)?;
+            tally = fetcher.state().tally.take().unwrap_or_default();
         }
-        let mut ranked: Vec<(u32, u32)> = reads.into_inner().into_iter().collect();
+        let mut ranked: Vec<(u32, u32)> = tally.into_iter().collect();
         ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(ranked.into_iter().map(|(id, _)| id).collect())
     }
@@ -640,10 +655,7 @@ impl DiskIndex {
         let mut out = Vec::new();
         let result = search(&fetcher, &mut scratch, &mut out);
         let mut state = fetcher.state.into_inner().unwrap_or_else(|e| e.into_inner());
-        let walked = result.map_err(|e| match e {
-            SteerError::Input(e) => DiskError::Core(e),
-            SteerError::Store(e) => e,
-        });
+        let walked = result.map_err(DiskError::from);
         if walked.is_ok() {
             for n in out.iter_mut() {
                 n.id = match map {
@@ -850,6 +862,10 @@ struct FetchState {
     spare: Vec<Vec<u8>>,
     /// The ids a fetch asked for, sorted (kept for its memory).
     asked: Vec<u32>,
+    /// The asked nodes a round waits to read, by read (kept for its memory).
+    waiting: Vec<(usize, u32)>,
+    /// How often each node was asked for, when counting (the cache's warm-up).
+    tally: Option<IdMap<u32, u32>>,
 }
 
 impl FetchState {
@@ -874,38 +890,6 @@ struct Fetcher<'a> {
 /// searches pass through (a few seconds of reads at open).
 const WARM_UP_QUERIES: usize = 1000;
 const WARM_UP_L: usize = 64;
-
-/// A node store that counts the nodes a walk asks for (the cache's warm-up).
-struct Counting<'a> {
-    inner: Fetcher<'a>,
-    reads: &'a std::cell::RefCell<IdMap<u32, u32>>,
-}
-
-impl NodeStore for Counting<'_> {
-    type Error = DiskError;
-    type Links<'c>
-        = LinkBytes<'c>
-    where
-        Self: 'c;
-
-    fn node_count(&self) -> usize {
-        self.inner.node_count()
-    }
-    fn is_ready(&self, id: u32) -> bool {
-        self.inner.is_ready(id)
-    }
-    fn fetch<F>(&self, ids: &[u32], visit: F) -> Result<(), DiskError>
-    where
-        F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
-    {
-        let mut reads = self.reads.borrow_mut();
-        for &id in ids {
-            *reads.entry(id).or_insert(0) += 1;
-        }
-        drop(reads);
-        self.inner.fetch_nodes(ids, visit)
-    }
-}
 
 /// Nodes a share of 1/FILTER_SAMPLE apart are tested against a predicate to estimate how many
 /// it allows.
@@ -1023,122 +1007,6 @@ impl Filter for NodeFilter<'_> {
 }
 
 impl Fetcher<'_> {
-    /// Reads the sectors of the asked nodes that neither the cache nor this search's earlier
-    /// reads hold (one batch); visits the asked nodes that needed no read, then the others as
-    /// their reads complete, then every other node of the sectors just read (ascending),
-    /// which came at no extra cost.
-    fn fetch_nodes<F>(&self, ids: &[u32], mut visit: F) -> Result<(), DiskError>
-    where
-        F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
-    {
-        let index = self.index;
-        let h = &index.header;
-        let mut to_read: Vec<(u64, usize)> = Vec::new();
-        {
-            let state = self.state();
-            for &id in ids {
-                if id as u64 >= h.count {
-                    return Err(DiskError::BadNode { id, reason: "beyond the node count" });
-                }
-                if index.cache.contains_key(&id) {
-                    continue;
-                }
-                let at = h.locate(id as u64);
-                if !state.sectors.contains_key(&at.offset) {
-                    to_read.push((at.offset, at.len));
-                }
-            }
-        }
-        // Nodes sharing a sector share its read (a scan's batch may be hundreds of nodes, so
-        // sorted rather than searched).
-        to_read.sort_unstable();
-        to_read.dedup();
-        let node_bytes = h.node_bytes() as usize;
-        let mut node = Vec::with_capacity(node_bytes);
-        // A node of a sector read earlier is copied out before its visit: a visit may consult
-        // the state (the row filter).
-        let load = |id: u32, node: &mut Vec<u8>| -> Result<(), DiskError> {
-            node.clear();
-            let at = h.locate(id as u64);
-            let state = self.state();
-            let sector =
-                state.sectors.get(&at.offset).ok_or(DiskError::BadNode { id, reason: "not read" })?;
-            node.extend_from_slice(&sector[at.within..at.within + node_bytes]);
-            Ok(())
-        };
-        // What needs no read first, then each read's nodes as it arrives: the walk scores one
-        // node's neighbours while the device still reads the others. (The order of a round's
-        // nodes does not change the walk: it keeps the best of everything they bring.)
-        let mut waiting: Vec<(usize, u32)> = Vec::new();
-        for &id in ids {
-            let at = h.locate(id as u64);
-            match to_read.binary_search_by_key(&at.offset, |&(o, _)| o) {
-                Ok(r) if !index.cache.contains_key(&id) => waiting.push((r, id)),
-                _ => match index.cache.get(&id) {
-                    // The cache is not part of the search's state: visited in place.
-                    Some(cached) => {
-                        self.state().cache_hits += 1;
-                        self.deliver(id, cached, &mut visit)?;
-                    }
-                    None => {
-                        load(id, &mut node)?;
-                        self.deliver(id, &node, &mut visit)?;
-                    }
-                },
-            }
-        }
-        if !to_read.is_empty() {
-            waiting.sort_by_key(|&(r, _)| r);
-            let mut spare = std::mem::take(&mut self.state().spare);
-            let mut failed = None;
-            let read = index.reader.read_batch(&to_read, &mut |r, bytes| {
-                let mut buf = spare.pop().unwrap_or_default();
-                buf.clear();
-                buf.extend_from_slice(bytes);
-                {
-                    let mut state = self.state();
-                    state.reads += (to_read[r].1 / SECTOR) as u64;
-                    state.sectors.insert(to_read[r].0, buf);
-                }
-                let from = waiting.partition_point(|&(w, _)| w < r);
-                for &(_, id) in waiting[from..].iter().take_while(|&&(w, _)| w == r) {
-                    if failed.is_some() {
-                        return;
-                    }
-                    let within = h.locate(id as u64).within;
-                    if let Err(e) = self.deliver(id, &bytes[within..within + node_bytes], &mut visit) {
-                        failed = Some(e);
-                    }
-                }
-            });
-            self.state().spare = spare;
-            read.map_err(|e| DiskError::io(&index.path, e))?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-        }
-        let per = h.nodes_per_sector();
-        if per > 1 && index.sector_neighbors {
-            let mut asked = std::mem::take(&mut self.state().asked);
-            asked.clear();
-            asked.extend_from_slice(ids);
-            asked.sort_unstable();
-            for &(offset, _) in &to_read {
-                let first = (offset / SECTOR as u64 - 1) * per;
-                for extra in first..(first + per).min(h.count) {
-                    let extra = extra as u32;
-                    if asked.binary_search(&extra).is_ok() {
-                        continue;
-                    }
-                    load(extra, &mut node)?;
-                    self.deliver(extra, &node, &mut visit)?;
-                }
-            }
-            self.state().asked = asked;
-        }
-        Ok(())
-    }
-
     fn state(&self) -> MutexGuard<'_, FetchState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -1183,10 +1051,124 @@ impl NodeStore for Fetcher<'_> {
                 && self.state().sectors.contains_key(&index.header.locate(id as u64).offset))
     }
 
-    fn fetch<F>(&self, ids: &[u32], visit: F) -> Result<(), DiskError>
+    /// Reads the sectors of the asked nodes that neither the cache nor this search's earlier
+    /// reads hold (one batch); visits the asked nodes that needed no read, then the others as
+    /// their reads complete, then every other node of the sectors just read (ascending),
+    /// which came at no extra cost.
+    fn fetch<F>(&self, ids: &[u32], mut visit: F) -> Result<(), DiskError>
     where
         F: FnMut(u32, LinkBytes<'_>, Option<&[f32]>),
     {
-        self.fetch_nodes(ids, visit)
+        let index = self.index;
+        let h = &index.header;
+        let mut to_read: Vec<(u64, usize)> = Vec::new();
+        {
+            let mut state = self.state();
+            if let Some(tally) = state.tally.as_mut() {
+                for &id in ids {
+                    *tally.entry(id).or_insert(0) += 1;
+                }
+            }
+            for &id in ids {
+                if id as u64 >= h.count {
+                    return Err(DiskError::BadNode { id, reason: "beyond the node count" });
+                }
+                if index.cache.contains_key(&id) {
+                    continue;
+                }
+                let at = h.locate(id as u64);
+                if !state.sectors.contains_key(&at.offset) {
+                    to_read.push((at.offset, at.len));
+                }
+            }
+        }
+        // Nodes sharing a sector share its read (a scan's batch may be hundreds of nodes, so
+        // sorted rather than searched).
+        to_read.sort_unstable();
+        to_read.dedup();
+        let node_bytes = h.node_bytes() as usize;
+        let mut node = Vec::with_capacity(node_bytes);
+        // A node of a sector read earlier is copied out before its visit: a visit may consult
+        // the state (the row filter).
+        let load = |id: u32, node: &mut Vec<u8>| -> Result<(), DiskError> {
+            node.clear();
+            let at = h.locate(id as u64);
+            let state = self.state();
+            let sector =
+                state.sectors.get(&at.offset).ok_or(DiskError::BadNode { id, reason: "not read" })?;
+            node.extend_from_slice(&sector[at.within..at.within + node_bytes]);
+            Ok(())
+        };
+        // What needs no read first, then each read's nodes as it arrives: the walk scores one
+        // node's neighbours while the device still reads the others. (The order of a round's
+        // nodes does not change the walk: it keeps the best of everything they bring.)
+        let mut waiting = std::mem::take(&mut self.state().waiting);
+        waiting.clear();
+        for &id in ids {
+            if let Some(cached) = index.cache.get(&id) {
+                // The cache is not part of the search's state: visited in place.
+                self.state().cache_hits += 1;
+                self.deliver(id, cached, &mut visit)?;
+                continue;
+            }
+            match to_read.binary_search_by_key(&h.locate(id as u64).offset, |&(o, _)| o) {
+                Ok(r) => waiting.push((r, id)),
+                Err(_) => {
+                    load(id, &mut node)?;
+                    self.deliver(id, &node, &mut visit)?;
+                }
+            }
+        }
+        let read = if to_read.is_empty() {
+            Ok(())
+        } else {
+            waiting.sort_by_key(|&(r, _)| r);
+            let mut spare = std::mem::take(&mut self.state().spare);
+            let mut failed = None;
+            let read = index.reader.read_batch(&to_read, &mut |r, bytes| {
+                let mut buf = spare.pop().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                {
+                    let mut state = self.state();
+                    state.reads += (to_read[r].1 / SECTOR) as u64;
+                    state.sectors.insert(to_read[r].0, buf);
+                }
+                let from = waiting.partition_point(|&(w, _)| w < r);
+                for &(_, id) in waiting[from..].iter().take_while(|&&(w, _)| w == r) {
+                    if failed.is_some() {
+                        return;
+                    }
+                    let within = h.locate(id as u64).within;
+                    if let Err(e) = self.deliver(id, &bytes[within..within + node_bytes], &mut visit) {
+                        failed = Some(e);
+                    }
+                }
+            });
+            self.state().spare = spare;
+            read.map_err(|e| DiskError::io(&index.path, e)).and(failed.map_or(Ok(()), Err))
+        };
+        self.state().waiting = waiting;
+        read?;
+        let per = h.nodes_per_sector();
+        if per > 1 && index.sector_neighbors {
+            let mut asked = std::mem::take(&mut self.state().asked);
+            asked.clear();
+            asked.extend_from_slice(ids);
+            asked.sort_unstable();
+            for &(offset, _) in &to_read {
+                let first = (offset / SECTOR as u64 - 1) * per;
+                for extra in first..(first + per).min(h.count) {
+                    let extra = extra as u32;
+                    if asked.binary_search(&extra).is_ok() {
+                        continue;
+                    }
+                    load(extra, &mut node)?;
+                    self.deliver(extra, &node, &mut visit)?;
+                }
+            }
+            self.state().asked = asked;
+        }
+        Ok(())
     }
 }
