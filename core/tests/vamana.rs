@@ -389,87 +389,33 @@ fn forged_vamana_files_are_errors() {
     let link =
         |b: &mut Vec<u8>, at: usize, v: u32| b[at * 3..at * 3 + 3].copy_from_slice(&v.to_le_bytes()[..3]);
     type Edit = Box<dyn FnMut(SectionKind, &mut Vec<u8>) -> bool>;
+    // An edit of one section's bytes, every section kept.
+    fn in_section(kind: SectionKind, mut edit: impl FnMut(&mut Vec<u8>) + 'static) -> Edit {
+        Box::new(move |k, b| {
+            if k == kind {
+                edit(b);
+            }
+            true
+        })
+    }
     let forgeries: Vec<(&str, Edit)> = vec![
         (
             "a neighbour id past the last node",
-            Box::new(move |k, b| {
-                if k == SectionKind::GRAPH_LEVEL0 {
-                    link(b, 1, n as u32);
-                }
-                true
-            }),
+            in_section(SectionKind::GRAPH_LEVEL0, move |b| link(b, 1, n as u32)),
         ),
-        (
-            "a degree above R",
-            Box::new(move |k, b| {
-                if k == SectionKind::GRAPH_LEVEL0 {
-                    link(b, 0, 9);
-                }
-                true
-            }),
-        ),
-        (
-            "a medoid past the last node",
-            Box::new(move |k, b| {
-                if k == SectionKind::PARAMS {
-                    word(b, 3, n as u32);
-                }
-                true
-            }),
-        ),
-        (
-            "R of 1",
-            Box::new(move |k, b| {
-                if k == SectionKind::PARAMS {
-                    word(b, 0, 1);
-                }
-                true
-            }),
-        ),
-        (
-            "alpha NaN",
-            Box::new(move |k, b| {
-                if k == SectionKind::PARAMS {
-                    word(b, 2, f32::NAN.to_bits());
-                }
-                true
-            }),
-        ),
-        (
-            "a reserved field set",
-            Box::new(move |k, b| {
-                if k == SectionKind::PARAMS {
-                    word(b, 5, 1);
-                }
-                true
-            }),
-        ),
-        (
-            "link words of five bytes",
-            Box::new(move |k, b| {
-                if k == SectionKind::PARAMS {
-                    word(b, 5, 5);
-                }
-                true
-            }),
-        ),
+        ("a degree above R", in_section(SectionKind::GRAPH_LEVEL0, move |b| link(b, 0, 9))),
+        ("a medoid past the last node", in_section(SectionKind::PARAMS, move |b| word(b, 3, n as u32))),
+        ("R of 1", in_section(SectionKind::PARAMS, move |b| word(b, 0, 1))),
+        ("alpha NaN", in_section(SectionKind::PARAMS, move |b| word(b, 2, f32::NAN.to_bits()))),
+        ("a reserved field set", in_section(SectionKind::PARAMS, move |b| word(b, 5, 1))),
+        ("link words of five bytes", in_section(SectionKind::PARAMS, move |b| word(b, 5, 5))),
         (
             "four-byte link words claimed over three-byte lists",
-            Box::new(move |k, b| {
-                if k == SectionKind::PARAMS {
-                    word(b, 5, 0);
-                }
-                true
-            }),
+            in_section(SectionKind::PARAMS, move |b| word(b, 5, 0)),
         ),
         (
             "a graph sized for another R",
-            Box::new(move |k, b| {
-                if k == SectionKind::GRAPH_LEVEL0 {
-                    b.truncate(b.len() - 4 * n);
-                }
-                true
-            }),
+            in_section(SectionKind::GRAPH_LEVEL0, move |b| b.truncate(b.len() - 4 * n)),
         ),
         ("no graph", Box::new(|k, _| k != SectionKind::GRAPH_LEVEL0)),
     ];
