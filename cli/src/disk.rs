@@ -305,13 +305,14 @@ pub fn bench(a: &crate::BenchArgs) -> CliResult {
     let (reader, direct) = index.reader();
     if !a.json {
         println!(
-            "disk index, {} vectors × {} ({:?}), R = {}, {} PQ bytes, {} nodes/sector; reader {reader}{}; beam {}; {} nodes cached ({}); memory {}",
+            "disk index, {} vectors × {} ({:?}), R = {}, {} PQ bytes, {} nodes per {} KiB read; reader {reader}{}; beam {}; {} nodes cached ({}); memory {}",
             h.count,
             h.dim,
             h.form,
             h.max_degree,
             h.pq_m,
-            h.nodes_per_sector(),
+            h.nodes_per_block().max(1),
+            h.read_bytes() / 1024,
             if direct { " (O_DIRECT)" } else { " (page cache)" },
             a.disk.beam,
             index.cached_nodes(),
@@ -367,6 +368,49 @@ pub fn bench(a: &crate::BenchArgs) -> CliResult {
 }
 
 /// `neardb info` on an SSD index.
+/// `neardb relayout`: the options of a re-pack.
+#[derive(Args, Debug)]
+pub struct RelayoutArgs {
+    /// The SSD index to read.
+    pub index: std::path::PathBuf,
+    /// Where to write the re-packed index (may be the input: replaced once complete).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Sectors per block, the unit of a read (1–16; 0: by node size).
+    #[arg(long = "block-sectors", default_value_t = 0)]
+    pub block_sectors: u32,
+    /// PQ bytes per node (0: as the input has).
+    #[arg(long = "pq-bytes", default_value_t = 0)]
+    pub pq_bytes: usize,
+    /// Seed of the PQ training sample.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// Re-packs an SSD index with the same graph, vectors and rows.
+pub fn relayout(a: RelayoutArgs) -> CliResult {
+    let h = read_header(&a.index)?;
+    let params = neardb::disk::DiskWriteParams {
+        pq_bytes: if a.pq_bytes == 0 { h.pq_m as usize } else { a.pq_bytes },
+        f16: h.form == neardb::vectors::VectorForm::F16,
+        seed: a.seed,
+        placement: true,
+        block_sectors: (a.block_sectors > 0).then_some(a.block_sectors),
+    };
+    let start = Instant::now();
+    let report = neardb::disk::relayout_disk_index(&a.index, &a.out, params)?;
+    println!(
+        "re-packed {} nodes into {}: {} per {} KiB block, {} in {:.1} s",
+        h.count,
+        a.out.display(),
+        report.nodes_per_block,
+        report.block_sectors * 4,
+        human_bytes(report.bytes),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub fn info(path: &Path, json: bool) -> CliResult {
     let h = read_header(path)?;
     let bytes = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.len();
@@ -377,7 +421,8 @@ pub fn info(path: &Path, json: bool) -> CliResult {
             serde_json::json!({
                 "kind": "disk", "metric": h.metric.name(), "dim": h.dim, "count": h.count, "file_bytes": bytes,
                 "vector_form": format!("{:?}", h.form).to_lowercase(), "max_degree": h.max_degree, "medoid": h.medoid,
-                "pq_bytes": h.pq_m, "node_bytes": h.node_bytes(), "nodes_per_sector": h.nodes_per_sector(),
+                "pq_bytes": h.pq_m, "node_bytes": h.node_bytes(), "nodes_per_block": h.nodes_per_block(),
+                "block_sectors": h.block_sectors,
                 "sectors_per_node": h.sectors_per_node(), "pq_offset": h.pq_offset(), "pq_len": h.pq_len(),
                 "build": {"L": h.build_l, "alpha": alpha, "seed": h.build_seed},
             })
@@ -385,7 +430,7 @@ pub fn info(path: &Path, json: bool) -> CliResult {
         return Ok(());
     }
     println!("file      {} ({})", path.display(), human_bytes(bytes));
-    println!("format    NearDB SSD index, layout version {}", neardb::disk::VERSION);
+    println!("format    NearDB SSD index");
     println!("index     disk (Vamana on the SSD, PQ codes in memory)");
     println!("metric    {}", h.metric);
     println!("vectors   {} × {} dimensions, {:?} in the nodes", h.count, h.dim, h.form);
@@ -393,9 +438,13 @@ pub fn info(path: &Path, json: bool) -> CliResult {
         "graph     R = {}, built with L = {}, alpha = {alpha}, medoid {}",
         h.max_degree, h.build_l, h.medoid
     );
-    match h.nodes_per_sector() {
+    match h.nodes_per_block() {
         0 => println!("nodes     {} bytes each, {} sectors per node", h.node_bytes(), h.sectors_per_node()),
-        per => println!("nodes     {} bytes each, {per} per 4 KiB sector", h.node_bytes()),
+        per => println!(
+            "nodes     {} bytes each, {per} per {} KiB block",
+            h.node_bytes(),
+            h.block_bytes() / 1024
+        ),
     }
     println!(
         "PQ        {} bytes per node, {} in memory at open (offset {})",
@@ -444,7 +493,7 @@ pub fn peer_search(
                     .map_err(|_| format!("--opt {kv}: auto, pread, uring or mmap"))?
             }
             // Build options the harness repeats at search time change nothing here.
-            "index" | "R" | "L" | "alpha" | "pq_bytes" | "seed" | "quantize" => {}
+            "index" | "R" | "L" | "alpha" | "pq_bytes" | "seed" | "quantize" | "block_sectors" => {}
             _ => return Err(format!("unknown search option {key:?} for an SSD index").into()),
         }
     }

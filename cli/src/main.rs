@@ -40,6 +40,8 @@ enum Command {
     Bench(BenchArgs),
     /// Print an index file's header and sections.
     Info(InfoArgs),
+    /// Re-pack an SSD index (block size, PQ bytes) without building its graph again.
+    Relayout(disk::RelayoutArgs),
     /// Generate a seeded synthetic dataset with exact ground truth.
     Gen(GenArgs),
     /// The main job on an embedded default: generate, build, search, report recall and QPS.
@@ -124,6 +126,10 @@ pub struct IndexOptions {
     /// memory and the graphs are merged on disk; the base file is streamed, never held.
     #[arg(long = "build-memory", default_value_t = 0.0, value_parser = parse_gb)]
     pub build_memory: f64,
+    /// SSD index: sectors per block, the unit of a read (1–16; 0: by node size, two where a
+    /// node fills more than half a sector and two sectors hold three).
+    #[arg(long = "block-sectors", default_value_t = 0)]
+    pub block_sectors: u32,
 }
 
 fn parse_gb(value: &str) -> Result<f64, String> {
@@ -151,6 +157,7 @@ impl IndexOptions {
             tables: self.tables,
             key_bits: self.key_bits,
             build_memory: (self.build_memory * 1e9) as u64,
+            block_sectors: self.block_sectors,
         }
     }
 }
@@ -440,6 +447,7 @@ fn main() -> ExitCode {
         Command::Truth(a) => commands::truth(a),
         Command::Bench(a) => commands::bench(a),
         Command::Info(a) => commands::info(a),
+        Command::Relayout(a) => disk::relayout(a),
         Command::Gen(a) => commands::gen(a),
         Command::Demo(a) => commands::demo(a),
         Command::Corpus(a) => text::corpus(a),

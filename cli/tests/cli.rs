@@ -635,6 +635,17 @@ fn disk_index_builds_searches_benches_and_serves_the_harness() {
     assert!(plain[1]["recall"].as_f64().unwrap() >= 0.9, "{plain:?}");
     let cached = bench(&["--cache-mb", "1"]);
     assert!(cached[1]["cache_hits_mean"].as_f64().unwrap() > 0.0);
+    // relayout: the same graph in two-sector blocks answers as well, reading whole blocks.
+    let blocks = d.root.join("blocks.disk");
+    ok(&["relayout", s(&index), "--out", s(&blocks), "--block-sectors", "2"]);
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", s(&blocks), "--json"])).unwrap();
+    assert_eq!(info["block_sectors"], 2, "{info}");
+    let mut argv =
+        vec!["bench", "--index", s(&blocks), "--queries", s(&queries), "--truth", s(&gt), "-k", "10"];
+    argv.extend(["--param", "60", "--json", "--min-time", "0", "--max-repeat", "1", "--threads", "1"]);
+    let row: serde_json::Value = serde_json::from_str(ok(&argv).lines().next().unwrap()).unwrap();
+    assert!(row["recall"].as_f64().unwrap() >= 0.95, "{row}");
+    assert!(fails(&["relayout", s(&index), "--out", s(&blocks), "--block-sectors", "99"]).contains("1 to 16"));
     // search: results as rows, in the .ivecs the harness reads.
     let res = d.root.join("disk.ivecs");
     ok(&[

@@ -59,7 +59,9 @@ impl DiskCorpus {
             index.build(&vectors).map_err(|e| e.to_string())?;
             let rows: Vec<u32> = (0..ROWS as u32).rev().map(|r| r * 3 + 11).collect();
             let path = dir.join(format!("{name}.disk"));
-            let write = DiskWriteParams { pq_bytes: 4, f16, seed: 5, placement: true };
+            // One file read in two-sector blocks, so mutants reach that layout too.
+            let block_sectors = (i == 1).then_some(2);
+            let write = DiskWriteParams { pq_bytes: 4, f16, seed: 5, placement: true, block_sectors };
             write_disk_index(&path, &index, scattered_rows.then_some(&rows[..]), write)
                 .map_err(|e| format!("{name}: {e}"))?;
             let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -84,7 +86,7 @@ pub struct DiskMutant {
 }
 
 /// Header fields: (offset, width in bytes, name).
-const FIELDS: [(usize, usize, &str); 18] = [
+const FIELDS: [(usize, usize, &str); 19] = [
     (8, 4, "version"),
     (12, 4, "metric"),
     (16, 4, "dim"),
@@ -98,11 +100,12 @@ const FIELDS: [(usize, usize, &str); 18] = [
     (48, 8, "count"),
     (56, 8, "medoid"),
     (64, 8, "seed"),
-    (72, 8, "nodes_per_sector"),
+    (72, 8, "nodes_per_block"),
     (80, 8, "pq_offset"),
     (88, 8, "pq_len"),
     (96, 4, "unit_vectors"),
     (100, 4, "rows_crc"),
+    (104, 4, "block_sectors"),
 ];
 
 /// Values that sit on the edges of what a field may hold.

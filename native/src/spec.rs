@@ -152,6 +152,9 @@ pub struct IndexSpec {
     /// SSD index built from a file: most bytes the build may hold (0: no limit). Past it the
     /// build is sharded (`disk::build_disk_index_from_file`).
     pub build_memory: u64,
+    /// SSD index: sectors per block, one read (0: by node size, two where a node fits a
+    /// sector once but two sectors three times).
+    pub block_sectors: u32,
 }
 
 impl Default for IndexSpec {
@@ -177,6 +180,7 @@ impl IndexSpec {
             tables: 0,
             key_bits: 16,
             build_memory: 0,
+            block_sectors: 0,
         }
     }
 
@@ -261,6 +265,9 @@ impl IndexSpec {
             "bits" => self.bits = number("a whole number")?,
             "tables" => self.tables = number("a whole number")?,
             "key_bits" | "key-bits" => self.key_bits = number("a whole number")?,
+            "block_sectors" | "block-sectors" => {
+                self.block_sectors = number("a whole number")?.min(u32::MAX as usize) as u32
+            }
             "build_memory" | "build-memory" => {
                 let gb: f64 =
                     value.parse().ok().filter(|g: &f64| g.is_finite() && *g >= 0.0).ok_or_else(|| {
@@ -436,6 +443,7 @@ impl IndexSpec {
             f16: self.quantize == Quantize::F16,
             seed: self.hnsw.seed,
             placement: true,
+            block_sectors: (self.block_sectors > 0).then_some(self.block_sectors),
         }
     }
 

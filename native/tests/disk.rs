@@ -7,8 +7,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use neardb::disk::{
-    open_reader, write_disk_index, DiskError, DiskIndex, DiskOpenOptions, DiskSearchParams, DiskWriteParams,
-    Header, ReaderKind, SECTOR,
+    open_reader, relayout_disk_index, write_disk_index, DiskError, DiskIndex, DiskOpenOptions,
+    DiskSearchParams, DiskWriteParams, Header, ReaderKind, SECTOR,
 };
 use neardb::gen::{DataKind, DataSpec, Generator};
 use neardb::graph::{steered_search, NodeStore, Scratch, SteerParams};
@@ -78,8 +78,18 @@ fn write(dir: &Path, name: &str, index: &VamanaIndex, f16: bool) -> std::path::P
 }
 
 fn write_report(dir: &Path, name: &str, index: &VamanaIndex, f16: bool) -> (std::path::PathBuf, Vec<u32>) {
+    write_blocks(dir, name, index, f16, None)
+}
+
+fn write_blocks(
+    dir: &Path,
+    name: &str,
+    index: &VamanaIndex,
+    f16: bool,
+    block_sectors: Option<u32>,
+) -> (std::path::PathBuf, Vec<u32>) {
     let path = dir.join(name);
-    let params = DiskWriteParams { pq_bytes: 8, f16, seed: 5, placement: true };
+    let params = DiskWriteParams { pq_bytes: 8, f16, seed: 5, placement: true, block_sectors };
     let report = write_disk_index(&path, index, None, params).unwrap();
     (path, report.order)
 }
@@ -107,14 +117,15 @@ fn the_plain_disk_walk_is_the_in_memory_walk_over_the_same_graph() {
     let base = data(Metric::L2, 2000, 0);
     let queries = data(Metric::L2, 20, 1);
     let index = vamana(Metric::L2, &base);
-    let (path, order) = write_report(dir.path(), "a.disk", &index, false);
-    // The file holds the graph: every node's links are the in-memory links, renumbered.
-    let reference = InMemory::new(&index, &order);
-    let mut sorted = order.clone();
-    sorted.sort_unstable();
-    assert!(sorted.iter().enumerate().all(|(i, &s)| s == i as u32), "placement is a permutation");
-    for kind in readers() {
+    for (kind, blocks) in readers().into_iter().flat_map(|k| [(k, 1), (k, 2)]) {
+        let (path, order) = write_blocks(dir.path(), "a.disk", &index, false, Some(blocks));
+        // The file holds the graph: every node's links are the in-memory links, renumbered.
+        let reference = InMemory::new(&index, &order);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert!(sorted.iter().enumerate().all(|(i, &s)| s == i as u32), "placement is a permutation");
         let disk = open(&path, kind, 0, false);
+        assert_eq!(disk.header().block_sectors, blocks);
         assert_eq!(disk.reader().0, if kind == ReaderKind::Pread { "pread" } else { "io_uring" });
         let mut scratch = Scratch::default();
         for q in queries.chunks_exact(DIM) {
@@ -145,11 +156,70 @@ fn the_plain_disk_walk_is_the_in_memory_walk_over_the_same_graph() {
             assert_eq!(got, want, "{kind:?}");
             assert_eq!((stats.rounds, stats.expanded), (walked.walk.rounds, walked.walk.expanded));
             assert_eq!(stats.pq_distances, walked.walk.distances);
-            // Each expanded node was read unless its sector already had been in this search.
-            assert!(stats.reads <= stats.expanded as u64 && stats.reads > 0);
+            // Each expanded node was read unless its block already had been in this search.
+            assert!(stats.reads <= stats.expanded as u64 * blocks as u64 && stats.reads > 0);
+            assert_eq!(stats.reads % blocks as u64, 0, "reads count sectors, whole blocks at a time");
             assert_eq!(stats.cache_hits, 0);
         }
     }
+}
+
+#[test]
+fn a_relayout_into_two_sector_blocks_keeps_graph_vectors_and_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::Cosine, 3000, 0);
+    let queries = data(Metric::Cosine, 40, 1);
+    let index = vamana(Metric::Cosine, &base);
+    // Rows that are not slots, so a relayout that lost them would answer wrong ids.
+    let rows: Vec<u32> = (0..3000u32).map(|s| s * 7 + 5).collect();
+    let one = dir.path().join("one.disk");
+    let params = DiskWriteParams { pq_bytes: 8, f16: true, seed: 5, placement: true, block_sectors: Some(1) };
+    write_disk_index(&one, &index, Some(&rows), params).unwrap();
+    let two = dir.path().join("two.disk");
+    let report =
+        relayout_disk_index(&one, &two, DiskWriteParams { block_sectors: Some(2), ..params }).unwrap();
+    let (a, b) = (open(&one, ReaderKind::Pread, 0, true), open(&two, ReaderKind::Pread, 0, true));
+    assert_eq!((b.header().block_sectors, report.block_sectors), (2, 2));
+    assert_eq!(b.header().nodes_per_block(), 8192 / b.header().node_bytes());
+    assert!(b.header().nodes_per_block() > 2 * a.header().nodes_per_block() - 1);
+    // Every row's vector survives bit for bit (binary16 decoded and encoded again).
+    for &row in rows.iter().step_by(37) {
+        assert_eq!(a.vector(row).unwrap(), b.vector(row).unwrap(), "row {row}");
+    }
+    assert_eq!(b.vector(6).unwrap(), None, "a row no node holds");
+    // Each node keeps its links: the medoid's neighbours are the same rows.
+    let mut exact = FlatIndex::new(DIM, Metric::Cosine).unwrap();
+    exact.add(&base).unwrap();
+    let mut hits = 0;
+    for q in queries.chunks_exact(DIM) {
+        let (got, stats) = b.search(q, 10, DiskSearchParams { l: 60, beam: 4, plan: None }, None).unwrap();
+        assert_eq!(stats.reads % 2, 0);
+        let want = exact.search(q, 10, &SearchParams::default(), None).unwrap();
+        hits += got.iter().filter(|n| want.iter().any(|w| rows[w.id as usize] == n.id)).count();
+    }
+    let r = hits as f64 / 400.0;
+    assert!(r >= 0.93, "recall after the relayout {r}");
+    // Every reader reads the blocks alike.
+    let mut kinds = readers();
+    kinds.push(ReaderKind::Mmap);
+    for kind in kinds {
+        let other = open(&two, kind, 0, true);
+        for q in queries.chunks_exact(DIM).take(10) {
+            let p = DiskSearchParams { l: 40, beam: 4, plan: None };
+            assert_eq!(other.search(q, 10, p, None).unwrap(), b.search(q, 10, p, None).unwrap(), "{kind:?}");
+        }
+    }
+    // In place: the file is replaced once the new one is complete.
+    relayout_disk_index(&two, &two, DiskWriteParams { block_sectors: Some(1), ..params }).unwrap();
+    assert_eq!(open(&two, ReaderKind::Pread, 0, true).header().block_sectors, 1);
+    // Blocks a writer must refuse.
+    for bad in [0, 17] {
+        let err = relayout_disk_index(&one, &two, DiskWriteParams { block_sectors: Some(bad), ..params })
+            .unwrap_err();
+        assert!(err.to_string().contains("1 to 16"), "{err}");
+    }
+    let missing = relayout_disk_index(&dir.path().join("none.disk"), &two, params).unwrap_err();
+    assert!(matches!(missing, DiskError::Io { .. }), "{missing}");
 }
 
 #[test]
@@ -246,7 +316,7 @@ fn filters_speak_rows_and_results_are_only_allowed_rows() {
         &path,
         &index,
         Some(&rows),
-        DiskWriteParams { pq_bytes: 8, f16: false, seed: 5, placement: true },
+        DiskWriteParams { pq_bytes: 8, f16: false, seed: 5, placement: true, block_sectors: None },
     )
     .unwrap();
     let disk = DiskIndex::open(&path, DiskOpenOptions::default()).unwrap();
@@ -345,7 +415,7 @@ fn a_predicate_filter_is_planned_from_a_sample_and_rows_need_not_be_dense() {
         &path,
         &index,
         Some(&rows),
-        DiskWriteParams { pq_bytes: 8, f16: true, seed: 5, placement: true },
+        DiskWriteParams { pq_bytes: 8, f16: true, seed: 5, placement: true, block_sectors: None },
     )
     .unwrap();
     let disk = DiskIndex::open(&path, DiskOpenOptions::default()).unwrap();
@@ -468,7 +538,7 @@ fn bad_queries_and_bad_files_are_errors() {
             &p,
             &tiny,
             None,
-            DiskWriteParams { pq_bytes: 8, f16: false, seed: 1, placement: true }
+            DiskWriteParams { pq_bytes: 8, f16: false, seed: 1, placement: true, block_sectors: None }
         ),
         Err(DiskError::Build { .. })
     ));
@@ -477,7 +547,7 @@ fn bad_queries_and_bad_files_are_errors() {
             &p,
             &index,
             None,
-            DiskWriteParams { pq_bytes: 7, f16: false, seed: 1, placement: true }
+            DiskWriteParams { pq_bytes: 7, f16: false, seed: 1, placement: true, block_sectors: None }
         ),
         Err(DiskError::Build { .. })
     ));
@@ -501,6 +571,7 @@ fn a_file_laid_out_for_a_billion_1024d_vectors_is_addressed_past_32_bits() {
         pq_crc: 0,
         rows_crc: 0,
         unit_vectors: false,
+        block_sectors: 1,
     };
     let file =
         std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
@@ -543,7 +614,7 @@ fn budgeted(metric: Metric, memory_bytes: u64) -> neardb::disk::BudgetedBuild {
     neardb::disk::BudgetedBuild {
         metric,
         vamana: VamanaParams { r: 16, l: 50, alpha: 1.2, seed: 3 },
-        write: DiskWriteParams { pq_bytes: 8, f16: false, seed: 5, placement: true },
+        write: DiskWriteParams { pq_bytes: 8, f16: false, seed: 5, placement: true, block_sectors: None },
         memory_bytes,
     }
 }

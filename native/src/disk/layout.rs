@@ -6,9 +6,12 @@
 //!
 //! A node is its full-precision vector (`f32` or binary16), the row it was built from (`u32`),
 //! its degree (`u32`) and `max_degree` neighbour ids (`u32`, unused ones zero). Nodes never
-//! straddle a sector when one fits in a sector (`nodes_per_sector` of them per sector, the rest
-//! of the sector zero); a larger node takes whole sectors of its own. Every offset and count is
-//! a `u64`: nothing is limited to 32 bits but node ids (below 2^32 - 1).
+//! straddle a block when one fits in a block (`nodes_per_block` of them per block, the rest of
+//! the block zero); a larger node takes whole sectors of its own. A block is one read: one
+//! sector, or a few where a node fills little more than half a sector (a 1024-d binary16 node
+//! of 2,312 bytes: one in 4 KiB, three in 8 KiB, and this kind of disk reads 8 KiB as fast as
+//! 4). Every offset and count is a `u64`: nothing is limited to 32 bits but node ids (below
+//! 2^32 - 1).
 
 use neardb_core::vectors::VectorForm;
 use neardb_core::{Metric, MAX_DIM};
@@ -19,8 +22,11 @@ use super::DiskError;
 pub const SECTOR: usize = 4096;
 /// The first bytes of every SSD index file.
 pub const MAGIC: [u8; 8] = *b"NEARDSK\0";
-/// The layout version this code writes and reads (version 1 had no row region).
-pub const VERSION: u32 = 2;
+/// The layout version this code writes (version 1 had no row region; version 2 had one-sector
+/// blocks only, and is still read).
+pub const VERSION: u32 = 3;
+/// The most sectors one block may span.
+pub const MAX_BLOCK_SECTORS: u32 = 16;
 /// The most neighbours a node may have.
 pub const MAX_DEGREE: u32 = 1024;
 
@@ -54,6 +60,8 @@ pub struct Header {
     /// Every vector has length 1 (squared length within 0.002 of 1): inner products then rank as squared L2
     /// distances do, and searches steer with L2 codes, which err less near the query.
     pub unit_vectors: bool,
+    /// Sectors per block (one read). More than one only where a node fits a sector.
+    pub block_sectors: u32,
 }
 
 /// Where a node lies: the sector-aligned read that covers it, and where in that read it starts.
@@ -90,9 +98,14 @@ impl Header {
         self.dim as u64 * self.value_bytes() + 8 + 4 * self.max_degree as u64
     }
 
-    /// Nodes per sector (0 when a node needs more than one sector).
-    pub fn nodes_per_sector(&self) -> u64 {
-        SECTOR as u64 / self.node_bytes()
+    /// Bytes of one block (one read of nodes that fit in it).
+    pub fn block_bytes(&self) -> u64 {
+        self.block_sectors as u64 * SECTOR as u64
+    }
+
+    /// Nodes per block (0 when a node needs more than one sector).
+    pub fn nodes_per_block(&self) -> u64 {
+        self.block_bytes() / self.node_bytes()
     }
 
     /// Sectors one node takes when it does not fit in one.
@@ -100,11 +113,32 @@ impl Header {
         self.node_bytes().div_ceil(SECTOR as u64)
     }
 
+    /// Bytes of one read of the node region: a block, or one node's sectors when a node
+    /// needs more than one.
+    pub fn read_bytes(&self) -> usize {
+        match self.nodes_per_block() {
+            0 => self.sectors_per_node() as usize * SECTOR,
+            _ => self.block_bytes() as usize,
+        }
+    }
+
     /// Sectors of the node region.
     pub fn node_sectors(&self) -> u64 {
-        match self.nodes_per_sector() {
+        match self.nodes_per_block() {
             0 => self.count * self.sectors_per_node(),
-            per => self.count.div_ceil(per),
+            per => self.count.div_ceil(per) * self.block_sectors as u64,
+        }
+    }
+
+    /// The block size a writer picks for a node of `node_bytes`: two sectors where a node
+    /// fits a sector only once but two sectors three times or more (half a sector or more
+    /// would be left empty in each read), else one.
+    pub fn default_block_sectors(node_bytes: u64) -> u32 {
+        let (one, two) = (SECTOR as u64 / node_bytes, 2 * SECTOR as u64 / node_bytes);
+        if one == 1 && two >= 3 {
+            2
+        } else {
+            1
         }
     }
 
@@ -136,14 +170,14 @@ impl Header {
 
     /// Where node `id` lies.
     pub fn locate(&self, id: u64) -> NodeAt {
-        match self.nodes_per_sector() {
+        match self.nodes_per_block() {
             0 => {
                 let spn = self.sectors_per_node();
                 NodeAt { offset: (1 + id * spn) * SECTOR as u64, len: (spn as usize) * SECTOR, within: 0 }
             }
             per => NodeAt {
-                offset: (1 + id / per) * SECTOR as u64,
-                len: SECTOR,
+                offset: SECTOR as u64 + id / per * self.block_bytes(),
+                len: self.block_bytes() as usize,
                 within: ((id % per) * self.node_bytes()) as usize,
             },
         }
@@ -168,11 +202,12 @@ impl Header {
         put64(48, self.count);
         put64(56, self.medoid);
         put64(64, self.build_seed);
-        put64(72, self.nodes_per_sector());
+        put64(72, self.nodes_per_block());
         put64(80, self.pq_offset());
         put64(88, self.pq_len());
         b[96..100].copy_from_slice(&u32::from(self.unit_vectors).to_le_bytes());
         b[100..104].copy_from_slice(&self.rows_crc.to_le_bytes());
+        b[104..108].copy_from_slice(&self.block_sectors.to_le_bytes());
         let crc = crc32fast::hash(&b[..SECTOR - 4]);
         b[SECTOR - 4..].copy_from_slice(&crc.to_le_bytes());
         b
@@ -197,8 +232,9 @@ impl Header {
         if crc32fast::hash(&b[..SECTOR - 4]) != u32_at(SECTOR - 4) {
             return Err(bad("header checksum mismatch"));
         }
-        if u32_at(8) != VERSION {
-            return Err(DiskError::UnsupportedVersion { version: u32_at(8) });
+        let version = u32_at(8);
+        if version != VERSION && version != 2 {
+            return Err(DiskError::UnsupportedVersion { version });
         }
         let metric =
             u8::try_from(u32_at(12)).ok().and_then(Metric::from_code).ok_or(bad("unknown metric"))?;
@@ -225,6 +261,8 @@ impl Header {
                 1 => true,
                 _ => return Err(bad("unknown flags")),
             },
+            // Version 2 read one sector at a time, and left these bytes zero.
+            block_sectors: if version == 2 { 1 } else { u32_at(104) },
         };
         if h.dim == 0 || h.dim as usize > MAX_DIM {
             return Err(bad("dimension must be 1 to 65536"));
@@ -241,15 +279,22 @@ impl Header {
         if h.pq_m == 0 || !h.dim.is_multiple_of(h.pq_m) {
             return Err(bad("PQ bytes must divide the dimension"));
         }
+        if h.block_sectors == 0 || h.block_sectors > MAX_BLOCK_SECTORS {
+            return Err(bad("sectors per block must be 1 to 16"));
+        }
+        if h.block_sectors > 1 && h.node_bytes() > SECTOR as u64 {
+            return Err(bad("a node larger than a sector takes whole sectors, not blocks"));
+        }
         // Derived fields must agree with the header's own statement of them.
         if u32_at(44) as u64 != h.node_bytes()
-            || u64_at(72) != h.nodes_per_sector()
+            || u64_at(72) != h.nodes_per_block()
             || u64_at(80) != h.pq_offset()
             || u64_at(88) != h.pq_len()
         {
-            return Err(bad("node size, nodes per sector or PQ region disagree with the dimensions"));
+            return Err(bad("node size, nodes per block or PQ region disagree with the dimensions"));
         }
-        if b[104..SECTOR - 4].iter().any(|&x| x != 0) {
+        let reserved = if version == 2 { 104 } else { 108 };
+        if b[reserved..SECTOR - 4].iter().any(|&x| x != 0) {
             return Err(bad("reserved bytes must be zero"));
         }
         if file_len != h.file_len() {
@@ -278,6 +323,7 @@ mod tests {
             pq_crc: 0,
             rows_crc: 0,
             unit_vectors: false,
+            block_sectors: 1,
         }
     }
 
@@ -285,15 +331,53 @@ mod tests {
     fn nodes_pack_into_sectors_or_take_whole_ones() {
         // 128-d f32, R = 32: 512 + 8 + 128 = 648 bytes, six per sector.
         let h = header(128, VectorForm::F32, 100, 32);
-        assert_eq!((h.node_bytes(), h.nodes_per_sector()), (648, 6));
+        assert_eq!((h.node_bytes(), h.nodes_per_block()), (648, 6));
         assert_eq!(h.locate(7), NodeAt { offset: 2 * 4096, len: 4096, within: 648 });
         // 1024-d f32: 4096 + 8 + 256 bytes, two sectors each.
         let big = header(1024, VectorForm::F32, 10, 64);
-        assert_eq!((big.nodes_per_sector(), big.sectors_per_node()), (0, 2));
+        assert_eq!((big.nodes_per_block(), big.sectors_per_node()), (0, 2));
         assert_eq!(big.locate(3), NodeAt { offset: 7 * 4096, len: 8192, within: 0 });
         // The same in binary16 fits one sector.
         let half = header(1024, VectorForm::F16, 10, 64);
-        assert_eq!(half.nodes_per_sector(), 1);
+        assert_eq!(half.nodes_per_block(), 1);
+    }
+
+    #[test]
+    fn two_sector_blocks_hold_three_half_sector_nodes() {
+        // 1024-d binary16, R = 64: 2,312 bytes, once in 4 KiB, three times in 8 KiB.
+        let mut h = header(1024, VectorForm::F16, 10, 64);
+        assert_eq!(Header::default_block_sectors(h.node_bytes()), 2);
+        h.block_sectors = 2;
+        assert_eq!((h.nodes_per_block(), h.read_bytes()), (3, 8192));
+        assert_eq!(h.locate(4), NodeAt { offset: 4096 + 8192, len: 8192, within: 2312 });
+        // Ten nodes in four blocks of two sectors.
+        assert_eq!(h.node_sectors(), 8);
+        assert_eq!(Header::decode(&h.encode(), h.file_len()).unwrap(), h);
+        // Nodes that fill a sector well keep one-sector blocks: 648 (six) and 1,800 (two).
+        assert_eq!(Header::default_block_sectors(648), 1);
+        assert_eq!(Header::default_block_sectors(1800), 1);
+        assert_eq!(Header::default_block_sectors(4360), 1);
+    }
+
+    #[test]
+    fn version_two_files_read_as_one_sector_blocks_and_bad_blocks_are_refused() {
+        let h = header(64, VectorForm::F16, 1000, 16);
+        let mut v2 = h.encode();
+        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        v2[104..108].fill(0);
+        let crc = crc32fast::hash(&v2[..SECTOR - 4]);
+        v2[SECTOR - 4..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Header::decode(&v2, h.file_len()).unwrap(), h);
+        for (sectors, what) in [(0, "1 to 16"), (17, "1 to 16")] {
+            let mut lie = header(64, VectorForm::F16, 1000, 16);
+            lie.block_sectors = sectors;
+            let err = Header::decode(&lie.encode(), 4096 * 1024).unwrap_err();
+            assert!(err.to_string().contains(what), "{err}");
+        }
+        let mut big = header(1024, VectorForm::F32, 10, 64);
+        big.block_sectors = 2;
+        let err = Header::decode(&big.encode(), big.file_len()).unwrap_err();
+        assert!(err.to_string().contains("whole sectors"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 mod layout;
 mod read;
+mod relayout;
 mod sharded;
 mod write;
 
@@ -23,6 +24,7 @@ pub use layout::{Header, NodeAt, MAGIC, SECTOR, VERSION};
 #[cfg(target_os = "linux")]
 pub use read::UringReader;
 pub use read::{open_reader, MmapReader, PreadReader, ReaderKind, SectorReader};
+pub use relayout::relayout_disk_index;
 pub use sharded::{
     build_disk_index_from_file, shard_row_bytes, BudgetedBuild, BudgetedReport, FIXED_BUILD_BYTES,
 };
@@ -602,12 +604,12 @@ impl DiskIndex {
     }
 
     /// Nodes in memory a round may expand beside each node it reads: as many as one read of
-    /// a sector brings (so a block's other nodes are taken while near), at least one (so a
+    /// a block brings (so a block's other nodes are taken while near), at least one (so a
     /// cache near the medoid does not turn each round into a walk of hundreds of nodes:
     /// on 1M × 1024 with 1 GiB cached, eight per read cost 60 % more CPU than two for the
     /// same recall).
     fn ride(&self) -> usize {
-        (self.header.nodes_per_sector() as usize).max(1)
+        (self.header.nodes_per_block() as usize).max(1)
     }
 
     /// The steered walk from the medoid with list size `l`.
@@ -727,10 +729,10 @@ impl DiskIndex {
         let h = &self.header;
         let file = File::open(&self.path).map_err(|e| DiskError::io(&self.path, e))?;
         let node_bytes = h.node_bytes() as usize;
-        let per = h.nodes_per_sector().max(1);
-        let span = if h.nodes_per_sector() == 0 { h.sectors_per_node() as usize * SECTOR } else { SECTOR };
+        let per = h.nodes_per_block().max(1);
+        let span = h.read_bytes();
         let spans = h.node_sectors() / (span / SECTOR) as u64;
-        // About 4 MiB a read (less for a smaller file), whole sectors or multi-sector nodes.
+        // About 4 MiB a read (less for a smaller file), whole blocks or multi-sector nodes.
         let spans_per_read = ((4 << 20) / span).clamp(1, spans.max(1) as usize);
         let mut buf = vec![0u8; spans_per_read * span];
         let mut vector = Vec::with_capacity(h.dim as usize);
@@ -1150,14 +1152,14 @@ impl NodeStore for Fetcher<'_> {
         };
         self.state().waiting = waiting;
         read?;
-        let per = h.nodes_per_sector();
+        let per = h.nodes_per_block();
         if per > 1 && index.sector_neighbors {
             let mut asked = std::mem::take(&mut self.state().asked);
             asked.clear();
             asked.extend_from_slice(ids);
             asked.sort_unstable();
             for &(offset, _) in &to_read {
-                let first = (offset / SECTOR as u64 - 1) * per;
+                let first = (offset - SECTOR as u64) / h.block_bytes() * per;
                 for extra in first..(first + per).min(h.count) {
                     let extra = extra as u32;
                     if asked.binary_search(&extra).is_ok() {

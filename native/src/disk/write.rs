@@ -1,4 +1,4 @@
-//! Writing the SSD index: a built Vamana graph's nodes packed into sectors, and the PQ codes
+//! Writing the SSD index: a built Vamana graph's nodes packed into blocks of sectors, and the PQ codes
 //! trained on a sample of its vectors. Written to a temporary file, synced and renamed, so a
 //! crash never leaves a half-written index under the name.
 
@@ -12,7 +12,7 @@ use neardb_core::simd::half::to_f16;
 use neardb_core::vectors::VectorForm;
 use neardb_core::{Kernels, Metric, VamanaIndex, VamanaParams, VectorSearch};
 
-use super::layout::{Header, SECTOR};
+use super::layout::{Header, MAX_BLOCK_SECTORS, SECTOR};
 use super::DiskError;
 
 /// Vectors the PQ codebooks learn from at most (a seeded sample).
@@ -29,8 +29,11 @@ pub struct DiskWriteParams {
     pub f16: bool,
     /// Seed of the PQ training sample and k-means.
     pub seed: u64,
-    /// Graph-aware placement of the nodes in sectors (else slot order).
+    /// Graph-aware placement of the nodes in blocks (else slot order).
     pub placement: bool,
+    /// Sectors per block (one read); `None` picks by node size
+    /// ([`Header::default_block_sectors`]).
+    pub block_sectors: Option<u32>,
 }
 
 /// What was written.
@@ -38,8 +41,10 @@ pub struct DiskWriteParams {
 pub struct DiskWriteReport {
     /// Bytes of the file.
     pub bytes: u64,
-    /// Nodes per 4 KiB sector (0: a node takes whole sectors).
-    pub nodes_per_sector: u64,
+    /// Nodes per block (0: a node takes whole sectors).
+    pub nodes_per_block: u64,
+    /// Sectors per block.
+    pub block_sectors: u32,
     /// The graph slot at each node position of the file (positions are the file's node ids).
     pub order: Vec<u32>,
 }
@@ -101,8 +106,8 @@ impl NodeSource for BuiltGraph<'_> {
 }
 
 /// Graph-aware placement (after Starling, SIGMOD 2024): the order of the slots in the file,
-/// chosen so a sector's `per` nodes are neighbours. Seeds are taken breadth first from the
-/// medoid; each fills its sector with its own neighbours, then theirs, then — when that
+/// chosen so a block's `per` nodes are neighbours. Seeds are taken breadth first from the
+/// medoid; each fills its block with its own neighbours, then theirs, then — when that
 /// neighbourhood is all placed — the next seeds. A read then brings nodes a search would
 /// otherwise read next.
 fn place(source: &dyn NodeSource, medoid: u32, per: usize) -> Result<Vec<u32>, DiskError> {
@@ -236,7 +241,18 @@ pub(crate) fn write_nodes(
         pq_crc: 0,
         rows_crc: 0,
         unit_vectors,
+        block_sectors: 1,
     };
+    let block_sectors = params.block_sectors.unwrap_or(Header::default_block_sectors(header.node_bytes()));
+    if block_sectors == 0 || block_sectors > MAX_BLOCK_SECTORS {
+        return Err(DiskError::Build { reason: "sectors per block must be 1 to 16" });
+    }
+    if block_sectors > 1 && header.node_bytes() > SECTOR as u64 {
+        return Err(DiskError::Build {
+            reason: "a node larger than a sector takes whole sectors, not blocks",
+        });
+    }
+    header.block_sectors = block_sectors;
 
     // PQ codebooks from a seeded sample, then every node's code.
     let mut rng = Rng::new(params.seed);
@@ -266,9 +282,9 @@ pub(crate) fn write_nodes(
     pq.train(kernels, &sample, params.seed, PQ_ITERATIONS)?;
     drop(sample);
     let m = pq.code_len();
-    // Node positions in the file: graph-aware placement where a sector holds several nodes.
+    // Node positions in the file: graph-aware placement where a block holds several nodes.
     let node_bytes = header.node_bytes() as usize;
-    let per = header.nodes_per_sector() as usize;
+    let per = header.nodes_per_block() as usize;
     let order =
         if per > 1 && params.placement { place(source, medoid, per)? } else { (0..count as u32).collect() };
     let mut position = vec![0u32; count];
@@ -281,10 +297,9 @@ pub(crate) fn write_nodes(
     let file = File::create(&tmp).map_err(io)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&header.encode()).map_err(io)?;
-    let region =
-        if header.nodes_per_sector() == 0 { header.sectors_per_node() as usize * SECTOR } else { SECTOR };
+    let region = header.read_bytes();
     let per = per.max(1);
-    let mut sector = vec![0u8; region];
+    let mut block = vec![0u8; region];
     let mut node = Vec::with_capacity(node_bytes);
     let mut links = Vec::new();
     // Codes in file order, made as each node's vector passes by (the header, which holds
@@ -294,7 +309,7 @@ pub(crate) fn write_nodes(
     let mut row_bytes = Vec::with_capacity(count * 4);
     let mut shifted = vec![0.0f32; dim];
     for first in (0..count).step_by(per) {
-        sector.iter_mut().for_each(|b| *b = 0);
+        block.iter_mut().for_each(|b| *b = 0);
         for (k, p) in (first..(first + per).min(count)).enumerate() {
             let id = order[p] as usize;
             node.clear();
@@ -315,9 +330,9 @@ pub(crate) fn write_nodes(
                 node.extend_from_slice(&position[l as usize].to_le_bytes());
             }
             node.resize(node_bytes, 0);
-            sector[k * node_bytes..(k + 1) * node_bytes].copy_from_slice(&node);
+            block[k * node_bytes..(k + 1) * node_bytes].copy_from_slice(&node);
         }
-        w.write_all(&sector).map_err(io)?;
+        w.write_all(&block).map_err(io)?;
     }
     let center_bytes: Vec<u8> = center.iter().flat_map(|x| x.to_le_bytes()).collect();
     let codebooks: Vec<u8> = pq.codebooks().iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -336,5 +351,10 @@ pub(crate) fn write_nodes(
     file.sync_all().map_err(io)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(io)?;
-    Ok(DiskWriteReport { bytes: header.file_len(), nodes_per_sector: header.nodes_per_sector(), order })
+    Ok(DiskWriteReport {
+        bytes: header.file_len(),
+        nodes_per_block: header.nodes_per_block(),
+        block_sectors: header.block_sectors,
+        order,
+    })
 }
