@@ -130,6 +130,18 @@ impl Header {
         }
     }
 
+    /// What is wrong with the block size for this node size, if anything (the rule the writer
+    /// and the reader share).
+    pub fn block_error(&self) -> Option<&'static str> {
+        if self.block_sectors == 0 || self.block_sectors > MAX_BLOCK_SECTORS {
+            Some("sectors per block must be 1 to 16")
+        } else if self.block_sectors > 1 && self.node_bytes() > SECTOR as u64 {
+            Some("a node larger than a sector takes whole sectors, not blocks")
+        } else {
+            None
+        }
+    }
+
     /// The block size a writer picks for a node of `node_bytes`: two sectors where a node
     /// fits a sector only once but two sectors three times or more (half a sector or more
     /// would be left empty in each read), else one.
@@ -279,11 +291,8 @@ impl Header {
         if h.pq_m == 0 || !h.dim.is_multiple_of(h.pq_m) {
             return Err(bad("PQ bytes must divide the dimension"));
         }
-        if h.block_sectors == 0 || h.block_sectors > MAX_BLOCK_SECTORS {
-            return Err(bad("sectors per block must be 1 to 16"));
-        }
-        if h.block_sectors > 1 && h.node_bytes() > SECTOR as u64 {
-            return Err(bad("a node larger than a sector takes whole sectors, not blocks"));
+        if let Some(reason) = h.block_error() {
+            return Err(bad(reason));
         }
         // Derived fields must agree with the header's own statement of them.
         if u32_at(44) as u64 != h.node_bytes()

@@ -27,19 +27,28 @@ pub fn relayout_disk_index(
     let index = DiskIndex::open(input, opts)?;
     let mut rows = Vec::with_capacity(index.header.count as usize);
     index.for_each_vector(&mut |row, _| rows.push(row))?;
-    write_nodes(output, &FileGraph { index: &index }, Some(&rows), params, PQ_TRAINING_ROWS)
+    let graph = FileGraph { index: &index, last: Default::default() };
+    write_nodes(output, &graph, Some(&rows), params, PQ_TRAINING_ROWS)
 }
 
-/// An SSD index file read back as a graph: node ids are slots.
+/// An SSD index file read back as a graph: node ids are slots. The writer asks for a node's
+/// vector and then its neighbours, so the last node read is kept and read once.
 struct FileGraph<'a> {
     index: &'a DiskIndex,
+    last: std::cell::RefCell<(Option<u32>, Vec<u8>)>,
 }
 
 impl FileGraph<'_> {
     fn with_node<T>(&self, slot: u32, f: impl FnOnce(&[u8]) -> Result<T, DiskError>) -> Result<T, DiskError> {
-        let mut bytes = Vec::new();
-        self.index.read_nodes(&[slot], &mut |_, node| bytes.extend_from_slice(node))?;
-        f(&bytes)
+        let mut last = self.last.borrow_mut();
+        if last.0 != Some(slot) {
+            let (held, bytes) = &mut *last;
+            *held = None;
+            bytes.clear();
+            self.index.read_nodes(&[slot], &mut |_, node| bytes.extend_from_slice(node))?;
+            *held = Some(slot);
+        }
+        f(&last.1)
     }
 }
 

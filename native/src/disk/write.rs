@@ -12,7 +12,7 @@ use neardb_core::simd::half::to_f16;
 use neardb_core::vectors::VectorForm;
 use neardb_core::{Kernels, Metric, VamanaIndex, VamanaParams, VectorSearch};
 
-use super::layout::{Header, MAX_BLOCK_SECTORS, SECTOR};
+use super::layout::Header;
 use super::DiskError;
 
 /// Vectors the PQ codebooks learn from at most (a seeded sample).
@@ -243,16 +243,10 @@ pub(crate) fn write_nodes(
         unit_vectors,
         block_sectors: 1,
     };
-    let block_sectors = params.block_sectors.unwrap_or(Header::default_block_sectors(header.node_bytes()));
-    if block_sectors == 0 || block_sectors > MAX_BLOCK_SECTORS {
-        return Err(DiskError::Build { reason: "sectors per block must be 1 to 16" });
+    header.block_sectors = params.block_sectors.unwrap_or(Header::default_block_sectors(header.node_bytes()));
+    if let Some(reason) = header.block_error() {
+        return Err(DiskError::Build { reason });
     }
-    if block_sectors > 1 && header.node_bytes() > SECTOR as u64 {
-        return Err(DiskError::Build {
-            reason: "a node larger than a sector takes whole sectors, not blocks",
-        });
-    }
-    header.block_sectors = block_sectors;
 
     // PQ codebooks from a seeded sample, then every node's code.
     let mut rng = Rng::new(params.seed);
