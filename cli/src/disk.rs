@@ -58,6 +58,10 @@ pub struct DiskOptions {
     /// walk, to measure what using whole sectors saves).
     #[arg(long)]
     pub plain_walk: bool,
+    /// SSD index: start every walk at the medoid alone, not also at the nodes nearest the
+    /// query among a sample scored by code (DiskANN's start, to measure what the sample saves).
+    #[arg(long)]
+    pub medoid_start: bool,
 }
 
 impl DiskOptions {
@@ -76,6 +80,7 @@ impl DiskOptions {
             direct: !self.buffered,
             cache_nodes,
             sector_neighbors: !self.plain_walk,
+            sampled_entries: !self.medoid_start,
         };
         Ok(DiskIndex::open(path, opts)?)
     }
@@ -474,6 +479,7 @@ pub fn peer_search(
         reader: Reader::Auto,
         buffered: false,
         plain_walk: false,
+        medoid_start: false,
     };
     let mut cache_nodes = None;
     for kv in opts {
@@ -488,6 +494,7 @@ pub fn peer_search(
                 disk.cache_mb = value.parse().map_err(|_| format!("--opt {kv}: expected megabytes"))?
             }
             "plain_walk" => disk.plain_walk = value == "1" || value == "true",
+            "medoid_start" => disk.medoid_start = value == "1" || value == "true",
             "reader" => {
                 disk.reader = Reader::from_str(value, true)
                     .map_err(|_| format!("--opt {kv}: auto, pread, uring or mmap"))?

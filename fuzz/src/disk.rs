@@ -240,6 +240,7 @@ pub fn exercise(path: &Path, rows: &[f32], dim: usize, rng: &mut Rng) -> DiskOut
         direct: false,
         cache_nodes: *rng.pick(&[0u64, 0, 5, 40]),
         sector_neighbors: rng.chance(3, 4),
+        sampled_entries: rng.chance(1, 2),
     };
     let index = match DiskIndex::open(path, opts) {
         Ok(i) => i,

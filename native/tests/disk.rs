@@ -108,7 +108,8 @@ fn readers() -> Vec<ReaderKind> {
 }
 
 fn open(path: &Path, reader: ReaderKind, cache_nodes: u64, sector_neighbors: bool) -> DiskIndex {
-    DiskIndex::open(path, DiskOpenOptions { reader, direct: true, cache_nodes, sector_neighbors }).unwrap()
+    let opts = DiskOpenOptions { reader, direct: true, cache_nodes, sector_neighbors, sampled_entries: true };
+    DiskIndex::open(path, opts).unwrap()
 }
 
 #[test]
@@ -132,7 +133,7 @@ fn the_plain_disk_walk_is_the_in_memory_walk_over_the_same_graph() {
             let (got, stats) =
                 disk.search(q, 10, DiskSearchParams { l: 40, beam: 4, plan: None }, None).unwrap();
             let mut want: Vec<Neighbor> = Vec::new();
-            let steer = SteerParams { l: 40, width: 4, ride: 1 };
+            let steer = SteerParams { l: 40, width: 4, ride: 1, seeds: 4 };
             let medoid = disk.header().medoid as u32;
             assert_eq!(order[medoid as usize], index.medoid().unwrap());
             let walked = steered_search(
@@ -162,6 +163,44 @@ fn the_plain_disk_walk_is_the_in_memory_walk_over_the_same_graph() {
             assert_eq!(stats.cache_hits, 0);
         }
     }
+}
+
+#[test]
+fn walks_started_near_the_query_take_fewer_rounds_for_the_same_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = data(Metric::L2, 6000, 0);
+    let queries = data(Metric::L2, 100, 1);
+    let index = vamana(Metric::L2, &base);
+    let path = write(dir.path(), "a.disk", &index, false);
+    let mut truth = FlatIndex::new(DIM, Metric::L2).unwrap();
+    truth.add(&base).unwrap();
+    let measure = |sampled_entries: bool| {
+        let opts = DiskOpenOptions { sampled_entries, ..DiskOpenOptions::default() };
+        let disk = DiskIndex::open(&path, opts).unwrap();
+        let (mut hits, mut rounds, mut reads, mut distances) = (0, 0, 0, 0);
+        for q in queries.chunks_exact(DIM) {
+            let params = DiskSearchParams { l: 40, beam: 4, plan: None };
+            let (got, stats) = disk.search(q, 10, params, None).unwrap();
+            let want = truth.search(q, 10, &SearchParams::default(), None).unwrap();
+            hits += got.iter().filter(|g| want.iter().any(|w| w.id == g.id)).count();
+            rounds += stats.rounds;
+            reads += stats.reads;
+            distances += stats.pq_distances;
+        }
+        (hits as f64 / (queries.len() / DIM * 10) as f64, rounds, reads, distances)
+    };
+    let (medoid_recall, medoid_rounds, medoid_reads, medoid_distances) = measure(false);
+    let (sampled_recall, sampled_rounds, sampled_reads, sampled_distances) = measure(true);
+    eprintln!(
+        "medoid start: recall {medoid_recall}, {medoid_rounds} rounds, {medoid_reads} reads; \
+         sampled: recall {sampled_recall}, {sampled_rounds} rounds, {sampled_reads} reads"
+    );
+    assert!(medoid_recall > 0.85, "{medoid_recall}");
+    assert!(sampled_recall >= medoid_recall - 0.01, "{sampled_recall} against {medoid_recall}");
+    assert!(sampled_rounds < medoid_rounds, "{sampled_rounds} rounds against {medoid_rounds}");
+    assert!(sampled_reads < medoid_reads, "{sampled_reads} reads against {medoid_reads}");
+    // Each search scored the sample's codes (√6000 × 2 = 154 of them) on top of its walk.
+    assert!(sampled_distances > 0 && medoid_distances > 0);
 }
 
 #[test]
@@ -523,7 +562,13 @@ fn bad_queries_and_bad_files_are_errors() {
         std::fs::write(&p, &bytes).unwrap();
         let d = DiskIndex::open(
             &p,
-            DiskOpenOptions { reader: kind, direct: false, cache_nodes: 0, sector_neighbors: true },
+            DiskOpenOptions {
+                reader: kind,
+                direct: false,
+                cache_nodes: 0,
+                sector_neighbors: true,
+                sampled_entries: true,
+            },
         )
         .unwrap();
         std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(SECTOR as u64 * 2).unwrap();

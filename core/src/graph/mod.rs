@@ -64,6 +64,8 @@ pub struct Scratch {
     pub(crate) dists: Vec<f32>,
     /// Allowed nodes a filtered steered search scored on its way (re-ranked at its end).
     pub(crate) pool: Vec<Cand>,
+    /// A steered search's starting points beside its entry, scored.
+    pub(crate) seeds: Vec<Cand>,
     /// What the last search through this scratch did.
     pub(crate) stats: SearchStats,
 }
@@ -356,7 +358,7 @@ impl<L: ?Sized + LinkWords> Graph<'_, L> {
         // One node per round: in memory a fetch is a slice, so a wider beam would only expand
         // nodes a narrower one never reaches.
         let store = LevelStore { graph: self, level };
-        let beam = Beam { entry, ef, width: 1, ride: 1, filter };
+        let beam = Beam { entry, seeds: &[], ef, width: 1, ride: 1, filter };
         let Ok(stats) = beam_walk::<_, S, RECORD>(&store, q, beam, s, |_, _| {});
         stats
     }

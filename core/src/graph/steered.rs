@@ -26,6 +26,12 @@ pub struct PqGuide<'a> {
     pub unit_vectors: bool,
     /// `code_len` bytes per node, by node id.
     pub codes: &'a [u8],
+    /// Nodes scored by code at the start of every walk, the nearest of which the walk starts
+    /// from beside its entry: a sample spread over the graph puts the first rounds near the
+    /// query instead of on the way there from the medoid (an in-memory entry layer, as
+    /// Starling's navigation graph, at the cost of one code per sampled node). Empty: the
+    /// walk starts at its entry alone.
+    pub entries: &'a [u32],
 }
 
 /// How a steered search walks.
@@ -39,6 +45,9 @@ pub struct SteerParams {
     /// round may expand beside each node it reads. Such nodes cost no read but every one
     /// expanded costs its neighbours' scoring: as many as one read brings is about right.
     pub ride: usize,
+    /// How many of the guide's sampled entries ([`PqGuide::entries`]), the nearest by code,
+    /// the walk starts from beside its entry (0: the entry alone).
+    pub seeds: usize,
 }
 
 /// Why a steered search failed: bad input, or the store could not deliver.
@@ -227,7 +236,27 @@ pub fn steered_search<N: NodeStore>(
     let scorer = PqScorer { tables, codes: guide.codes, m: pq.code_len(), kernels };
     let l = params.l.max(k);
     let start = Cand { d: scorer.dist(entry), id: entry };
-    let beam = Beam { entry: start, ef: l, width: params.width, ride: params.ride, filter: None };
+    let mut seeds = core::mem::take(&mut scratch.seeds);
+    seeds.clear();
+    let mut distances = 0;
+    let keep = params.seeds;
+    if keep > 0 && !guide.entries.is_empty() {
+        let mut ids = core::mem::take(&mut scratch.batch);
+        ids.clear();
+        ids.extend(guide.entries.iter().copied().filter(|&id| (id as usize) < count && id != entry));
+        let mut dists = core::mem::take(&mut scratch.dists);
+        scorer.dist_many(&ids, &mut dists);
+        distances = ids.len() as u32;
+        seeds.extend(ids.iter().zip(&dists).map(|(&id, &d)| Cand { d, id }));
+        if seeds.len() > keep {
+            seeds.select_nth_unstable_by(keep, Cand::order);
+            seeds.truncate(keep);
+        }
+        scratch.batch = ids;
+        scratch.dists = dists;
+    }
+    let beam =
+        Beam { entry: start, seeds: &seeds, ef: l, width: params.width, ride: params.ride, filter: None };
     let mut exact = core::mem::take(&mut scratch.rerank);
     exact.clear();
     let allowed = |id: u32| filter.is_none_or(|f| f.allows(id));
@@ -238,6 +267,10 @@ pub fn steered_search<N: NodeStore>(
     };
     let mut pool = core::mem::take(&mut scratch.pool);
     pool.clear();
+    if let Some(f) = filter {
+        // Starting points are scored nodes like any other the walk passes.
+        pool.extend(seeds.iter().filter(|c| f.allows(c.id)));
+    }
     let walked = match filter {
         None => beam_walk::<_, _, false>(store, &scorer, beam, scratch, |id, v| rerank(&mut exact, id, v)),
         Some(f) => {
@@ -248,8 +281,10 @@ pub fn steered_search<N: NodeStore>(
             walked
         }
     };
+    scratch.seeds = seeds;
     let result = match walked {
         Ok(mut walk) => {
+            walk.distances += distances;
             let mut fetched = Ok(());
             if filter.is_some() {
                 // The allowed nodes scored near the query that no round fetched: one batch more.

@@ -129,6 +129,9 @@ pub struct WalkStats {
 pub(crate) struct Beam<'f> {
     /// The first node, scored.
     pub entry: Cand,
+    /// More scored starting points, taken as candidates beside `entry` (nodes near the query
+    /// that a walk from `entry` alone would spend rounds reaching).
+    pub seeds: &'f [Cand],
     /// Candidate-list size: the walk keeps the `ef` nearest allowed nodes.
     pub ef: usize,
     /// Nodes fetched per round (at least 1).
@@ -152,7 +155,7 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
     s: &mut Scratch,
     mut full: impl FnMut(u32, &[f32]),
 ) -> Result<WalkStats, N::Error> {
-    let Beam { entry, ef, width, ride, filter } = beam;
+    let Beam { entry, seeds, ef, width, ride, filter } = beam;
     let mut stats = WalkStats::default();
     s.visited.start(store.node_count());
     s.candidates.clear();
@@ -161,6 +164,17 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
     s.candidates.push(entry);
     if filter.is_none_or(|f| f.allows(entry.id)) {
         s.top.push(entry);
+    }
+    for &seed in seeds {
+        if (seed.id as usize) < store.node_count() && !s.visited.test_and_set(seed.id) {
+            s.candidates.push(seed);
+            if filter.is_none_or(|f| f.allows(seed.id)) {
+                s.top.push(seed);
+                if s.top.len() > ef {
+                    s.top.pop();
+                }
+            }
+        }
     }
     let mut batch = core::mem::take(&mut s.batch);
     let mut neighbors = core::mem::take(&mut s.neighbors);

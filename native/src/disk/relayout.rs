@@ -22,8 +22,13 @@ pub fn relayout_disk_index(
     params: DiskWriteParams,
 ) -> Result<DiskWriteReport, DiskError> {
     // Through the page cache: every node is read three times, in three different orders.
-    let opts =
-        DiskOpenOptions { reader: ReaderKind::Pread, direct: false, cache_nodes: 0, sector_neighbors: false };
+    let opts = DiskOpenOptions {
+        reader: ReaderKind::Pread,
+        direct: false,
+        cache_nodes: 0,
+        sector_neighbors: false,
+        sampled_entries: false,
+    };
     let index = DiskIndex::open(input, opts)?;
     let mut rows = Vec::with_capacity(index.header.count as usize);
     index.for_each_vector(&mut |row, _| rows.push(row))?;
