@@ -26,11 +26,12 @@ pub struct PqGuide<'a> {
     pub unit_vectors: bool,
     /// `code_len` bytes per node, by node id.
     pub codes: &'a [u8],
-    /// Nodes scored by code at the start of every walk, the nearest of which the walk starts
-    /// from beside its entry: a sample spread over the graph puts the first rounds near the
-    /// query instead of on the way there from the medoid (an in-memory entry layer, as
-    /// Starling's navigation graph, at the cost of one code per sampled node). Empty: the
-    /// walk starts at its entry alone.
+    /// Nodes scored by code at the start of every walk, the beam-width nearest of which the
+    /// walk starts from beside its entry (so its first round reads near the query): a sample
+    /// spread over the graph puts the first rounds near the query instead of on the way
+    /// there from the medoid (an in-memory entry layer, as Starling's navigation graph, at
+    /// the cost of one code per sampled node). Ids past the node count are ignored. Empty:
+    /// the walk starts at its entry alone.
     pub entries: &'a [u32],
 }
 
@@ -45,9 +46,6 @@ pub struct SteerParams {
     /// round may expand beside each node it reads. Such nodes cost no read but every one
     /// expanded costs its neighbours' scoring: as many as one read brings is about right.
     pub ride: usize,
-    /// How many of the guide's sampled entries ([`PqGuide::entries`]), the nearest by code,
-    /// the walk starts from beside its entry (0: the entry alone).
-    pub seeds: usize,
 }
 
 /// Why a steered search failed: bad input, or the store could not deliver.
@@ -239,8 +237,8 @@ pub fn steered_search<N: NodeStore>(
     let mut seeds = core::mem::take(&mut scratch.seeds);
     seeds.clear();
     let mut distances = 0;
-    let keep = params.seeds;
-    if keep > 0 && !guide.entries.is_empty() {
+    if !guide.entries.is_empty() {
+        let keep = params.width;
         let mut ids = core::mem::take(&mut scratch.batch);
         ids.clear();
         ids.extend(guide.entries.iter().copied().filter(|&id| (id as usize) < count && id != entry));

@@ -129,8 +129,8 @@ pub struct WalkStats {
 pub(crate) struct Beam<'f> {
     /// The first node, scored.
     pub entry: Cand,
-    /// More scored starting points, taken as candidates beside `entry` (nodes near the query
-    /// that a walk from `entry` alone would spend rounds reaching).
+    /// More scored starting points (node ids of the store), taken as candidates beside
+    /// `entry`: nodes near the query that a walk from `entry` alone would spend rounds reaching.
     pub seeds: &'f [Cand],
     /// Candidate-list size: the walk keeps the `ef` nearest allowed nodes.
     pub ef: usize,
@@ -166,7 +166,7 @@ pub(crate) fn beam_walk<N: NodeStore, S: Scorer, const RECORD: bool>(
         s.top.push(entry);
     }
     for &seed in seeds {
-        if (seed.id as usize) < store.node_count() && !s.visited.test_and_set(seed.id) {
+        if !s.visited.test_and_set(seed.id) {
             s.candidates.push(seed);
             if filter.is_none_or(|f| f.allows(seed.id)) {
                 s.top.push(seed);

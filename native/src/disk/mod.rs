@@ -446,7 +446,7 @@ impl DiskIndex {
         for q in &vectors {
             let state = FetchState { tally: Some(tally), ..FetchState::default() };
             let fetcher = Fetcher { index: self, state: Mutex::new(state) };
-            let params = SteerParams { l: WARM_UP_L, width: 4, ride: self.ride(), seeds: 4 };
+            let params = SteerParams { l: WARM_UP_L, width: 4, ride: self.ride() };
             let entry = self.header.medoid as u32;
             let metric = self.header.metric;
             steered_search(
@@ -651,7 +651,7 @@ impl DiskIndex {
             self.header.medoid as u32,
             query,
             k,
-            SteerParams { l, width: beam, ride: self.ride(), seeds: beam },
+            SteerParams { l, width: beam, ride: self.ride() },
             filter,
             scratch,
             out,
