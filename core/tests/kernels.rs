@@ -315,3 +315,48 @@ fn pq_adc_refuses_an_id_beyond_the_codes() {
     let mut out = vec![0.0; 1];
     Kernels::best().pq_adc_many(&tables, &codes, &[10], &mut out);
 }
+
+#[test]
+fn every_many_rows_path_equals_the_scalar_kernel_per_row_bit_for_bit() {
+    let mut rng = Rng::new(43);
+    let rows = 40;
+    for dim in (1..=70).chain([96, 127, 128, 129, 384, 385, 1024]) {
+        for (scale, label) in [(1.0, "unit"), (1e17, "huge"), (1e-22, "tiny")] {
+            let q = random_vec(&mut rng, dim, scale);
+            let data = random_vec(&mut rng, rows * dim, scale);
+            // Batches of every length around the four-row step, repeats included.
+            for n in [0, 1, 3, 4, 5, 8, 11, 29] {
+                let ids: Vec<u32> = (0..n).map(|_| (rng.next_u64() % rows as u64) as u32).collect();
+                for (l2, reference) in
+                    [(false, scalar::dot as fn(&[f32], &[f32]) -> f32), (true, scalar::l2sq)]
+                {
+                    let want: Vec<f32> =
+                        ids.iter().map(|&id| reference(&q, &data[id as usize * dim..][..dim])).collect();
+                    for path in std::iter::once(Kernels::scalar()).chain(simd_paths()) {
+                        let mut got = vec![f32::NAN; 3];
+                        path.many(l2, &q, &data, &ids, &mut got);
+                        let same = got.len() == n
+                            && got
+                                .iter()
+                                .zip(&want)
+                                .all(|(g, w)| g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()));
+                        assert!(
+                            same,
+                            "{} l2={l2} {label} dim={dim} n={n}: {got:?} != {want:?}",
+                            path.isa().name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic]
+fn many_rows_refuses_an_id_beyond_the_rows() {
+    let q = vec![0.5f32; 16];
+    let data = vec![0.0f32; 16 * 10];
+    let mut out = Vec::new();
+    Kernels::best().many(true, &q, &data, &[0, 1, 2, 10], &mut out);
+}

@@ -35,6 +35,9 @@ pub type SqDiffKernel = fn(&[f32], &[f32], &[u8]) -> f32;
 /// Product-quantization ADC sums of many coded rows: per-sub-quantizer tables, the codes
 /// (`tables.len()` bytes a row), the rows, and one output per row.
 pub type PqAdcKernel = fn(&[[f32; 256]], &[u8], &[u32], &mut [f32]);
+/// An [`F32Kernel`] from one query to four rows at once, each result bit-identical to the
+/// single kernel's.
+pub type F32x4Kernel = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
 
 /// Lanes of the canonical accumulation order shared by every path.
 pub const LANES: usize = 32;
@@ -86,6 +89,9 @@ pub struct Kernels {
     l2sq_f16: F16Kernel,
     l1_f16: F16Kernel,
     pq_adc: PqAdcKernel,
+    /// Four rows at a time where an ISA has it (else the single kernel, row by row).
+    dot4: Option<F32x4Kernel>,
+    l2sq4: Option<F32x4Kernel>,
 }
 
 impl core::fmt::Debug for Kernels {
@@ -109,6 +115,8 @@ impl Kernels {
             l2sq_f16: scalar::l2sq_f16,
             l1_f16: scalar::l1_f16,
             pq_adc: scalar::pq_adc_many,
+            dot4: None,
+            l2sq4: None,
         }
     }
 
@@ -144,6 +152,25 @@ impl Kernels {
     pub fn l2sq(&self, a: &[f32], b: &[f32]) -> f32 {
         debug_assert_eq!(a.len(), b.len());
         (self.l2sq)(a, b)
+    }
+
+    /// [`Kernels::dot`] (`l2: false`) or [`Kernels::l2sq`] (`l2: true`) from `q` to the rows
+    /// `ids` of the row-major `rows` (`q.len()` floats each), into `out` (cleared first); the
+    /// same values as one call per row. Ids past the rows are refused by a panic, as slicing
+    /// them would be.
+    pub fn many(&self, l2: bool, q: &[f32], rows: &[f32], ids: &[u32], out: &mut alloc::vec::Vec<f32>) {
+        let (single, four) = if l2 { (self.l2sq, self.l2sq4) } else { (self.dot, self.dot4) };
+        let dim = q.len();
+        let row = |id: u32| &rows[id as usize * dim..(id as usize + 1) * dim];
+        out.clear();
+        let mut done = 0;
+        if let Some(four) = four {
+            for c in ids.chunks_exact(4) {
+                out.extend(four(q, [row(c[0]), row(c[1]), row(c[2]), row(c[3])]));
+            }
+            done = ids.len() - ids.len() % 4;
+        }
+        out.extend(ids[done..].iter().map(|&id| single(q, row(id))));
     }
 
     /// Manhattan distance `Σ |a_i - b_i|`.
@@ -274,6 +301,8 @@ impl Kernels {
             sq_l2: x86::avx512::sq_l2,
             sq_l1: x86::avx512::sq_l1,
             pq_adc: x86::avx512::pq_adc_many,
+            dot4: Some(x86::avx512::dot4),
+            l2sq4: Some(x86::avx512::l2sq4),
             ..Self::with_f16c(Self::scalar())
         })
     }
@@ -302,6 +331,8 @@ impl Kernels {
             l2sq_f16: wasm::simd128::l2sq_f16,
             l1_f16: wasm::simd128::l1_f16,
             pq_adc: scalar::pq_adc_many,
+            dot4: None,
+            l2sq4: None,
         })
     }
 

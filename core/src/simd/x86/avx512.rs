@@ -93,6 +93,87 @@ avx512_kernel!(l2sq, l2sq_imp, |x, y| {
 });
 avx512_kernel!(l1, l1_imp, |x, y| _mm512_abs_ps(_mm512_sub_ps(x, y)));
 
+/// Four rows at a time of one kernel: each row's sums are the single kernel's, operation for
+/// operation (so its result is bit-identical), but four independent chains of adds overlap
+/// where one row's chain would wait on each add.
+macro_rules! avx512_rows_kernel {
+    ($name:ident, $imp:ident, |$x:ident, $y:ident| $term:expr) => {
+        #[target_feature(enable = "avx512f")]
+        fn $imp(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+            let n = rows.iter().fold(q.len(), |n, r| n.min(r.len()));
+            let body = n - n % 32;
+            let mut lo = [_mm512_setzero_ps(); 4];
+            let mut hi = [_mm512_setzero_ps(); 4];
+            let mut i = 0;
+            while i < body {
+                // SAFETY: i + 32 <= n, and q and every row hold at least n floats.
+                let (x0, x1) =
+                    unsafe { (_mm512_loadu_ps(q.as_ptr().add(i)), _mm512_loadu_ps(q.as_ptr().add(i + 16))) };
+                for r in 0..4 {
+                    // SAFETY: as above, for row r.
+                    let (y0, y1) = unsafe {
+                        let p = rows[r].as_ptr().add(i);
+                        (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
+                    };
+                    lo[r] = _mm512_add_ps(lo[r], {
+                        let ($x, $y) = (x0, y0);
+                        $term
+                    });
+                    hi[r] = _mm512_add_ps(hi[r], {
+                        let ($x, $y) = (x1, y1);
+                        $term
+                    });
+                }
+                i += 32;
+            }
+            let rem = n - body;
+            if rem > 0 {
+                let m0: __mmask16 = if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 };
+                let m1: __mmask16 = if rem > 16 { ((1u32 << (rem - 16)) - 1) as u16 } else { 0 };
+                // SAFETY: masked-off lanes are not read; enabled lanes lie within q[body..n].
+                let (x0, x1) = unsafe {
+                    let p = q.as_ptr().add(body);
+                    (_mm512_maskz_loadu_ps(m0, p), _mm512_maskz_loadu_ps(m1, p.add(16.min(rem))))
+                };
+                for r in 0..4 {
+                    // SAFETY: as above, within rows[r][body..n].
+                    let (y0, y1) = unsafe {
+                        let p = rows[r].as_ptr().add(body);
+                        (_mm512_maskz_loadu_ps(m0, p), _mm512_maskz_loadu_ps(m1, p.add(16.min(rem))))
+                    };
+                    lo[r] = _mm512_add_ps(lo[r], {
+                        let ($x, $y) = (x0, y0);
+                        $term
+                    });
+                    hi[r] = _mm512_add_ps(hi[r], {
+                        let ($x, $y) = (x1, y1);
+                        $term
+                    });
+                }
+            }
+            [
+                reduce16(_mm512_add_ps(lo[0], hi[0])),
+                reduce16(_mm512_add_ps(lo[1], hi[1])),
+                reduce16(_mm512_add_ps(lo[2], hi[2])),
+                reduce16(_mm512_add_ps(lo[3], hi[3])),
+            ]
+        }
+
+        /// The kernel from `q` to each of `rows` (`q.len()` floats each), four at a time.
+        pub(in crate::simd) fn $name(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+            // SAFETY: only stored in a kernel table by `Kernels::avx512`, after
+            // `avx512_supported()` confirmed the CPU has AVX-512F.
+            unsafe { $imp(q, rows) }
+        }
+    };
+}
+
+avx512_rows_kernel!(dot4, dot4_imp, |x, y| _mm512_mul_ps(x, y));
+avx512_rows_kernel!(l2sq4, l2sq4_imp, |x, y| {
+    let d = _mm512_sub_ps(x, y);
+    _mm512_mul_ps(d, d)
+});
+
 /// Sixteen codes widened to sixteen floats.
 #[target_feature(enable = "avx512f")]
 fn widen16(pc: *const u8) -> __m512 {
