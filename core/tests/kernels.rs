@@ -334,7 +334,11 @@ fn every_many_rows_path_equals_the_scalar_kernel_per_row_bit_for_bit() {
                         ids.iter().map(|&id| reference(&q, &data[id as usize * dim..][..dim])).collect();
                     for path in std::iter::once(Kernels::scalar()).chain(simd_paths()) {
                         let mut got = vec![f32::NAN; 3];
-                        path.many(l2, &q, &data, &ids, &mut got);
+                        if l2 {
+                            path.l2sq_many(&q, &data, &ids, &mut got);
+                        } else {
+                            path.dot_many(&q, &data, &ids, &mut got);
+                        }
                         let same = got.len() == n
                             && got
                                 .iter()
@@ -358,5 +362,5 @@ fn many_rows_refuses_an_id_beyond_the_rows() {
     let q = vec![0.5f32; 16];
     let data = vec![0.0f32; 16 * 10];
     let mut out = Vec::new();
-    Kernels::best().many(true, &q, &data, &[0, 1, 2, 10], &mut out);
+    Kernels::best().l2sq_many(&q, &data, &[0, 1, 2, 10], &mut out);
 }

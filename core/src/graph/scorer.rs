@@ -57,13 +57,13 @@ impl Scorer for Exact<'_> {
     #[inline(always)]
     fn dist_many(&self, ids: &[u32], out: &mut Vec<f32>) {
         match self.metric {
-            Metric::L2 => self.kernels.many(true, self.q, self.vectors, ids, out),
+            Metric::L2 => self.kernels.l2sq_many(self.q, self.vectors, ids, out),
             Metric::Cosine => {
-                self.kernels.many(false, self.q, self.vectors, ids, out);
+                self.kernels.dot_many(self.q, self.vectors, ids, out);
                 out.iter_mut().for_each(|d| *d = 1.0 - *d);
             }
             Metric::InnerProduct => {
-                self.kernels.many(false, self.q, self.vectors, ids, out);
+                self.kernels.dot_many(self.q, self.vectors, ids, out);
                 out.iter_mut().for_each(|d| *d = -*d);
             }
             Metric::L1 => {

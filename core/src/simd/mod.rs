@@ -75,6 +75,28 @@ impl Isa {
     }
 }
 
+/// `single` from `q` to each of the rows `ids`, through `four` four rows at a time where given.
+fn many(
+    single: F32Kernel,
+    four: Option<F32x4Kernel>,
+    q: &[f32],
+    rows: &[f32],
+    ids: &[u32],
+    out: &mut alloc::vec::Vec<f32>,
+) {
+    let dim = q.len();
+    let row = |id: u32| &rows[id as usize * dim..(id as usize + 1) * dim];
+    out.clear();
+    let mut done = 0;
+    if let Some(four) = four {
+        for c in ids.chunks_exact(4) {
+            out.extend(four(q, [row(c[0]), row(c[1]), row(c[2]), row(c[3])]));
+        }
+        done = ids.len() - ids.len() % 4;
+    }
+    out.extend(ids[done..].iter().map(|&id| single(q, row(id))));
+}
+
 /// The kernel table an index holds: one function pointer per distance, chosen once.
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -154,23 +176,16 @@ impl Kernels {
         (self.l2sq)(a, b)
     }
 
-    /// [`Kernels::dot`] (`l2: false`) or [`Kernels::l2sq`] (`l2: true`) from `q` to the rows
-    /// `ids` of the row-major `rows` (`q.len()` floats each), into `out` (cleared first); the
-    /// same values as one call per row. Ids past the rows are refused by a panic, as slicing
-    /// them would be.
-    pub fn many(&self, l2: bool, q: &[f32], rows: &[f32], ids: &[u32], out: &mut alloc::vec::Vec<f32>) {
-        let (single, four) = if l2 { (self.l2sq, self.l2sq4) } else { (self.dot, self.dot4) };
-        let dim = q.len();
-        let row = |id: u32| &rows[id as usize * dim..(id as usize + 1) * dim];
-        out.clear();
-        let mut done = 0;
-        if let Some(four) = four {
-            for c in ids.chunks_exact(4) {
-                out.extend(four(q, [row(c[0]), row(c[1]), row(c[2]), row(c[3])]));
-            }
-            done = ids.len() - ids.len() % 4;
-        }
-        out.extend(ids[done..].iter().map(|&id| single(q, row(id))));
+    /// [`Kernels::dot`] from `q` to the rows `ids` of the row-major `rows` (`q.len()` floats
+    /// each), into `out` (cleared first): the same values as one call per row, four rows at a
+    /// time where the ISA can. Ids past the rows are refused by a panic, as slicing them would be.
+    pub fn dot_many(&self, q: &[f32], rows: &[f32], ids: &[u32], out: &mut alloc::vec::Vec<f32>) {
+        many(self.dot, self.dot4, q, rows, ids, out);
+    }
+
+    /// [`Kernels::l2sq`] to many rows, as [`Kernels::dot_many`].
+    pub fn l2sq_many(&self, q: &[f32], rows: &[f32], ids: &[u32], out: &mut alloc::vec::Vec<f32>) {
+        many(self.l2sq, self.l2sq4, q, rows, ids, out);
     }
 
     /// Manhattan distance `Σ |a_i - b_i|`.
