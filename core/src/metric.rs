@@ -66,6 +66,37 @@ impl Metric {
         }
     }
 
+    /// [`Metric::distance`] from `a` to the rows `ids` of the row-major `rows` (`a.len()`
+    /// floats each), into `out` (cleared first): the same values, several rows at a time where
+    /// the kernels can ([`crate::Kernels::l2sq_many`]).
+    pub fn distance_many(
+        self,
+        kernels: &crate::Kernels,
+        a: &[f32],
+        rows: &[f32],
+        ids: &[u32],
+        out: &mut alloc::vec::Vec<f32>,
+    ) {
+        match self {
+            Self::L2 => kernels.l2sq_many(a, rows, ids, out),
+            Self::Cosine => {
+                kernels.dot_many(a, rows, ids, out);
+                out.iter_mut().for_each(|d| *d = 1.0 - *d);
+            }
+            Self::InnerProduct => {
+                kernels.dot_many(a, rows, ids, out);
+                out.iter_mut().for_each(|d| *d = -*d);
+            }
+            Self::L1 => {
+                let dim = a.len();
+                out.clear();
+                out.extend(
+                    ids.iter().map(|&id| kernels.l1(a, &rows[id as usize * dim..(id as usize + 1) * dim])),
+                );
+            }
+        }
+    }
+
     /// Whether vectors are normalised to unit length on insert (and queries before search).
     pub const fn normalizes(self) -> bool {
         matches!(self, Self::Cosine)

@@ -56,22 +56,7 @@ impl Scorer for Exact<'_> {
     /// [`Exact::dist`]): the four chains of adds overlap.
     #[inline(always)]
     fn dist_many(&self, ids: &[u32], out: &mut Vec<f32>) {
-        match self.metric {
-            Metric::L2 => self.kernels.l2sq_many(self.q, self.vectors, ids, out),
-            Metric::Cosine => {
-                self.kernels.dot_many(self.q, self.vectors, ids, out);
-                out.iter_mut().for_each(|d| *d = 1.0 - *d);
-            }
-            Metric::InnerProduct => {
-                self.kernels.dot_many(self.q, self.vectors, ids, out);
-                out.iter_mut().for_each(|d| *d = -*d);
-            }
-            Metric::L1 => {
-                out.clear();
-                out.extend(ids.iter().map(|&id| self.dist(id)));
-                return;
-            }
-        }
+        self.metric.distance_many(&self.kernels, self.q, self.vectors, ids, out);
         out.iter_mut().for_each(|d| *d = farthest_if_nan(*d));
     }
     #[inline(always)]

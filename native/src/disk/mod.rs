@@ -915,9 +915,6 @@ const WARM_UP_L: usize = 64;
 /// it allows.
 const FILTER_SAMPLE: usize = 1024;
 
-/// The list size of a filtered walk at filter share `share`: an allowed node is scored on the
-/// way with probability `share`, so the list grows to keep about as many allowed ones near
-/// the query as an unfiltered walk of list `l` answers from, within 16 × `l`.
 /// Nodes a walk scores at its start to begin near the query: about 2√n spread over the node
 /// ids (which the writer placed along the graph), at least 64 and at most 4,096, and at most
 /// 2^18 code bytes (about 1,000 codes of 256 bytes: tens of microseconds a query, less than
@@ -932,6 +929,9 @@ fn entry_sample(count: u64, code_bytes: u32) -> Vec<u32> {
     (0..want).map(|i| (i * count / want.max(1)) as u32).collect()
 }
 
+/// The list size of a filtered walk at filter share `share`: an allowed node is scored on the
+/// way with probability `share`, so the list grows to keep about as many allowed ones near
+/// the query as an unfiltered walk of list `l` answers from, within 16 × `l`.
 fn filtered_walk_l(l: usize, share: f64) -> usize {
     let grown = l as f64 / share.max(1e-9).sqrt();
     grown.min(16.0 * l as f64).ceil() as usize

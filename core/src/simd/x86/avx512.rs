@@ -20,6 +20,15 @@ fn _mm512_extractf32x8_ps_compat(t: __m512) -> __m256 {
     _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(t)))
 }
 
+/// The load masks of a tail of `rem` (1..32) elements: lanes past the end are not read and
+/// load as zero, the same zero padding as scalar.
+#[inline(always)]
+fn tail_masks(rem: usize) -> (__mmask16, __mmask16) {
+    let m0: __mmask16 = if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 };
+    let m1: __mmask16 = if rem > 16 { ((1u32 << (rem - 16)) - 1) as u16 } else { 0 };
+    (m0, m1)
+}
+
 macro_rules! avx512_kernel {
     ($name:ident, $imp:ident, |$x:ident, $y:ident| $term:expr) => {
         #[target_feature(enable = "avx512f")]
@@ -52,9 +61,7 @@ macro_rules! avx512_kernel {
             }
             let rem = n - body;
             if rem > 0 {
-                // Masked loads zero the lanes past the end: the same zero padding as scalar.
-                let m0: __mmask16 = if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 };
-                let m1: __mmask16 = if rem > 16 { ((1u32 << (rem - 16)) - 1) as u16 } else { 0 };
+                let (m0, m1) = tail_masks(rem);
                 // SAFETY: masked-off lanes are not read; enabled lanes lie within a[body..n]
                 // and b[body..n].
                 let (x0, y0, x1, y1) = unsafe {
@@ -130,8 +137,7 @@ macro_rules! avx512_rows_kernel {
             }
             let rem = n - body;
             if rem > 0 {
-                let m0: __mmask16 = if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 };
-                let m1: __mmask16 = if rem > 16 { ((1u32 << (rem - 16)) - 1) as u16 } else { 0 };
+                let (m0, m1) = tail_masks(rem);
                 // SAFETY: masked-off lanes are not read; enabled lanes lie within q[body..n].
                 let (x0, x1) = unsafe {
                     let p = q.as_ptr().add(body);
